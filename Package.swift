@@ -1,0 +1,94 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "strive",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "strive", targets: ["strive"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+    ],
+    targets: [
+        // Configuration, API keys, shared error vocabulary. No network or database I/O.
+        .target(
+            name: "StriveCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
+        // Connection pools, request-scoped transactions, the migrator and the self-managed cluster.
+        .target(
+            name: "StriveDatabase",
+            dependencies: [
+                "StriveCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Migrations")]
+        ),
+        // The Hummingbird application: routes, middleware, error mapping, service assembly.
+        .target(
+            name: "StriveServer",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "strive",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                "StriveServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Throwaway PostgreSQL clusters and databases for tests. Test-only.
+        .target(
+            name: "StriveTestSupport",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "StriveCoreTests", dependencies: ["StriveCore"]),
+        .testTarget(
+            name: "StriveDatabaseTests",
+            dependencies: ["StriveDatabase", "StriveTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        .testTarget(
+            name: "StriveServerTests",
+            dependencies: [
+                "StriveServer", "StriveTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        // Runs the built `strive` binary as a user would; depends on it so `swift test` builds it.
+        .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

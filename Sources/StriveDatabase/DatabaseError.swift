@@ -1,0 +1,57 @@
+import Foundation
+import PostgresNIO
+
+/// What went wrong talking to Postgres, in words a person can act on.
+public enum DatabaseError: Error, Sendable, CustomStringConvertible {
+    /// The server could not be reached (refused, timed out, DNS, TLS).
+    case unreachable(location: String, reason: String)
+    /// The server answered but refused the login.
+    case loginRefused(location: String, username: String, reason: String)
+    /// A statement failed; `sqlState` is Postgres's five-character code.
+    case statementFailed(sqlState: String?, message: String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let location, let reason):
+            "cannot reach the database at \(location): \(reason)"
+        case .loginRefused(let location, let username, let reason):
+            "the database at \(location) refused the login of '\(username)': \(reason)"
+        case .statementFailed(let state, let message):
+            state.map { "database error \($0): \(message)" } ?? "database error: \(message)"
+        }
+    }
+
+    /// Postgres's own error fields, looking through PostgresNIO's transaction wrapper.
+    public static func serverError(in error: any Error) -> (sqlState: String, message: String)? {
+        if let transaction = error as? PostgresTransactionError {
+            for inner in [transaction.closureError, transaction.beginError, transaction.commitError] {
+                if let inner, let found = serverError(in: inner) { return found }
+            }
+            return nil
+        }
+        guard let psql = error as? PSQLError, let info = psql.serverInfo,
+            let state = info[.sqlState], let message = info[.message]
+        else { return nil }
+        return (state, message)
+    }
+
+    /// Maps a failure to open a connection to `unreachable` or `loginRefused`.
+    public static func connecting(to location: String, username: String, error: any Error) -> DatabaseError {
+        if let (state, message) = serverError(in: error) {
+            // 28xxx: invalid authorization; 3D000: no such database.
+            if state.hasPrefix("28") || state == "3D000" {
+                return .loginRefused(location: location, username: username, reason: message)
+            }
+            return .statementFailed(sqlState: state, message: message)
+        }
+        return .unreachable(location: location, reason: describeConnectionFailure(error))
+    }
+
+    private static func describeConnectionFailure(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("connectTimeout") || text.contains("timed out") { return "timed out" }
+        if let psql = error as? PSQLError, let underlying = psql.underlying { return String(describing: underlying) }
+        return text
+    }
+}

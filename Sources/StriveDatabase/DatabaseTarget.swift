@@ -1,0 +1,136 @@
+import Crypto
+import Foundation
+import NIOSSL
+import PostgresNIO
+import StriveCore
+
+/// A user name and password to log in with.
+public struct DatabaseCredentials: Sendable {
+    public var username: String
+    public var password: Secret?
+
+    public init(username: String, password: Secret?) {
+        self.username = username
+        self.password = password
+    }
+
+    /// The login the request pool uses. Its password is derived from the JWT secret so every Strive
+    /// instance sharing a database (and a secret) agrees on it without another setting to manage.
+    public static func authenticator(derivedFrom jwtSecret: Secret) -> DatabaseCredentials {
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data("strive:authenticator-password:v1".utf8),
+            using: SymmetricKey(data: Data(jwtSecret.value.utf8))
+        )
+        let hex = mac.map { String(format: "%02x", $0) }.joined()
+        return DatabaseCredentials(username: DatabaseRole.authenticatorLogin, password: Secret(hex))
+    }
+}
+
+/// Where a database is and who owns it: enough to open owner connections and the authenticator pool.
+public struct DatabaseTarget: Sendable {
+    public enum Endpoint: Sendable, Equatable {
+        case tcp(host: String, port: Int, sslMode: DatabaseURL.SSLMode)
+        /// The socket file itself (`<dir>/.s.PGSQL.<port>`), as PostgresNIO wants it.
+        case unixSocket(path: String)
+    }
+
+    public var endpoint: Endpoint
+    public var database: String
+    /// The role that owns the schema and runs migrations.
+    public var owner: DatabaseCredentials
+
+    public init(endpoint: Endpoint, database: String, owner: DatabaseCredentials) {
+        self.endpoint = endpoint
+        self.database = database
+        self.owner = owner
+    }
+
+    public init(url: DatabaseURL) {
+        switch url.endpoint {
+        case .tcp(let host, let port):
+            endpoint = .tcp(host: host, port: port, sslMode: url.sslMode)
+        case .unixSocket(let directory, let port):
+            endpoint = .unixSocket(path: "\(directory)/.s.PGSQL.\(port)")
+        }
+        database = url.database
+        owner = DatabaseCredentials(username: url.username, password: url.password)
+    }
+
+    /// The same server, another database (the test harness clones databases this way).
+    public func with(database: String) -> DatabaseTarget {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    /// Where the server is, for messages. Never includes credentials.
+    public var displayLocation: String {
+        switch endpoint {
+        case .tcp(let host, let port, _): "\(host):\(port)/\(database)"
+        case .unixSocket(let path): "\(path) (database \(database))"
+        }
+    }
+
+    public func clientConfiguration(as credentials: DatabaseCredentials) throws -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        switch endpoint {
+        case .tcp(let host, let port, let sslMode):
+            configuration = .init(
+                host: host, port: port, username: credentials.username,
+                password: credentials.password?.value, database: database, tls: Self.clientTLS(sslMode)
+            )
+        case .unixSocket(let path):
+            configuration = .init(
+                unixSocketPath: path, username: credentials.username,
+                password: credentials.password?.value, database: database
+            )
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+
+    public func connectionConfiguration(as credentials: DatabaseCredentials) throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        switch endpoint {
+        case .tcp(let host, let port, let sslMode):
+            configuration = .init(
+                host: host, port: port, username: credentials.username,
+                password: credentials.password?.value, database: database, tls: try Self.connectionTLS(sslMode)
+            )
+        case .unixSocket(let path):
+            configuration = .init(
+                unixSocketPath: path, username: credentials.username,
+                password: credentials.password?.value, database: database
+            )
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+
+    private static func tlsConfiguration(_ mode: DatabaseURL.SSLMode) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case .verifyFull: tls.certificateVerification = .fullVerification
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        // libpq's require/prefer/allow encrypt without checking the certificate.
+        case .disable, .allow, .prefer, .require: tls.certificateVerification = .none
+        }
+        return tls
+    }
+
+    private static func clientTLS(_ mode: DatabaseURL.SSLMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .allow, .prefer: .prefer(tlsConfiguration(mode))
+        case .require, .verifyCA, .verifyFull: .require(tlsConfiguration(mode))
+        }
+    }
+
+    private static func connectionTLS(_ mode: DatabaseURL.SSLMode) throws -> PostgresConnection.Configuration.TLS {
+        switch mode {
+        case .disable: .disable
+        case .allow, .prefer: .prefer(try NIOSSLContext(configuration: tlsConfiguration(mode)))
+        case .require, .verifyCA, .verifyFull: .require(try NIOSSLContext(configuration: tlsConfiguration(mode)))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Crypto
+import Foundation
+
+/// One SQL migration file: `NNNN_snake_case_name.sql`, applied in version order, never edited once landed.
+public struct Migration: Sendable, Equatable {
+    public let version: Int
+    public let name: String
+    public let fileName: String
+    public let sql: String
+    /// SHA-256 of the file's bytes, hex; a landed file whose checksum changes is refused.
+    public let checksum: String
+
+    public init(fileName: String, sql: String) throws(MigrationError) {
+        let stem = fileName.hasSuffix(".sql") ? String(fileName.dropLast(4)) : ""
+        let parts = stem.split(separator: "_", maxSplits: 1)
+        guard parts.count == 2, parts[0].count == 4, let version = Int(parts[0]), version > 0,
+            parts[1].allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }), parts[1].first?.isLetter == true
+        else {
+            throw .invalidFileName(fileName)
+        }
+        self.version = version
+        self.name = String(parts[1])
+        self.fileName = fileName
+        self.sql = sql
+        self.checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The migrations shipped with this build, in version order.
+    public static func bundled() throws(MigrationError) -> [Migration] {
+        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil) else {
+            throw .missingResources
+        }
+        return try load(directory: directory)
+    }
+
+    /// Every `.sql` file of `directory`, validated and ordered. Other files are ignored.
+    public static func load(directory: URL) throws(MigrationError) -> [Migration] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        } catch {
+            throw .unreadable(directory.path, "\(error)")
+        }
+        var migrations: [Migration] = []
+        for name in names where name.hasSuffix(".sql") {
+            let sql: String
+            do {
+                sql = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            } catch {
+                throw .unreadable(name, "not valid UTF-8 text")
+            }
+            migrations.append(try Migration(fileName: name, sql: sql))
+        }
+        return try ordered(migrations)
+    }
+
+    /// Sorts by version and refuses two files with one version.
+    public static func ordered(_ migrations: [Migration]) throws(MigrationError) -> [Migration] {
+        let sorted = migrations.sorted { $0.version < $1.version }
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.version == next.version {
+            throw .duplicateVersion(previous.fileName, next.fileName)
+        }
+        return sorted
+    }
+}
+
+public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible {
+    case missingResources
+    case unreadable(String, String)
+    case invalidFileName(String)
+    case duplicateVersion(String, String)
+    /// The file was applied with other contents: landed migrations must never be edited.
+    case checksumMismatch(fileName: String)
+    /// The database has a version this build does not ship: it was migrated by a newer Strive.
+    case unknownAppliedVersion(version: Int, name: String)
+    /// The file's SQL failed; nothing of it was applied.
+    case failed(fileName: String, sqlState: String?, message: String)
+    case connection(String)
+
+    public var description: String {
+        switch self {
+        case .missingResources:
+            "the migration files are missing from this build (resource bundle not found)"
+        case .unreadable(let path, let reason):
+            "cannot read migration \(path): \(reason)"
+        case .invalidFileName(let name):
+            "migration file name '\(name)' must look like 0001_snake_case_name.sql"
+        case .duplicateVersion(let first, let second):
+            "migrations \(first) and \(second) share a version number"
+        case .checksumMismatch(let name):
+            "migration \(name) was changed after it was applied (checksum differs); add a new migration instead of editing it"
+        case .unknownAppliedVersion(let version, let name):
+            "the database has migration \(String(format: "%04d", version))_\(name), which this build does not know: it was migrated by a newer Strive"
+        case .failed(let name, let state, let message):
+            "migration \(name) failed and was rolled back: \(message)" + (state.map { " (SQLSTATE \($0))" } ?? "")
+        case .connection(let reason):
+            "migrations could not run: \(reason)"
+        }
+    }
+}

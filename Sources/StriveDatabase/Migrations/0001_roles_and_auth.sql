@@ -1,0 +1,78 @@
+-- Roles and request context, as PostgREST and Supabase define them, so their policies port unchanged.
+--
+-- anon, authenticated: what a request acts as; no login, no inherited rights.
+-- service_role: server-side work that bypasses row-level security; no login.
+-- authenticator: the request pool's login. It owns nothing and can do nothing until a request
+--   transaction switches it to one of the three roles above (set_config('role', …, true)).
+-- Roles are cluster-wide: another database on the same server may already have created them, possibly
+-- at this very moment, so each creation tolerates both "exists" and a concurrent insert.
+
+do $roles$
+declare
+    wanted record;
+begin
+    for wanted in
+        select * from (values
+            ('anon', 'nologin noinherit'),
+            ('authenticated', 'nologin noinherit'),
+            ('service_role', 'nologin noinherit bypassrls'),
+            ('authenticator', 'login noinherit nosuperuser nocreatedb nocreaterole nobypassrls')
+        ) as r(name, options)
+    loop
+        if not exists (select 1 from pg_catalog.pg_roles where rolname = wanted.name) then
+            begin
+                execute format('create role %I %s', wanted.name, wanted.options);
+            exception when duplicate_object or unique_violation then
+                null;
+            end;
+        end if;
+    end loop;
+end
+$roles$;
+
+-- Whatever existed before, these are the attributes the security model relies on.
+alter role anon nologin noinherit nobypassrls;
+alter role authenticated nologin noinherit nobypassrls;
+alter role service_role nologin noinherit bypassrls;
+alter role authenticator login noinherit nosuperuser nocreatedb nocreaterole nobypassrls;
+
+grant anon, authenticated, service_role to authenticator;
+
+-- A fresh database lets every role create objects in public (before PostgreSQL 15); nobody but the
+-- owner should.
+revoke create on schema public from public;
+grant usage on schema public to anon, authenticated, service_role;
+
+create schema if not exists auth;
+grant usage on schema auth to anon, authenticated, service_role;
+
+-- The claims of the current request. After COMMIT a transaction-local setting reads back as '' on the
+-- same session, not NULL, hence nullif everywhere.
+create or replace function auth.jwt() returns jsonb
+language sql stable
+as $$
+    select coalesce(
+        nullif(current_setting('request.jwt.claim', true), ''),
+        nullif(current_setting('request.jwt.claims', true), '')
+    )::jsonb
+$$;
+
+create or replace function auth.uid() returns uuid
+language sql stable
+as $$
+    select coalesce(
+        nullif(current_setting('request.jwt.claim.sub', true), ''),
+        nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'
+    )::uuid
+$$;
+
+create or replace function auth.role() returns text
+language sql stable
+as $$
+    select coalesce(
+        nullif(current_setting('request.jwt.claim.role', true), ''),
+        nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role'
+    )::text
+$$;
+
+grant execute on function auth.jwt(), auth.uid(), auth.role() to anon, authenticated, service_role;

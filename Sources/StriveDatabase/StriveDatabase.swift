@@ -1,0 +1,82 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import StriveCore
+
+/// The server's two ways into Postgres: the request pool, which logs in as `authenticator` and switches
+/// to the caller's role inside every transaction, and a small admin pool that logs in as the owner for
+/// maintenance (readiness, migrations status). Run it as a service; both pools stop with it.
+public final class StriveDatabase: Service, Sendable {
+    public let target: DatabaseTarget
+    private let requestPool: PostgresClient
+    private let adminPool: PostgresClient
+    private let logger: Logger
+
+    public init(
+        target: DatabaseTarget,
+        authenticator: DatabaseCredentials,
+        requestPoolSize: Int = 20,
+        logger: Logger
+    ) throws {
+        self.target = target
+        self.logger = logger
+        var requestConfiguration = try target.clientConfiguration(as: authenticator)
+        requestConfiguration.options.maximumConnections = requestPoolSize
+        var adminConfiguration = try target.clientConfiguration(as: target.owner)
+        adminConfiguration.options.maximumConnections = 2
+        requestPool = PostgresClient(configuration: requestConfiguration, backgroundLogger: logger)
+        adminPool = PostgresClient(configuration: adminConfiguration, backgroundLogger: logger)
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.requestPool.run() }
+            group.addTask { await self.adminPool.run() }
+        }
+    }
+
+    /// Runs `body` in a transaction as `identity`: one statement switches the role and sets the claims,
+    /// method and path transaction-locally, so they vanish at COMMIT or ROLLBACK and can never reach
+    /// the next user of the pooled connection. Row-level security applies to everything `body` does.
+    public func withRequestTransaction<Result: Sendable>(
+        _ identity: RequestIdentity,
+        logger: Logger? = nil,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let logger = logger ?? self.logger
+        return try await requestPool.withConnection { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                try await connection.query(Self.contextStatement(identity), logger: logger)
+                return try await body(connection)
+            }
+        }
+    }
+
+    /// Runs `body` as `service_role`, which bypasses row-level security. For admin and service paths only:
+    /// the name at the call site is the audit trail.
+    public func withServiceRoleTransaction<Result: Sendable>(
+        method: String = "",
+        path: String = "",
+        logger: Logger? = nil,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withRequestTransaction(.serviceRole(method: method, path: path), logger: logger, body)
+    }
+
+    /// Runs `body` on a connection logged in as the schema owner. Maintenance only (readiness checks,
+    /// migrations status); request handling never comes here.
+    public func withAdminConnection<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await adminPool.withConnection { connection in try await body(connection) }
+    }
+
+    static func contextStatement(_ identity: RequestIdentity) -> PostgresQuery {
+        """
+        select set_config('role', \(identity.role.rawValue), true),
+               set_config('request.jwt.claims', \(identity.claimsJSON), true),
+               set_config('request.method', \(identity.method), true),
+               set_config('request.path', \(identity.path), true)
+        """
+    }
+}

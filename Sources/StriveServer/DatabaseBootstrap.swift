@@ -1,0 +1,67 @@
+import Logging
+import PostgresNIO
+import StriveCore
+import StriveDatabase
+
+/// Start-up work that needs the schema owner: migrating and enabling the authenticator login.
+public enum DatabaseBootstrap {
+    /// Opens one owner connection (failing fast when the server is unreachable), runs `body`, closes it.
+    public static func withOwnerConnection<T: Sendable>(
+        _ target: DatabaseTarget,
+        logger: Logger,
+        _ body: (PostgresConnection) async throws(StartupError) -> T
+    ) async throws(StartupError) -> T {
+        let connection: PostgresConnection
+        do {
+            let configuration = try target.connectionConfiguration(as: target.owner)
+            connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        } catch {
+            throw .database(.connecting(to: target.displayLocation, username: target.owner.username, error: error))
+        }
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Applies pending migrations, then gives `authenticator` the password the request pool uses.
+    public static func prepare(
+        _ target: DatabaseTarget,
+        migrator: Migrator,
+        authenticator: DatabaseCredentials,
+        logger: Logger
+    ) async throws(StartupError) {
+        try await withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
+            let applied: [Migration]
+            do throws(MigrationError) {
+                applied = try await migrator.migrate(on: connection, logger: logger)
+            } catch {
+                throw .migration(error)
+            }
+            logger.info("database schema is current", metadata: ["applied_now": "\(applied.count)"])
+            try await setPassword(of: authenticator, on: connection, logger: logger)
+        }
+    }
+
+    /// The password is hex derived from the JWT secret, so it can be spelled as a literal safely
+    /// (ALTER ROLE takes no bind parameters); anything else is refused rather than spliced.
+    static func setPassword(of credentials: DatabaseCredentials, on connection: PostgresConnection, logger: Logger) async throws(StartupError) {
+        guard let password = credentials.password?.value, password.allSatisfy(\.isHexDigit),
+            credentials.username == DatabaseRole.authenticatorLogin
+        else {
+            throw .server("refusing to set a non-derived authenticator password")
+        }
+        do {
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "alter role authenticator with login password '\(password)'"), logger: logger
+            )
+        } catch {
+            let message = DatabaseError.serverError(in: error)?.message ?? "\(error)"
+            throw .database(.statementFailed(sqlState: nil, message: "cannot enable the authenticator login: \(message)"))
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import StriveCore
+import StriveDatabase
+
+/// `strive serve`: the cluster (when self-managed), migrations, the pools and the HTTP server, run until
+/// SIGINT/SIGTERM, then shut down in reverse: HTTP stops, the pools drain, the cluster stops.
+public struct StriveLauncher: Sendable {
+    public let config: StriveConfig
+    public let logger: Logger
+
+    public init(config: StriveConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// `onListening` receives the base URL once the server accepts requests.
+    public func serve(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws(StartupError) {
+        guard LoopbackPort.isAvailable(config.port, host: config.host) else {
+            throw .portInUse(host: config.host, port: config.port)
+        }
+        let migrator: Migrator
+        do { migrator = try Migrator(migrations: try Migration.bundled()) } catch { throw .migration(error) }
+
+        switch config.database {
+        case .external(let url):
+            try await run(target: DatabaseTarget(url: url), migrator: migrator, onListening: onListening)
+        case .managed:
+            let managed = try await ManagedCluster.open(dataDirectory: config.dataDirectory, logger: logger)
+            do {
+                try await run(target: try managed.target(), migrator: migrator, onListening: onListening)
+            } catch {
+                await managed.close(logger: logger)
+                throw error
+            }
+            await managed.close(logger: logger)
+        }
+    }
+
+    private func run(target: DatabaseTarget, migrator: Migrator, onListening: @escaping @Sendable (String) -> Void) async throws(StartupError) {
+        let authenticator = DatabaseCredentials.authenticator(derivedFrom: config.jwtSecret)
+        try await DatabaseBootstrap.prepare(target, migrator: migrator, authenticator: authenticator, logger: logger)
+
+        let database: StriveDatabase
+        do {
+            database = try StriveDatabase(target: target, authenticator: authenticator, logger: logger)
+        } catch {
+            throw .server("cannot configure the database pools: \(error)")
+        }
+        let host = config.host
+        let app = StriveApplication.make(
+            host: config.host, port: config.port, database: database, migrator: migrator, logger: logger,
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                onListening("http://\(host):\(port)")
+            }
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: database), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+                throw .portInUse(host: config.host, port: config.port)
+            }
+            throw .server(String(describing: error))
+        }
+        logger.info("stopped serving")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

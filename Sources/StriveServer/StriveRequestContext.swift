@@ -1,0 +1,14 @@
+import Hummingbird
+
+/// Per-request state shared by middleware and routes.
+public struct StriveRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The caller's `X-Request-Id` when it is well-formed, else one generated here; echoed in the response
+    /// and attached to every log line of the request.
+    public var requestID: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        requestID = ""
+    }
+}

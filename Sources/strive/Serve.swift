@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import StriveCore
+import StriveServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Strive server until SIGINT or SIGTERM.",
+        discussion: """
+            Settings come from environment variables; the flags below override them.
+              DATABASE_URL             postgres://user:password@host:port/db. Unset: Strive runs its own
+                                       PostgreSQL cluster under STRIVE_DATA_DIR and stops it on exit.
+              STRIVE_ENV               development (default) | production | test
+              STRIVE_HOST, STRIVE_PORT listen address (default 127.0.0.1:54321; port 0 picks a free one)
+              STRIVE_PUBLIC_URL        the URL clients use (default http://HOST:PORT)
+              STRIVE_DATA_DIR          data directory (default ./.strive)
+              STRIVE_STORAGE_DIR       object storage (default <data dir>/storage)
+              STRIVE_LOG_LEVEL         trace | debug | info (default) | notice | warning | error | critical
+              STRIVE_JWT_SECRET        at least 32 random characters. Development generates one and keeps
+                                       it in <data dir>/jwt-secret; production requires it.
+              STRIVE_ANON_KEY, STRIVE_SERVICE_ROLE_KEY
+                                       JWTs signed with the secret (role anon / service_role). Development
+                                       derives them; production requires them.
+            Invalid settings are all reported at once and the exit code is 78.
+            """
+    )
+
+    @Option(help: "Address to listen on (STRIVE_HOST).") var host: String?
+    @Option(help: "Port to listen on, 0 for any free port (STRIVE_PORT).") var port: String?
+    @Option(name: .customLong("log-level"), help: "Log level (STRIVE_LOG_LEVEL).") var logLevel: String?
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        var overrides = database.overrides
+        if let host { overrides[.host] = ("--host", host) }
+        if let port { overrides[.port] = ("--port", port) }
+        if let logLevel { overrides[.logLevel] = ("--log-level", logLevel) }
+        let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: overrides)
+        try await reportingFailure { () async throws(StartupError) in
+            let config: StriveConfig
+            do throws(ConfigurationError) {
+                config = try await loader.load(developmentSecret: DevelopmentSecrets.jwtSecret)
+            } catch {
+                throw .configuration(error)
+            }
+            let logger = makeLogger(level: config.logLevel)
+            let launcher = StriveLauncher(config: config, logger: logger)
+            try await launcher.serve { url in
+                var lines = ["Strive is ready on \(url)"]
+                if config.environment == .development {
+                    lines.append("  anon key:         \(config.apiKeys.anon)")
+                    lines.append("  service role key: \(config.apiKeys.serviceRole.value)  (server-side only)")
+                }
+                print(lines.joined(separator: "\n"))
+                FileHandle.standardOutput.synchronizeFile()
+            }
+        }
+    }
+}
