@@ -128,7 +128,7 @@ public struct StriveHTTPError: HTTPResponseError, Sendable {
         var body: [String: String] = ["code": code, "message": message]
         if let requestID { body["request_id"] = requestID }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(body)
         var headers: HTTPFields = [.contentType: "application/json"]
         if let requestID { headers[.xRequestID] = requestID }

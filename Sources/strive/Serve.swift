@@ -51,8 +51,8 @@ struct Serve: AsyncParsableCommand {
                     lines.append("  anon key:         \(config.apiKeys.anon)")
                     lines.append("  service role key: \(config.apiKeys.serviceRole.value)  (server-side only)")
                 }
-                print(lines.joined(separator: "\n"))
-                FileHandle.standardOutput.synchronizeFile()
+                // Unbuffered: scripts and tests wait for this line on a pipe.
+                FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
         }
     }

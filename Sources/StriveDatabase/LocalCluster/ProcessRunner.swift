@@ -1,8 +1,17 @@
 import Foundation
-import NIOPosix
+import Subprocess
 
-/// Runs a command to completion off the event loops and returns its exit status and combined output.
-/// When `user` is set (the process is root), the command runs as that OS user through `runuser`.
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+/// Runs a command to completion and returns its exit status and combined output. When `user` is set
+/// (the process is root), the command runs as that OS user through `runuser`.
+///
+/// Subprocess rather than Foundation's Process: `pg_ctl start` leaves a server running, and Foundation
+/// lets it inherit the descriptor it watches for the child's exit, so the wait would never end.
 struct ProcessRunner: Sendable {
     var user: String?
     /// The server user may not be able to enter the caller's working directory; run from one it can.
@@ -14,25 +23,22 @@ struct ProcessRunner: Sendable {
         var succeeded: Bool { status == 0 }
     }
 
-    func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+    func run(_ executable: String, _ arguments: [String]) async throws -> Result {
         let (launchPath, launchArguments) = command(executable, arguments)
-        let workingDirectory = self.workingDirectory
-        return try await NIOThreadPool.singleton.runIfActive {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: launchPath)
-            process.arguments = launchArguments
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-            process.standardInput = FileHandle.nullDevice
-            if let directory = workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            // Read before waiting: a full pipe would otherwise block the child forever.
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        let result = try await Subprocess.run(
+            .path(FilePath(launchPath)),
+            arguments: Arguments(launchArguments),
+            environment: .inherit,
+            workingDirectory: workingDirectory.map { FilePath($0) },
+            output: .string(limit: 1 << 20),
+            error: .combinedWithOutput
+        )
+        let status: Int32
+        switch result.terminationStatus {
+        case .exited(let code): status = Int32(code)
+        case .signaled(let signal): status = 128 + Int32(signal)
         }
+        return Result(status: status, output: result.standardOutput ?? "")
     }
 
     func command(_ executable: String, _ arguments: [String]) -> (String, [String]) {
