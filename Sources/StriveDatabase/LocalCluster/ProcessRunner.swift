@@ -12,7 +12,7 @@ import SystemPackage
 ///
 /// Subprocess rather than Foundation's Process: `pg_ctl start` leaves a server running, and Foundation
 /// lets it inherit the descriptor it watches for the child's exit, so the wait would never end.
-struct ProcessRunner: Sendable {
+public struct ProcessRunner: Sendable {
     var user: String?
     /// The server user may not be able to enter the caller's working directory; run from one it can.
     var workingDirectory: String?
@@ -46,6 +46,6 @@ struct ProcessRunner: Sendable {
         return (Self.runuser, ["-u", user, "--", executable] + arguments)
     }
 
-    static let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+    public static let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
         .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/runuser"
 }
