@@ -31,16 +31,16 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate(on connection: PostgresConnection, logger: Logger) async throws(MigrationError) -> [Migration] {
         do {
-            try await connection.query("select pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
+            try await connection.run("select pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
         } catch {
             throw .connection(Self.describe(error))
         }
         do {
             let result = try await applyPending(on: connection, logger: logger)
-            _ = try? await connection.query("select pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+            _ = try? await connection.run("select pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
             return result
         } catch {
-            _ = try? await connection.query("select pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
+            _ = try? await connection.run("select pg_advisory_unlock(\(Self.advisoryLockKey))", logger: logger)
             throw error
         }
     }
@@ -83,10 +83,12 @@ public struct Migrator: Sendable {
             logger.info("applying migration", metadata: ["migration": "\(migration.fileName)"])
             do {
                 try await connection.withTransaction(logger: logger) { connection in
-                    try await connection.query("select pg_temp.strive_run_migration(\(migration.sql))", logger: logger)
-                    try await connection.query(
+                    // Unqualified names in a migration mean public, whatever the owner's own search_path says.
+                    try await connection.run("select set_config('search_path', 'public', true)", logger: logger)
+                    try await connection.run("select pg_temp.strive_run_migration(\(migration.sql))", logger: logger)
+                    try await connection.run(
                         """
-                        insert into strive.schema_migrations (version, name, checksum)
+                        insert into strive_meta.schema_migrations (version, name, checksum)
                         values (\(migration.version), \(migration.name), \(migration.checksum))
                         """,
                         logger: logger
@@ -103,14 +105,15 @@ public struct Migrator: Sendable {
         return status.pending
     }
 
-    /// The migrator's own bookkeeping. The runner is a session-local function: it takes the file's text as
+    /// The migrator's own bookkeeping, in its own schema (not `strive`: an owner role named strive would
+    /// find a schema of its own name first on its search_path). The runner is a session-local function: it takes the file's text as
     /// a bind parameter (extended protocol allows one statement per query; EXECUTE runs many) and
     /// disappears with the session, so no persistent "run any SQL" function exists for anyone to call.
     static func bootstrap(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("create schema if not exists strive", logger: logger)
-        try await connection.query(
+        try await connection.run("create schema if not exists strive_meta", logger: logger)
+        try await connection.run(
             """
-            create table if not exists strive.schema_migrations (
+            create table if not exists strive_meta.schema_migrations (
                 version integer primary key,
                 name text not null,
                 checksum text not null,
@@ -119,7 +122,7 @@ public struct Migrator: Sendable {
             """,
             logger: logger
         )
-        try await connection.query(
+        try await connection.run(
             """
             create or replace function pg_temp.strive_run_migration(migration_sql text) returns void
             language plpgsql as $$ begin execute migration_sql; end $$
@@ -130,12 +133,12 @@ public struct Migrator: Sendable {
 
     static func appliedMigrations(on connection: PostgresConnection, logger: Logger) async throws -> [AppliedMigration] {
         let exists = try await connection.query(
-            "select to_regclass('strive.schema_migrations') is not null", logger: logger
+            "select to_regclass('strive_meta.schema_migrations') is not null", logger: logger
         ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var applied: [AppliedMigration] = []
         let rows = try await connection.query(
-            "select version, name, checksum from strive.schema_migrations order by version", logger: logger
+            "select version, name, checksum from strive_meta.schema_migrations order by version", logger: logger
         )
         for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
             applied.append(AppliedMigration(version: version, name: name, checksum: checksum))

@@ -46,7 +46,7 @@ public final class StriveDatabase: Service, Sendable {
         let logger = logger ?? self.logger
         return try await requestPool.withConnection { connection in
             try await connection.withTransaction(logger: logger) { connection in
-                try await connection.query(Self.contextStatement(identity), logger: logger)
+                try await connection.run(Self.contextStatement(identity), logger: logger)
                 return try await body(connection)
             }
         }
@@ -69,6 +69,14 @@ public final class StriveDatabase: Service, Sendable {
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await adminPool.withConnection { connection in try await body(connection) }
+    }
+
+    /// A lease of the request pool outside any transaction: the session state the next request inherits.
+    /// For tests that prove nothing leaks between requests.
+    func withRequestPoolConnection<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await requestPool.withConnection { connection in try await body(connection) }
     }
 
     static func contextStatement(_ identity: RequestIdentity) -> PostgresQuery {

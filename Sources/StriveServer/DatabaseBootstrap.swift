@@ -56,7 +56,7 @@ public enum DatabaseBootstrap {
             throw .server("refusing to set a non-derived authenticator password")
         }
         do {
-            try await connection.query(
+            try await connection.run(
                 PostgresQuery(unsafeSQL: "alter role authenticator with login password '\(password)'"), logger: logger
             )
         } catch {

@@ -66,12 +66,12 @@ public actor TestCluster {
         let migrations = try Migration.bundled()
         let admin = try cluster.target(running, database: "postgres")
         try await withConnection(admin, logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "create database \(templateDatabase)"), logger: logger)
+            try await connection.run(PostgresQuery(unsafeSQL: "create database \(templateDatabase)"), logger: logger)
         }
         try await withConnection(admin.with(database: templateDatabase), logger: logger) { connection in
             try await Migrator(migrations: migrations).migrate(on: connection, logger: logger)
             let password = DatabaseCredentials.authenticator(derivedFrom: jwtSecret).password?.value ?? ""
-            try await connection.query(
+            try await connection.run(
                 PostgresQuery(unsafeSQL: "alter role authenticator with login password '\(password)'"), logger: logger
             )
         }
@@ -80,7 +80,7 @@ public actor TestCluster {
 
     private static func createDatabase(_ name: String, template: String, on admin: DatabaseTarget, logger: Logger) async throws {
         try await withConnection(admin, logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "create database \(name) template \(template)"), logger: logger)
+            try await connection.run(PostgresQuery(unsafeSQL: "create database \(name) template \(template)"), logger: logger)
         }
     }
 

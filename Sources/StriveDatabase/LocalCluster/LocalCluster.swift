@@ -291,7 +291,7 @@ public struct LocalCluster: Sendable {
                 "select 1 from pg_database where datname = \(Self.databaseName)", logger: logger
             ).collect().isEmpty == false
             if !exists {
-                try await connection.query(PostgresQuery(unsafeSQL: "create database \(Self.databaseName)"), logger: logger)
+                try await connection.run(PostgresQuery(unsafeSQL: "create database \(Self.databaseName)"), logger: logger)
             }
         } catch {
             throw .commandFailed(command: "connecting to the local PostgreSQL", output: String(describing: error))

@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import PostgresNIO
+@testable import StriveDatabase
+import StriveTestSupport
+import Testing
+
+@Suite("Request-scoped transactions")
+struct RequestTransactionTests {
+    let logger = Logger(label: "test.request")
+    let userID = UUID()
+
+    var userIdentity: RequestIdentity {
+        RequestIdentity(
+            role: .authenticated,
+            claimsJSON: #"{"sub":"\#(userID.uuidString.lowercased())","role":"authenticated","email":"a@example.com"}"#,
+            method: "GET", path: "/rest/v1/tasks"
+        )
+    }
+
+    struct Observed: Sendable, Equatable {
+        var currentUser: String
+        var uid: String?
+        var role: String?
+        var email: String?
+        var method: String?
+    }
+
+    static func observe(_ connection: PostgresConnection, _ logger: Logger) async throws -> Observed {
+        let row = try await connection.query(
+            """
+            select current_user::text, auth.uid()::text, auth.role(), auth.jwt() ->> 'email',
+                   nullif(current_setting('request.method', true), '')
+            """, logger: logger
+        ).collect().first
+        let (user, uid, role, email, method) = try #require(row).decode((String, String?, String?, String?, String?).self)
+        return Observed(currentUser: user, uid: uid, role: role, email: email, method: method)
+    }
+
+    /// What a session outside any request transaction holds: the login role and no request settings.
+    /// (authenticator cannot call auth.*: it has no rights of its own, so the raw settings are read.)
+    static func observeSession(_ connection: PostgresConnection, _ logger: Logger) async throws -> [String?] {
+        let row = try await connection.query(
+            """
+            select current_user::text, nullif(current_setting('request.jwt.claims', true), ''),
+                   nullif(current_setting('request.method', true), ''), nullif(current_setting('request.path', true), '')
+            """, logger: logger
+        ).collect().first
+        let (user, claims, method, path) = try #require(row).decode((String, String?, String?, String?).self)
+        return [user, claims, method, path]
+    }
+
+    static let clean: [String?] = ["authenticator", nil, nil, nil]
+
+    @Test func claimsAreVisibleInsideAndGoneAfterCommit() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let identity = userIdentity
+        let expectedUID = userID.uuidString.lowercased()
+        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+            let inside = try await db.withRequestTransaction(identity) { try await Self.observe($0, logger) }
+            #expect(inside == Observed(currentUser: "authenticated", uid: expectedUID, role: "authenticated", email: "a@example.com", method: "GET"))
+            // Pool of one: the next lease is the same session.
+            let after = try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) }
+            #expect(after == Self.clean)
+        }
+    }
+
+    @Test func nothingLeaksAfterAnError() async throws {
+        struct Boom: Error {}
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let identity = userIdentity
+        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+            await #expect(throws: (any Error).self) {
+                try await db.withRequestTransaction(identity) { connection in
+                    try await connection.run("create temp table should_vanish(id int)", logger: logger)
+                    throw Boom()
+                }
+            }
+            await #expect(throws: (any Error).self) {
+                try await db.withRequestTransaction(identity) { connection in
+                    try await connection.run("select 1/0", logger: logger)
+                }
+            }
+            let after = try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) }
+            #expect(after == Self.clean)
+        }
+    }
+
+    @Test func nothingLeaksAfterACancelledTask() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let identity = userIdentity
+        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+            let task = Task {
+                try await db.withRequestTransaction(identity) { connection in
+                    try await connection.run("select pg_sleep(0.5)", logger: logger)
+                    try await Task.sleep(for: .seconds(5))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            task.cancel()
+            _ = await task.result
+            let after = try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) }
+            #expect(after == Self.clean)
+        }
+    }
+
+    @Test func poolLogsInAsAnUnprivilegedRoleAndEachRequestActsAsItsRole() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+            let login = try await db.withRequestPoolConnection { connection in
+                try await connection.query(
+                    "select rolsuper, rolbypassrls from pg_roles where rolname = session_user", logger: logger
+                ).collect().first?.decode((Bool, Bool).self)
+            }
+            #expect(login?.0 == false)
+            #expect(login?.1 == false)
+            let anon = RequestIdentity(role: .anon, claimsJSON: #"{"role":"anon"}"#)
+            let seen = try await db.withRequestTransaction(anon) { try await Self.observe($0, logger) }
+            #expect(seen == Observed(currentUser: "anon", uid: nil, role: "anon", email: nil, method: nil))
+        }
+    }
+
+    @Test func serviceRolePathBypassesRowLevelSecurity() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let identity = userIdentity
+        try await database.withOwnerConnection { connection in
+            for statement in [
+                "create table notes(id int primary key, body text)",
+                "alter table notes enable row level security",
+                "alter table notes force row level security",
+                "grant select on notes to anon, authenticated, service_role",
+                "insert into notes values (1, 'private')",
+            ] {
+                try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+        try await database.withStriveDatabase(requestPoolSize: 2) { db in
+            let asUser = try await db.withRequestTransaction(identity) { connection in
+                try await connection.query("select count(*)::int from notes", logger: logger).collect().first?.decode(Int.self)
+            }
+            let asService = try await db.withServiceRoleTransaction { connection in
+                try await connection.query("select count(*)::int, current_user::text from notes", logger: logger).collect().first?.decode((Int, String).self)
+            }
+            #expect(asUser == 0)
+            #expect(asService?.0 == 1)
+            #expect(asService?.1 == "service_role")
+        }
+    }
+}
+
