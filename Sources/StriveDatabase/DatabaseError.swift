@@ -47,11 +47,16 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
         return .unreachable(location: location, reason: describeConnectionFailure(error))
     }
 
+    /// PSQLError's own description is deliberately generic; the transport error under it says what happened.
     private static func describeConnectionFailure(_ error: any Error) -> String {
-        let text = String(describing: error)
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
-        if text.contains("connectTimeout") || text.contains("timed out") { return "timed out" }
-        if let psql = error as? PSQLError, let underlying = psql.underlying { return String(describing: underlying) }
+        let text = (error as? PSQLError)?.underlying.map { String(describing: $0) } ?? String(describing: error)
+        let lowered = text.lowercased()
+        if lowered.contains("connection refused") || lowered.contains("connectionrefused") { return "connection refused" }
+        if lowered.contains("timeout") || lowered.contains("timed out") { return "timed out" }
+        if lowered.contains("no such file") { return "no server socket at that path" }
+        if lowered.contains("name resolution") || lowered.contains("unknown host") || lowered.contains("getaddrinfo") {
+            return "host name could not be resolved"
+        }
         return text
     }
 }

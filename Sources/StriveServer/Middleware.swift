@@ -59,7 +59,7 @@ struct AccessLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.log(
-            level: status >= 500 ? .error : .info,
+            level: status >= 500 && status != 503 ? .error : .info,
             "request",
             metadata: [
                 "method": .string(request.method.rawValue),

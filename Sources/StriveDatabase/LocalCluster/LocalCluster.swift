@@ -234,7 +234,9 @@ public struct LocalCluster: Sendable {
     public func status() async throws(LocalClusterError) -> Status {
         guard isInitialized else { return .uninitialized }
         let result = try await run(binaries.pgCtl, ["status", "-D", clusterDirectory])
-        guard result.succeeded, let port = pidFilePort() else { return .stopped }
+        guard result.succeeded, let port = pidFilePort(),
+            let pid = ProcessLiveness.pid(inLockFile: clusterDirectory + "/postmaster.pid"), ProcessLiveness.isRunning(pid)
+        else { return .stopped }
         return .running(port: port, socketPath: socketPath(port: port), detached: FileManager.default.fileExists(atPath: detachedMarker))
     }
 
@@ -268,15 +270,22 @@ public struct LocalCluster: Sendable {
         return running
     }
 
-    /// After a kill -9 the pid file outlives the server. pg_ctl has already said it is not running.
+    /// After a kill -9 the lock files outlive the server: postmaster.pid, and the socket's lock in run/.
+    /// PostgreSQL refuses to start while their pid still exists, which a zombie does. We hold the data
+    /// directory lock and found no working server, so lock files whose process is not running are stale.
     private func removeStalePidFile(logger: Logger) throws(LocalClusterError) {
-        let pidFile = clusterDirectory + "/postmaster.pid"
-        guard FileManager.default.fileExists(atPath: pidFile) else { return }
-        logger.notice("removing stale postmaster.pid left by a PostgreSQL that did not stop cleanly")
-        do {
-            try FileManager.default.removeItem(atPath: pidFile)
-        } catch {
-            throw .dataDirectoryNotWritable(clusterDirectory, reason: Self.reason(error))
+        let socketLocks = ((try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? [])
+            .filter { $0.hasPrefix(".s.PGSQL.") && $0.hasSuffix(".lock") }
+            .map { runDirectory + "/" + $0 }
+        for lockFile in [clusterDirectory + "/postmaster.pid"] + socketLocks
+        where FileManager.default.fileExists(atPath: lockFile) {
+            if let pid = ProcessLiveness.pid(inLockFile: lockFile), ProcessLiveness.isRunning(pid) { continue }
+            logger.notice("removing a stale lock file left by a PostgreSQL that did not stop cleanly", metadata: ["file": "\(lockFile)"])
+            do {
+                try FileManager.default.removeItem(atPath: lockFile)
+            } catch {
+                throw .dataDirectoryNotWritable(clusterDirectory, reason: Self.reason(error))
+            }
         }
     }
 

@@ -1,0 +1,127 @@
+import Foundation
+import StriveDatabase
+import StriveTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `strive serve` on its embedded default, end to end: a real binary, a real cluster, real HTTP, signals.
+@Suite("strive serve lifecycle", .serialized)
+struct ServeLifecycleTests {
+    func postmasterPID(_ dataDirectory: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/pg/postmaster.pid", encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
+    func isAlive(_ pid: Int32) -> Bool { ProcessLiveness.isRunning(pid) }
+
+    @Test func servesStopsCleanlyKeepsDataAndRecoversFromKillNine() async throws {
+        let dataDirectory = temporaryPath("strive-serve")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let port = try #require(LoopbackPort.free())
+        let arguments = ["serve", "--data-dir", dataDirectory, "--port", String(port)]
+
+        // First start: initdb, start, migrate, serve.
+        let clock = ContinuousClock()
+        let firstStart = clock.now
+        let first = try StriveProcess.start(arguments)
+        let base = try await first.waitUntilReady()
+        print("time-to-ready (fresh data dir): \(clock.now - firstStart)")
+        #expect(base == "http://127.0.0.1:\(port)")
+        #expect(first.stdout.contains("anon key:"))
+        #expect(try await httpGet(base + "/health").0 == 200)
+        let ready = try await httpGet(base + "/ready")
+        #expect(ready.0 == 200)
+        #expect(ready.1.contains(#""status":"ready""#))
+
+        let secretPath = dataDirectory + "/jwt-secret"
+        let secret = try String(contentsOfFile: secretPath, encoding: .utf8)
+        let attributes = try FileManager.default.attributesOfItem(atPath: secretPath)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+
+        // A second Strive on the same data directory is refused while the first runs.
+        let second = try await StriveProcess.run(["serve", "--data-dir", dataDirectory, "--port", "0"])
+        #expect(second.status == 75)
+        #expect(second.stderr.contains("already using data directory \(dataDirectory)"))
+
+        // Another Strive on the same port is refused before it starts anything.
+        let otherDirectory = temporaryPath("strive-port")
+        let third = try await StriveProcess.run(["serve", "--data-dir", otherDirectory, "--port", String(port)])
+        #expect(third.status == 75)
+        #expect(third.stderr.contains("port \(port) on 127.0.0.1 is already in use"))
+        #expect(!FileManager.default.fileExists(atPath: otherDirectory + "/pg"))
+        try? FileManager.default.removeItem(atPath: otherDirectory)
+
+        let status = try await StriveProcess.run(["db", "status", "--data-dir", dataDirectory])
+        #expect(status.stdout.hasPrefix("running on 127.0.0.1:"))
+
+        // SIGTERM: HTTP stops, pools drain, the cluster stops, exit 0.
+        let postgres = try #require(postmasterPID(dataDirectory))
+        first.signal(SIGTERM)
+        let firstExit = try await first.wait(timeout: .seconds(30))
+        #expect(firstExit.status == 0)
+        #expect(!isAlive(postgres))
+        #expect(postmasterPID(dataDirectory) == nil)
+
+        // Second start on the existing data directory: same secret, data kept, quick.
+        let secondStart = clock.now
+        let restarted = try StriveProcess.start(arguments)
+        _ = try await restarted.waitUntilReady()
+        print("time-to-ready (existing data dir): \(clock.now - secondStart)")
+        #expect(try String(contentsOfFile: secretPath, encoding: .utf8) == secret)
+        #expect(try await httpGet(base + "/ready").0 == 200)
+
+        // kill -9 Strive: its PostgreSQL is orphaned; the next start takes it over and stops it on exit.
+        let orphan = try #require(postmasterPID(dataDirectory))
+        restarted.signal(SIGKILL)
+        _ = try await restarted.wait()
+        #expect(isAlive(orphan))
+        let recovered = try StriveProcess.start(arguments)
+        _ = try await recovered.waitUntilReady()
+        #expect(try await httpGet(base + "/ready").0 == 200)
+        recovered.signal(SIGINT)
+        let recoveredExit = try await recovered.wait(timeout: .seconds(30))
+        #expect(recoveredExit.status == 0)
+        #expect(!isAlive(orphan))
+
+        // kill -9 PostgreSQL itself: a stale postmaster.pid remains; the next start removes it.
+        let relaunch = try StriveProcess.start(arguments)
+        _ = try await relaunch.waitUntilReady()
+        let victim = try #require(postmasterPID(dataDirectory))
+        kill(victim, SIGKILL)
+        relaunch.signal(SIGKILL)
+        _ = try await relaunch.wait()
+        for _ in 0..<50 where isAlive(victim) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(postmasterPID(dataDirectory) == victim, "the pid file outlives a killed server")
+        let afterCrash = try StriveProcess.start(arguments)
+        _ = try await afterCrash.waitUntilReady()
+        #expect(try await httpGet(base + "/ready").0 == 200)
+        afterCrash.signal(SIGTERM)
+        #expect(try await afterCrash.wait(timeout: .seconds(30)).status == 0)
+    }
+
+    @Test func dbStartLeavesTheClusterRunningUntilDbStop() async throws {
+        let dataDirectory = temporaryPath("strive-db")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let start = try await StriveProcess.run(["db", "start", "--data-dir", dataDirectory])
+        #expect(start.status == 0)
+        #expect(start.stdout.contains("postgres://strive:"))
+        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory])
+        #expect(url.stdout.hasPrefix("postgres://strive:"))
+
+        // serve uses the running cluster and leaves it running when it exits.
+        let serve = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
+        _ = try await serve.waitUntilReady()
+        serve.signal(SIGTERM)
+        #expect(try await serve.wait(timeout: .seconds(30)).status == 0)
+        let status = try await StriveProcess.run(["db", "status", "--data-dir", dataDirectory])
+        #expect(status.stdout.contains("running on 127.0.0.1:"))
+
+        let stop = try await StriveProcess.run(["db", "stop", "--data-dir", dataDirectory])
+        #expect(stop.status == 0)
+        let stopped = try await StriveProcess.run(["db", "status", "--data-dir", dataDirectory])
+        #expect(stopped.stdout.hasPrefix("stopped"))
+    }
+}

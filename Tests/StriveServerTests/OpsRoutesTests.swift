@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import StriveCore
+import StriveDatabase
+import StriveServer
+import StriveTestSupport
+import Testing
+
+@Suite("Ops routes")
+struct OpsRoutesTests {
+    let logger = { var logger = Logger(label: "test.ops"); logger.logLevel = .critical; return logger }()
+
+    func app(_ database: StriveDatabase, migrator: Migrator) -> some ApplicationProtocol {
+        StriveApplication.make(host: "127.0.0.1", port: 0, database: database, migrator: migrator, logger: logger)
+    }
+
+    func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+    }
+
+    @Test func healthAndReadyOnACurrentDatabase() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let migrator = try Migrator(migrations: try Migration.bundled())
+        try await database.withStriveDatabase { db in
+            try await app(db, migrator: migrator).test(.live) { client in
+                try await client.execute(uri: "/health", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let body = try json(response.body)
+                    #expect(body["status"] as? String == "ok")
+                }
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let body = try json(response.body)
+                    #expect(body["status"] as? String == "ready")
+                    let migrations = try #require(body["migrations"] as? [String: Any])
+                    #expect(migrations["applied"] as? Int == migrator.migrations.count)
+                }
+            }
+        }
+    }
+
+    @Test func notReadyWhileMigrationsArePending() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let ahead = try Migrator(migrations: try Migration.bundled() + [try Migration(fileName: "9999_future.sql", sql: "select 1;")])
+        try await database.withStriveDatabase { db in
+            try await app(db, migrator: ahead).test(.live) { client in
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    let body = try json(response.body)
+                    #expect(body["status"] as? String == "not_ready")
+                    let migrations = try #require(body["migrations"] as? [String: Any])
+                    #expect(migrations["pending"] as? [String] == ["9999_future.sql"])
+                }
+            }
+        }
+    }
+
+    @Test func notReadyWhenTheDatabaseIsUnreachable() async throws {
+        let port = try #require(LoopbackPort.free())
+        let target = DatabaseTarget(
+            endpoint: .tcp(host: "127.0.0.1", port: port, sslMode: .disable), database: "nowhere",
+            owner: .init(username: "nobody", password: nil)
+        )
+        let db = try StriveDatabase(target: target, authenticator: .authenticator(derivedFrom: TestCluster.jwtSecret), logger: logger)
+        let migrator = try Migrator(migrations: try Migration.bundled())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await db.run() }
+            try await app(db, migrator: migrator).test(.live) { client in
+                try await client.execute(uri: "/health", method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    let body = try json(response.body)
+                    #expect(body["database"] as? String == "down")
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    @Test func requestIdsAreEchoedOrGeneratedAndErrorsAreJSON() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let migrator = try Migrator(migrations: try Migration.bundled())
+        try await database.withStriveDatabase { db in
+            try await app(db, migrator: migrator).test(.live) { client in
+                try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-Id")!: "trace-42"]) { response in
+                    #expect(response.headers[.init("X-Request-Id")!] == "trace-42")
+                }
+                // A request id that is not a plain token (here: a log-injection attempt) is replaced.
+                try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-Id")!: "a b\"c"]) { response in
+                    let id = try #require(response.headers[.init("X-Request-Id")!])
+                    #expect(id != "a b\"c")
+                    #expect(UUID(uuidString: id) != nil)
+                }
+                try await client.execute(uri: "/no/such/route", method: .get) { response in
+                    #expect(response.status == .notFound)
+                    let body = try json(response.body)
+                    #expect(body["code"] as? String == "not_found")
+                    #expect(body["message"] as? String == "no route for GET /no/such/route")
+                    #expect(body["request_id"] as? String == response.headers[.init("X-Request-Id")!])
+                }
+                try await client.execute(uri: "/health", method: .post) { response in
+                    #expect(response.status.code >= 400 && response.status.code < 500)
+                }
+            }
+        }
+    }
+}
