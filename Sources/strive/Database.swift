@@ -16,9 +16,9 @@ struct Database: AsyncParsableCommand {
         commandName: "db",
         abstract: "Manage the self-managed PostgreSQL cluster in the data directory.",
         discussion: """
-            `strive serve` starts and stops this cluster by itself; these commands are for working with the
-            database directly. A cluster started with `db start` keeps running after serve exits, until
-            `db stop`.
+            `strive serve` starts and stops this cluster by itself; these commands
+            are for working with the database directly. A cluster started with
+            `db start` keeps running after serve exits, until `db stop`.
             """,
         subcommands: [Start.self, Stop.self, Status.self, URL.self, Psql.self]
     )
