@@ -45,9 +45,15 @@ public final class StriveDatabase: Service, Sendable {
     ) async throws -> Result {
         let logger = logger ?? self.logger
         return try await requestPool.withConnection { connection in
-            try await connection.withTransaction(logger: logger) { connection in
-                try await connection.run(Self.contextStatement(identity), logger: logger)
-                return try await body(connection)
+            do {
+                return try await connection.withTransaction(logger: logger) { connection in
+                    try await connection.run(Self.contextStatement(identity), logger: logger)
+                    return try await body(connection)
+                }
+            } catch let error as PostgresTransactionError {
+                // The body's own error is what callers map; the wrapper only adds that a rollback followed
+                // (a failed rollback closes the connection, so the pool never reuses its state).
+                throw error.closureError ?? error
             }
         }
     }
