@@ -65,6 +65,7 @@ let package = Package(
                 "StriveServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // Throwaway PostgreSQL clusters and databases for tests. Test-only.
@@ -90,7 +91,7 @@ let package = Package(
             ]
         ),
         // Runs the built `strive` binary as a user would; depends on it so `swift test` builds it.
-        .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveTestSupport"]),
+        .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,7 +6,8 @@ import StriveDatabase
 public struct ManagedCluster: Sendable {
     public let cluster: LocalCluster
     public let running: LocalCluster.Running
-    let lock: DataDirectoryLock
+    /// nil when another Strive holds the data directory and this process only connects.
+    let lock: DataDirectoryLock?
 
     public static func open(dataDirectory: String, detached: Bool = false, logger: Logger) async throws(StartupError) -> ManagedCluster {
         do {
@@ -22,12 +23,31 @@ public struct ManagedCluster: Sendable {
         }
     }
 
+    /// For one-shot commands (migrate, verify, seed): the cluster a running `strive serve` already holds,
+    /// else the cluster opened as `serve` would (and stopped again by `close`).
+    public static func openForCommand(dataDirectory: String, logger: Logger) async throws(StartupError) -> ManagedCluster {
+        do {
+            return try await open(dataDirectory: dataDirectory, logger: logger)
+        } catch .cluster(.alreadyInUse(let path, let pid)) {
+            do {
+                let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+                if let running = try await cluster.runningElsewhere() {
+                    logger.info("using the local PostgreSQL of the Strive that holds the data directory", metadata: ["port": "\(running.port)"])
+                    return ManagedCluster(cluster: cluster, running: running, lock: nil)
+                }
+            } catch {
+                throw .cluster(error)
+            }
+            throw .cluster(.alreadyInUse(dataDirectory: path, pid: pid))
+        }
+    }
+
     public func target() throws(StartupError) -> DatabaseTarget {
         do { return try cluster.target(running) } catch { throw .cluster(error) }
     }
 
     public func close(logger: Logger) async {
-        guard !running.detached else { return }
+        guard lock != nil, !running.detached else { return }
         do {
             try await cluster.stop(logger: logger)
         } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StriveDatabase
+import PostgresNIO
 import StriveServer
 
 struct Migrate: AsyncParsableCommand {
@@ -16,36 +17,23 @@ struct Migrate: AsyncParsableCommand {
         let logger = makeLogger(level: commandLogLevel())
         try await reportingFailure { () async throws(StartupError) in
             let migrator = try wrap { () throws(MigrationError) in try Migrator(migrations: try Migration.bundled()) }
-            let (dataDirectory, location) = try database.location()
-            switch location {
-            case .external(let url):
-                try await perform(migrator, on: DatabaseTarget(url: url), logger: logger)
-            case .managed:
-                let managed = try await ManagedCluster.open(dataDirectory: dataDirectory, logger: logger)
-                do throws(StartupError) {
-                    try await perform(migrator, on: try managed.target(), logger: logger)
-                } catch {
-                    await managed.close(logger: logger)
-                    throw error
-                }
-                await managed.close(logger: logger)
+            try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
+                try await perform(migrator, on: connection, logger: logger)
             }
         }
     }
 
-    private func perform(_ migrator: Migrator, on target: DatabaseTarget, logger: Logger) async throws(StartupError) {
-        try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
-            if status {
-                let current = try await wrap { () async throws(MigrationError) in try await migrator.status(on: connection, logger: logger) }
-                for row in current.applied { print("applied  \(String(format: "%04d", row.version))_\(row.name)") }
-                for migration in current.pending { print("pending  \(migration.fileName)") }
-                for problem in current.problems { print("problem  \(problem)") }
-                print(current.isCurrent ? "database is current" : "database is not current")
-            } else {
-                let applied = try await wrap { () async throws(MigrationError) in try await migrator.migrate(on: connection, logger: logger) }
-                for migration in applied { print("applied  \(migration.fileName)") }
-                print(applied.isEmpty ? "nothing to apply: database is current" : "applied \(applied.count) migration(s)")
-            }
+    private func perform(_ migrator: Migrator, on connection: PostgresConnection, logger: Logger) async throws(StartupError) {
+        if status {
+            let current = try await wrap { () async throws(MigrationError) in try await migrator.status(on: connection, logger: logger) }
+            for row in current.applied { print("applied  \(String(format: "%04d", row.version))_\(row.name)") }
+            for migration in current.pending { print("pending  \(migration.fileName)") }
+            for problem in current.problems { print("problem  \(problem)") }
+            print(current.isCurrent ? "database is current" : "database is not current")
+        } else {
+            let applied = try await wrap { () async throws(MigrationError) in try await migrator.migrate(on: connection, logger: logger) }
+            for migration in applied { print("applied  \(migration.fileName)") }
+            print(applied.isEmpty ? "nothing to apply: database is current" : "applied \(applied.count) migration(s)")
         }
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PostgresNIO
 import StriveCore
+import StriveDatabase
 import StriveServer
 
 enum StriveVersionText {
@@ -61,6 +63,37 @@ struct DatabaseOptions: ParsableArguments {
         } catch {
             let label = databaseURL != nil ? "--database-url (DATABASE_URL)" : "DATABASE_URL"
             throw .configuration(.init(problems: [.init(variable: label, rule: error.rule, observed: error.observed)]))
+        }
+    }
+}
+
+extension DatabaseOptions {
+    /// Runs `body` on an owner connection to DATABASE_URL, or to the self-managed cluster: the one a
+    /// running `strive serve` holds, else started for this command and stopped afterwards.
+    func withOwnerConnection<T: Sendable>(
+        logger: Logger,
+        _ body: (PostgresConnection, DatabaseTarget) async throws(StartupError) -> T
+    ) async throws(StartupError) -> T {
+        let (dataDirectory, location) = try location()
+        switch location {
+        case .external(let url):
+            let target = DatabaseTarget(url: url)
+            return try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
+                try await body(connection, target)
+            }
+        case .managed:
+            let managed = try await ManagedCluster.openForCommand(dataDirectory: dataDirectory, logger: logger)
+            do throws(StartupError) {
+                let target = try managed.target()
+                let result = try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
+                    try await body(connection, target)
+                }
+                await managed.close(logger: logger)
+                return result
+            } catch {
+                await managed.close(logger: logger)
+                throw error
+            }
         }
     }
 }

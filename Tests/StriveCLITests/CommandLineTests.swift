@@ -9,7 +9,7 @@ struct CommandLineTests {
     @Test func helpNamesEverySubcommand() async throws {
         let output = try await StriveProcess.run(["--help"])
         #expect(output.status == 0)
-        for command in ["serve", "migrate", "db", "version"] {
+        for command in ["serve", "migrate", "verify", "seed", "db", "version"] {
             #expect(output.stdout.contains(command))
         }
         let serveHelp = try await StriveProcess.run(["serve", "--help"])
@@ -109,6 +109,33 @@ struct CommandLineTests {
         let edited = try await StriveProcess.run(["migrate", "--database-url", url])
         #expect(edited.status == 65)
         #expect(edited.stderr.contains("migration 0001_roles_and_auth.sql was changed after it was applied"))
+    }
+
+    @Test func verifyScoresAFreshDatabaseAndFailsWhenSecurityIsBroken() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let started = database.started
+        let url = try started.cluster.url(port: started.running.port, database: database.target.database)
+        let healthy = try await StriveProcess.run(["verify", "--database-url", url])
+        #expect(healthy.status == 0)
+        #expect(healthy.stdout.contains("Health score: 100/100"))
+
+        try await database.withOwnerConnection { connection in
+            try await connection.run("alter table public.notifications disable row level security", logger: database.logger)
+        }
+        let broken = try await StriveProcess.run(["verify", "--database-url", url])
+        #expect(broken.status == 1)
+        #expect(broken.stdout.contains("rls_disabled"))
+        #expect(broken.stdout.contains("public.notifications"))
+        #expect(broken.stdout.contains("Health score: 75/100"))
+
+        let lenient = try await StriveProcess.run(["verify", "--json", "--min-score", "70", "--database-url", url])
+        #expect(lenient.status == 0)
+        let report = try JSONDecoder().decode(SchemaAudit.Report.self, from: Data(lenient.stdout.utf8))
+        #expect(report.score == 75)
+        #expect(report.findings.map(\.lint) == ["rls_disabled"])
+
+        let invalid = try await StriveProcess.run(["verify", "--min-score", "101", "--database-url", url])
+        #expect(invalid.status == 64)
     }
 
     @Test func dbCommandsExplainWhenThereIsNoCluster() async throws {

@@ -254,6 +254,13 @@ public struct LocalCluster: Sendable {
         "postgres://\(Self.superuser):\(try superuserPassword())@127.0.0.1:\(port)/\(database)"
     }
 
+    /// The cluster another Strive process runs and holds the data directory lock for, to connect to
+    /// without managing it (`strive verify` or `strive seed` while `strive serve` runs).
+    public func runningElsewhere() async throws(LocalClusterError) -> Running? {
+        guard case .running(let port, let socketPath, _) = try await status() else { return nil }
+        return Running(port: port, socketPath: socketPath, startedNow: false, detached: true)
+    }
+
     // MARK: - Internals
 
     private func adoptRunning(logger: Logger) async throws(LocalClusterError) -> Running? {

@@ -30,13 +30,38 @@ begin
 end
 $roles$;
 
--- Whatever existed before, these are the attributes the security model relies on.
-alter role anon nologin noinherit nobypassrls;
-alter role authenticated nologin noinherit nobypassrls;
-alter role service_role nologin noinherit bypassrls;
-alter role authenticator login noinherit nosuperuser nocreatedb nocreaterole nobypassrls;
+-- Whatever existed before, these are the attributes the security model relies on. Roles are shared by
+-- every database of the server and PostgreSQL fails a concurrent update of one role ("tuple concurrently
+-- updated"), so a role is only altered, and a membership only granted, when it is not already right.
+do $attributes$
+declare
+    wanted record;
+begin
+    for wanted in
+        select * from (values
+            ('anon', false, false, 'nologin noinherit nobypassrls'),
+            ('authenticated', false, false, 'nologin noinherit nobypassrls'),
+            ('service_role', false, true, 'nologin noinherit bypassrls'),
+            ('authenticator', true, false, 'login noinherit nosuperuser nocreatedb nocreaterole nobypassrls')
+        ) as r(name, can_login, bypasses_rls, options)
+    loop
+        if exists (
+            select 1 from pg_catalog.pg_roles r
+            where r.rolname = wanted.name
+              and (r.rolcanlogin <> wanted.can_login or r.rolbypassrls <> wanted.bypasses_rls or r.rolinherit
+                   or (wanted.name = 'authenticator' and (r.rolsuper or r.rolcreatedb or r.rolcreaterole)))
+        ) then
+            execute format('alter role %I %s', wanted.name, wanted.options);
+        end if;
+    end loop;
 
-grant anon, authenticated, service_role to authenticator;
+    for wanted in select unnest(array['anon', 'authenticated', 'service_role']) as name loop
+        if not pg_catalog.pg_has_role('authenticator', wanted.name, 'member') then
+            execute format('grant %I to authenticator', wanted.name);
+        end if;
+    end loop;
+end
+$attributes$;
 
 -- A fresh database lets every role create objects in public (before PostgreSQL 15); nobody but the
 -- owner should.

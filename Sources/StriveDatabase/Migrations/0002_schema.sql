@@ -15,7 +15,10 @@ begin
 end
 $owner$;
 
-create extension if not exists pgcrypto with schema public;
+-- Extensions live outside public so the data API never exposes their functions; requests get no access.
+create schema if not exists extensions;
+revoke all on schema extensions from public;
+create extension if not exists pgcrypto with schema extensions;
 
 -- ---------------------------------------------------------------------------------------------------
 -- auth: accounts, sessions and refresh tokens. Only the server (service_role) reads or writes them.

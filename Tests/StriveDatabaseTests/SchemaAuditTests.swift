@@ -1,0 +1,68 @@
+import Logging
+import PostgresNIO
+import StriveDatabase
+import StriveTestSupport
+import Testing
+
+@Suite("Schema audit (strive verify)")
+struct SchemaAuditTests {
+    let logger = Logger(label: "test.audit")
+
+    @Test func aFreshlyMigratedDatabaseScores100() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let report = try await database.withOwnerConnection { try await SchemaAudit.run(on: $0, logger: logger) }
+        #expect(report.findings.isEmpty, "\(report.findings)")
+        #expect(report.score == 100)
+        #expect(report.lintsRun.count == SchemaAudit.lints.count)
+    }
+
+    /// Each lint, with a statement that breaks exactly what it checks. Roles are cluster-wide, so every
+    /// breakage happens in a transaction that is rolled back after the audit has seen it.
+    static let breakages: [(lint: String, sql: [String])] = [
+        ("rls_disabled", ["alter table public.tasks disable row level security"]),
+        ("rls_not_forced", ["alter table public.customers no force row level security"]),
+        ("table_without_policies", ["drop policy subscriptions_select on public.subscriptions"]),
+        ("update_policy_without_with_check", [
+            "create policy customers_loose on public.customers for update to authenticated using (false)",
+        ]),
+        ("security_definer_without_search_path", [
+            "create function public.leaky() returns int language sql security definer as 'select 1'",
+        ]),
+        ("policy_calls_function_per_row", [
+            "create policy tasks_slow on public.tasks for select to authenticated using (created_by = auth.uid())",
+        ]),
+        ("unindexed_foreign_key", ["drop index public.tasks_assigned_to_idx"]),
+        ("unindexed_policy_column", ["drop index public.content_status_idx"]),
+        ("bucket_missing_or_misconfigured", ["update storage.buckets set file_size_limit = 1 where id = 'avatars'"]),
+        ("bucket_without_policies", ["drop policy avatars_delete on storage.objects"]),
+        ("missing_helper", ["drop function app.org_role(uuid)"]),
+        ("privileged_request_role", ["alter role authenticator bypassrls"]),
+        ("anon_can_write", ["grant insert on public.tasks to anon"]),
+    ]
+
+    @Test func everyLintHasABreakage() {
+        #expect(Set(Self.breakages.map(\.lint)) == Set(SchemaAudit.lints.map(\.id)))
+    }
+
+    @Test(arguments: Self.breakages.map(\.lint))
+    func breakingWhatALintChecksShowsAndCosts(lint: String) async throws {
+        let statements = try #require(Self.breakages.first { $0.lint == lint }?.sql)
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let report = try await database.withOwnerConnection { connection in
+            try await connection.run("begin", logger: logger)
+            for statement in statements {
+                try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+            let report = try await SchemaAudit.run(on: connection, logger: logger)
+            try await connection.run("rollback", logger: logger)
+            return report
+        }
+        let found = report.findings.filter { $0.lint == lint }
+        #expect(!found.isEmpty, "\(lint) did not report its breakage; findings: \(report.findings)")
+        #expect(report.score <= 100 - (found.first?.severity.penalty ?? 1))
+        // Rolled back: the database is healthy again.
+        let after = try await database.withOwnerConnection { try await SchemaAudit.run(on: $0, logger: logger) }
+        #expect(after.score == 100)
+    }
+}
