@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         // Configuration, API keys, shared error vocabulary. No network or database I/O.
@@ -45,12 +46,30 @@ let package = Package(
             ],
             resources: [.copy("Migrations")]
         ),
+        // Accounts, passwords, sessions, refresh-token rotation, JWTs, API keys; the /auth/v1 routes.
+        .target(
+            name: "StriveAuth",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The Hummingbird application: routes, middleware, error mapping, service assembly.
         .target(
             name: "StriveServer",
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
+                "StriveAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -74,6 +93,9 @@ let package = Package(
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
+                "StriveServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -91,6 +113,14 @@ let package = Package(
             ]
         ),
         // Runs the built `strive` binary as a user would; depends on it so `swift test` builds it.
+        .testTarget(
+            name: "StriveAuthTests",
+            dependencies: [
+                "StriveAuth", "StriveServer", "StriveTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
         .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

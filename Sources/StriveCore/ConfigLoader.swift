@@ -81,6 +81,26 @@ public struct ConfigLoader: Sendable {
             }
         }
 
+        var auth = AuthSettings.default
+        func integer(_ variable: ConfigVariable, in range: ClosedRange<Int>, unit: String) -> Int? {
+            guard let text = value(variable) else { return nil }
+            guard let parsed = Int(text), range.contains(parsed) else {
+                problem(variable, "must be an integer number of \(unit) between \(range.lowerBound) and \(range.upperBound)", quoted(text))
+                return nil
+            }
+            return parsed
+        }
+        if let seconds = integer(.jwtExpiry, in: 5...604_800, unit: "seconds") { auth.accessTokenLifetime = .seconds(seconds) }
+        if let seconds = integer(.refreshReuseInterval, in: 0...300, unit: "seconds") { auth.refreshReuseInterval = .seconds(seconds) }
+        if let count = integer(.authRateLimitPerIP, in: 1...100_000, unit: "attempts") { auth.attemptsPerMinutePerIP = count }
+        if let count = integer(.authRateLimitPerEmail, in: 1...100_000, unit: "attempts") { auth.attemptsPerMinutePerEmail = count }
+        if let cost = integer(.bcryptCost, in: 4...16, unit: "rounds") {
+            if cost < 10 && mode != .test {
+                problem(.bcryptCost, "must be at least 10 (lower costs are for STRIVE_ENV=test only)", quoted(String(cost)))
+            }
+            auth.bcryptCost = cost
+        }
+
         // Secrets: production must configure strong ones; development may generate the JWT secret.
         var jwtSecret: Secret?
         var generated = false
@@ -125,7 +145,8 @@ public struct ConfigLoader: Sendable {
             database: database,
             jwtSecret: jwtSecret,
             apiKeys: APIKeys(anon: keys.anon, serviceRole: Secret(keys.service)),
-            jwtSecretWasGenerated: generated
+            jwtSecretWasGenerated: generated,
+            auth: auth
         )
     }
 

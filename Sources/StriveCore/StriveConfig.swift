@@ -21,6 +21,7 @@ public struct StriveConfig: Sendable {
     public var apiKeys: APIKeys
     /// True when the JWT secret was generated for development rather than configured.
     public var jwtSecretWasGenerated: Bool
+    public var auth: AuthSettings
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 54321
@@ -40,11 +41,47 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case jwtSecret = "STRIVE_JWT_SECRET"
     case anonKey = "STRIVE_ANON_KEY"
     case serviceRoleKey = "STRIVE_SERVICE_ROLE_KEY"
+    case jwtExpiry = "STRIVE_JWT_EXPIRY"
+    case refreshReuseInterval = "STRIVE_REFRESH_REUSE_INTERVAL"
+    case authRateLimitPerIP = "STRIVE_AUTH_RATE_LIMIT_IP"
+    case authRateLimitPerEmail = "STRIVE_AUTH_RATE_LIMIT_EMAIL"
+    case bcryptCost = "STRIVE_BCRYPT_COST"
 
     var isSecret: Bool {
         switch self {
         case .jwtSecret, .serviceRoleKey, .databaseURL: true
         default: false
         }
+    }
+}
+
+/// How accounts and tokens behave (Supabase Auth's settings under Strive's names).
+public struct AuthSettings: Sendable, Equatable {
+    /// Access-token lifetime (`expires_in`).
+    public var accessTokenLifetime: Duration
+    /// How long a just-rotated refresh token may be presented again (concurrent tabs, retries) and get
+    /// the same successor instead of revoking the session.
+    public var refreshReuseInterval: Duration
+    /// Sign-in and sign-up attempts per minute from one IP address.
+    public var attemptsPerMinutePerIP: Int
+    /// Sign-in and sign-up attempts per minute for one email address.
+    public var attemptsPerMinutePerEmail: Int
+    /// bcrypt cost factor of new password hashes.
+    public var bcryptCost: Int
+
+    public static let `default` = AuthSettings(
+        accessTokenLifetime: .seconds(3600), refreshReuseInterval: .seconds(10),
+        attemptsPerMinutePerIP: 30, attemptsPerMinutePerEmail: 10, bcryptCost: 10
+    )
+
+    public init(
+        accessTokenLifetime: Duration, refreshReuseInterval: Duration, attemptsPerMinutePerIP: Int,
+        attemptsPerMinutePerEmail: Int, bcryptCost: Int
+    ) {
+        self.accessTokenLifetime = accessTokenLifetime
+        self.refreshReuseInterval = refreshReuseInterval
+        self.attemptsPerMinutePerIP = attemptsPerMinutePerIP
+        self.attemptsPerMinutePerEmail = attemptsPerMinutePerEmail
+        self.bcryptCost = bcryptCost
     }
 }

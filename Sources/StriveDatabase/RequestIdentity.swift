@@ -1,3 +1,4 @@
+import Foundation
 /// The database roles a request can act as. Their privileges come from the migrations.
 public enum DatabaseRole: String, Sendable, CaseIterable {
     case anon
@@ -16,13 +17,20 @@ public struct RequestIdentity: Sendable, Equatable {
     public var claimsJSON: String
     public var method: String
     public var path: String
+    /// The auth session a user's access token belongs to: the transaction fails (SQLSTATE `ST401`) when it
+    /// has been revoked or has expired.
+    public var sessionID: UUID?
 
-    public init(role: DatabaseRole, claimsJSON: String, method: String = "", path: String = "") {
+    public init(role: DatabaseRole, claimsJSON: String, method: String = "", path: String = "", sessionID: UUID? = nil) {
         self.role = role
         self.claimsJSON = claimsJSON
         self.method = method
         self.path = path
+        self.sessionID = sessionID
     }
+
+    /// SQLSTATE raised when `sessionID` names no active session.
+    public static let sessionNotFoundState = "ST401"
 
     /// The identity of server-side work that must bypass row-level security. Only code paths named
     /// for it (admin endpoints, seeding, the realtime authoriser) use it.

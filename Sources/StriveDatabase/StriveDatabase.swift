@@ -86,11 +86,22 @@ public final class StriveDatabase: Service, Sendable {
     }
 
     static func contextStatement(_ identity: RequestIdentity) -> PostgresQuery {
-        """
-        select set_config('role', \(identity.role.rawValue), true),
-               set_config('request.jwt.claims', \(identity.claimsJSON), true),
-               set_config('request.method', \(identity.method), true),
-               set_config('request.path', \(identity.path), true)
-        """
+        guard let session = identity.sessionID else {
+            return """
+                select set_config('role', \(identity.role.rawValue), true),
+                       set_config('request.jwt.claims', \(identity.claimsJSON), true),
+                       set_config('request.method', \(identity.method), true),
+                       set_config('request.path', \(identity.path), true)
+                """
+        }
+        // A user's token is only as good as its session: a revoked one fails here (SQLSTATE ST401), in the
+        // same round trip, so every surface refuses it without a query of its own.
+        return """
+            select set_config('role', \(identity.role.rawValue), true),
+                   set_config('request.jwt.claims', \(identity.claimsJSON), true),
+                   set_config('request.method', \(identity.method), true),
+                   set_config('request.path', \(identity.path), true),
+                   app.require_active_session(\(session))
+            """
     }
 }

@@ -86,6 +86,9 @@ struct ErrorMiddleware: RouterMiddleware {
                 status: error.status, code: Self.code(for: error.status),
                 message: error.body ?? Self.defaultMessage(error.status, request), requestID: context.requestID
             )
+        } catch let error as any HTTPResponseError {
+            // A surface's own error type (auth, rest, storage) already answers in its clients' shape.
+            throw error
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             throw StriveHTTPError(

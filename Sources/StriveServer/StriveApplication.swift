@@ -1,30 +1,53 @@
 import Hummingbird
 import Logging
 import NIOCore
+import StriveAuth
 import StriveCore
 import StriveDatabase
 
 /// Assembles the HTTP application: middleware in order, then every surface's routes.
 public enum StriveApplication {
-    public static func makeRouter(database: StriveDatabase, migrator: Migrator) -> Router<StriveRequestContext> {
+    /// What the routes work with.
+    public struct Services: Sendable {
+        public let database: StriveDatabase
+        public let migrator: Migrator
+        public let auth: AuthService
+
+        public init(database: StriveDatabase, migrator: Migrator, auth: AuthService) {
+            self.database = database
+            self.migrator = migrator
+            self.auth = auth
+        }
+
+        /// The services of `config` on `database`.
+        public static func make(config: StriveConfig, database: StriveDatabase, migrator: Migrator, logger: Logger) async throws -> Services {
+            let auth = try await AuthService(
+                database: database, secret: config.jwtSecret, issuer: config.publicURL + "/auth/v1",
+                settings: config.auth, logger: logger
+            )
+            return Services(database: database, migrator: migrator, auth: auth)
+        }
+    }
+
+    public static func makeRouter(_ services: Services) -> Router<StriveRequestContext> {
         let router = Router(context: StriveRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: AccessLogMiddleware())
         router.add(middleware: ErrorMiddleware())
-        HealthRoutes(database: database, migrator: migrator, readinessTimeout: .seconds(3)).register(on: router)
+        HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
+        AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
         return router
     }
 
     public static func make(
         host: String,
         port: Int,
-        database: StriveDatabase,
-        migrator: Migrator,
+        services: Services,
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: makeRouter(database: database, migrator: migrator),
+            router: makeRouter(services),
             configuration: .init(address: .hostname(host, port: port), serverName: "strive"),
             onServerRunning: onServerRunning,
             logger: logger

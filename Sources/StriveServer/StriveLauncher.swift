@@ -48,9 +48,15 @@ public struct StriveLauncher: Sendable {
         } catch {
             throw .server("cannot configure the database pools: \(error)")
         }
+        let services: StriveApplication.Services
+        do {
+            services = try await StriveApplication.Services.make(config: config, database: database, migrator: migrator, logger: logger)
+        } catch {
+            throw .server("cannot set up the services: \(error)")
+        }
         let host = config.host
         let app = StriveApplication.make(
-            host: config.host, port: config.port, database: database, migrator: migrator, logger: logger,
+            host: config.host, port: config.port, services: services, logger: logger,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 onListening("http://\(host):\(port)")

@@ -1,14 +1,19 @@
 import Hummingbird
+import NIOCore
+import StriveAuth
 
 /// Per-request state shared by middleware and routes.
-public struct StriveRequestContext: RequestContext {
+public struct StriveRequestContext: RequestContext, AuthRequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The caller's `X-Request-Id` when it is well-formed, else one generated here; echoed in the response
     /// and attached to every log line of the request.
     public var requestID: String
+    /// The peer of the connection (no proxy headers are trusted).
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         requestID = ""
+        remoteAddress = source.channel.remoteAddress
     }
 }

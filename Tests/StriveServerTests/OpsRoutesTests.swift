@@ -12,8 +12,9 @@ import Testing
 struct OpsRoutesTests {
     let logger = { var logger = Logger(label: "test.ops"); logger.logLevel = .critical; return logger }()
 
-    func app(_ database: StriveDatabase, migrator: Migrator) -> some ApplicationProtocol {
-        StriveApplication.make(host: "127.0.0.1", port: 0, database: database, migrator: migrator, logger: logger)
+    func app(_ db: StriveDatabase, migrator: Migrator) async throws -> some ApplicationProtocol {
+        let services = try await StriveApplication.Services.make(config: try await TestServer.config(), database: db, migrator: migrator, logger: logger)
+        return StriveApplication.make(host: "127.0.0.1", port: 0, services: services, logger: logger)
     }
 
     func json(_ buffer: ByteBuffer) throws -> [String: Any] {

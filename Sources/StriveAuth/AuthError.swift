@@ -1,0 +1,92 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Every way an auth request can fail, with Supabase Auth's error codes so its clients branch on them.
+/// Answered in one of Supabase Auth's two shapes: `{code, message}` when the request carries
+/// `X-Supabase-Api-Version: 2024-01-01`, else the older `{code: <status>, error_code, msg}`.
+public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
+    public let status: HTTPResponse.Status
+    /// Supabase Auth's `error_code`.
+    public let code: String
+    public let message: String
+    /// Seconds, for 429 answers.
+    public var retryAfter: Int?
+
+    public init(status: HTTPResponse.Status, code: String, message: String, retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public static let invalidCredentials = AuthError(status: .badRequest, code: "invalid_credentials", message: "Invalid login credentials")
+    public static let userAlreadyExists = AuthError(status: .unprocessableContent, code: "user_already_exists", message: "User already registered")
+    public static let emailExists = AuthError(status: .unprocessableContent, code: "email_exists", message: "A user with this email address has already been registered")
+    public static let sessionNotFound = AuthError(status: .forbidden, code: "session_not_found", message: "Session from session_id claim in JWT does not exist")
+    public static let refreshTokenNotFound = AuthError(status: .badRequest, code: "refresh_token_not_found", message: "Invalid Refresh Token: Refresh Token Not Found")
+    public static let refreshTokenAlreadyUsed = AuthError(status: .badRequest, code: "refresh_token_already_used", message: "Invalid Refresh Token: Already Used")
+    public static let notAdmin = AuthError(status: .forbidden, code: "not_admin", message: "User not allowed: this endpoint needs the service role key")
+    public static let userNotFound = AuthError(status: .notFound, code: "user_not_found", message: "User not found")
+    public static let noAuthorization = AuthError(status: .unauthorized, code: "no_authorization", message: "This endpoint requires a Bearer token")
+    public static let noAPIKey = AuthError(status: .unauthorized, code: "no_api_key", message: "No API key found in request: send the anon or service role key as the apikey header")
+    public static let payloadTooLarge = AuthError(status: .contentTooLarge, code: "request_too_large", message: "Request body is too large")
+    public static let reauthenticationNeeded = AuthError(status: .badRequest, code: "reauthentication_needed", message: "Changing the password needs current_password")
+    public static let userBanned = AuthError(status: .badRequest, code: "user_banned", message: "User is banned")
+
+    public static func badJWT(_ reason: String) -> AuthError {
+        AuthError(status: .unauthorized, code: "bad_jwt", message: "invalid JWT: \(reason)")
+    }
+
+    public static func validation(_ message: String) -> AuthError {
+        AuthError(status: .badRequest, code: "validation_failed", message: message)
+    }
+
+    public static func badJSON(_ message: String) -> AuthError {
+        AuthError(status: .badRequest, code: "bad_json", message: message)
+    }
+
+    public static func weakPassword(minimumLength: Int) -> AuthError {
+        AuthError(status: .unprocessableContent, code: "weak_password", message: "Password should be at least \(minimumLength) characters.")
+    }
+
+    public static func rateLimited(retryAfter seconds: Int) -> AuthError {
+        AuthError(status: .tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached; retry in \(seconds) s", retryAfter: seconds)
+    }
+
+    /// The `X-Supabase-Api-Version` from which Supabase Auth answers `{code, message}`.
+    static let currentAPIVersion = "2024-01-01"
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let modern = request.headers[.supabaseAPIVersion].map { $0 >= Self.currentAPIVersion } ?? false
+        let body: [String: AnyJSONScalar] =
+            modern
+            ? ["code": .string(code), "message": .string(message)]
+            : ["code": .int(Int(status.code)), "error_code": .string(code), "msg": .string(message)]
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if modern { headers[.supabaseAPIVersion] = Self.currentAPIVersion }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+    }
+}
+
+/// A JSON string or integer, for small error bodies.
+enum AnyJSONScalar: Encodable {
+    case string(String)
+    case int(Int)
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let supabaseAPIVersion = Self("X-Supabase-Api-Version")!
+    static let apikey = Self("apikey")!
+}

@@ -1,0 +1,273 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import StriveCore
+import StriveDatabase
+
+/// What auth routes need from the request context: the peer address, for per-IP limits and sessions.
+public protocol AuthRequestContext: RequestContext {
+    var remoteAddress: SocketAddress? { get }
+}
+
+/// Supabase Auth's endpoints under `/auth/v1`.
+public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
+    public let service: AuthService
+    /// Auth bodies are small; anything bigger is refused before it is read whole.
+    public static var maximumBodyBytes: Int { 64 * 1024 }
+
+    public init(service: AuthService) {
+        self.service = service
+    }
+
+    public func register(on router: Router<Context>) {
+        let group = router.group("auth/v1")
+        group.post("signup") { request, context in try await mapped { try await signUp(request, context) } }
+        group.post("token") { request, context in try await mapped { try await token(request, context) } }
+        group.get("user") { request, context in try await mapped { try await user(request, context) } }
+        group.put("user") { request, context in try await mapped { try await updateUser(request, context) } }
+        group.post("logout") { request, context in try await mapped { try await logout(request, context) } }
+        group.get("admin/users") { request, context in try await mapped { try await listUsers(request, context) } }
+        group.post("admin/users") { request, context in try await mapped { try await createUser(request, context) } }
+        group.get("admin/users/:id") { request, context in try await mapped { try await adminUser(request, context) } }
+        group.put("admin/users/:id") { request, context in try await mapped { try await adminUpdate(request, context) } }
+        group.delete("admin/users/:id") { request, context in try await mapped { try await adminDelete(request, context) } }
+    }
+
+    // MARK: Handlers
+
+    struct SignUpBody: Decodable {
+        var email: String?
+        var password: String?
+        var data: [String: JSONValue]?
+    }
+
+    func signUp(_ request: Request, _ context: Context) async throws -> Response {
+        _ = try await caller(request)
+        let body = try await decode(SignUpBody.self, from: request, context)
+        guard let email = body.email else { throw AuthError.validation("Signups need an email address") }
+        guard let password = body.password else { throw AuthError.validation("Signup requires a valid password") }
+        let session = try await service.signUp(email: email, password: password, metadata: body.data ?? [:], client: client(request, context))
+        return try json(session)
+    }
+
+    struct PasswordGrantBody: Decodable {
+        var email: String?
+        var phone: String?
+        var password: String?
+    }
+
+    struct RefreshGrantBody: Decodable {
+        var refresh_token: String?
+    }
+
+    func token(_ request: Request, _ context: Context) async throws -> Response {
+        _ = try await caller(request)
+        switch request.uri.queryParameters["grant_type"].map(String.init) {
+        case "password":
+            let body = try await decode(PasswordGrantBody.self, from: request, context)
+            if body.phone != nil && body.email == nil { throw AuthError.validation("Phone sign-in is not supported; use email") }
+            guard let email = body.email, let password = body.password else {
+                throw AuthError.validation("grant_type=password needs email and password")
+            }
+            return try json(try await service.signIn(email: email, password: password, client: client(request, context)))
+        case "refresh_token":
+            let body = try await decode(RefreshGrantBody.self, from: request, context)
+            guard let token = body.refresh_token else { throw AuthError.validation("grant_type=refresh_token needs refresh_token") }
+            return try json(try await service.refresh(token: token))
+        case let other:
+            throw AuthError(
+                status: .badRequest, code: "unsupported_grant_type",
+                message: "grant_type must be password or refresh_token\(other.map { ", not \"\($0)\"" } ?? "")"
+            )
+        }
+    }
+
+    func user(_ request: Request, _ context: Context) async throws -> Response {
+        let token = try await userToken(request)
+        return try json(try await service.currentUser(token).json)
+    }
+
+    struct UserUpdateBody: Decodable {
+        var email: String?
+        var password: String?
+        var current_password: String?
+        var data: [String: JSONValue]?
+    }
+
+    func updateUser(_ request: Request, _ context: Context) async throws -> Response {
+        let token = try await userToken(request)
+        let body = try await decode(UserUpdateBody.self, from: request, context)
+        let update = AuthService.UserUpdate(email: body.email, password: body.password, currentPassword: body.current_password, data: body.data)
+        return try json(try await service.updateCurrentUser(token, update).json)
+    }
+
+    func logout(_ request: Request, _ context: Context) async throws -> Response {
+        let token = try await userToken(request)
+        let scopeText = request.uri.queryParameters["scope"].map(String.init) ?? "global"
+        guard let scope = AuthStore.LogoutScope(rawValue: scopeText) else {
+            throw AuthError.validation("scope must be global, local or others")
+        }
+        try await service.signOut(token, scope: scope)
+        return Response(status: .noContent)
+    }
+
+    func listUsers(_ request: Request, _ context: Context) async throws -> Response {
+        try await requireServiceRole(request)
+        let page = try positiveInteger(request, "page", default: 1, maximum: 1_000_000)
+        let perPage = try positiveInteger(request, "per_page", default: 50, maximum: 1000)
+        let (users, total) = try await service.store.list(page: page, perPage: perPage)
+        var response = try json(UserListResponse(users: users.map(\.json), aud: "authenticated"))
+        response.headers[.xTotalCount] = String(total)
+        let lastPage = max(1, (total + perPage - 1) / perPage)
+        var links: [String] = []
+        if page < lastPage { links.append("</admin/users?page=\(page + 1)&per_page=\(perPage)>; rel=\"next\"") }
+        links.append("</admin/users?page=\(lastPage)&per_page=\(perPage)>; rel=\"last\"")
+        response.headers[.link] = links.joined(separator: ", ")
+        return response
+    }
+
+    struct AdminUserBody: Decodable {
+        var email: String?
+        var password: String?
+        var email_confirm: Bool?
+        var user_metadata: [String: JSONValue]?
+        var app_metadata: [String: JSONValue]?
+        var ban_duration: String?
+    }
+
+    func createUser(_ request: Request, _ context: Context) async throws -> Response {
+        try await requireServiceRole(request)
+        let body = try await decode(AdminUserBody.self, from: request, context)
+        guard let email = body.email else { throw AuthError.validation("Unable to validate email address: email is required") }
+        let new = AuthService.NewUser(
+            email: email, password: body.password, emailConfirm: body.email_confirm ?? false,
+            userMetadata: body.user_metadata ?? [:], appMetadata: body.app_metadata ?? [:]
+        )
+        return try json(try await service.createUser(new).json)
+    }
+
+    func adminUser(_ request: Request, _ context: Context) async throws -> Response {
+        try await requireServiceRole(request)
+        guard let user = try await service.store.user(id: try userID(context)) else { throw AuthError.userNotFound }
+        return try json(user.json)
+    }
+
+    func adminUpdate(_ request: Request, _ context: Context) async throws -> Response {
+        try await requireServiceRole(request)
+        let id = try userID(context)
+        let body = try await decode(AdminUserBody.self, from: request, context)
+        var update = AuthService.AdminUpdate()
+        update.email = body.email
+        update.password = body.password
+        update.emailConfirm = body.email_confirm
+        update.userMetadata = body.user_metadata
+        update.appMetadata = body.app_metadata
+        update.banDuration = body.ban_duration
+        return try json(try await service.updateUser(id: id, update).json)
+    }
+
+    func adminDelete(_ request: Request, _ context: Context) async throws -> Response {
+        try await requireServiceRole(request)
+        guard try await service.store.delete(id: try userID(context)) else { throw AuthError.userNotFound }
+        return try json([String: String]())
+    }
+
+    // MARK: Helpers
+
+    func caller(_ request: Request) async throws -> Caller {
+        try await Caller.resolve(headers: request.headers, tokens: service.tokens)
+    }
+
+    func userToken(_ request: Request) async throws -> VerifiedToken {
+        guard request.headers[.authorization].flatMap(Caller.bearerToken) != nil else { throw AuthError.noAuthorization }
+        let caller = try await caller(request)
+        guard caller.role == .authenticated else {
+            throw AuthError(status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
+        }
+        return caller.token
+    }
+
+    func requireServiceRole(_ request: Request) async throws {
+        guard try await caller(request).role == .serviceRole else { throw AuthError.notAdmin }
+    }
+
+    func userID(_ context: Context) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw AuthError.userNotFound }
+        return id
+    }
+
+    func positiveInteger(_ request: Request, _ name: String, default value: Int, maximum: Int) throws -> Int {
+        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
+        guard let parsed = Int(text), (1...maximum).contains(parsed) else {
+            throw AuthError.validation("\(name) must be an integer between 1 and \(maximum)")
+        }
+        return parsed
+    }
+
+    func client(_ request: Request, _ context: Context) -> AuthService.Client {
+        AuthService.Client(ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+    }
+
+    /// Reads at most `maximumBodyBytes` and decodes it, with errors that name the field at fault.
+    func decode<T: Decodable>(_ type: T.Type, from request: Request, _ context: Context) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: Self.maximumBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw AuthError.payloadTooLarge
+        }
+        if buffer.readableBytes == 0 { throw AuthError.badJSON("the request body must be a JSON object") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch let error as DecodingError {
+            throw AuthError.badJSON(Self.describe(error))
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
+            return keys.isEmpty ? "the body" : keys.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "\(path(context)) must be \(type == String.self ? "a string" : type == Bool.self ? "a boolean" : "of type \(type)")"
+        case .valueNotFound(_, let context): return "\(path(context)) must not be null"
+        case .keyNotFound(let key, _): return "\(key.stringValue) is required"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "the request body is not valid JSON" : "\(path(context)) is not valid"
+        @unknown default: return "the request body could not be read"
+        }
+    }
+
+    func json(_ value: some Encodable) throws -> Response {
+        let data = try AuthJSON.encoder.encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Database refusals reach clients as auth errors: an ended session as `session_not_found`, a rule of
+    /// the schema (the last OWNER of an organization, say) as a 422 naming it. Anything else stays a bug.
+    func mapped(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as AuthError {
+            throw error
+        } catch {
+            guard let (state, message) = DatabaseError.serverError(in: error) else { throw error }
+            if state == RequestIdentity.sessionNotFoundState { throw AuthError.sessionNotFound }
+            if ["23514", "23503", "23505", "42501"].contains(state) {
+                throw AuthError(status: .unprocessableContent, code: "validation_failed", message: message)
+            }
+            throw error
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let xTotalCount = Self("X-Total-Count")!
+    static let link = Self("Link")!
+}

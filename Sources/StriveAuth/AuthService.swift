@@ -1,0 +1,267 @@
+import Foundation
+import Logging
+import StriveCore
+import StriveDatabase
+
+/// Sign-up, sign-in, refresh, sign-out and account changes, independent of HTTP.
+public struct AuthService: Sendable {
+    public let store: AuthStore
+    public let tokens: TokenService
+    public let hasher: PasswordHasher
+    public let settings: AuthSettings
+    let codec: RefreshTokenCodec
+    let ipLimiter: RateLimiter
+    let emailLimiter: RateLimiter
+
+    public init(database: StriveDatabase, secret: Secret, issuer: String, settings: AuthSettings, logger: Logger) async throws {
+        store = AuthStore(database: database, logger: logger)
+        tokens = try await TokenService(secret: secret, issuer: issuer, accessTokenLifetime: settings.accessTokenLifetime)
+        hasher = try await PasswordHasher(cost: settings.bcryptCost)
+        codec = RefreshTokenCodec(secret: secret)
+        ipLimiter = RateLimiter(limit: settings.attemptsPerMinutePerIP)
+        emailLimiter = RateLimiter(limit: settings.attemptsPerMinutePerEmail)
+        self.settings = settings
+    }
+
+    /// Who is signing in or up, for rate limits and the session record.
+    public struct Client: Sendable {
+        public var ip: String?
+        public var userAgent: String?
+
+        public init(ip: String?, userAgent: String?) {
+            self.ip = ip
+            self.userAgent = userAgent
+        }
+    }
+
+    // MARK: Sign-up and sign-in
+
+    public func signUp(email rawEmail: String, password: String, metadata: [String: JSONValue], client: Client) async throws -> TokenResponse {
+        let email = try Self.normalisedEmail(rawEmail)
+        try await limit(email: email, client: client)
+        try PasswordHasher.check(password)
+        // Hashed before knowing whether the address is taken, so both answers take as long.
+        let hash = try await hasher.hash(password)
+        let created = try await store.createUser(
+            email: email, passwordHash: hash, confirmed: true,
+            appMetadata: Self.emailProviderMetadata, userMetadata: metadata
+        )
+        guard let user = created else { throw AuthError.userAlreadyExists }
+        return try await startSession(for: user, method: "password", client: client)
+    }
+
+    public func signIn(email rawEmail: String, password: String, client: Client) async throws -> TokenResponse {
+        let email = try Self.normalisedEmail(rawEmail)
+        try await limit(email: email, client: client)
+        let user = try await store.user(email: email)
+        guard try await hasher.verify(password, against: user?.encryptedPassword), let user else {
+            throw AuthError.invalidCredentials
+        }
+        if user.isBanned() { throw AuthError.userBanned }
+        return try await startSession(for: user, method: "password", client: client)
+    }
+
+    public func refresh(token: String) async throws -> TokenResponse {
+        guard !token.isEmpty, token.utf8.count <= 256 else { throw AuthError.refreshTokenNotFound }
+        let successor = codec.successor(of: token)
+        let rotation = try await store.rotate(
+            tokenHash: RefreshTokenCodec.hash(token), successorHash: RefreshTokenCodec.hash(successor),
+            reuseInterval: settings.refreshReuseInterval
+        )
+        switch rotation {
+        case .rotated(let user, let session):
+            return try await tokenResponse(user: user, session: session, refreshToken: successor, method: "token_refresh")
+        case .notFound: throw AuthError.refreshTokenNotFound
+        case .alreadyUsed: throw AuthError.refreshTokenAlreadyUsed
+        case .userBanned: throw AuthError.userBanned
+        }
+    }
+
+    // MARK: The signed-in user
+
+    /// The user behind a verified access token whose session is still active.
+    public func currentUser(_ token: VerifiedToken) async throws -> UserRecord {
+        guard let userID = token.userID, let session = token.sessionID else { throw AuthError.noAuthorization }
+        guard try await store.sessionIsActive(session) else { throw AuthError.sessionNotFound }
+        guard let user = try await store.user(id: userID) else { throw AuthError.userNotFound }
+        return user
+    }
+
+    public struct UserUpdate: Sendable {
+        public var email: String?
+        public var password: String?
+        public var currentPassword: String?
+        public var data: [String: JSONValue]?
+
+        public init(email: String? = nil, password: String? = nil, currentPassword: String? = nil, data: [String: JSONValue]? = nil) {
+            self.email = email
+            self.password = password
+            self.currentPassword = currentPassword
+            self.data = data
+        }
+    }
+
+    public func updateCurrentUser(_ token: VerifiedToken, _ update: UserUpdate) async throws -> UserRecord {
+        let user = try await currentUser(token)
+        var changes = AuthStore.Changes()
+        if let email = update.email { changes.email = try Self.normalisedEmail(email) }
+        if let password = update.password {
+            try PasswordHasher.check(password)
+            guard let current = update.currentPassword else { throw AuthError.reauthenticationNeeded }
+            guard try await hasher.verify(current, against: user.encryptedPassword) else { throw AuthError.invalidCredentials }
+            changes.passwordHash = try await hasher.hash(password)
+        }
+        changes.userMetadata = update.data
+        return try await apply(changes, to: user.id)
+    }
+
+    public func signOut(_ token: VerifiedToken, scope: AuthStore.LogoutScope) async throws {
+        let user = try await currentUser(token)
+        guard let session = token.sessionID else { throw AuthError.noAuthorization }
+        try await store.endSessions(user: user.id, current: session, scope: scope)
+    }
+
+    // MARK: Administration (service role)
+
+    public struct NewUser: Sendable {
+        public var email: String
+        public var password: String?
+        public var emailConfirm: Bool
+        public var userMetadata: [String: JSONValue]
+        public var appMetadata: [String: JSONValue]
+
+        public init(email: String, password: String?, emailConfirm: Bool, userMetadata: [String: JSONValue], appMetadata: [String: JSONValue]) {
+            self.email = email
+            self.password = password
+            self.emailConfirm = emailConfirm
+            self.userMetadata = userMetadata
+            self.appMetadata = appMetadata
+        }
+    }
+
+    public func createUser(_ new: NewUser) async throws -> UserRecord {
+        let email = try Self.normalisedEmail(new.email)
+        var hash: String?
+        if let password = new.password {
+            try PasswordHasher.check(password)
+            hash = try await hasher.hash(password)
+        }
+        let created = try await store.createUser(
+            email: email, passwordHash: hash, confirmed: new.emailConfirm,
+            appMetadata: Self.emailProviderMetadata.merging(new.appMetadata) { $1 }, userMetadata: new.userMetadata
+        )
+        guard let created else { throw AuthError.emailExists }
+        return created
+    }
+
+    public struct AdminUpdate: Sendable {
+        public var email: String?
+        public var password: String?
+        public var emailConfirm: Bool?
+        public var userMetadata: [String: JSONValue]?
+        public var appMetadata: [String: JSONValue]?
+        /// Supabase's `ban_duration`: "none" lifts a ban, else a Go-style duration such as "24h" or "30m".
+        public var banDuration: String?
+
+        public init() {}
+    }
+
+    public func updateUser(id: UUID, _ update: AdminUpdate) async throws -> UserRecord {
+        var changes = AuthStore.Changes()
+        if let email = update.email { changes.email = try Self.normalisedEmail(email) }
+        if let password = update.password {
+            try PasswordHasher.check(password)
+            changes.passwordHash = try await hasher.hash(password)
+        }
+        changes.confirmEmail = update.emailConfirm ?? false
+        changes.userMetadata = update.userMetadata
+        changes.appMetadata = update.appMetadata
+        if let ban = update.banDuration {
+            if ban == "none" {
+                changes.bannedUntil = .some(nil)
+            } else {
+                guard let seconds = Self.seconds(ofGoDuration: ban) else {
+                    throw AuthError.validation("ban_duration must be \"none\" or a duration such as \"24h\", \"90m\" or \"3600s\"")
+                }
+                changes.bannedUntil = .some(Date().addingTimeInterval(seconds))
+            }
+        }
+        return try await apply(changes, to: id)
+    }
+
+    // MARK: Internals
+
+    private func apply(_ changes: AuthStore.Changes, to id: UUID) async throws -> UserRecord {
+        switch try await store.update(id: id, changes) {
+        case .updated(let user): return user
+        case .notFound: throw AuthError.userNotFound
+        case .emailTaken: throw AuthError.emailExists
+        }
+    }
+
+    private func limit(email: String, client: Client) async throws {
+        if let ip = client.ip, let wait = await ipLimiter.attempt(ip) { throw AuthError.rateLimited(retryAfter: wait) }
+        if let wait = await emailLimiter.attempt(email) { throw AuthError.rateLimited(retryAfter: wait) }
+    }
+
+    private func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {
+        let refreshToken = codec.random()
+        let (signedIn, session) = try await store.startSession(
+            user: user.id, refreshTokenHash: RefreshTokenCodec.hash(refreshToken), userAgent: client.userAgent, ip: client.ip
+        )
+        return try await tokenResponse(user: signedIn, session: session, refreshToken: refreshToken, method: method)
+    }
+
+    private func tokenResponse(user: UserRecord, session: UUID, refreshToken: String, method: String) async throws -> TokenResponse {
+        let now = Int(Date().timeIntervalSince1970)
+        let lifetime = Int(settings.accessTokenLifetime.components.seconds)
+        let claims = AccessClaims(
+            sub: user.id.uuidString.lowercased(), aud: user.aud, role: user.role, email: user.email, phone: "",
+            exp: now + lifetime, iat: now, iss: tokens.issuer, session_id: session.uuidString.lowercased(),
+            aal: "aal1", amr: [.init(method: method, timestamp: now)], app_metadata: .object(user.appMetadata),
+            user_metadata: .object(user.userMetadata), is_anonymous: user.isAnonymous
+        )
+        return TokenResponse(
+            access_token: try await tokens.sign(claims), token_type: "bearer", expires_in: lifetime,
+            expires_at: now + lifetime, refresh_token: refreshToken, user: user.json
+        )
+    }
+
+    static let emailProviderMetadata: [String: JSONValue] = ["provider": .string("email"), "providers": .array([.string("email")])]
+
+    /// Trimmed and lower-cased; a plain shape check (one @, a dot in the domain, no spaces).
+    static func normalisedEmail(_ raw: String) throws(AuthError) -> String {
+        let email = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            !email.contains(where: { $0.isWhitespace || $0.isNewline || $0 == "," })
+        else {
+            throw .validation("Unable to validate email address: invalid format")
+        }
+        return email
+    }
+
+    /// "24h", "1h30m", "90m", "3600s" → seconds.
+    static func seconds(ofGoDuration text: String) -> TimeInterval? {
+        var total: TimeInterval = 0
+        var number = ""
+        var sawUnit = false
+        for character in text {
+            if character.isNumber || character == "." {
+                number.append(character)
+                continue
+            }
+            guard let value = Double(number) else { return nil }
+            switch character {
+            case "h": total += value * 3600
+            case "m": total += value * 60
+            case "s": total += value
+            default: return nil
+            }
+            number = ""
+            sawUnit = true
+        }
+        return number.isEmpty && sawUnit && total > 0 ? total : nil
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StriveCore
+import StriveDatabase
+
+/// The auth schema's reads and writes. Accounts, sessions and refresh tokens are invisible to requests
+/// (no grants, forced RLS), so every call here is a service-role transaction: auth is one of the named
+/// service paths.
+public struct AuthStore: Sendable {
+    let database: StriveDatabase
+    let logger: Logger
+
+    public init(database: StriveDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    private func service<T: Sendable>(_ path: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await database.withServiceRoleTransaction(method: "AUTH", path: path, logger: logger, body)
+    }
+
+    private static func users(_ rows: PostgresRowSequence) async throws -> [UserRecord] {
+        try await rows.collect().map(UserRecord.init(row:))
+    }
+
+    // MARK: Accounts
+
+    /// nil when the email is taken.
+    public func createUser(
+        email: String, passwordHash: String?, confirmed: Bool, role: String = "authenticated",
+        appMetadata: [String: JSONValue], userMetadata: [String: JSONValue]
+    ) async throws -> UserRecord? {
+        let app = JSONValue.object(appMetadata).jsonText
+        let user = JSONValue.object(userMetadata).jsonText
+        return try await service("/admin/users") { connection in
+            try await Self.users(connection.query(
+                """
+                insert into auth.users (email, encrypted_password, email_confirmed_at, role, raw_app_meta_data, raw_user_meta_data)
+                values (\(email), \(passwordHash), case when \(confirmed) then now() end, \(role), \(app)::jsonb, \(user)::jsonb)
+                on conflict (email) where email is not null do nothing
+                returning \(unescaped: UserRecord.columns)
+                """, logger: logger)).first
+        }
+    }
+
+    public func user(email: String) async throws -> UserRecord? {
+        try await service("/token") { connection in
+            try await Self.users(connection.query(
+                "select \(unescaped: UserRecord.columns) from auth.users where email = \(email)", logger: logger)).first
+        }
+    }
+
+    public func user(id: UUID) async throws -> UserRecord? {
+        try await service("/user") { connection in
+            try await Self.users(connection.query(
+                "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)).first
+        }
+    }
+
+    public struct Changes: Sendable {
+        public var email: String?
+        public var passwordHash: String?
+        public var confirmEmail: Bool = false
+        /// Merged into the stored object key by key (a null value removes the key), as Supabase Auth does.
+        public var userMetadata: [String: JSONValue]?
+        public var appMetadata: [String: JSONValue]?
+        public var bannedUntil: Date??
+        public var role: String?
+
+        public init() {}
+    }
+
+    public enum UpdateOutcome: Sendable {
+        case updated(UserRecord)
+        case notFound
+        case emailTaken
+    }
+
+    public func update(id: UUID, _ changes: Changes) async throws -> UpdateOutcome {
+        let user = changes.userMetadata.map { JSONValue.object($0).jsonText }
+        let app = changes.appMetadata.map { JSONValue.object($0).jsonText }
+        let banChanges = changes.bannedUntil != nil
+        let bannedUntil = changes.bannedUntil ?? nil
+        return try await service("/user") { connection in
+            if let email = changes.email {
+                let taken = try await connection.query(
+                    "select 1 from auth.users where email = \(email) and id <> \(id)", logger: logger).collect()
+                if !taken.isEmpty { return .emailTaken }
+            }
+            let rows = try await Self.users(connection.query(
+                """
+                update auth.users set
+                    email = coalesce(\(changes.email), email),
+                    email_confirmed_at = case when \(changes.confirmEmail) then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
+                    encrypted_password = coalesce(\(changes.passwordHash), encrypted_password),
+                    raw_user_meta_data = case when \(user)::jsonb is null then raw_user_meta_data
+                        else jsonb_strip_nulls(raw_user_meta_data || \(user)::jsonb) end,
+                    raw_app_meta_data = case when \(app)::jsonb is null then raw_app_meta_data
+                        else jsonb_strip_nulls(raw_app_meta_data || \(app)::jsonb) end,
+                    banned_until = case when \(banChanges) then \(bannedUntil) else banned_until end,
+                    role = coalesce(\(changes.role), role)
+                where id = \(id)
+                returning \(unescaped: UserRecord.columns)
+                """, logger: logger))
+            return rows.first.map(UpdateOutcome.updated) ?? .notFound
+        }
+    }
+
+    public func list(page: Int, perPage: Int) async throws -> (users: [UserRecord], total: Int) {
+        let offset = (page - 1) * perPage
+        return try await service("/admin/users") { connection in
+            let total = try await connection.query("select count(*)::int from auth.users", logger: logger)
+                .collect().first?.decode(Int.self) ?? 0
+            let users = try await Self.users(connection.query(
+                "select \(unescaped: UserRecord.columns) from auth.users order by created_at, id limit \(perPage) offset \(offset)",
+                logger: logger))
+            return (users, total)
+        }
+    }
+
+    /// False when there was no such user.
+    public func delete(id: UUID) async throws -> Bool {
+        try await service("/admin/users") { connection in
+            try await connection.query("delete from auth.users where id = \(id) returning id", logger: logger).collect().count == 1
+        }
+    }
+
+    // MARK: Sessions
+
+    /// Starts a session with its first refresh token and records the sign-in; returns the updated user.
+    public func startSession(
+        user: UUID, refreshTokenHash: String, userAgent: String?, ip: String?
+    ) async throws -> (user: UserRecord, session: UUID) {
+        try await service("/token") { connection in
+            let session = try await connection.query(
+                """
+                insert into auth.sessions (user_id, user_agent, ip)
+                values (\(user), \(userAgent), case when \(ip) ~ '^[0-9a-fA-F:.]+$' then \(ip)::inet end)
+                returning id
+                """, logger: logger
+            ).collect().first?.decode(UUID.self)
+            guard let session else { throw StoreError.noRow("auth.sessions") }
+            try await connection.run(
+                "insert into auth.refresh_tokens (token_hash, user_id, session_id) values (\(refreshTokenHash), \(user), \(session))",
+                logger: logger)
+            let updated = try await Self.users(connection.query(
+                "update auth.users set last_sign_in_at = now() where id = \(user) returning \(unescaped: UserRecord.columns)",
+                logger: logger)).first
+            guard let updated else { throw StoreError.noRow("auth.users") }
+            return (updated, session)
+        }
+    }
+
+    public enum Rotation: Sendable {
+        /// `token` is the successor to hand out (new, or the same one again within the reuse interval).
+        case rotated(user: UserRecord, session: UUID)
+        case notFound
+        /// Presented again after its successor was handed out and the reuse interval passed: the session
+        /// has been revoked.
+        case alreadyUsed
+        case userBanned
+    }
+
+    /// Rotates `token` to `successor`. The token row is locked, so of concurrent refreshes one rotates
+    /// and the others, waiting on the lock, find it rotated a moment ago and get the same successor.
+    public func rotate(tokenHash: String, successorHash: String, reuseInterval: Duration) async throws -> Rotation {
+        let reuseSeconds = Double(reuseInterval.components.seconds)
+        return try await service("/token") { connection in
+            let presented = try await connection.query(
+                """
+                select t.revoked, t.session_id, t.user_id from auth.refresh_tokens t
+                join auth.sessions s on s.id = t.session_id
+                where t.token_hash = \(tokenHash) and (s.not_after is null or s.not_after > now())
+                for update of t
+                """, logger: logger
+            ).collect().first
+            guard let presented else { return .notFound }
+            let (revoked, session, userID) = try presented.decode((Bool, UUID, UUID).self)
+
+            if revoked {
+                let successorIsFresh = try await connection.query(
+                    """
+                    select 1 from auth.refresh_tokens
+                    where token_hash = \(successorHash) and parent_hash = \(tokenHash) and not revoked
+                      and created_at > now() - make_interval(secs => \(reuseSeconds))
+                    """, logger: logger
+                ).collect()
+                guard !successorIsFresh.isEmpty else {
+                    // Reuse of a rotated token: it may have been stolen. End the whole session.
+                    try await connection.run("delete from auth.sessions where id = \(session)", logger: logger)
+                    return .alreadyUsed
+                }
+            } else {
+                try await connection.run(
+                    "update auth.refresh_tokens set revoked = true where token_hash = \(tokenHash)", logger: logger)
+                try await connection.run(
+                    """
+                    insert into auth.refresh_tokens (token_hash, user_id, session_id, parent_hash)
+                    values (\(successorHash), \(userID), \(session), \(tokenHash))
+                    """, logger: logger)
+                try await connection.run(
+                    "update auth.sessions set refreshed_at = now() where id = \(session)", logger: logger)
+            }
+            let user = try await Self.users(connection.query(
+                "select \(unescaped: UserRecord.columns) from auth.users where id = \(userID)", logger: logger)).first
+            guard let user else { return .notFound }
+            if user.isBanned() { return .userBanned }
+            return .rotated(user: user, session: session)
+        }
+    }
+
+    public func sessionIsActive(_ session: UUID) async throws -> Bool {
+        try await service("/user") { connection in
+            try await !connection.query(
+                "select 1 from auth.sessions where id = \(session) and (not_after is null or not_after > now())",
+                logger: logger
+            ).collect().isEmpty
+        }
+    }
+
+    public enum LogoutScope: String, Sendable {
+        case global, local, others
+    }
+
+    public func endSessions(user: UUID, current: UUID, scope: LogoutScope) async throws {
+        try await service("/logout") { connection in
+            switch scope {
+            case .local:
+                try await connection.run("delete from auth.sessions where id = \(current)", logger: logger)
+            case .global:
+                try await connection.run("delete from auth.sessions where user_id = \(user)", logger: logger)
+            case .others:
+                try await connection.run(
+                    "delete from auth.sessions where user_id = \(user) and id <> \(current)", logger: logger)
+            }
+        }
+    }
+
+    enum StoreError: Error {
+        case noRow(String)
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import HTTPTypes
+import StriveDatabase
+
+/// Who is calling, from the `apikey` header and `Authorization: Bearer` token, both verified JWTs.
+/// The bearer token decides the role when present (a user's access token, or a key sent as bearer, as
+/// the Supabase clients do); a present `apikey` must itself be a valid key.
+public struct Caller: Sendable {
+    public let role: DatabaseRole
+    public let token: VerifiedToken
+
+    public var userID: UUID? { token.userID }
+    public var sessionID: UUID? { token.sessionID }
+
+    /// The identity the request's database transaction runs as.
+    public func identity(method: String, path: String) -> RequestIdentity {
+        RequestIdentity(
+            role: role, claimsJSON: token.payloadJSON, method: method, path: path,
+            sessionID: role == .authenticated ? sessionID : nil
+        )
+    }
+
+    public static func resolve(headers: HTTPFields, tokens: TokenService) async throws(AuthError) -> Caller {
+        let apikey = headers[.apikey].flatMap { $0.isEmpty ? nil : $0 }
+        let bearer = headers[.authorization].flatMap(bearerToken)
+        guard apikey != nil || bearer != nil else { throw .noAPIKey }
+
+        var keyToken: VerifiedToken?
+        if let apikey {
+            let verified = try await tokens.verify(apikey)
+            guard ["anon", "service_role"].contains(verified.claims.role), verified.claims.sub == nil else {
+                throw .badJWT("the apikey header must carry the anon or service role key")
+            }
+            keyToken = verified
+        }
+        let token: VerifiedToken
+        if let bearer {
+            token = try await tokens.verify(bearer)
+        } else if let keyToken {
+            token = keyToken
+        } else {
+            throw .noAPIKey
+        }
+        guard let role = DatabaseRole(rawValue: token.claims.role) else {
+            throw .badJWT("role \"\(token.claims.role)\" is not anon, authenticated or service_role")
+        }
+        if role == .authenticated && (token.userID == nil || token.sessionID == nil) {
+            throw .badJWT("an authenticated token needs sub and session_id claims")
+        }
+        return Caller(role: role, token: token)
+    }
+
+    static func bearerToken(_ header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+}

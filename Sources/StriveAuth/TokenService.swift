@@ -1,0 +1,97 @@
+import Foundation
+import JWTKit
+import StriveCore
+
+/// The claims of every JWT Strive accepts: user access tokens (Supabase Auth's claim set) and the
+/// project's API keys (only `role`, `iss`, `iat`, `exp`).
+public struct AccessClaims: JWTPayload, Equatable {
+    public var sub: String?
+    public var aud: String?
+    public var role: String
+    public var email: String?
+    public var phone: String?
+    public var exp: Int
+    public var iat: Int?
+    public var iss: String?
+    public var session_id: String?
+    public var aal: String?
+    public var amr: [AuthenticationMethod]?
+    public var app_metadata: JSONValue?
+    public var user_metadata: JSONValue?
+    public var is_anonymous: Bool?
+
+    public struct AuthenticationMethod: Codable, Sendable, Equatable {
+        public var method: String
+        public var timestamp: Int
+    }
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {
+        // Dates are integer seconds since 1970, as every Supabase client and PostgREST read them.
+        guard Date(timeIntervalSince1970: TimeInterval(exp)) > Date() else {
+            throw JWTError.claimVerificationFailure(failedClaim: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(exp))), reason: "expired")
+        }
+    }
+}
+
+/// A token whose signature and expiry have been checked.
+public struct VerifiedToken: Sendable {
+    public let claims: AccessClaims
+    /// The payload exactly as signed: what `request.jwt.claims` is set to for the database.
+    public let payloadJSON: String
+
+    public var userID: UUID? { claims.sub.flatMap(UUID.init(uuidString:)) }
+    public var sessionID: UUID? { claims.session_id.flatMap(UUID.init(uuidString:)) }
+}
+
+/// Signs and verifies HS256 tokens with the project's JWT secret.
+public struct TokenService: Sendable {
+    let keys: JWTKeyCollection
+    public let issuer: String
+    public let accessTokenLifetime: Duration
+
+    public init(secret: Secret, issuer: String, accessTokenLifetime: Duration) async throws {
+        // jwt-kit traps on short HMAC keys in debug builds; the configuration has already refused them.
+        guard secret.value.utf8.count >= SecretStrength.minimumLength else {
+            throw AuthError.badJWT("the JWT secret is too short to sign with")
+        }
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
+        self.keys = keys
+        self.issuer = issuer
+        self.accessTokenLifetime = accessTokenLifetime
+    }
+
+    public func sign(_ claims: AccessClaims) async throws -> String {
+        try await keys.sign(claims)
+    }
+
+    /// Checks signature, algorithm and expiry; any failure is `bad_jwt` with a reason a developer can act on.
+    public func verify(_ token: String) async throws(AuthError) -> VerifiedToken {
+        let claims: AccessClaims
+        do {
+            claims = try await keys.verify(token, as: AccessClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw .badJWT("token has expired")
+        } catch {
+            throw .badJWT("signature, format or algorithm is not valid")
+        }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = Data(base64URLEncoded: String(parts[1])) else {
+            throw .badJWT("malformed payload")
+        }
+        return VerifiedToken(claims: claims, payloadJSON: String(decoding: payload, as: UTF8.self))
+    }
+}
+
+extension Data {
+    init?(base64URLEncoded text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        self.init(base64Encoded: base64)
+    }
+
+    var base64URLEncodedString: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
