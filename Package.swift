@@ -81,6 +81,7 @@ let package = Package(
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
+                "StriveAuth",
                 "StriveServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

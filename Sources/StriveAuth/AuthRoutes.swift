@@ -217,7 +217,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: Self.maximumBodyBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw AuthError.payloadTooLarge
         }
         if buffer.readableBytes == 0 { throw AuthError.badJSON("the request body must be a JSON object") }

@@ -23,6 +23,33 @@ public struct AccessClaims: JWTPayload, Equatable {
     public struct AuthenticationMethod: Codable, Sendable, Equatable {
         public var method: String
         public var timestamp: Int
+
+        public init(method: String, timestamp: Int) {
+            self.method = method
+            self.timestamp = timestamp
+        }
+    }
+
+    public init(
+        sub: String? = nil, aud: String? = nil, role: String, email: String? = nil, phone: String? = nil, exp: Int,
+        iat: Int? = nil, iss: String? = nil, session_id: String? = nil, aal: String? = nil,
+        amr: [AuthenticationMethod]? = nil, app_metadata: JSONValue? = nil, user_metadata: JSONValue? = nil,
+        is_anonymous: Bool? = nil
+    ) {
+        self.sub = sub
+        self.aud = aud
+        self.role = role
+        self.email = email
+        self.phone = phone
+        self.exp = exp
+        self.iat = iat
+        self.iss = iss
+        self.session_id = session_id
+        self.aal = aal
+        self.amr = amr
+        self.app_metadata = app_metadata
+        self.user_metadata = user_metadata
+        self.is_anonymous = is_anonymous
     }
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {

@@ -15,8 +15,12 @@ public struct StriveLauncher: Sendable {
         self.logger = logger
     }
 
-    /// `onListening` receives the base URL once the server accepts requests.
-    public func serve(onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws(StartupError) {
+    /// `onListening` receives the base URL once the server accepts requests. Serving ends gracefully on
+    /// SIGTERM/SIGINT, or when `stopWhen` returns (benchmarks and embedders use it).
+    public func serve(
+        onListening: @escaping @Sendable (String) -> Void = { _ in },
+        stopWhen: (@Sendable () async -> Void)? = nil
+    ) async throws(StartupError) {
         guard LoopbackPort.isAvailable(config.port, host: config.host) else {
             throw .portInUse(host: config.host, port: config.port)
         }
@@ -25,11 +29,11 @@ public struct StriveLauncher: Sendable {
 
         switch config.database {
         case .external(let url):
-            try await run(target: DatabaseTarget(url: url), migrator: migrator, onListening: onListening)
+            try await run(target: DatabaseTarget(url: url), migrator: migrator, onListening: onListening, stopWhen: stopWhen)
         case .managed:
             let managed = try await ManagedCluster.open(dataDirectory: config.dataDirectory, logger: logger)
             do {
-                try await run(target: try managed.target(), migrator: migrator, onListening: onListening)
+                try await run(target: try managed.target(), migrator: migrator, onListening: onListening, stopWhen: stopWhen)
             } catch {
                 await managed.close(logger: logger)
                 throw error
@@ -38,7 +42,10 @@ public struct StriveLauncher: Sendable {
         }
     }
 
-    private func run(target: DatabaseTarget, migrator: Migrator, onListening: @escaping @Sendable (String) -> Void) async throws(StartupError) {
+    private func run(
+        target: DatabaseTarget, migrator: Migrator, onListening: @escaping @Sendable (String) -> Void,
+        stopWhen: (@Sendable () async -> Void)?
+    ) async throws(StartupError) {
         let authenticator = DatabaseCredentials.authenticator(derivedFrom: config.jwtSecret)
         try await DatabaseBootstrap.prepare(target, migrator: migrator, authenticator: authenticator, logger: logger)
 
@@ -70,7 +77,16 @@ public struct StriveLauncher: Sendable {
             )
         )
         do {
-            try await group.run()
+            try await withThrowingDiscardingTaskGroup { tasks in
+                if let stopWhen {
+                    tasks.addTask {
+                        await stopWhen()
+                        await group.triggerGracefulShutdown()
+                    }
+                }
+                try await group.run()
+                tasks.cancelAll()
+            }
         } catch {
             if let io = error as? IOError, io.errnoCode == EADDRINUSE {
                 throw .portInUse(host: config.host, port: config.port)

@@ -45,6 +45,26 @@ struct ConfigLoaderTests {
         #expect(text.contains("invalid configuration (6 problems)"))
     }
 
+    @Test func authSettingsHaveSupabaseDefaultsAndAreValidated() async throws {
+        let defaults = try await load([:]).auth
+        #expect(defaults == .default)
+        #expect(defaults.accessTokenLifetime == .seconds(3600))
+        #expect(defaults.refreshReuseInterval == .seconds(10))
+        #expect(defaults.bcryptCost >= 10)
+
+        let tuned = try await load(["STRIVE_JWT_EXPIRY": "300", "STRIVE_REFRESH_REUSE_INTERVAL": "0", "STRIVE_AUTH_RATE_LIMIT_IP": "5"]).auth
+        #expect(tuned.accessTokenLifetime == .seconds(300))
+        #expect(tuned.refreshReuseInterval == .zero)
+        #expect(tuned.attemptsPerMinutePerIP == 5)
+
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await load(["STRIVE_JWT_EXPIRY": "forever", "STRIVE_BCRYPT_COST": "4", "STRIVE_AUTH_RATE_LIMIT_EMAIL": "0"])
+        }
+        #expect(Set(try #require(error).problems.map(\.variable)) == ["STRIVE_JWT_EXPIRY", "STRIVE_BCRYPT_COST", "STRIVE_AUTH_RATE_LIMIT_EMAIL"])
+        // Cheap hashes are for the test suite only.
+        #expect(try await load(["STRIVE_ENV": "test", "STRIVE_BCRYPT_COST": "4"]).auth.bcryptCost == 4)
+    }
+
     @Test func productionRequiresSecretsAndNeverGenerates() async throws {
         let loader = ConfigLoader(environment: ["STRIVE_ENV": "production"])
         let error = await #expect(throws: ConfigurationError.self) {

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import StriveAuth
+import StriveCore
+import StriveServer
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure Strive on this machine (build with -c release for meaningful numbers).",
+        subcommands: [AuthBench.self]
+    )
+}
+
+/// Sign-in latency (bcrypt-bound), access-token verification throughput on one core, and refresh
+/// round trips, against a real server started in this process on the configured database.
+struct AuthBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "auth",
+        abstract: "Sign-in latency, token verification throughput per core, refresh round-trip latency."
+    )
+
+    @Option(name: .customLong("sign-ins"), help: "Sequential sign-ins to time.") var signIns = 20
+    @Option(help: "Sequential refreshes to time.") var refreshes = 100
+    @Option(name: .customLong("verify-seconds"), help: "How long to verify tokens in a loop.") var verifySeconds = 3
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        var overrides = database.overrides
+        overrides[.port] = ("bench", "0")
+        overrides[.logLevel] = ("bench", "warning")
+        overrides[.authRateLimitPerIP] = ("bench", "100000")
+        overrides[.authRateLimitPerEmail] = ("bench", "100000")
+        let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: overrides)
+        var loaded: StriveConfig?
+        try await reportingFailure { () async throws(StartupError) in
+            do throws(ConfigurationError) {
+                loaded = try await loader.load(developmentSecret: DevelopmentSecrets.jwtSecret)
+            } catch {
+                throw .configuration(error)
+            }
+        }
+        guard let config = loaded else { return }
+        let logger = makeLogger(level: .warning)
+
+        print("bcrypt cost \(config.auth.bcryptCost); \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        let verification = try await Self.verificationThroughput(config: config, seconds: verifySeconds)
+        print(String(format: "token verification: %.0f tokens/s on one core", verification))
+
+        let (stream, urls) = AsyncStream.makeStream(of: String.self)
+        let (finished, finish) = AsyncStream.makeStream(of: Void.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { urls.finish() }
+                try await reportingFailure { () async throws(StartupError) in
+                    try await StriveLauncher(config: config, logger: logger).serve(
+                        onListening: { urls.yield($0) },
+                        stopWhen: { for await _ in finished {} }
+                    )
+                }
+            }
+            // Whatever happens below, the server shuts down gracefully (and stops the cluster it started).
+            defer { finish.finish() }
+            var iterator = stream.makeAsyncIterator()
+            guard let base = await iterator.next() else {
+                try await group.waitForAll()  // the server failed to start; its error is reported
+                return
+            }
+            let client = BenchClient(base: base, anonKey: config.apiKeys.anon)
+            let email = "bench-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+            var session = try await client.signUp(email: email)
+
+            var signInTimes: [Duration] = []
+            for _ in 0..<signIns {
+                let started = ContinuousClock.now
+                session = try await client.signIn(email: email)
+                signInTimes.append(ContinuousClock.now - started)
+            }
+            print("sign-in (password grant, HTTP): \(Self.summary(signInTimes))")
+
+            var refreshTimes: [Duration] = []
+            for _ in 0..<refreshes {
+                let started = ContinuousClock.now
+                session = try await client.refresh(session.refresh_token)
+                refreshTimes.append(ContinuousClock.now - started)
+            }
+            print("refresh (rotation, HTTP): \(Self.summary(refreshTimes))")
+        }
+    }
+
+    static func verificationThroughput(config: StriveConfig, seconds: Int) async throws -> Double {
+        let tokens = try await TokenService(secret: config.jwtSecret, issuer: "bench", accessTokenLifetime: .seconds(3600))
+        let now = Int(Date().timeIntervalSince1970)
+        let token = try await tokens.sign(AccessClaims(
+            sub: UUID().uuidString.lowercased(), aud: "authenticated", role: "authenticated", email: "bench@example.com",
+            exp: now + 3600, iat: now, session_id: UUID().uuidString.lowercased(), aal: "aal1",
+            amr: [.init(method: "password", timestamp: now)], app_metadata: .object([:]), user_metadata: .object([:]),
+            is_anonymous: false
+        ))
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        var count = 0
+        while ContinuousClock.now < deadline {
+            for _ in 0..<100 { _ = try await tokens.verify(token) }
+            count += 100
+        }
+        return Double(count) / Double(seconds)
+    }
+
+    static func summary(_ samples: [Duration]) -> String {
+        let sorted = samples.sorted()
+        guard !sorted.isEmpty else { return "no samples" }
+        func ms(_ d: Duration) -> String {
+            String(format: "%.2f ms", Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+        }
+        let p95 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))]
+        return "median \(ms(sorted[sorted.count / 2])), p95 \(ms(p95)), n=\(sorted.count)"
+    }
+}
+
+struct BenchSession: Decodable {
+    let access_token: String
+    let refresh_token: String
+}
+
+/// The two requests supabase-js makes to sign in and refresh.
+struct BenchClient {
+    let base: String
+    let anonKey: String
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func signUp(email: String) async throws -> BenchSession {
+        try await post("/auth/v1/signup", #"{"email":"\#(email)","password":"bench password 123"}"#)
+    }
+
+    func signIn(email: String) async throws -> BenchSession {
+        try await post("/auth/v1/token?grant_type=password", #"{"email":"\#(email)","password":"bench password 123"}"#)
+    }
+
+    func refresh(_ token: String) async throws -> BenchSession {
+        try await post("/auth/v1/token?grant_type=refresh_token", #"{"refresh_token":"\#(token)"}"#)
+    }
+
+    private func post(_ path: String, _ body: String) async throws -> BenchSession {
+        guard let url = URL(string: base + path) else { throw Failure(description: "bad URL \(base + path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.setValue(anonKey, forHTTPHeaderField: "apikey")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(body.utf8)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+            throw Failure(description: "\(path) answered \(String(decoding: data, as: UTF8.self))")
+        }
+        return try JSONDecoder().decode(BenchSession.self, from: data)
+    }
+}
