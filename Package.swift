@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        // Tests only: validates the generated /openapi.json.
+        .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
     ],
     targets: [
         // Configuration, API keys, shared error vocabulary. No network or database I/O.
@@ -63,6 +65,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The PostgREST grammar at /rest/v1: schema cache, parsing, parameterised SQL, JSON built by PostgreSQL.
+        .target(
+            name: "StriveRest",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                "StriveAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The Hummingbird application: routes, middleware, error mapping, service assembly.
         .target(
             name: "StriveServer",
@@ -70,6 +87,7 @@ let package = Package(
                 "StriveCore",
                 "StriveDatabase",
                 "StriveAuth",
+                "StriveRest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,6 +138,14 @@ let package = Package(
                 "StriveAuth", "StriveServer", "StriveTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
+        .testTarget(
+            name: "StriveRestTests",
+            dependencies: [
+                "StriveRest", "StriveAuth", "StriveServer", "StriveTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "OpenAPIKit", package: "OpenAPIKit"),
             ]
         ),
         .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveTestSupport"]),

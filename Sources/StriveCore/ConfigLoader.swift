@@ -101,6 +101,9 @@ public struct ConfigLoader: Sendable {
             auth.bcryptCost = cost
         }
 
+        let maxRows = integer(.maxRows, in: 1...1_000_000, unit: "rows") ?? 1000
+        let restMaxBodyBytes = integer(.restMaxBodyBytes, in: 1024...(100 * 1024 * 1024), unit: "bytes") ?? 1024 * 1024
+
         // Secrets: production must configure strong ones; development may generate the JWT secret.
         var jwtSecret: Secret?
         var generated = false
@@ -146,7 +149,9 @@ public struct ConfigLoader: Sendable {
             jwtSecret: jwtSecret,
             apiKeys: APIKeys(anon: keys.anon, serviceRole: Secret(keys.service)),
             jwtSecretWasGenerated: generated,
-            auth: auth
+            auth: auth,
+            maxRows: maxRows,
+            restMaxBodyBytes: restMaxBodyBytes
         )
     }
 

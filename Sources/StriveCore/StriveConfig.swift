@@ -22,6 +22,10 @@ public struct StriveConfig: Sendable {
     /// True when the JWT secret was generated for development rather than configured.
     public var jwtSecretWasGenerated: Bool
     public var auth: AuthSettings
+    /// Most rows one data API response returns (`STRIVE_DB_MAX_ROWS`, PostgREST's `db-max-rows`).
+    public var maxRows: Int
+    /// Largest data API request body in bytes (`STRIVE_REST_MAX_BODY_BYTES`).
+    public var restMaxBodyBytes: Int
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 54321
@@ -46,6 +50,8 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authRateLimitPerIP = "STRIVE_AUTH_RATE_LIMIT_IP"
     case authRateLimitPerEmail = "STRIVE_AUTH_RATE_LIMIT_EMAIL"
     case bcryptCost = "STRIVE_BCRYPT_COST"
+    case maxRows = "STRIVE_DB_MAX_ROWS"
+    case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
 
     var isSecret: Bool {
         switch self {

@@ -41,6 +41,33 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
         return (state, message)
     }
 
+    /// All of Postgres's fields a client may see about a failed statement.
+    public struct ServerFields: Sendable, Equatable {
+        public let sqlState: String
+        public let message: String
+        public let detail: String?
+        public let hint: String?
+        public let constraint: String?
+    }
+
+    public static func serverFields(in error: any Error) -> ServerFields? {
+        if let transaction = error as? PostgresTransactionError {
+            for inner in [transaction.closureError, transaction.beginError, transaction.commitError] {
+                if let inner, let found = serverFields(in: inner) { return found }
+            }
+            return nil
+        }
+        if case .server(let legacy) = error as? PostgresError, let state = legacy.fields[.sqlState], let message = legacy.fields[.message] {
+            return ServerFields(
+                sqlState: state, message: message, detail: legacy.fields[.detail], hint: legacy.fields[.hint],
+                constraint: legacy.fields[.constraintName])
+        }
+        guard let psql = error as? PSQLError, let info = psql.serverInfo, let state = info[.sqlState], let message = info[.message] else {
+            return nil
+        }
+        return ServerFields(sqlState: state, message: message, detail: info[.detail], hint: info[.hint], constraint: info[.constraintName])
+    }
+
     /// Maps a failure to open a connection to `unreachable` or `loginRefused`.
     public static func connecting(to location: String, username: String, error: any Error) -> DatabaseError {
         if let (state, message) = serverError(in: error) {

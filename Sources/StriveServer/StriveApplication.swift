@@ -4,6 +4,7 @@ import NIOCore
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveRest
 
 /// Assembles the HTTP application: middleware in order, then every surface's routes.
 public enum StriveApplication {
@@ -12,11 +13,16 @@ public enum StriveApplication {
         public let database: StriveDatabase
         public let migrator: Migrator
         public let auth: AuthService
+        public let rest: RestService
+        /// The URL clients use, for documents and links that name the server.
+        public let publicURL: String
 
-        public init(database: StriveDatabase, migrator: Migrator, auth: AuthService) {
+        public init(database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, publicURL: String) {
             self.database = database
             self.migrator = migrator
             self.auth = auth
+            self.rest = rest
+            self.publicURL = publicURL
         }
 
         /// The services of `config` on `database`.
@@ -25,7 +31,11 @@ public enum StriveApplication {
                 database: database, secret: config.jwtSecret, issuer: config.publicURL + "/auth/v1",
                 settings: config.auth, logger: logger
             )
-            return Services(database: database, migrator: migrator, auth: auth)
+            let schema = SchemaCacheStore(database: database, logger: logger)
+            let rest = RestService(
+                database: database, schema: schema,
+                settings: RestSettings(maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes), logger: logger)
+            return Services(database: database, migrator: migrator, auth: auth, rest: rest, publicURL: config.publicURL)
         }
     }
 
@@ -36,6 +46,14 @@ public enum StriveApplication {
         router.add(middleware: ErrorMiddleware())
         HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
         AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
+        RestRoutes<StriveRequestContext>(service: services.rest, tokens: services.auth.tokens).register(on: router)
+        router.get("openapi.json") { request, _ in
+            let schema = try await services.rest.schema.current
+            let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)
+            return Response(
+                status: .ok, headers: [.contentType: "application/openapi+json"],
+                body: .init(byteBuffer: ByteBuffer(string: document.jsonText)))
+        }
         return router
     }
 

@@ -1,0 +1,445 @@
+import Foundation
+
+/// PostgREST's URL grammar, parsed into values before anything touches SQL. Pure: no I/O, no schema.
+
+public indirect enum SelectItem: Sendable, Equatable {
+    case star
+    /// `alias:column::cast`
+    case column(name: String, alias: String?, cast: String?)
+    /// `alias:relation!hint!inner(items)`
+    case embed(Embed)
+}
+
+public struct Embed: Sendable, Equatable {
+    public var alias: String?
+    public var relation: String
+    /// A foreign key's column or constraint name, or the other table's name, choosing among relationships.
+    public var hint: String?
+    public var inner: Bool
+    public var items: [SelectItem]
+
+    /// The key the embedded value appears under, and the prefix of its filters (`alias.column=…`).
+    public var name: String { alias ?? relation }
+}
+
+public enum FilterOperator: String, Sendable, CaseIterable {
+    case eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, `is`, `in`, cs, cd, ov, sl, sr, nxr, nxl, adj
+    case fts, plfts, phfts, wfts, isdistinct
+}
+
+public struct Filter: Sendable, Equatable {
+    public var column: String
+    public var negated: Bool
+    public var op: FilterOperator
+    /// The operand as text; for `in` the already-split list is in `list`.
+    public var value: String
+    public var list: [String]
+    /// `fts(english)`
+    public var language: String?
+}
+
+public indirect enum Condition: Sendable, Equatable {
+    case filter(Filter)
+    case all([Condition], negated: Bool)
+    case any([Condition], negated: Bool)
+}
+
+public struct OrderTerm: Sendable, Equatable {
+    public var column: String
+    public var descending: Bool
+    public var nullsFirst: Bool?
+}
+
+/// Everything the query string says about one level of the result: the top-level table or an embed.
+public struct ResourceQuery: Sendable, Equatable {
+    public var conditions: [Condition] = []
+    public var order: [OrderTerm] = []
+    public var limit: Int?
+    public var offset: Int?
+}
+
+public struct ParsedQuery: Sendable, Equatable {
+    public var select: [SelectItem] = [.star]
+    /// Keyed by embed path ("" for the top level, "project", "project.customer" for nested embeds).
+    public var resources: [String: ResourceQuery] = [:]
+    public var onConflict: [String]?
+    public var columns: [String]?
+    /// Parameters that are not grammar: RPC arguments in a GET, say.
+    public var plain: [(String, String)] = []
+
+    public static func == (lhs: ParsedQuery, rhs: ParsedQuery) -> Bool {
+        lhs.select == rhs.select && lhs.resources == rhs.resources && lhs.onConflict == rhs.onConflict && lhs.columns == rhs.columns
+            && lhs.plain.map(\.0) == rhs.plain.map(\.0) && lhs.plain.map(\.1) == rhs.plain.map(\.1)
+    }
+
+    public var top: ResourceQuery { resources[""] ?? ResourceQuery() }
+}
+
+public enum QueryGrammar {
+    /// Nesting allowed in `or=(…)` trees and `select=` embeds; deeper is refused, not recursed into.
+    public static let maximumDepth = 12
+    public static let maximumConditions = 500
+
+    /// Splits a raw query string into decoded (key, value) pairs, keeping order and repeats.
+    public static func pairs(_ query: String) throws(RestError) -> [(String, String)] {
+        var result: [(String, String)] = []
+        for part in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = String(pieces[0]).removingPercentEncoding,
+                let value = (pieces.count > 1 ? String(pieces[1]) : "").removingPercentEncoding
+            else {
+                throw .parse("the query string is not valid percent-encoding", details: String(part.prefix(80)))
+            }
+            result.append((key, value))
+        }
+        return result
+    }
+
+    /// Parses every parameter. `reserved` names (RPC arguments) go to `plain` instead of being filters.
+    public static func parse(_ pairs: [(String, String)], treatAsPlain: Set<String> = []) throws(RestError) -> ParsedQuery {
+        var query = ParsedQuery()
+        var conditionCount = 0
+        func resource(_ path: String, _ update: (inout ResourceQuery) throws(RestError) -> Void) throws(RestError) {
+            var current = query.resources[path] ?? ResourceQuery()
+            try update(&current)
+            query.resources[path] = current
+        }
+        for (key, value) in pairs {
+            if treatAsPlain.contains(key) {
+                query.plain.append((key, value))
+                continue
+            }
+            switch key {
+            case "select":
+                query.select = try parseSelect(value)
+                continue
+            case "on_conflict":
+                query.onConflict = try identifierList(value, what: "on_conflict")
+                continue
+            case "columns":
+                query.columns = try identifierList(value, what: "columns")
+                continue
+            default: break
+            }
+            // `path.to.embed.name` → the embed path and the parameter name within it.
+            let (path, name) = splitPath(key)
+            switch name {
+            case "order":
+                try resource(path) { (r: inout ResourceQuery) throws(RestError) in r.order = try parseOrder(value) }
+            case "limit":
+                try resource(path) { (r: inout ResourceQuery) throws(RestError) in r.limit = try nonNegative(value, "limit") }
+            case "offset":
+                try resource(path) { (r: inout ResourceQuery) throws(RestError) in r.offset = try nonNegative(value, "offset") }
+            case "or", "and", "not.or", "not.and":
+                let negated = name.hasPrefix("not.")
+                let conditions = try parseLogic(value, depth: 1, count: &conditionCount)
+                let node: Condition = name.hasSuffix("or") ? .any(conditions, negated: negated) : .all(conditions, negated: negated)
+                try resource(path) { (r: inout ResourceQuery) throws(RestError) in r.conditions.append(node) }
+            default:
+                let filter = try parseFilter(column: name, value, inTree: false)
+                conditionCount += 1
+                try resource(path) { (r: inout ResourceQuery) throws(RestError) in r.conditions.append(.filter(filter)) }
+            }
+            if conditionCount > maximumConditions { throw .parse("too many filters (at most \(maximumConditions))") }
+        }
+        return query
+    }
+
+    /// "project.customer.order" → ("project.customer", "order"); "not.or" and "status" stay whole.
+    static func splitPath(_ key: String) -> (String, String) {
+        for suffix in ["not.or", "not.and"] where key == suffix || key.hasSuffix("." + suffix) {
+            return (String(key.dropLast(suffix.count).dropLast(key == suffix ? 0 : 1)), suffix)
+        }
+        guard let dot = key.lastIndex(of: ".") else { return ("", key) }
+        return (String(key[..<dot]), String(key[key.index(after: dot)...]))
+    }
+
+    static func nonNegative(_ text: String, _ what: String) throws(RestError) -> Int {
+        guard let value = Int(text), value >= 0 else { throw .parse("\(what) must be a non-negative integer", details: String(text.prefix(40))) }
+        return value
+    }
+
+    static func identifierList(_ text: String, what: String) throws(RestError) -> [String] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }) else { throw .parse("\(what) must list column names") }
+        return names.map { unquoted($0) }
+    }
+
+    // MARK: select
+
+    public static func parseSelect(_ text: String) throws(RestError) -> [SelectItem] {
+        var parser = Scanner(text)
+        let items = try parser.selectList(depth: 1)
+        guard parser.atEnd else { throw .parse("unexpected \"\(parser.rest.prefix(20))\" in select", details: text) }
+        return items.isEmpty ? [.star] : items
+    }
+
+    // MARK: order
+
+    public static func parseOrder(_ text: String) throws(RestError) -> [OrderTerm] {
+        try splitTopLevel(text).map { (term: String) throws(RestError) -> OrderTerm in
+            let parts = term.split(separator: ".").map(String.init)
+            guard let column = parts.first, !column.isEmpty else { throw .parse("empty term in order", details: text) }
+            var result = OrderTerm(column: unquoted(column), descending: false, nullsFirst: nil)
+            for modifier in parts.dropFirst() {
+                switch modifier {
+                case "asc": result.descending = false
+                case "desc": result.descending = true
+                case "nullsfirst": result.nullsFirst = true
+                case "nullslast": result.nullsFirst = false
+                default: throw .parse("order modifiers are asc, desc, nullsfirst, nullslast; got \"\(modifier.prefix(30))\"", details: text)
+                }
+            }
+            return result
+        }
+    }
+
+    // MARK: filters
+
+    /// `[not.]op[(language)].value` for `column`.
+    public static func parseFilter(column: String, _ text: String, inTree: Bool) throws(RestError) -> Filter {
+        guard !column.isEmpty else { throw .parse("a filter needs a column name", details: text) }
+        var rest = Substring(text)
+        var negated = false
+        if rest.hasPrefix("not.") {
+            negated = true
+            rest = rest.dropFirst(4)
+        }
+        guard let dot = rest.firstIndex(of: ".") else {
+            throw .parse("\"\(column)=\(text.prefix(40))\" is not a filter: write column=operator.value, e.g. \(column)=eq.1")
+        }
+        var opText = String(rest[..<dot])
+        var value = String(rest[rest.index(after: dot)...])
+        var language: String?
+        if let open = opText.firstIndex(of: "("), opText.hasSuffix(")") {
+            language = String(opText[opText.index(after: open)..<opText.index(before: opText.endIndex)])
+            opText = String(opText[..<open])
+            guard let language, !language.isEmpty, language.allSatisfy({ $0.isLetter || $0 == "_" }) else {
+                throw .parse("a text search language is letters only", details: text)
+            }
+        }
+        guard let op = FilterOperator(rawValue: opText) else {
+            throw .parse("unknown operator \"\(opText.prefix(20))\"", details: "operators: " + FilterOperator.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        if language != nil && ![.fts, .plfts, .phfts, .wfts].contains(op) {
+            throw .parse("only text search operators take a language", details: text)
+        }
+        var list: [String] = []
+        if op == .in {
+            guard value.hasPrefix("("), value.hasSuffix(")") else { throw .parse("in needs a parenthesised list: in.(a,b)", details: text) }
+            let inner = String(value.dropFirst().dropLast())
+            list = inner.isEmpty ? [] : try splitTopLevel(inner).map(unquoted)
+        } else if inTree {
+            value = unquoted(value)
+        }
+        if op == .is && !["null", "true", "false", "unknown", "not_null"].contains(value.lowercased()) {
+            throw .parse("is takes null, true, false or unknown", details: text)
+        }
+        return Filter(column: unquoted(column), negated: negated, op: op, value: value, list: list, language: language)
+    }
+
+    /// The inside of `or=(…)`: comma-separated filters `col.op.value` and nested `and(…)`/`or(…)`.
+    static func parseLogic(_ text: String, depth: Int, count: inout Int) throws(RestError) -> [Condition] {
+        guard depth <= maximumDepth else { throw .parse("logic trees nest at most \(maximumDepth) levels deep") }
+        guard text.hasPrefix("("), text.hasSuffix(")"), text.count >= 2 else {
+            throw .parse("a logic tree is a parenthesised list: or=(a.eq.1,b.eq.2)", details: String(text.prefix(80)))
+        }
+        let inner = String(text.dropFirst().dropLast())
+        var result: [Condition] = []
+        for item in try splitTopLevel(inner) {
+            count += 1
+            guard count <= maximumConditions else { throw .parse("too many filters (at most \(maximumConditions))") }
+            var body = Substring(item)
+            var negated = false
+            if body.hasPrefix("not.") && (body.dropFirst(4).hasPrefix("and(") || body.dropFirst(4).hasPrefix("or(")) {
+                negated = true
+                body = body.dropFirst(4)
+            }
+            if body.hasPrefix("and(") || body.hasPrefix("or(") {
+                let isAnd = body.hasPrefix("and(")
+                let children = try parseLogic(String(body.dropFirst(isAnd ? 3 : 2)), depth: depth + 1, count: &count)
+                result.append(isAnd ? .all(children, negated: negated) : .any(children, negated: negated))
+                continue
+            }
+            // col.op.value, where col may be quoted.
+            let column: String
+            let remainder: Substring
+            if body.hasPrefix("\"") {
+                guard let close = body.dropFirst().firstIndex(of: "\""), body[body.index(after: close)...].hasPrefix(".") else {
+                    throw .parse("unterminated quoted column in logic tree", details: item)
+                }
+                column = String(body[body.index(after: body.startIndex)..<close])
+                remainder = body[body.index(close, offsetBy: 2)...]
+            } else {
+                guard let dot = body.firstIndex(of: ".") else { throw .parse("\"\(item.prefix(40))\" is not column.operator.value", details: item) }
+                column = String(body[..<dot])
+                remainder = body[body.index(after: dot)...]
+            }
+            result.append(.filter(try parseFilter(column: column, String(remainder), inTree: true)))
+        }
+        guard !result.isEmpty else { throw .parse("empty logic tree") }
+        return result
+    }
+
+    /// Splits on commas outside double quotes and parentheses.
+    static func splitTopLevel(_ text: String) throws(RestError) -> [String] {
+        var parts: [String] = []
+        var current = ""
+        var depth = 0
+        var quoted = false
+        var escaped = false
+        for character in text {
+            if escaped {
+                current.append(character)
+                escaped = false
+                continue
+            }
+            switch character {
+            case "\\" where quoted:
+                current.append(character)
+                escaped = true
+            case "\"":
+                quoted.toggle()
+                current.append(character)
+            case "(" where !quoted:
+                depth += 1
+                current.append(character)
+            case ")" where !quoted:
+                depth -= 1
+                guard depth >= 0 else { throw .parse("unbalanced parentheses", details: String(text.prefix(80))) }
+                current.append(character)
+            case "," where !quoted && depth == 0:
+                parts.append(current)
+                current = ""
+            default:
+                current.append(character)
+            }
+        }
+        guard !quoted else { throw .parse("unterminated double quote", details: String(text.prefix(80))) }
+        guard depth == 0 else { throw .parse("unbalanced parentheses", details: String(text.prefix(80))) }
+        parts.append(current)
+        return parts
+    }
+
+    /// `"a \"b\""` → `a "b"`; anything else unchanged.
+    static func unquoted(_ text: String) -> String {
+        guard text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") else { return text }
+        var result = ""
+        var escaped = false
+        for character in text.dropFirst().dropLast() {
+            if escaped {
+                result.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+}
+
+/// A cursor over `select=` text.
+struct Scanner {
+    private let characters: [Character]
+    private var index = 0
+
+    init(_ text: String) { characters = Array(text) }
+
+    var atEnd: Bool { index >= characters.count }
+    var rest: String { String(characters[min(index, characters.count)...]) }
+
+    private func peek() -> Character? { atEnd ? nil : characters[index] }
+
+    private mutating func skipSpaces() {
+        while let c = peek(), c.isWhitespace { index += 1 }
+    }
+
+    /// An identifier: letters, digits, `_`, `$`, or a double-quoted name.
+    private mutating func name() throws(RestError) -> String {
+        skipSpaces()
+        if peek() == "\"" {
+            index += 1
+            var result = ""
+            while let c = peek(), c != "\"" {
+                result.append(c)
+                index += 1
+            }
+            guard peek() == "\"" else { throw .parse("unterminated quoted name in select") }
+            index += 1
+            return result
+        }
+        var result = ""
+        while let c = peek(), c.isLetter || c.isNumber || c == "_" || c == "$" || c == "-" {
+            result.append(c)
+            index += 1
+        }
+        guard !result.isEmpty else {
+            throw .parse("expected a column or relation name in select at \"\(rest.prefix(20))\"")
+        }
+        return result
+    }
+
+    mutating func selectList(depth: Int) throws(RestError) -> [SelectItem] {
+        guard depth <= QueryGrammar.maximumDepth else { throw .parse("embeds nest at most \(QueryGrammar.maximumDepth) levels deep") }
+        var items: [SelectItem] = []
+        while true {
+            skipSpaces()
+            if atEnd || peek() == ")" { break }
+            items.append(try item(depth: depth))
+            skipSpaces()
+            if peek() == "," {
+                index += 1
+                continue
+            }
+            break
+        }
+        return items
+    }
+
+    private mutating func item(depth: Int) throws(RestError) -> SelectItem {
+        skipSpaces()
+        if peek() == "*" {
+            index += 1
+            return .star
+        }
+        var first = try name()
+        var alias: String?
+        skipSpaces()
+        if peek() == ":" && (index + 1 >= characters.count || characters[index + 1] != ":") {
+            index += 1
+            alias = first
+            first = try name()
+        }
+        var hint: String?
+        var inner = false
+        while peek() == "!" {
+            index += 1
+            let modifier = try name()
+            if modifier == "inner" {
+                inner = true
+            } else if modifier == "left" {
+                inner = false
+            } else {
+                hint = modifier
+            }
+        }
+        skipSpaces()
+        if peek() == "(" {
+            index += 1
+            let items = try selectList(depth: depth + 1)
+            skipSpaces()
+            guard peek() == ")" else { throw .parse("missing ) after the embedded select of \(first)") }
+            index += 1
+            return .embed(Embed(alias: alias, relation: first, hint: hint, inner: inner, items: items.isEmpty ? [.star] : items))
+        }
+        guard hint == nil && !inner else { throw .parse("!\(hint ?? "inner") only applies to an embedded relation: \(first)!…(…)") }
+        var cast: String?
+        if peek() == ":" && index + 1 < characters.count && characters[index + 1] == ":" {
+            index += 2
+            cast = try name()
+        }
+        return .column(name: first, alias: alias, cast: cast)
+    }
+}

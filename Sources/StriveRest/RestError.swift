@@ -1,0 +1,131 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import StriveDatabase
+
+/// A data API failure in PostgREST's shape: `{code, message, details, hint}`, all four keys always present.
+public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+    public let details: String?
+    public let hint: String?
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, details: String? = nil, hint: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.hint = hint
+    }
+
+    // MARK: Request errors (PostgREST's PGRST codes)
+
+    public static func parse(_ message: String, details: String? = nil) -> RestError {
+        RestError(.badRequest, code: "PGRST100", message: message, details: details)
+    }
+
+    public static func unknownTable(_ name: String) -> RestError {
+        RestError(.notFound, code: "PGRST205", message: "Could not find the table 'public.\(name)' in the schema cache")
+    }
+
+    public static func unknownColumn(_ column: String, table: String) -> RestError {
+        RestError(.badRequest, code: "42703", message: "column \(table).\(column) does not exist")
+    }
+
+    public static func unknownWriteColumn(_ column: String, table: String) -> RestError {
+        RestError(.badRequest, code: "PGRST204", message: "Could not find the '\(column)' column of '\(table)' in the schema cache")
+    }
+
+    public static func unknownFunction(_ name: String) -> RestError {
+        RestError(.notFound, code: "PGRST202", message: "Could not find the function public.\(name) in the schema cache")
+    }
+
+    public static func noRelationship(_ parent: String, _ child: String) -> RestError {
+        RestError(
+            .badRequest, code: "PGRST200",
+            message: "Could not find a relationship between '\(parent)' and '\(child)' in the schema cache",
+            hint: "embed through a foreign key column or constraint name: \(child)!<column>(...)")
+    }
+
+    public static func ambiguousRelationship(_ parent: String, _ child: String, candidates: [String]) -> RestError {
+        RestError(
+            .multipleChoices, code: "PGRST201",
+            message: "Could not embed because more than one relationship was found for '\(parent)' and '\(child)'",
+            details: candidates.joined(separator: ", "),
+            hint: "Try changing '\(child)' to one of: \(candidates.map { "\(child)!\($0)" }.joined(separator: ", "))")
+    }
+
+    public static func notSingle(_ rows: Int) -> RestError {
+        RestError(
+            .notAcceptable, code: "PGRST116", message: "JSON object requested, multiple (or no) rows returned",
+            details: "The result contains \(rows) rows")
+    }
+
+    public static func invalidBody(_ message: String) -> RestError {
+        RestError(.badRequest, code: "PGRST102", message: message)
+    }
+
+    public static let bodyTooLarge = RestError(.contentTooLarge, code: "PGRST413", message: "Request body is too large")
+
+    public static func invalidRange(_ message: String) -> RestError {
+        RestError(.rangeNotSatisfiable, code: "PGRST103", message: message)
+    }
+
+    // MARK: Database errors, mapped as PostgREST maps SQLSTATEs
+
+    public static func database(state: String, message: String, detail: String?, hint: String?, constraint: String?, anonymous: Bool) -> RestError {
+        let status: HTTPResponse.Status
+        switch state {
+        case "42501": status = anonymous ? .unauthorized : .forbidden
+        case "23505", "23503": status = .conflict
+        case "23502", "23514", "22P02", "22001", "22003", "22007", "22008", "22023", "22004", "2201B", "42804", "42883", "42P01", "42703":
+            status = .badRequest
+        case "P0002": status = .notFound
+        case "57014": status = .gatewayTimeout
+        case "25006": status = .methodNotAllowed
+        case "40001", "40P01": status = .conflict
+        case RequestIdentity.sessionNotFoundState:
+            return RestError(.unauthorized, code: "PGRST301", message: "JWT session has ended: sign in again", details: detail)
+        default:
+            if state.hasPrefix("PT"), let code = Int(state.dropFirst(2)), (400...599).contains(code) {
+                // PostgREST's convention: a function raising SQLSTATE PTxyz answers HTTP xyz.
+                status = HTTPResponse.Status(code: code)
+            } else if state.hasPrefix("22") || state.hasPrefix("23") {
+                status = .badRequest
+            } else {
+                status = .internalServerError
+            }
+        }
+        // A constraint violation names the constraint, so the client knows which rule it broke.
+        let details = detail ?? constraint.map { "constraint \($0)" }
+        return RestError(status, code: state, message: message, details: details, hint: hint)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(RestErrorBody(code: code, message: message, details: details, hint: hint))
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// PostgREST's keys are always present, null when empty.
+struct RestErrorBody: Encodable {
+    let code: String
+    let message: String
+    let details: String?
+    let hint: String?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(code, forKey: .code)
+        try container.encode(message, forKey: .message)
+        // PostgREST's keys are always present, null when empty.
+        try container.encode(details, forKey: .details)
+        try container.encode(hint, forKey: .hint)
+    }
+
+    enum CodingKeys: String, CodingKey { case code, message, details, hint }
+}

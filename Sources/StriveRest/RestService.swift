@@ -1,0 +1,468 @@
+import Foundation
+import HTTPTypes
+import Logging
+import PostgresNIO
+import StriveDatabase
+
+/// The schema cache, loaded on first use (the pools are not running yet when routes are built) and
+/// reloaded on demand after migrations without restarting.
+public actor SchemaCacheStore {
+    private var loaded: SchemaCache?
+    private var loading: Task<SchemaCache, any Error>?
+    private let database: StriveDatabase
+    private let logger: Logger
+
+    public init(database: StriveDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    public var current: SchemaCache {
+        get async throws {
+            if let loaded { return loaded }
+            return try await load()
+        }
+    }
+
+    /// Reads the catalogs again; requests keep using the previous cache until the new one is ready.
+    @discardableResult
+    public func reload() async throws -> SchemaCache {
+        loading = nil
+        return try await load()
+    }
+
+    private func load() async throws -> SchemaCache {
+        if let loading { return try await loading.value }
+        let task = Task { [database, logger] in
+            try await database.withAdminConnection { try await SchemaCache.load(on: $0, logger: logger) }
+        }
+        loading = task
+        do {
+            let cache = try await task.value
+            loaded = cache
+            loading = nil
+            logger.debug("loaded the data API schema cache", metadata: ["tables": "\(cache.tables.count)", "functions": "\(cache.functions.count)"])
+            return cache
+        } catch {
+            loading = nil
+            throw error
+        }
+    }
+}
+
+public struct RestSettings: Sendable {
+    /// Most rows one response returns, like PostgREST's `db-max-rows`.
+    public var maxRows: Int
+    public var maxBodyBytes: Int
+
+    public init(maxRows: Int = 1000, maxBodyBytes: Int = 1024 * 1024) {
+        self.maxRows = maxRows
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// A finished data API answer.
+public struct RestReply: Sendable {
+    public var status: HTTPResponse.Status
+    public var headers: HTTPFields
+    public var body: String?
+}
+
+/// Executes PostgREST requests: parse → one parameterised statement → JSON built by PostgreSQL.
+public struct RestService: Sendable {
+    public let database: StriveDatabase
+    public let schema: SchemaCacheStore
+    public let settings: RestSettings
+    let logger: Logger
+
+    public init(database: StriveDatabase, schema: SchemaCacheStore, settings: RestSettings, logger: Logger) {
+        self.database = database
+        self.schema = schema
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public struct Call: Sendable {
+        public var identity: RequestIdentity
+        public var anonymous: Bool
+        public var query: String
+        public var headers: HTTPFields
+        public var body: Data?
+
+        public init(identity: RequestIdentity, anonymous: Bool, query: String, headers: HTTPFields, body: Data?) {
+            self.identity = identity
+            self.anonymous = anonymous
+            self.query = query
+            self.headers = headers
+            self.body = body
+        }
+
+        var wantsSingleObject: Bool {
+            headers[values: .accept].contains { $0.contains("application/vnd.pgrst.object+json") }
+        }
+    }
+
+    // MARK: Reads
+
+    public func read(table name: String, _ call: Call, head: Bool) async throws -> RestReply {
+        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
+        let preferences = Preferences(call.headers)
+        let cache = try await schema.current
+        var builder = SQLBuilder(cache: cache)
+        let table = try builder.table(name)
+        let (offset, limit) = try window(query.top, headers: call.headers)
+
+        let projection = try builder.projection(query.select, table: table, alias: "t0", path: "", query: query)
+        let inner = try builder.innerJoinConditions(query.select, parent: table, parentAlias: "t0", path: "", query: query)
+        let filters = try builder.whereClause(query.top.conditions, extra: inner, table: table, alias: "t0")
+        let order = try builder.orderClause(query.top.order, table: table, alias: "t0")
+        let source = "\(SQLBuilder.qualified(table.name)) as \"t0\"\(filters)"
+        let total = preferences.count == nil ? "null::bigint" : "(select count(*) from \(source))"
+        let sql = """
+            select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int, \(total)::int
+            from (select \(projection) from \(source)\(order) limit \(limit) offset \(offset)) as "r"
+            """
+        let (array, first, rows, count) = try await run(sql, builder.bindings, call) { row in
+            try row.decode((String, String?, Int, Int?).self)
+        }
+        return try readReply(array: array, first: first, rows: rows, total: count, offset: offset, call: call, preferences: preferences, head: head)
+    }
+
+    private func readReply(
+        array: String, first: String?, rows: Int, total: Int?, offset: Int, call: Call, preferences: Preferences, head: Bool
+    ) throws -> RestReply {
+        if let total, total > 0, offset > 0, offset >= total {
+            throw RestError.invalidRange("Requested range not satisfiable: offset \(offset) is past the \(total) rows")
+        }
+        var headers: HTTPFields = [:]
+        let range = rows == 0 ? "*" : "\(offset)-\(offset + rows - 1)"
+        headers[.contentRange] = "\(range)/\(total.map(String.init) ?? "*")"
+        if let applied = preferences.applied { headers[.preferenceApplied] = applied }
+        var body = array
+        if call.wantsSingleObject {
+            guard rows == 1, let first else { throw RestError.notSingle(rows) }
+            body = first
+            headers[.contentType] = "application/vnd.pgrst.object+json; charset=utf-8"
+        } else {
+            headers[.contentType] = "application/json; charset=utf-8"
+        }
+        let partial = total.map { offset > 0 || rows < $0 } ?? false
+        return RestReply(status: partial && !call.wantsSingleObject ? .partialContent : .ok, headers: headers, body: head ? nil : body)
+    }
+
+    /// offset and limit from `offset=`/`limit=` or the `Range` header, capped at `maxRows`.
+    func window(_ resource: ResourceQuery, headers: HTTPFields) throws(RestError) -> (offset: Int, limit: Int) {
+        var offset = resource.offset ?? 0
+        var limit = resource.limit
+        if let range = headers[.range], headers[.rangeUnit].map({ $0 == "items" }) ?? true {
+            let bounds = range.replacingOccurrences(of: "items=", with: "").split(separator: "-", omittingEmptySubsequences: false)
+            guard bounds.count == 2, let start = Int(bounds[0]), start >= 0 else {
+                throw .invalidRange("Range must look like 0-24")
+            }
+            offset = start
+            if let end = Int(bounds[1]) {
+                guard end >= start else { throw .invalidRange("Range end \(end) is before its start \(start)") }
+                limit = min(limit ?? Int.max, end - start + 1)
+            }
+        }
+        return (offset, min(limit ?? settings.maxRows, settings.maxRows))
+    }
+
+    // MARK: Writes
+
+    public func insert(table name: String, _ call: Call) async throws -> RestReply {
+        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
+        let preferences = Preferences(call.headers)
+        let cache = try await schema.current
+        var builder = SQLBuilder(cache: cache)
+        let table = try builder.table(name)
+        let objects = try Self.objects(call.body, allowArray: true)
+        guard !objects.isEmpty else { return try writeReply(array: "[]", rows: 0, status: .created, call: call, preferences: preferences, table: table) }
+
+        let known = Set(table.columns.map(\.name))
+        var keySets: [[String]] = []
+        if let columns = query.columns {
+            keySets = [columns]
+        } else if preferences.missingDefault || objects.count == 1 {
+            // Each distinct set of keys is inserted by itself so that missing keys take their defaults.
+            var seen = Set<[String]>()
+            for object in objects {
+                let keys = object.keys.sorted()
+                if seen.insert(keys).inserted { keySets.append(keys) }
+            }
+        } else {
+            keySets = [Array(Set(objects.flatMap(\.keys))).sorted()]
+        }
+        for keys in keySets {
+            if let unknown = keys.first(where: { !known.contains($0) }) { throw RestError.unknownWriteColumn(unknown, table: name) }
+        }
+
+        let conflict = try conflictClause(preferences: preferences, onConflict: query.onConflict, table: table, keys: Set(keySets.flatMap { $0 }))
+        var statements: [String] = []
+        for keys in keySets {
+            let group = keySets.count == 1 ? objects : objects.filter { $0.keys.sorted() == keys }
+            let payload = builder.bind(Self.jsonText(group))
+            let columns = keys.map(SQLBuilder.quote).joined(separator: ", ")
+            let insert =
+                keys.isEmpty
+                ? "insert into \(SQLBuilder.qualified(table.name)) default values"
+                : "insert into \(SQLBuilder.qualified(table.name)) (\(columns)) select \(columns) from json_populate_recordset(null::\(SQLBuilder.qualified(table.name)), \(payload)::json)"
+            statements.append(insert + conflict)
+        }
+        return try await write(
+            statements, returning: "*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .created)
+    }
+
+    public func update(table name: String, _ call: Call) async throws -> RestReply {
+        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
+        let preferences = Preferences(call.headers)
+        let cache = try await schema.current
+        var builder = SQLBuilder(cache: cache)
+        let table = try builder.table(name)
+        let objects = try Self.objects(call.body, allowArray: false)
+        guard let object = objects.first, !object.isEmpty else { throw RestError.invalidBody("PATCH needs a JSON object with the columns to change") }
+        for key in object.keys where table.column(key) == nil { throw RestError.unknownWriteColumn(key, table: name) }
+        let payload = builder.bind(Self.jsonText([object]))
+        let assignments = object.keys.sorted().map { "\(SQLBuilder.quote($0)) = \"input\".\(SQLBuilder.quote($0))" }.joined(separator: ", ")
+        let filters = try builder.whereClause(query.top.conditions, table: table, alias: "t0")
+        let conditions = filters.isEmpty ? " where true" : filters
+        let statement = """
+            update \(SQLBuilder.qualified(table.name)) as "t0" set \(assignments)
+            from (select * from json_populate_recordset(null::\(SQLBuilder.qualified(table.name)), \(payload)::json) limit 1) as "input"
+            \(conditions)
+            """
+        return try await write(
+            [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .ok)
+    }
+
+    public func delete(table name: String, _ call: Call) async throws -> RestReply {
+        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
+        let preferences = Preferences(call.headers)
+        let cache = try await schema.current
+        var builder = SQLBuilder(cache: cache)
+        let table = try builder.table(name)
+        let filters = try builder.whereClause(query.top.conditions, table: table, alias: "t0")
+        let statement = "delete from \(SQLBuilder.qualified(table.name)) as \"t0\"\(filters)"
+        return try await write(
+            [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .ok)
+    }
+
+    private func conflictClause(preferences: Preferences, onConflict: [String]?, table: SchemaCache.Table, keys: Set<String>) throws(RestError) -> String {
+        guard let resolution = preferences.resolution else { return "" }
+        let target = onConflict ?? table.primaryKey
+        guard !target.isEmpty else { throw RestError.parse("upsert needs on_conflict=<columns> on a table without a primary key") }
+        for column in target where table.column(column) == nil { throw RestError.unknownColumn(column, table: table.name) }
+        let targetList = target.map(SQLBuilder.quote).joined(separator: ", ")
+        switch resolution {
+        case .ignoreDuplicates:
+            return " on conflict (\(targetList)) do nothing"
+        case .mergeDuplicates:
+            let updates = keys.subtracting(target).sorted().map { "\(SQLBuilder.quote($0)) = excluded.\(SQLBuilder.quote($0))" }
+            return updates.isEmpty ? " on conflict (\(targetList)) do nothing" : " on conflict (\(targetList)) do update set \(updates.joined(separator: ", "))"
+        }
+    }
+
+    /// Runs the write statements. Only when the client wants rows or a Location back do they get a
+    /// RETURNING clause: returning rows needs the right to SELECT them (a writer may insert a notification
+    /// for someone else without being able to read it), so `return=minimal` counts command tags instead.
+    private func write(
+        _ statements: [String], returning: String, table: SchemaCache.Table, query: ParsedQuery, builder: inout SQLBuilder,
+        call: Call, preferences: Preferences, status: HTTPResponse.Status
+    ) async throws -> RestReply {
+        guard preferences.returning == .representation || (preferences.returning == .headersOnly && status == .created) else {
+            let bindings = builder.bindings
+            let rows = try await transaction(call) { connection in
+                var total = 0
+                for statement in statements {
+                    let future: EventLoopFuture<PostgresQueryResult> = connection.query(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger)
+                    total += try await future.get().metadata.rows ?? 0
+                }
+                return total
+            }
+            return try writeReply(array: "[]", rows: rows, status: status, call: call, preferences: preferences, table: table)
+        }
+        let wantsRows = preferences.returning == .representation
+        let projection = wantsRows ? try builder.projection(query.select, table: table, alias: "t0", path: "", query: query) : "1"
+        let ctes = statements.enumerated().map { "\"w\($0.offset)\" as (\($0.element) returning \(returning))" }
+        let written = statements.indices.map { "select * from \"w\($0)\"" }.joined(separator: " union all ")
+        let sql = """
+            with \(ctes.joined(separator: ", ")), "all_written" as (\(written))
+            select \(wantsRows ? "coalesce(json_agg(\"r\"), '[]'::json)::text" : "null::text"), count(*)::int,
+                   (select \(Self.locationSQL(table)) from "all_written" as "t0" limit 1)
+            from (select \(projection) from "all_written" as "t0") as "r"
+            """
+        let (array, rows, location) = try await run(sql, builder.bindings, call) { row in try row.decode((String?, Int, String?).self) }
+        var reply = try writeReply(array: array ?? "[]", rows: rows, status: status, call: call, preferences: preferences, table: table)
+        if preferences.returning == .headersOnly, let location { reply.headers[.location] = "/\(table.name)?\(location)" }
+        return reply
+    }
+
+    /// `id=eq.…` for the primary key of the first written row, for `Location`.
+    static func locationSQL(_ table: SchemaCache.Table) -> String {
+        guard !table.primaryKey.isEmpty else { return "null::text" }
+        return table.primaryKey.map { "'\($0.replacingOccurrences(of: "'", with: "''"))=eq.' || \"t0\".\(SQLBuilder.quote($0))::text" }
+            .joined(separator: " || '&' || ")
+    }
+
+    private func writeReply(
+        array: String, rows: Int, status: HTTPResponse.Status, call: Call, preferences: Preferences, table: SchemaCache.Table
+    ) throws -> RestReply {
+        var headers: HTTPFields = [:]
+        if let applied = preferences.applied { headers[.preferenceApplied] = applied }
+        if preferences.count != nil { headers[.contentRange] = "*/\(rows)" }
+        guard preferences.returning == .representation else {
+            return RestReply(status: status == .created ? .created : .noContent, headers: headers, body: nil)
+        }
+        if call.wantsSingleObject {
+            guard rows == 1 else { throw RestError.notSingle(rows) }
+            let object = String(array.dropFirst().dropLast())
+            headers[.contentType] = "application/vnd.pgrst.object+json; charset=utf-8"
+            return RestReply(status: status, headers: headers, body: object)
+        }
+        headers[.contentType] = "application/json; charset=utf-8"
+        return RestReply(status: status, headers: headers, body: array)
+    }
+
+    // MARK: RPC
+
+    public func rpc(function name: String, _ call: Call, viaGet: Bool) async throws -> RestReply {
+        let cache = try await schema.current
+        guard let function = cache.functions[name] else { throw RestError.unknownFunction(name) }
+        if viaGet && function.isVolatile {
+            throw RestError(.methodNotAllowed, code: "PGRST101", message: "\(name) changes data: call it with POST, not GET")
+        }
+        let argumentNames = Set(function.arguments.map(\.name))
+        let pairs = try QueryGrammar.pairs(call.query)
+        let query = try QueryGrammar.parse(pairs, treatAsPlain: viaGet ? argumentNames : [])
+        let preferences = Preferences(call.headers)
+        var builder = SQLBuilder(cache: cache)
+
+        // Arguments: a JSON object in a POST body, query parameters in a GET.
+        var provided: [String: (json: String?, text: String?)] = [:]
+        if viaGet {
+            for (key, value) in query.plain { provided[key] = (nil, value) }
+        } else if let body = call.body, !body.isEmpty {
+            guard let object = try? JSONDecoder().decode([String: JSONText].self, from: body) else {
+                throw RestError.invalidBody("an rpc body must be a JSON object of named arguments")
+            }
+            for (key, value) in object { provided[key] = (value.text, nil) }
+        }
+        if let unknown = provided.keys.sorted().first(where: { !argumentNames.contains($0) }) {
+            throw RestError(
+                .notFound, code: "PGRST202",
+                message: "Could not find the function public.\(name)(\(provided.keys.sorted().joined(separator: ", "))) in the schema cache",
+                details: "unknown argument \(unknown)",
+                hint: "\(name) takes: \(function.arguments.map { "\($0.name) \($0.type)" }.joined(separator: ", "))")
+        }
+        var arguments: [String] = []
+        for argument in function.arguments {
+            guard let value = provided[argument.name] else {
+                if argument.hasDefault { continue }
+                throw RestError(
+                    .notFound, code: "PGRST202",
+                    message: "Could not find the function public.\(name)(\(provided.keys.sorted().joined(separator: ", "))) in the schema cache",
+                    hint: "missing argument \(argument.name) \(argument.type)")
+            }
+            let expression: String
+            if let text = value.text {
+                expression = "(\(builder.bind(text)))::\(argument.type)"
+            } else {
+                let json = builder.bind(value.json ?? "null")
+                if argument.isJSON {
+                    expression = "(\(json))::\(argument.type)"
+                } else if argument.isArray {
+                    expression = "(select array_agg(e) from json_array_elements_text((\(json))::json) as e)::\(argument.type)"
+                } else {
+                    expression = "((\(json))::json #>> '{}')::\(argument.type)"
+                }
+            }
+            arguments.append("\(SQLBuilder.quote(argument.name)) => \(expression)")
+        }
+        let callSQL = "\"public\".\(SQLBuilder.quote(function.name))(\(arguments.joined(separator: ", ")))"
+
+        if let tableName = function.returnsTable, let table = cache.tables[tableName] {
+            let (offset, limit) = try window(query.top, headers: call.headers)
+            let projection = try builder.projection(query.select, table: table, alias: "t0", path: "", query: query)
+            let filters = try builder.whereClause(query.top.conditions, table: table, alias: "t0")
+            let order = try builder.orderClause(query.top.order, table: table, alias: "t0")
+            let sql = """
+                select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int
+                from (select \(projection) from \(callSQL) as "t0"\(filters)\(order) limit \(limit) offset \(offset)) as "r"
+                """
+            let (array, first, rows) = try await run(sql, builder.bindings, call) { row in try row.decode((String, String?, Int).self) }
+            if !function.returnsSet {
+                // A single composite row: PostgREST answers the object itself.
+                return RestReply(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: first ?? "null")
+            }
+            return try readReply(array: array, first: first, rows: rows, total: nil, offset: offset, call: call, preferences: preferences, head: false)
+        }
+        let sql =
+            function.returnsSet
+            ? "select coalesce(json_agg(\"r\"), '[]'::json)::text from \(callSQL) as \"r\""
+            : "select to_json(\(callSQL))::text"
+        let body = try await run(sql, builder.bindings, call) { row in try row.decode(String?.self) }
+        if function.returnType == "void" {
+            return RestReply(status: .noContent, headers: [:], body: nil)
+        }
+        return RestReply(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body ?? "null")
+    }
+
+    // MARK: Execution
+
+    private func run<T: Sendable>(
+        _ sql: String, _ bindings: PostgresBindings, _ call: Call, decode: @Sendable (PostgresRow) throws -> T
+    ) async throws -> T {
+        try await transaction(call) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).collect()
+            guard let row = rows.first else { throw RestError(.internalServerError, code: "PGRST000", message: "the query returned no row") }
+            return try decode(row)
+        }
+    }
+
+    /// The caller's request transaction; database refusals become PostgREST errors.
+    private func transaction<T: Sendable>(_ call: Call, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await database.withRequestTransaction(call.identity, logger: logger, body)
+        } catch let error as RestError {
+            throw error
+        } catch {
+            guard let fields = DatabaseError.serverFields(in: error) else { throw error }
+            throw RestError.database(
+                state: fields.sqlState, message: fields.message, detail: fields.detail, hint: fields.hint,
+                constraint: fields.constraint, anonymous: call.anonymous)
+        }
+    }
+
+    /// The body as a list of JSON objects, each key's value kept as JSON text.
+    static func objects(_ body: Data?, allowArray: Bool) throws(RestError) -> [[String: JSONText]] {
+        guard let body, !body.isEmpty else { throw .invalidBody("the request body must be JSON") }
+        if let object = try? JSONDecoder().decode([String: JSONText].self, from: body) { return [object] }
+        if allowArray, let array = try? JSONDecoder().decode([[String: JSONText]].self, from: body) { return array }
+        if (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) == nil {
+            throw .invalidBody("the request body is not valid JSON")
+        }
+        throw .invalidBody(allowArray ? "the body must be a JSON object or an array of objects" : "the body must be a JSON object")
+    }
+
+    static func jsonText(_ objects: [[String: JSONText]]) -> String {
+        "[" + objects.map { object in
+            "{" + object.keys.sorted().map { key in "\(JSONText.quoted(key)):\(object[key]?.text ?? "null")" }.joined(separator: ",") + "}"
+        }.joined(separator: ",") + "]"
+    }
+}
+
+/// Any JSON value kept as its compact text, so values reach PostgreSQL exactly as the client wrote them.
+struct JSONText: Decodable, Sendable {
+    let text: String
+
+    init(from decoder: any Decoder) throws {
+        let value = try JSONValue(from: decoder)
+        text = value.jsonText
+    }
+
+    static func quoted(_ key: String) -> String {
+        JSONValue.string(key).jsonText
+    }
+}
+
+import StriveCore

@@ -1,0 +1,238 @@
+import PostgresNIO
+
+/// Builds one parameterised statement. Identifiers come only from the schema cache and are quoted;
+/// values only ever become bind parameters; type names come from the catalogs or a fixed list.
+struct SQLBuilder {
+    let cache: SchemaCache
+    private(set) var bindings = PostgresBindings()
+    private var aliasCounter = 0
+
+    init(cache: SchemaCache) {
+        self.cache = cache
+    }
+
+    /// Casts a request may ask for in `select=col::type`.
+    static let allowedCasts: [String: String] = [
+        "text": "text", "varchar": "text", "int": "integer", "integer": "integer", "int4": "integer", "bigint": "bigint",
+        "int8": "bigint", "smallint": "smallint", "numeric": "numeric", "float": "double precision", "float8": "double precision",
+        "real": "real", "double": "double precision", "boolean": "boolean", "bool": "boolean", "json": "json", "jsonb": "jsonb",
+        "date": "date", "timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone", "uuid": "uuid",
+        "time": "time",
+    ]
+
+    static func quote(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func qualified(_ table: String) -> String {
+        "\"public\"." + quote(table)
+    }
+
+    mutating func bind(_ value: String) -> String {
+        bindings.append(value)
+        return "$\(bindings.count)"
+    }
+
+    mutating func bind(_ values: [String]) -> String {
+        bindings.append(values)
+        return "$\(bindings.count)"
+    }
+
+    mutating func nextAlias() -> String {
+        aliasCounter += 1
+        return "t\(aliasCounter)"
+    }
+
+    func table(_ name: String) throws(RestError) -> SchemaCache.Table {
+        guard let table = cache.tables[name] else { throw .unknownTable(name) }
+        return table
+    }
+
+    func column(_ name: String, of table: SchemaCache.Table) throws(RestError) -> SchemaCache.Column {
+        guard let column = table.column(name) else { throw .unknownColumn(name, table: table.name) }
+        return column
+    }
+
+    // MARK: Projection
+
+    /// The select list of `table` (aliased `alias`), embeds included, for the resource at `path`.
+    mutating func projection(_ items: [SelectItem], table: SchemaCache.Table, alias: String, path: String, query: ParsedQuery) throws(RestError) -> String {
+        var parts: [String] = []
+        for item in items {
+            switch item {
+            case .star:
+                parts.append("\(Self.quote(alias)).*")
+            case .column(let name, let label, let cast):
+                let column = try column(name, of: table)
+                var expression = "\(Self.quote(alias)).\(Self.quote(column.name))"
+                if let cast {
+                    guard let type = Self.allowedCasts[cast.lowercased()] else {
+                        throw .parse("cannot cast to \(cast.prefix(30)); allowed: \(Self.allowedCasts.keys.sorted().joined(separator: ", "))")
+                    }
+                    expression = "(\(expression))::\(type)"
+                }
+                parts.append("\(expression) as \(Self.quote(label ?? column.name))")
+            case .embed(let embed):
+                parts.append(try embedExpression(embed, parent: table, parentAlias: alias, path: path, query: query) + " as " + Self.quote(embed.name))
+            }
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    /// How `parent` reaches `embed.relation`: a foreign key of the parent (to-one) or of the child (to-many).
+    struct Relationship {
+        let foreignKey: SchemaCache.ForeignKey
+        let toOne: Bool
+    }
+
+    func relationship(from parent: String, to embed: Embed) throws(RestError) -> Relationship {
+        guard cache.tables[embed.relation] != nil else { throw .noRelationship(parent, embed.relation) }
+        var candidates: [Relationship] = []
+        for key in cache.foreignKeys {
+            if key.table == parent && key.referencedTable == embed.relation { candidates.append(.init(foreignKey: key, toOne: true)) }
+            if key.referencedTable == parent && key.table == embed.relation { candidates.append(.init(foreignKey: key, toOne: false)) }
+        }
+        if let hint = embed.hint {
+            candidates = candidates.filter { candidate in
+                candidate.foreignKey.name == hint || candidate.foreignKey.columns == [hint]
+                    || (candidate.foreignKey.columns.first == hint && candidate.toOne)
+            }
+        }
+        // A to-one and a to-many through one self-referencing key are two readings; prefer the named column.
+        if candidates.count > 1, embed.hint != nil {
+            let toOne = candidates.filter(\.toOne)
+            if toOne.count == 1 { candidates = toOne }
+        }
+        guard let first = candidates.first else { throw .noRelationship(parent, embed.relation) }
+        guard candidates.count == 1 else {
+            throw .ambiguousRelationship(parent, embed.relation, candidates: candidates.map { $0.foreignKey.columns.count == 1 ? $0.foreignKey.columns[0] : $0.foreignKey.name })
+        }
+        return first
+    }
+
+    /// The join condition between the parent row (`parentAlias`) and the child (`childAlias`).
+    func joinCondition(_ relationship: Relationship, parentAlias: String, childAlias: String) -> String {
+        let key = relationship.foreignKey
+        return zip(key.columns, key.referencedColumns).map { own, referenced in
+            relationship.toOne
+                ? "\(Self.quote(childAlias)).\(Self.quote(referenced)) = \(Self.quote(parentAlias)).\(Self.quote(own))"
+                : "\(Self.quote(childAlias)).\(Self.quote(own)) = \(Self.quote(parentAlias)).\(Self.quote(referenced))"
+        }.joined(separator: " and ")
+    }
+
+    mutating func embedExpression(_ embed: Embed, parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery) throws(RestError) -> String {
+        let relationship = try relationship(from: parent.name, to: embed)
+        let child = try table(embed.relation)
+        let childAlias = nextAlias()
+        let childPath = path.isEmpty ? embed.name : path + "." + embed.name
+        let resource = query.resources[childPath] ?? ResourceQuery()
+        let columns = try projection(embed.items, table: child, alias: childAlias, path: childPath, query: query)
+        var conditions = [joinCondition(relationship, parentAlias: parentAlias, childAlias: childAlias)]
+        conditions += try resource.conditions.map { (condition: Condition) throws(RestError) -> String in
+            try sql(condition, table: child, alias: childAlias)
+        }
+        let rowAlias = Self.quote("r_" + childAlias)
+        var inner = "select \(columns) from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and "))"
+        if relationship.toOne {
+            return "(select row_to_json(\(rowAlias)) from (\(inner) limit 1) as \(rowAlias))"
+        }
+        inner += try orderClause(resource.order, table: child, alias: childAlias)
+        if let limit = resource.limit { inner += " limit \(limit)" }
+        if let offset = resource.offset { inner += " offset \(offset)" }
+        return "(select coalesce(json_agg(\(rowAlias)), '[]'::json) from (\(inner)) as \(rowAlias))"
+    }
+
+    /// `exists (…)` conditions for the `!inner` embeds of `items`, applied to the parent's rows.
+    mutating func innerJoinConditions(_ items: [SelectItem], parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery) throws(RestError) -> [String] {
+        var result: [String] = []
+        for case .embed(let embed) in items where embed.inner {
+            let relationship = try relationship(from: parent.name, to: embed)
+            let child = try table(embed.relation)
+            let childAlias = nextAlias()
+            let childPath = path.isEmpty ? embed.name : path + "." + embed.name
+            let resource = query.resources[childPath] ?? ResourceQuery()
+            var conditions = [joinCondition(relationship, parentAlias: parentAlias, childAlias: childAlias)]
+            conditions += try resource.conditions.map { (condition: Condition) throws(RestError) -> String in
+                try sql(condition, table: child, alias: childAlias)
+            }
+            conditions += try innerJoinConditions(embed.items, parent: child, parentAlias: childAlias, path: childPath, query: query)
+            result.append("exists (select 1 from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and ")))")
+        }
+        return result
+    }
+
+    // MARK: Conditions and order
+
+    mutating func whereClause(_ conditions: [Condition], extra: [String] = [], table: SchemaCache.Table, alias: String) throws(RestError) -> String {
+        let parts = try conditions.map { (condition: Condition) throws(RestError) -> String in try sql(condition, table: table, alias: alias) } + extra
+        return parts.isEmpty ? "" : " where " + parts.joined(separator: " and ")
+    }
+
+    mutating func sql(_ condition: Condition, table: SchemaCache.Table, alias: String) throws(RestError) -> String {
+        switch condition {
+        case .filter(let filter):
+            return try sql(filter, table: table, alias: alias)
+        case .all(let children, let negated), .any(let children, let negated):
+            let joiner: String
+            if case .all = condition { joiner = " and " } else { joiner = " or " }
+            let inner = try children.map { (child: Condition) throws(RestError) -> String in try sql(child, table: table, alias: alias) }
+            let group = "(" + inner.joined(separator: joiner) + ")"
+            return negated ? "not " + group : group
+        }
+    }
+
+    mutating func sql(_ filter: Filter, table: SchemaCache.Table, alias: String) throws(RestError) -> String {
+        let column = try column(filter.column, of: table)
+        let target = "\(Self.quote(alias)).\(Self.quote(column.name))"
+        let text = "(\(target))::text"
+        let expression: String
+        switch filter.op {
+        case .eq, .neq, .gt, .gte, .lt, .lte:
+            let symbol = ["eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="][filter.op.rawValue] ?? "="
+            expression = "\(target) \(symbol) \(bind(filter.value))::\(column.type)"
+        case .isdistinct:
+            expression = "\(target) is distinct from \(bind(filter.value))::\(column.type)"
+        case .like:
+            expression = "\(text) like \(bind(filter.value.replacingOccurrences(of: "*", with: "%")))"
+        case .ilike:
+            expression = "\(text) ilike \(bind(filter.value.replacingOccurrences(of: "*", with: "%")))"
+        case .match:
+            expression = "\(text) ~ \(bind(filter.value))"
+        case .imatch:
+            expression = "\(text) ~* \(bind(filter.value))"
+        case .is:
+            switch filter.value.lowercased() {
+            case "null": expression = "\(target) is null"
+            case "not_null": expression = "\(target) is not null"
+            case "true": expression = "\(target) is true"
+            case "false": expression = "\(target) is false"
+            default: expression = "\(target) is unknown"
+            }
+        case .in:
+            expression = "\(target) = any ((\(bind(filter.list)))::\(column.type)[])"
+        case .cs, .cd, .ov, .sl, .sr, .nxr, .nxl, .adj:
+            let symbols: [FilterOperator: String] = [.cs: "@>", .cd: "<@", .ov: "&&", .sl: "<<", .sr: ">>", .nxr: "&<", .nxl: "&>", .adj: "-|-"]
+            guard column.isArray || column.isJSON || column.type.contains("range") else {
+                throw .parse("\(filter.op.rawValue) applies to array, JSON and range columns; \(column.name) is \(column.type)")
+            }
+            expression = "\(target) \(symbols[filter.op] ?? "@>") \(bind(filter.value))::\(column.type)"
+        case .fts, .plfts, .phfts, .wfts:
+            let function = ["fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"][filter.op.rawValue] ?? "to_tsquery"
+            let vector = column.type == "tsvector" ? target : "to_tsvector(\(filter.language.map { "\(bind($0))::regconfig, " } ?? "")\(text))"
+            let config = filter.language.map { "\(bind($0))::regconfig, " } ?? ""
+            expression = "\(vector) @@ \(function)(\(config)\(bind(filter.value)))"
+        }
+        return filter.negated ? "not (\(expression))" : expression
+    }
+
+    func orderClause(_ terms: [OrderTerm], table: SchemaCache.Table, alias: String) throws(RestError) -> String {
+        guard !terms.isEmpty else { return "" }
+        let parts = try terms.map { (term: OrderTerm) throws(RestError) -> String in
+            let column = try column(term.column, of: table)
+            var part = "\(Self.quote(alias)).\(Self.quote(column.name)) \(term.descending ? "desc" : "asc")"
+            if let nullsFirst = term.nullsFirst { part += nullsFirst ? " nulls first" : " nulls last" }
+            return part
+        }
+        return " order by " + parts.joined(separator: ", ")
+    }
+}
