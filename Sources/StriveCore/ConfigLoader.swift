@@ -103,6 +103,8 @@ public struct ConfigLoader: Sendable {
 
         let maxRows = integer(.maxRows, in: 1...1_000_000, unit: "rows") ?? 1000
         let restMaxBodyBytes = integer(.restMaxBodyBytes, in: 1024...(100 * 1024 * 1024), unit: "bytes") ?? 1024 * 1024
+        let statementTimeout = Duration.milliseconds(integer(.statementTimeout, in: 100...3_600_000, unit: "milliseconds") ?? 8000)
+        let poolSize = integer(.poolSize, in: 1...1000, unit: "connections") ?? 20
 
         // Secrets: production must configure strong ones; development may generate the JWT secret.
         var jwtSecret: Secret?
@@ -151,7 +153,9 @@ public struct ConfigLoader: Sendable {
             jwtSecretWasGenerated: generated,
             auth: auth,
             maxRows: maxRows,
-            restMaxBodyBytes: restMaxBodyBytes
+            restMaxBodyBytes: restMaxBodyBytes,
+            statementTimeout: statementTimeout,
+            poolSize: poolSize
         )
     }
 

@@ -26,6 +26,10 @@ public struct StriveConfig: Sendable {
     public var maxRows: Int
     /// Largest data API request body in bytes (`STRIVE_REST_MAX_BODY_BYTES`).
     public var restMaxBodyBytes: Int
+    /// Request statements are cancelled after this long (`STRIVE_STATEMENT_TIMEOUT_MS`).
+    public var statementTimeout: Duration
+    /// Connections of the request pool (`STRIVE_DB_POOL_SIZE`).
+    public var poolSize: Int
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 54321
@@ -52,6 +56,8 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case bcryptCost = "STRIVE_BCRYPT_COST"
     case maxRows = "STRIVE_DB_MAX_ROWS"
     case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
+    case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
+    case poolSize = "STRIVE_DB_POOL_SIZE"
 
     var isSecret: Bool {
         switch self {

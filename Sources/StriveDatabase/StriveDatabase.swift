@@ -11,15 +11,20 @@ public final class StriveDatabase: Service, Sendable {
     private let requestPool: PostgresClient
     private let adminPool: PostgresClient
     private let logger: Logger
+    /// Milliseconds, as text for `set_config`: every request statement is cancelled after this long.
+    private let statementTimeout: String
 
     public init(
         target: DatabaseTarget,
         authenticator: DatabaseCredentials,
         requestPoolSize: Int = 20,
+        statementTimeout: Duration = .seconds(8),
         logger: Logger
     ) throws {
         self.target = target
         self.logger = logger
+        let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
+        self.statementTimeout = String(max(1, milliseconds))
         var requestConfiguration = try target.clientConfiguration(as: authenticator)
         requestConfiguration.options.maximumConnections = requestPoolSize
         var adminConfiguration = try target.clientConfiguration(as: target.owner)
@@ -47,7 +52,7 @@ public final class StriveDatabase: Service, Sendable {
         return try await requestPool.withConnection { connection in
             do {
                 return try await connection.withTransaction(logger: logger) { connection in
-                    try await connection.run(Self.contextStatement(identity), logger: logger)
+                    try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
                     return try await body(connection)
                 }
             } catch let error as PostgresTransactionError {
@@ -85,10 +90,11 @@ public final class StriveDatabase: Service, Sendable {
         try await requestPool.withConnection { connection in try await body(connection) }
     }
 
-    static func contextStatement(_ identity: RequestIdentity) -> PostgresQuery {
+    static func contextStatement(_ identity: RequestIdentity, statementTimeout: String) -> PostgresQuery {
         guard let session = identity.sessionID else {
             return """
                 select set_config('role', \(identity.role.rawValue), true),
+                       set_config('statement_timeout', \(statementTimeout), true),
                        set_config('request.jwt.claims', \(identity.claimsJSON), true),
                        set_config('request.method', \(identity.method), true),
                        set_config('request.path', \(identity.path), true)
@@ -98,6 +104,7 @@ public final class StriveDatabase: Service, Sendable {
         // same round trip, so every surface refuses it without a query of its own.
         return """
             select set_config('role', \(identity.role.rawValue), true),
+                   set_config('statement_timeout', \(statementTimeout), true),
                    set_config('request.jwt.claims', \(identity.claimsJSON), true),
                    set_config('request.method', \(identity.method), true),
                    set_config('request.path', \(identity.path), true),

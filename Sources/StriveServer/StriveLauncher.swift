@@ -51,7 +51,9 @@ public struct StriveLauncher: Sendable {
 
         let database: StriveDatabase
         do {
-            database = try StriveDatabase(target: target, authenticator: authenticator, logger: logger)
+            database = try StriveDatabase(
+                target: target, authenticator: authenticator, requestPoolSize: config.poolSize,
+                statementTimeout: config.statementTimeout, logger: logger)
         } catch {
             throw .server("cannot configure the database pools: \(error)")
         }
@@ -71,7 +73,7 @@ public struct StriveLauncher: Sendable {
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: database), .init(service: app)],
+                services: [.init(service: database), .init(service: app), .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger))],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

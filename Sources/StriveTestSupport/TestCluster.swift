@@ -138,9 +138,11 @@ public struct TestDatabase: Sendable {
     /// Runs `body` with the server's database service running (both pools), stopping it afterwards.
     public func withStriveDatabase<T: Sendable>(
         requestPoolSize: Int = 4,
+        statementTimeout: Duration = .seconds(8),
         _ body: @Sendable (StriveDatabase) async throws -> T
     ) async throws -> T {
-        let database = try StriveDatabase(target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, logger: logger)
+        let database = try StriveDatabase(
+            target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, statementTimeout: statementTimeout, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }

@@ -17,6 +17,39 @@ struct ServeLifecycleTests {
 
     func isAlive(_ pid: Int32) -> Bool { ProcessLiveness.isRunning(pid) }
 
+    @Test func sighupReloadsTheDataAPISchemaCache() async throws {
+        let dataDirectory = temporaryPath("strive-hup")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
+        let base = try await server.waitUntilReady()
+        let anonKey = try #require(server.stdout.split(separator: "\n").first { $0.contains("anon key:") }?.split(separator: " ").last.map(String.init))
+        let probe = base + "/rest/v1/reload_probe"
+        let before = try await httpGet(probe, headers: ["apikey": anonKey])
+        #expect(before.0 == 404)
+        #expect(before.1.contains("PGRST205"))
+
+        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        psql.arguments = ["psql", url, "-X", "-q", "-c", "create table public.reload_probe (id int primary key); grant select on public.reload_probe to anon;"]
+        try psql.run()
+        psql.waitUntilExit()
+        #expect(psql.terminationStatus == 0)
+
+        #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404, "the cache is not reloaded by itself")
+        server.signal(SIGHUP)
+        var after = (0, "")
+        for _ in 0..<50 {
+            after = try await httpGet(probe, headers: ["apikey": anonKey])
+            if after.0 != 404 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(after.0 == 200)
+        #expect(after.1 == "[]")
+        server.signal(SIGTERM)
+        #expect(try await server.wait().status == 0)
+    }
+
     @Test func servesStopsCleanlyKeepsDataAndRecoversFromKillNine() async throws {
         let dataDirectory = temporaryPath("strive-serve")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }

@@ -102,8 +102,10 @@ struct StriveProcess {
 }
 
 /// A GET over real HTTP; returns status and body.
-func httpGet(_ url: String) async throws -> (Int, String) {
-    let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: url)))
+func httpGet(_ url: String, headers: [String: String] = [:]) async throws -> (Int, String) {
+    var request = URLRequest(url: try #require(URL(string: url)))
+    for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+    let (data, response) = try await URLSession.shared.data(for: request)
     return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
 }
 

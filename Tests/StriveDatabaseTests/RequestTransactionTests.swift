@@ -66,6 +66,28 @@ struct RequestTransactionTests {
         }
     }
 
+    @Test func requestStatementsAreCancelledAtTheStatementTimeout() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let identity = userIdentity
+        try await database.withStriveDatabase(requestPoolSize: 1, statementTimeout: .milliseconds(200)) { db in
+            let started = ContinuousClock.now
+            await #expect {
+                try await db.withRequestTransaction(identity) { connection in
+                    try await connection.run("select pg_sleep(5)", logger: logger)
+                }
+            } throws: { error in
+                DatabaseError.serverError(in: error)?.sqlState == "57014"
+            }
+            #expect(ContinuousClock.now - started < .seconds(4))
+            // The timeout is transaction-local: the pooled session is back to the default.
+            let after = try await db.withRequestPoolConnection { connection in
+                try await connection.query("select current_setting('statement_timeout')", logger: logger).collect().first?.decode(String.self)
+            }
+            #expect(after == "0")
+        }
+    }
+
     @Test func nothingLeaksAfterAnError() async throws {
         struct Boom: Error {}
         let database = try await TestCluster.shared.makeDatabase()
