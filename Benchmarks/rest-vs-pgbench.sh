@@ -63,16 +63,21 @@ run_wrk "(a) tasks of a project, limit 50" "$base/rest/v1/tasks?project_id=eq.$p
 run_wrk "(b) same + project:projects(name)" "$base/rest/v1/tasks?select=*,project:projects(name)&project_id=eq.$project&order=position&limit=50"
 run_wrk "(c) PATCH one task" "$base/rest/v1/tasks?id=eq.$task" "$work/patch.lua"
 
+# pgbench reads ":name" as a variable, and JSON claims contain such text: pass them base64-encoded.
+claims_base64="$(printf '%s' "$claims" | base64 -w0)"
 cat > "$work/a.sql" <<SQL
 BEGIN;
-SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '$claims', true),
+SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', convert_from(decode('$claims_base64', 'base64'), 'utf8'), true),
        set_config('request.method', 'GET', true), set_config('request.path', '/rest/v1/tasks', true),
        app.require_active_session('$session_id');
 SELECT coalesce(json_agg(r), '[]'::json)::text, (json_agg(r) -> 0)::text, count(r.*)::int, null::int
 FROM (SELECT t0.* FROM public.tasks AS t0 WHERE t0.project_id = '$project'::uuid ORDER BY t0.position ASC LIMIT 50 OFFSET 0) AS r;
 COMMIT;
 SQL
-pgbench "$database_url" -n -M prepared -c "$connections" -j 2 -T "$duration" -f "$work/a.sql" > "$work/pgbench.txt" 2>&1
+if ! pgbench "$database_url" -n -M prepared -c "$connections" -j 2 -T "$duration" -f "$work/a.sql" > "$work/pgbench.txt" 2>&1; then
+    cat "$work/pgbench.txt" >&2
+    exit 1
+fi
 tps="$(awk '/^tps/ {print $3; exit}' "$work/pgbench.txt")"
 printf '%-44s %10s tx/s\n' "pgbench: the SQL of (a)" "$tps"
 python3 -c 'import sys; a=float(sys.argv[1]); b=float(sys.argv[2]); print(f"ratio (a)/pgbench: {a/b:.2f}  (goal >= 0.6)")' "$(cat "$work/(a) tasks of a project, limit 50.rps")" "$tps"

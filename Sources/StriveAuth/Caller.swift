@@ -51,9 +51,9 @@ public struct Caller: Sendable {
     }
 
     static func bearerToken(_ header: String) -> String? {
-        let parts = header.split(separator: " ", maxSplits: 1)
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        let token = parts[1].drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()
+        return token.isEmpty ? nil : String(token)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 import StriveCore
+import Synchronization
 
 /// The claims of every JWT Strive accepts: user access tokens (Supabase Auth's claim set) and the
 /// project's API keys (only `role`, `iss`, `iat`, `exp`).
@@ -73,6 +74,10 @@ public struct VerifiedToken: Sendable {
 /// Signs and verifies HS256 tokens with the project's JWT secret.
 public struct TokenService: Sendable {
     let keys: JWTKeyCollection
+    /// Tokens already verified, until they expire. Every request carries the same API key and, per user,
+    /// the same access token for up to an hour: verifying each once saves the decoding and HMAC that
+    /// otherwise dominate a small request's CPU time.
+    private let verified = VerifiedTokenCache(capacity: 10_000)
     public let issuer: String
     public let accessTokenLifetime: Duration
 
@@ -94,6 +99,13 @@ public struct TokenService: Sendable {
 
     /// Checks signature, algorithm and expiry; any failure is `bad_jwt` with a reason a developer can act on.
     public func verify(_ token: String) async throws(AuthError) -> VerifiedToken {
+        if let known = verified.lookup(token) { return known }
+        let result = try await verifyUncached(token)
+        verified.store(token, result)
+        return result
+    }
+
+    private func verifyUncached(_ token: String) async throws(AuthError) -> VerifiedToken {
         let claims: AccessClaims
         do {
             claims = try await keys.verify(token, as: AccessClaims.self)
@@ -107,6 +119,38 @@ public struct TokenService: Sendable {
             throw .badJWT("malformed payload")
         }
         return VerifiedToken(claims: claims, payloadJSON: String(decoding: payload, as: UTF8.self))
+    }
+}
+
+/// A bounded map of verified tokens; an entry is served only while its `exp` lies ahead.
+final class VerifiedTokenCache: Sendable {
+    private let entries = Mutex<[String: VerifiedToken]>([:])
+    private let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func lookup(_ token: String) -> VerifiedToken? {
+        let now = Int(Date().timeIntervalSince1970)
+        return entries.withLock { entries in
+            guard let entry = entries[token] else { return nil }
+            guard entry.claims.exp > now else {
+                entries[token] = nil
+                return nil
+            }
+            return entry
+        }
+    }
+
+    func store(_ token: String, _ value: VerifiedToken) {
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                // Rare and cheap: start over rather than track recency on every hit.
+                entries.removeAll(keepingCapacity: true)
+            }
+            entries[token] = value
+        }
     }
 }
 
