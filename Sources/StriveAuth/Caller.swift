@@ -50,10 +50,16 @@ public struct Caller: Sendable {
         return Caller(role: role, token: token)
     }
 
+    /// `Bearer <token>` → the token. Byte-level: this runs on every request.
     static func bearerToken(_ header: String) -> String? {
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()
-        return token.isEmpty ? nil : String(token)
+        let bytes = Array(header.utf8)
+        guard bytes.count > 7, bytes[6] == UInt8(ascii: " "),
+            String(decoding: bytes[0..<6], as: UTF8.self).lowercased() == "bearer"
+        else { return nil }
+        var start = 7
+        var end = bytes.count
+        while start < end && bytes[start] == UInt8(ascii: " ") { start += 1 }
+        while end > start && bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        return start < end ? String(decoding: bytes[start..<end], as: UTF8.self) : nil
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import JWTKit
 import StriveCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The claims of every JWT Strive accepts: user access tokens (Supabase Auth's claim set) and the
 /// project's API keys (only `role`, `iss`, `iat`, `exp`).
@@ -100,12 +100,6 @@ public struct TokenService: Sendable {
     /// Checks signature, algorithm and expiry; any failure is `bad_jwt` with a reason a developer can act on.
     public func verify(_ token: String) async throws(AuthError) -> VerifiedToken {
         if let known = verified.lookup(token) { return known }
-        let result = try await verifyUncached(token)
-        verified.store(token, result)
-        return result
-    }
-
-    private func verifyUncached(_ token: String) async throws(AuthError) -> VerifiedToken {
         let claims: AccessClaims
         do {
             claims = try await keys.verify(token, as: AccessClaims.self)
@@ -118,13 +112,15 @@ public struct TokenService: Sendable {
         guard parts.count == 3, let payload = Data(base64URLEncoded: String(parts[1])) else {
             throw .badJWT("malformed payload")
         }
-        return VerifiedToken(claims: claims, payloadJSON: String(decoding: payload, as: UTF8.self))
+        let result = VerifiedToken(claims: claims, payloadJSON: String(decoding: payload, as: UTF8.self))
+        verified.store(token, result)
+        return result
     }
 }
 
 /// A bounded map of verified tokens; an entry is served only while its `exp` lies ahead.
 final class VerifiedTokenCache: Sendable {
-    private let entries = Mutex<[String: VerifiedToken]>([:])
+    private let entries = NIOLockedValueBox<[String: VerifiedToken]>([:])
     private let capacity: Int
 
     init(capacity: Int) {
@@ -133,7 +129,7 @@ final class VerifiedTokenCache: Sendable {
 
     func lookup(_ token: String) -> VerifiedToken? {
         let now = Int(Date().timeIntervalSince1970)
-        return entries.withLock { entries in
+        return entries.withLockedValue { entries in
             guard let entry = entries[token] else { return nil }
             guard entry.claims.exp > now else {
                 entries[token] = nil
@@ -144,7 +140,7 @@ final class VerifiedTokenCache: Sendable {
     }
 
     func store(_ token: String, _ value: VerifiedToken) {
-        entries.withLock { entries in
+        entries.withLockedValue { entries in
             if entries.count >= capacity {
                 // Rare and cheap: start over rather than track recency on every hit.
                 entries.removeAll(keepingCapacity: true)

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -200,14 +197,15 @@ struct AuthFlowTests {
             let replies = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
                 for _ in 0..<8 {
                     group.addTask {
-                        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/auth/v1/token?grant_type=refresh_token")!)
-                        request.httpMethod = "POST"
-                        request.setValue(anonKey, forHTTPHeaderField: "apikey")
-                        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                        request.httpBody = Data(#"{"refresh_token":"\#(session.refresh_token)"}"#.utf8)
-                        let (data, response) = try await URLSession.shared.data(for: request)
-                        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-                        return ((response as? HTTPURLResponse)?.statusCode ?? 0, json?["refresh_token"] as? String)
+                        // A connection of its own per refresh, so they really are concurrent.
+                        try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+                            let response = try await client.execute(.init(
+                                "/auth/v1/token?grant_type=refresh_token", method: .post, authority: "127.0.0.1",
+                                headers: [HTTPField.Name("apikey")!: anonKey, .contentType: "application/json"],
+                                body: ByteBuffer(string: #"{"refresh_token":"\#(session.refresh_token)"}"#)))
+                            let json = try response.body.flatMap { try JSONSerialization.jsonObject(with: Data($0.readableBytesView)) as? [String: Any] }
+                            return (Int(response.status.code), json?["refresh_token"] as? String)
+                        }
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
