@@ -102,14 +102,18 @@ public struct RestService: Sendable {
         }
     }
 
+    /// What every table request starts with: its parsed query string and preferences, a statement
+    /// builder on the current schema cache, and the table, which must exist.
+    private func prepare(table name: String, _ call: Call) async throws -> (ParsedQuery, Preferences, SQLBuilder, SchemaCache.Table) {
+        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
+        let builder = SQLBuilder(cache: try await schema.current)
+        return (query, Preferences(call.headers), builder, try builder.table(name))
+    }
+
     // MARK: Reads
 
     public func read(table name: String, _ call: Call, head: Bool) async throws -> RestReply {
-        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
-        let preferences = Preferences(call.headers)
-        let cache = try await schema.current
-        var builder = SQLBuilder(cache: cache)
-        let table = try builder.table(name)
+        var (query, preferences, builder, table) = try await prepare(table: name, call)
         let (offset, limit) = try window(query.top, headers: call.headers)
 
         let projection = try builder.projection(query.select, table: table, alias: "t0", path: "", query: query)
@@ -171,11 +175,7 @@ public struct RestService: Sendable {
     // MARK: Writes
 
     public func insert(table name: String, _ call: Call) async throws -> RestReply {
-        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
-        let preferences = Preferences(call.headers)
-        let cache = try await schema.current
-        var builder = SQLBuilder(cache: cache)
-        let table = try builder.table(name)
+        var (query, preferences, builder, table) = try await prepare(table: name, call)
         let objects = try Self.objects(call.body, allowArray: true)
         guard !objects.isEmpty else { return try writeReply(array: "[]", rows: 0, status: .created, call: call, preferences: preferences, table: table) }
 
@@ -214,11 +214,7 @@ public struct RestService: Sendable {
     }
 
     public func update(table name: String, _ call: Call) async throws -> RestReply {
-        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
-        let preferences = Preferences(call.headers)
-        let cache = try await schema.current
-        var builder = SQLBuilder(cache: cache)
-        let table = try builder.table(name)
+        var (query, preferences, builder, table) = try await prepare(table: name, call)
         let objects = try Self.objects(call.body, allowArray: false)
         guard let object = objects.first, !object.isEmpty else { throw RestError.invalidBody("PATCH needs a JSON object with the columns to change") }
         for key in object.keys where table.column(key) == nil { throw RestError.unknownWriteColumn(key, table: name) }
@@ -236,11 +232,7 @@ public struct RestService: Sendable {
     }
 
     public func delete(table name: String, _ call: Call) async throws -> RestReply {
-        let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
-        let preferences = Preferences(call.headers)
-        let cache = try await schema.current
-        var builder = SQLBuilder(cache: cache)
-        let table = try builder.table(name)
+        var (query, preferences, builder, table) = try await prepare(table: name, call)
         let filters = try builder.whereClause(query.top.conditions, table: table, alias: "t0")
         let statement = "delete from \(SQLBuilder.qualified(table.name)) as \"t0\"\(filters)"
         return try await write(
