@@ -7,8 +7,9 @@ import NIOFoundationCompat
 import StriveCore
 import StriveDatabase
 
-/// What auth routes need from the request context: the peer address, for per-IP limits and sessions.
-public protocol AuthRequestContext: RequestContext {
+/// What auth routes need from the request context: the peer address, for per-IP limits and sessions,
+/// and the caller `CallerMiddleware` resolved.
+public protocol AuthRequestContext: CallerRequestContext {
     var remoteAddress: SocketAddress? { get }
 }
 
@@ -45,7 +46,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func signUp(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try await caller(request)
+        _ = try context.caller()
         let body = try await decode(SignUpBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("Signups need an email address") }
         guard let password = body.password else { throw AuthError.validation("Signup requires a valid password") }
@@ -64,7 +65,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func token(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try await caller(request)
+        _ = try context.caller()
         switch request.uri.queryParameters["grant_type"].map(String.init) {
         case "password":
             let body = try await decode(PasswordGrantBody.self, from: request, context)
@@ -86,7 +87,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func user(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try await userToken(request)
+        let token = try userToken(request, context)
         return try json(try await service.currentUser(token).json)
     }
 
@@ -98,14 +99,14 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func updateUser(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try await userToken(request)
+        let token = try userToken(request, context)
         let body = try await decode(UserUpdateBody.self, from: request, context)
         let update = AuthService.UserUpdate(email: body.email, password: body.password, currentPassword: body.current_password, data: body.data)
         return try json(try await service.updateCurrentUser(token, update).json)
     }
 
     func logout(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try await userToken(request)
+        let token = try userToken(request, context)
         let scopeText = request.uri.queryParameters["scope"].map(String.init) ?? "global"
         guard let scope = AuthStore.LogoutScope(rawValue: scopeText) else {
             throw AuthError.validation("scope must be global, local or others")
@@ -115,7 +116,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func listUsers(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireServiceRole(request)
+        try requireServiceRole(context)
         let page = try positiveInteger(request, "page", default: 1, maximum: 1_000_000)
         let perPage = try positiveInteger(request, "per_page", default: 50, maximum: 1000)
         let (users, total) = try await service.store.list(page: page, perPage: perPage)
@@ -139,7 +140,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func createUser(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireServiceRole(request)
+        try requireServiceRole(context)
         let body = try await decode(AdminUserBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("Unable to validate email address: email is required") }
         let new = AuthService.NewUser(
@@ -150,13 +151,13 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func adminUser(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireServiceRole(request)
+        try requireServiceRole(context)
         guard let user = try await service.store.user(id: try userID(context)) else { throw AuthError.userNotFound }
         return try json(user.json)
     }
 
     func adminUpdate(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireServiceRole(request)
+        try requireServiceRole(context)
         let id = try userID(context)
         let body = try await decode(AdminUserBody.self, from: request, context)
         var update = AuthService.AdminUpdate()
@@ -170,28 +171,24 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func adminDelete(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireServiceRole(request)
+        try requireServiceRole(context)
         guard try await service.store.delete(id: try userID(context)) else { throw AuthError.userNotFound }
         return try json([String: String]())
     }
 
     // MARK: Helpers
 
-    func caller(_ request: Request) async throws -> Caller {
-        try await Caller.resolve(headers: request.headers, tokens: service.tokens)
-    }
-
-    func userToken(_ request: Request) async throws -> VerifiedToken {
+    func userToken(_ request: Request, _ context: Context) throws -> VerifiedToken {
         guard request.headers[.authorization].flatMap(Caller.bearerToken) != nil else { throw AuthError.noAuthorization }
-        let caller = try await caller(request)
+        let caller = try context.caller()
         guard caller.role == .authenticated else {
             throw AuthError(status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
         }
         return caller.token
     }
 
-    func requireServiceRole(_ request: Request) async throws {
-        guard try await caller(request).role == .serviceRole else { throw AuthError.notAdmin }
+    func requireServiceRole(_ context: Context) throws {
+        guard try context.caller().role == .serviceRole else { throw AuthError.notAdmin }
     }
 
     func userID(_ context: Context) throws -> UUID {

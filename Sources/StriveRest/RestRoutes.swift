@@ -7,13 +7,11 @@ import StriveAuth
 import StriveDatabase
 
 /// PostgREST's endpoints under `/rest/v1`: tables and views, and `rpc/` functions.
-public struct RestRoutes<Context: RequestContext>: Sendable {
+public struct RestRoutes<Context: CallerRequestContext>: Sendable {
     public let service: RestService
-    public let tokens: TokenService
 
-    public init(service: RestService, tokens: TokenService) {
+    public init(service: RestService) {
         self.service = service
-        self.tokens = tokens
     }
 
     public func register(on router: Router<Context>) {
@@ -51,7 +49,7 @@ public struct RestRoutes<Context: RequestContext>: Sendable {
         }
         let caller: Caller
         do {
-            caller = try await Caller.resolve(headers: request.headers, tokens: tokens)
+            caller = try context.caller()
         } catch {
             throw RestError(.unauthorized, code: "PGRST301", message: error.message, details: error.code)
         }

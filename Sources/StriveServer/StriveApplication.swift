@@ -42,11 +42,12 @@ public enum StriveApplication {
     public static func makeRouter(_ services: Services) -> Router<StriveRequestContext> {
         let router = Router(context: StriveRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: CallerMiddleware<StriveRequestContext>(tokens: services.auth.tokens))
         router.add(middleware: AccessLogMiddleware())
         router.add(middleware: ErrorMiddleware())
         HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
         AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
-        RestRoutes<StriveRequestContext>(service: services.rest, tokens: services.auth.tokens).register(on: router)
+        RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
         router.get("openapi.json") { request, _ in
             let schema = try await services.rest.schema.current
             let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)

@@ -10,6 +10,8 @@ public struct StriveRequestContext: RequestContext, AuthRequestContext, RemoteAd
     public var requestID: String
     /// The peer of the connection (no proxy headers are trusted).
     public let remoteAddress: SocketAddress?
+    /// Set by `CallerMiddleware` when the request carries a key or token.
+    public var callerResolution: CallerResolution?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
