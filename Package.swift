@@ -81,6 +81,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Object keys and the blob store (local directory; two-phase writes so bytes and metadata agree).
+        .target(
+            name: "StriveStorage",
+            dependencies: [
+                "StriveCore",
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The Hummingbird application: routes, middleware, error mapping, service assembly.
         .target(
             name: "StriveServer",
@@ -150,6 +160,7 @@ let package = Package(
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"),
             ]
         ),
+        .testTarget(name: "StriveStorageTests", dependencies: ["StriveStorage", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

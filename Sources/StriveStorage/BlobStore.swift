@@ -1,0 +1,148 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOFileSystem
+
+/// Where an object's bytes live, named by ids the store chose: never derived from the object key.
+public struct BlobID: Sendable, Hashable, CustomStringConvertible {
+    public let value: UUID
+    public init(_ value: UUID = UUID()) { self.value = value }
+    public var description: String { value.uuidString.lowercased() }
+}
+
+/// Bytes written and flushed to stable storage, but not yet visible as a blob.
+public struct StagedBlob: Sendable {
+    public let id: BlobID
+    public let size: Int64
+    /// Hex SHA-256 of the bytes: the object's ETag.
+    public let sha256: String
+    let temporaryPath: FilePath
+}
+
+public enum BlobStoreError: Error, Sendable, Equatable {
+    /// The body was longer than the bucket allows; nothing was kept.
+    case tooLarge(limit: Int64)
+    case notFound(BlobID)
+}
+
+/// A place for object bytes. The local directory is the default; an S3-compatible store can implement
+/// the same protocol. Writes are two-phase so that a metadata row and its bytes appear together:
+/// `stage` streams and fsyncs to a temporary name, `publish` makes it a blob, `discard` drops it.
+public protocol BlobStore: Sendable {
+    func stage<Body: AsyncSequence & Sendable>(_ body: Body, limit: Int64?) async throws -> StagedBlob where Body.Element == ByteBuffer
+    func publish(_ staged: StagedBlob) async throws
+    func discard(_ staged: StagedBlob) async
+    /// Calls `consume` with the bytes of `range` (the whole blob when nil), chunk by chunk.
+    func read(_ id: BlobID, range: Range<Int64>?, _ consume: (ByteBuffer) async throws -> Void) async throws
+    func size(of id: BlobID) async throws -> Int64
+    func delete(_ id: BlobID) async throws
+    /// Removes staged leftovers and every blob `isLive` does not vouch for (run at start-up).
+    func sweep(isLive: (BlobID) async throws -> Bool) async throws -> Int
+}
+
+/// Blobs as files under `root/blobs/<first two hex digits>/<id>`, staged in `root/staging`.
+public struct LocalBlobStore: BlobStore {
+    public let root: FilePath
+    let fileSystem: FileSystem
+    static let chunk = ByteCount.kibibytes(256)
+
+    public init(root: String, fileSystem: FileSystem = .shared) async throws {
+        self.root = FilePath(root)
+        self.fileSystem = fileSystem
+        for directory in [self.root, staging, blobs] {
+            try await fileSystem.createDirectory(at: directory, withIntermediateDirectories: true, permissions: [.ownerReadWriteExecute])
+        }
+    }
+
+    var staging: FilePath { root.appending("staging") }
+    var blobs: FilePath { root.appending("blobs") }
+
+    func path(of id: BlobID) -> FilePath {
+        blobs.appending(String(id.description.prefix(2))).appending(id.description)
+    }
+
+    public func stage<Body: AsyncSequence & Sendable>(_ body: Body, limit: Int64?) async throws -> StagedBlob where Body.Element == ByteBuffer {
+        let id = BlobID()
+        let temporary = staging.appending(id.description + ".part")
+        var hasher = SHA256()
+        var size: Int64 = 0
+        do {
+            try await fileSystem.withFileHandle(forWritingAt: temporary, options: .newFile(replaceExisting: false)) { handle in
+                var writer = handle.bufferedWriter(capacity: Self.chunk)
+                for try await chunk in body {
+                    size += Int64(chunk.readableBytes)
+                    if let limit, size > limit { throw BlobStoreError.tooLarge(limit: limit) }
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    try await writer.write(contentsOf: chunk)
+                }
+                try await writer.flush()
+                // On disk before anyone is told the object exists.
+                try await handle.synchronize()
+            }
+        } catch {
+            _ = try? await fileSystem.removeItem(at: temporary)
+            throw error
+        }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return StagedBlob(id: id, size: size, sha256: digest, temporaryPath: temporary)
+    }
+
+    public func publish(_ staged: StagedBlob) async throws {
+        let destination = path(of: staged.id)
+        try await fileSystem.createDirectory(
+            at: destination.removingLastComponent(), withIntermediateDirectories: true, permissions: [.ownerReadWriteExecute])
+        // A rename within one file system: the blob appears whole or not at all.
+        try await fileSystem.moveItem(at: staged.temporaryPath, to: destination)
+    }
+
+    public func discard(_ staged: StagedBlob) async {
+        _ = try? await fileSystem.removeItem(at: staged.temporaryPath)
+    }
+
+    public func read(_ id: BlobID, range: Range<Int64>?, _ consume: (ByteBuffer) async throws -> Void) async throws {
+        let file = path(of: id)
+        guard try await fileSystem.info(forFileAt: file) != nil else { throw BlobStoreError.notFound(id) }
+        try await fileSystem.withFileHandle(forReadingAt: file) { handle in
+            let chunks = range.map { handle.readChunks(in: $0, chunkLength: Self.chunk) } ?? handle.readChunks(chunkLength: Self.chunk)
+            for try await chunk in chunks {
+                try await consume(chunk)
+            }
+        }
+    }
+
+    public func size(of id: BlobID) async throws -> Int64 {
+        guard let info = try await fileSystem.info(forFileAt: path(of: id)) else { throw BlobStoreError.notFound(id) }
+        return info.size
+    }
+
+    public func delete(_ id: BlobID) async throws {
+        _ = try await fileSystem.removeItem(at: path(of: id))
+    }
+
+    public func sweep(isLive: (BlobID) async throws -> Bool) async throws -> Int {
+        var removed = 0
+        for entry in try await names(in: staging) {
+            _ = try await fileSystem.removeItem(at: staging.appending(entry))
+            removed += 1
+        }
+        for shard in try await names(in: blobs) {
+            let directory = blobs.appending(shard)
+            for name in try await names(in: directory) {
+                guard let uuid = UUID(uuidString: name), try await isLive(BlobID(uuid)) else {
+                    _ = try await fileSystem.removeItem(at: directory.appending(name))
+                    removed += 1
+                    continue
+                }
+            }
+        }
+        return removed
+    }
+
+    private func names(in directory: FilePath) async throws -> [String] {
+        try await fileSystem.withDirectoryHandle(atPath: directory) { handle in
+            var names: [String] = []
+            for try await entry in handle.listContents() { names.append(entry.name.string) }
+            return names
+        }
+    }
+}
