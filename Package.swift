@@ -86,6 +86,13 @@ let package = Package(
             name: "StriveStorage",
             dependencies: [
                 "StriveCore",
+                "StriveDatabase",
+                "StriveAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -99,6 +106,7 @@ let package = Package(
                 "StriveDatabase",
                 "StriveAuth",
                 "StriveRest",
+                "StriveStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -160,7 +168,14 @@ let package = Package(
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"),
             ]
         ),
-        .testTarget(name: "StriveStorageTests", dependencies: ["StriveStorage", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "StriveStorageTests",
+            dependencies: [
+                "StriveStorage", "StriveCore", "StriveServer", "StriveTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -5,6 +5,7 @@ import StriveAuth
 import StriveCore
 import StriveDatabase
 import StriveRest
+import StriveStorage
 
 /// Assembles the HTTP application: middleware in order, then every surface's routes.
 public enum StriveApplication {
@@ -16,8 +17,10 @@ public enum StriveApplication {
         public let rest: RestService
         /// The URL clients use, for documents and links that name the server.
         public let publicURL: String
+        public let logger: Logger
 
-        public init(database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, publicURL: String) {
+        public init(database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, publicURL: String, logger: Logger) {
+            self.logger = logger
             self.database = database
             self.migrator = migrator
             self.auth = auth
@@ -35,7 +38,7 @@ public enum StriveApplication {
             let rest = RestService(
                 database: database, schema: schema,
                 settings: RestSettings(maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes), logger: logger)
-            return Services(database: database, migrator: migrator, auth: auth, rest: rest, publicURL: config.publicURL)
+            return Services(database: database, migrator: migrator, auth: auth, rest: rest, publicURL: config.publicURL, logger: logger)
         }
     }
 
@@ -48,6 +51,7 @@ public enum StriveApplication {
         HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
         AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
+        BucketRoutes<StriveRequestContext>(database: services.database, logger: services.logger).register(on: router)
         router.get("openapi.json") { request, _ in
             let schema = try await services.rest.schema.current
             let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)
