@@ -90,16 +90,3 @@ public struct UserListResponse: Codable, Sendable {
     public var users: [UserJSON]
     public var aud: String
 }
-
-/// JSON as Supabase Auth writes it: ISO 8601 dates with fractional seconds, no escaped slashes.
-enum AuthJSON {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-        }
-        return encoder
-    }()
-}

@@ -210,16 +210,10 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     /// Reads at most `maximumBodyBytes` and decodes it, with errors that name the field at fault.
     func decode<T: Decodable>(_ type: T.Type, from request: Request, _ context: Context) async throws -> T {
-        var request = request
-        let buffer: ByteBuffer
+        let data = try await request.bodyData(upTo: Self.maximumBodyBytes, tooLarge: AuthError.payloadTooLarge)
+        if data.isEmpty { throw AuthError.badJSON("the request body must be a JSON object") }
         do {
-            buffer = try await request.collectBody(upTo: Self.maximumBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw AuthError.payloadTooLarge
-        }
-        if buffer.readableBytes == 0 { throw AuthError.badJSON("the request body must be a JSON object") }
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+            return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw AuthError.badJSON(Self.describe(error))
         }
@@ -242,7 +236,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func json(_ value: some Encodable) throws -> Response {
-        let data = try AuthJSON.encoder.encode(value)
+        let data = try SupabaseJSON.encoder.encode(value)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

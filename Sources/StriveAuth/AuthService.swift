@@ -82,9 +82,11 @@ public struct AuthService: Sendable {
     /// The user behind a verified access token whose session is still active.
     public func currentUser(_ token: VerifiedToken) async throws -> UserRecord {
         guard let userID = token.userID, let session = token.sessionID else { throw AuthError.noAuthorization }
-        guard try await store.sessionIsActive(session) else { throw AuthError.sessionNotFound }
-        guard let user = try await store.user(id: userID) else { throw AuthError.userNotFound }
-        return user
+        switch try await store.user(id: userID, session: session) {
+        case .active(let user): return user
+        case .sessionEnded: throw AuthError.sessionNotFound
+        case .userMissing: throw AuthError.userNotFound
+        }
     }
 
     public struct UserUpdate: Sendable {

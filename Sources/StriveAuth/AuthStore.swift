@@ -210,12 +210,23 @@ public struct AuthStore: Sendable {
         }
     }
 
-    public func sessionIsActive(_ session: UUID) async throws -> Bool {
+    public enum SessionUser: Sendable {
+        case active(UserRecord)
+        case sessionEnded
+        case userMissing
+    }
+
+    /// The user of an active session, in one transaction: the session check and the read together.
+    public func user(id: UUID, session: UUID) async throws -> SessionUser {
         try await service("/user") { connection in
-            try await !connection.query(
+            let active = try await !connection.query(
                 "select 1 from auth.sessions where id = \(session) and (not_after is null or not_after > now())",
                 logger: logger
             ).collect().isEmpty
+            guard active else { return .sessionEnded }
+            let user = try await Self.users(connection.query(
+                "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)).first
+            return user.map(SessionUser.active) ?? .userMissing
         }
     }
 

@@ -21,24 +21,9 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Postgres's own error fields, looking through PostgresNIO's transaction wrapper and its legacy
-    /// (EventLoopFuture) query API's error type.
+    /// The SQLSTATE and message of a failed statement (see `serverFields`).
     public static func serverError(in error: any Error) -> (sqlState: String, message: String)? {
-        if let transaction = error as? PostgresTransactionError {
-            for inner in [transaction.closureError, transaction.beginError, transaction.commitError] {
-                if let inner, let found = serverError(in: inner) { return found }
-            }
-            return nil
-        }
-        if case .server(let legacy) = error as? PostgresError,
-            let state = legacy.fields[.sqlState], let message = legacy.fields[.message]
-        {
-            return (state, message)
-        }
-        guard let psql = error as? PSQLError, let info = psql.serverInfo,
-            let state = info[.sqlState], let message = info[.message]
-        else { return nil }
-        return (state, message)
+        serverFields(in: error).map { ($0.sqlState, $0.message) }
     }
 
     /// All of Postgres's fields a client may see about a failed statement.
@@ -50,6 +35,8 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
         public let constraint: String?
     }
 
+    /// Postgres's own error fields, looking through PostgresNIO's transaction wrapper and its legacy
+    /// (EventLoopFuture) query API's error type.
     public static func serverFields(in error: any Error) -> ServerFields? {
         if let transaction = error as? PostgresTransactionError {
             for inner in [transaction.closureError, transaction.beginError, transaction.commitError] {

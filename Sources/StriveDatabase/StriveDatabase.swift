@@ -90,25 +90,18 @@ public final class StriveDatabase: Service, Sendable {
         try await requestPool.withConnection { connection in try await body(connection) }
     }
 
+    /// A user's token is only as good as its session: a revoked one fails here (SQLSTATE ST401), in the
+    /// same round trip, so every surface refuses it without a query of its own. (CASE keeps the check
+    /// from running for keys, which carry no session.)
     static func contextStatement(_ identity: RequestIdentity, statementTimeout: String) -> PostgresQuery {
-        guard let session = identity.sessionID else {
-            return """
-                select set_config('role', \(identity.role.rawValue), true),
-                       set_config('statement_timeout', \(statementTimeout), true),
-                       set_config('request.jwt.claims', \(identity.claimsJSON), true),
-                       set_config('request.method', \(identity.method), true),
-                       set_config('request.path', \(identity.path), true)
-                """
-        }
-        // A user's token is only as good as its session: a revoked one fails here (SQLSTATE ST401), in the
-        // same round trip, so every surface refuses it without a query of its own.
-        return """
-            select set_config('role', \(identity.role.rawValue), true),
-                   set_config('statement_timeout', \(statementTimeout), true),
-                   set_config('request.jwt.claims', \(identity.claimsJSON), true),
-                   set_config('request.method', \(identity.method), true),
-                   set_config('request.path', \(identity.path), true),
-                   app.require_active_session(\(session))
-            """
+        """
+        select set_config('role', \(identity.role.rawValue), true),
+               set_config('statement_timeout', \(statementTimeout), true),
+               set_config('request.jwt.claims', \(identity.claimsJSON), true),
+               set_config('request.method', \(identity.method), true),
+               set_config('request.path', \(identity.path), true),
+               case when \(identity.sessionID)::uuid is null then true
+                    else app.require_active_session(\(identity.sessionID)) end
+        """
     }
 }

@@ -53,15 +53,9 @@ public struct RestRoutes<Context: CallerRequestContext>: Sendable {
         } catch {
             throw RestError(.unauthorized, code: "PGRST301", message: error.message, details: error.code)
         }
-        var request = request
         var data: Data?
         if [.post, .patch, .put].contains(request.method) {
-            do {
-                let buffer = try await request.collectBody(upTo: service.settings.maxBodyBytes)
-                data = Data(buffer: buffer)
-            } catch is NIOTooManyBytesError {
-                throw RestError.bodyTooLarge
-            }
+            data = try await request.bodyData(upTo: service.settings.maxBodyBytes, tooLarge: RestError.bodyTooLarge)
         }
         let call = RestService.Call(
             identity: caller.identity(method: request.method.rawValue, path: request.uri.path),

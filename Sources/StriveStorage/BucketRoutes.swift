@@ -256,27 +256,17 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func decode(_ request: Request) async throws -> Settings {
-        var request = request
-        let buffer: ByteBuffer
+        let data = try await request.bodyData(
+            upTo: 64 * 1024, tooLarge: StorageError(.contentTooLarge, "Payload too large", "bucket settings are at most 64 KiB"))
         do {
-            buffer = try await request.collectBody(upTo: 64 * 1024)
-        } catch is NIOTooManyBytesError {
-            throw StorageError(.contentTooLarge, "Payload too large", "bucket settings are at most 64 KiB")
-        }
-        do {
-            return try JSONDecoder().decode(Settings.self, from: Data(buffer: buffer))
+            return try JSONDecoder().decode(Settings.self, from: data)
         } catch {
             throw StorageError(.badRequest, "Invalid Input", "the body must be a JSON object of bucket settings")
         }
     }
 
     func json(_ value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
-        }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        let data = try SupabaseJSON.encoder.encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -71,6 +71,8 @@ struct RequestTransactionTests {
         let logger = self.logger
         let identity = userIdentity
         try await database.withStriveDatabase(requestPoolSize: 1, statementTimeout: .milliseconds(200)) { db in
+            // Open the pool's connection first, so the clock below measures the cancelled statement only.
+            _ = try await db.withRequestTransaction(identity) { try await $0.query("select 1", logger: logger).collect().count }
             let started = ContinuousClock.now
             await #expect {
                 try await db.withRequestTransaction(identity) { connection in
