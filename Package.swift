@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        // Streaming multipart/form-data parsing for storage uploads.
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         // Tests only: validates the generated /openapi.json.
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
     ],
@@ -81,7 +83,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Object keys and the blob store (local directory; two-phase writes so bytes and metadata agree).
+        // Buckets, objects, signed URLs at /storage/v1; the blob store (two-phase writes so bytes and metadata agree).
         .target(
             name: "StriveStorage",
             dependencies: [
@@ -96,6 +98,9 @@ let package = Package(
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // The Hummingbird application: routes, middleware, error mapping, service assembly.

@@ -266,8 +266,7 @@ public struct RestService: Sendable {
             let rows = try await transaction(call) { connection in
                 var total = 0
                 for statement in statements {
-                    let future: EventLoopFuture<PostgresQueryResult> = connection.query(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger)
-                    total += try await future.get().metadata.rows ?? 0
+                    total += try await connection.affectedRows(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger)
                 }
                 return total
             }

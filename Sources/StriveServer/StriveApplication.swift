@@ -15,16 +15,21 @@ public enum StriveApplication {
         public let migrator: Migrator
         public let auth: AuthService
         public let rest: RestService
+        public let storage: StorageService
         /// The URL clients use, for documents and links that name the server.
         public let publicURL: String
         public let logger: Logger
 
-        public init(database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, publicURL: String, logger: Logger) {
+        public init(
+            database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService, publicURL: String,
+            logger: Logger
+        ) {
             self.logger = logger
             self.database = database
             self.migrator = migrator
             self.auth = auth
             self.rest = rest
+            self.storage = storage
             self.publicURL = publicURL
         }
 
@@ -38,7 +43,11 @@ public enum StriveApplication {
             let rest = RestService(
                 database: database, schema: schema,
                 settings: RestSettings(maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes), logger: logger)
-            return Services(database: database, migrator: migrator, auth: auth, rest: rest, publicURL: config.publicURL, logger: logger)
+            let storage = StorageService(
+                database: database, blobs: try await LocalBlobStore(root: config.storageDirectory),
+                signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
+            return Services(
+                database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, publicURL: config.publicURL, logger: logger)
         }
     }
 
@@ -51,7 +60,8 @@ public enum StriveApplication {
         HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
         AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
-        BucketRoutes<StriveRequestContext>(database: services.database, logger: services.logger).register(on: router)
+        BucketRoutes<StriveRequestContext>(storage: services.storage, logger: services.logger).register(on: router)
+        ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
         router.get("openapi.json") { request, _ in
             let schema = try await services.rest.schema.current
             let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)

@@ -73,7 +73,10 @@ public struct StriveLauncher: Sendable {
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: database), .init(service: app), .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger))],
+                services: [
+                    .init(service: database), .init(service: app), .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
+                    .init(service: StorageMaintenanceService(storage: services.storage, interval: .seconds(3600), logger: logger)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import NIOCore
 import NIOFileSystem
@@ -14,8 +13,6 @@ public struct BlobID: Sendable, Hashable, CustomStringConvertible {
 public struct StagedBlob: Sendable {
     public let id: BlobID
     public let size: Int64
-    /// Hex SHA-256 of the bytes: the object's ETag.
-    public let sha256: String
     let temporaryPath: FilePath
 }
 
@@ -36,8 +33,12 @@ public protocol BlobStore: Sendable {
     func read(_ id: BlobID, range: Range<Int64>?, _ consume: (ByteBuffer) async throws -> Void) async throws
     func size(of id: BlobID) async throws -> Int64
     func delete(_ id: BlobID) async throws
-    /// Removes staged leftovers and every blob `isLive` does not vouch for (run at start-up).
-    func sweep(isLive: (BlobID) async throws -> Bool) async throws -> Int
+    /// A new staged blob with the bytes of `id` (blobs are immutable, so a copy is the only way to share).
+    func stageCopy(of id: BlobID) async throws -> StagedBlob
+    /// Removes staged leftovers and every blob `liveAmong` does not vouch for, among files last modified
+    /// before `cutoff` (so a write still in flight on another instance sharing the directory survives).
+    /// `liveAmong` is asked in batches, so a large store costs one query per batch, not per blob.
+    func sweep(modifiedBefore cutoff: Date, liveAmong: ([BlobID]) async throws -> Set<BlobID>) async throws -> Int
 }
 
 /// Blobs as files under `root/blobs/<first two hex digits>/<id>`, staged in `root/staging`.
@@ -64,7 +65,6 @@ public struct LocalBlobStore: BlobStore {
     public func stage<Body: AsyncSequence & Sendable>(_ body: Body, limit: Int64?) async throws -> StagedBlob where Body.Element == ByteBuffer {
         let id = BlobID()
         let temporary = staging.appending(id.description + ".part")
-        var hasher = SHA256()
         var size: Int64 = 0
         do {
             try await fileSystem.withFileHandle(forWritingAt: temporary, options: .newFile(replaceExisting: false)) { handle in
@@ -72,7 +72,6 @@ public struct LocalBlobStore: BlobStore {
                 for try await chunk in body {
                     size += Int64(chunk.readableBytes)
                     if let limit, size > limit { throw BlobStoreError.tooLarge(limit: limit) }
-                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     try await writer.write(contentsOf: chunk)
                 }
                 try await writer.flush()
@@ -83,8 +82,7 @@ public struct LocalBlobStore: BlobStore {
             _ = try? await fileSystem.removeItem(at: temporary)
             throw error
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return StagedBlob(id: id, size: size, sha256: digest, temporaryPath: temporary)
+        return StagedBlob(id: id, size: size, temporaryPath: temporary)
     }
 
     public func publish(_ staged: StagedBlob) async throws {
@@ -119,23 +117,41 @@ public struct LocalBlobStore: BlobStore {
         _ = try await fileSystem.removeItem(at: path(of: id))
     }
 
-    public func sweep(isLive: (BlobID) async throws -> Bool) async throws -> Int {
+    public func stageCopy(of id: BlobID) async throws -> StagedBlob {
+        let source = path(of: id)
+        guard let info = try await fileSystem.info(forFileAt: source) else { throw BlobStoreError.notFound(id) }
+        let copy = BlobID()
+        let temporary = staging.appending(copy.description + ".part")
+        try await fileSystem.copyItem(at: source, to: temporary)
+        return StagedBlob(id: copy, size: info.size, temporaryPath: temporary)
+    }
+
+    public func sweep(modifiedBefore cutoff: Date, liveAmong: ([BlobID]) async throws -> Set<BlobID>) async throws -> Int {
         var removed = 0
-        for entry in try await names(in: staging) {
-            _ = try await fileSystem.removeItem(at: staging.appending(entry))
+        for name in try await names(in: staging) where try await isOlder(staging.appending(name), than: cutoff) {
+            _ = try await fileSystem.removeItem(at: staging.appending(name))
             removed += 1
         }
         for shard in try await names(in: blobs) {
             let directory = blobs.appending(shard)
-            for name in try await names(in: directory) {
-                guard let uuid = UUID(uuidString: name), try await isLive(BlobID(uuid)) else {
-                    _ = try await fileSystem.removeItem(at: directory.appending(name))
-                    removed += 1
-                    continue
-                }
+            var candidates: [String] = []
+            for name in try await names(in: directory) where try await isOlder(directory.appending(name), than: cutoff) {
+                candidates.append(name)
+            }
+            let live = try await liveAmong(candidates.compactMap { UUID(uuidString: $0).map(BlobID.init) })
+            for name in candidates {
+                if let uuid = UUID(uuidString: name), live.contains(BlobID(uuid)) { continue }
+                _ = try await fileSystem.removeItem(at: directory.appending(name))
+                removed += 1
             }
         }
         return removed
+    }
+
+    private func isOlder(_ path: FilePath, than cutoff: Date) async throws -> Bool {
+        guard let info = try await fileSystem.info(forFileAt: path) else { return false }
+        let modified = info.lastDataModificationTime
+        return Double(modified.seconds) + Double(modified.nanoseconds) / 1e9 < cutoff.timeIntervalSince1970
     }
 
     private func names(in directory: FilePath) async throws -> [String] {

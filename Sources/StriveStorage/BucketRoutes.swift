@@ -9,39 +9,15 @@ import StriveAuth
 import StriveCore
 import StriveDatabase
 
-/// A storage failure in Supabase Storage's shape: `{statusCode, error, message}` (statusCode a string).
-public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
-    public let status: HTTPResponse.Status
-    public let error: String
-    public let message: String
-
-    public init(_ status: HTTPResponse.Status, _ error: String, _ message: String) {
-        self.status = status
-        self.error = error
-        self.message = message
-    }
-
-    public static let bucketNotFound = StorageError(.notFound, "Bucket not found", "Bucket not found")
-    public static let notServiceRole = StorageError(.forbidden, "Unauthorized", "Managing buckets needs the service role key")
-
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = ["statusCode": String(status.code), "error": error, "message": message]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
-    }
-}
-
 /// Supabase Storage's bucket endpoints under `/storage/v1/bucket`, for the service role: buckets are
 /// configuration, and requests made with user tokens cannot see `storage.buckets` at all.
 public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
-    let database: StriveDatabase
+    let storage: StorageService
     let logger: Logger
+    var database: StriveDatabase { storage.database }
 
-    public init(database: StriveDatabase, logger: Logger) {
-        self.database = database
+    public init(storage: StorageService, logger: Logger) {
+        self.storage = storage
         self.logger = logger
     }
 
@@ -219,6 +195,8 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             return true
         }
         guard exists else { throw StorageError.bucketNotFound }
+        // The deleted rows queued their blobs; delete the bytes now rather than at the next sweep.
+        await storage.collectGarbage()
         return try json(["message": "Successfully emptied"])
     }
 

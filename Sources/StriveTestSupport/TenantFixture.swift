@@ -110,8 +110,14 @@ public struct TenantFixture: Sendable {
         values (:notificationA, :member, :orgA, 'Hello', 'A notification for the member')
         """,
         """
+        insert into storage.objects (id, bucket_id, name, owner, owner_id) values
+            (:attachmentObject, 'attachments', :orgA::text || '/task/' || :taskA::text || '/a.pdf', :member, :member::text),
+            (:avatarObject, 'avatars', :member::text || '/me.png', :member, :member::text),
+            (:publicAssetObject, 'public-assets', 'brand/logo.png', :platformAdmin, :platformAdmin::text)
+        """,
+        """
         insert into public.attachments (id, organization_id, entity_type, entity_id, file_name, file_size, mime_type, file_path, uploaded_by_id)
-        values (:attachmentA, :orgA, 'task', :taskA, 'a.pdf', 10, 'application/pdf', 'a/a.pdf', :member)
+        values (:attachmentA, :orgA, 'task', :taskA, 'a.pdf', 10, 'application/pdf', :orgA::text || '/task/' || :taskA::text || '/a.pdf', :member)
         """,
         """
         insert into public.appointments (id, organization_id, customer_id, assigned_to, title, start_time, end_time)
@@ -144,11 +150,5 @@ public struct TenantFixture: Sendable {
         """,
         "insert into public.analytics_goals (id, name, goal_type) values (:goal, 'Goal ' || :goal::text, 'EVENT')",
         "insert into public.goal_conversions (id, goal_id, session_id) values (:goalConversion, :goal, 's1')",
-        """
-        insert into storage.objects (id, bucket_id, name, owner, owner_id) values
-            (:attachmentObject, 'attachments', :orgA::text || '/task/' || :taskA::text || '/a.pdf', :member, :member::text),
-            (:avatarObject, 'avatars', :member::text || '/me.png', :member, :member::text),
-            (:publicAssetObject, 'public-assets', 'brand/logo.png', :platformAdmin, :platformAdmin::text)
-        """,
     ]
 }

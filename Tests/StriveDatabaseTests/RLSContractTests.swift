@@ -85,7 +85,7 @@ struct RLSContractTests {
         Entry("attachments", target: "id = :attachmentA",
               insert: """
                   (organization_id, entity_type, entity_id, file_name, file_size, mime_type, file_path, uploaded_by_id)
-                  values (:orgA, 'task', :taskA, 'b.pdf', 1, 'application/pdf', 'b/b.pdf', :actor)
+                  values (:orgA, 'task', :taskA, 'b.pdf', 1, 'application/pdf', :orgA::text || '/task/' || :taskA::text || '/a.pdf', :actor)
                   """,
               update: "file_name = 'c.pdf'",
               select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAAAFA"),

@@ -47,7 +47,6 @@ struct BlobStoreTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let staged = try await store.stage(Self.chunks([100_000, 300_000, 1]), limit: nil)
         #expect(staged.size == 400_001)
-        #expect(staged.sha256.count == 64)
         await #expect(throws: BlobStoreError.notFound(staged.id)) { try await store.size(of: staged.id) }
         try await store.publish(staged)
         #expect(try await store.size(of: staged.id) == 400_001)
@@ -64,7 +63,6 @@ struct BlobStoreTests {
         let staged = try await store.stage(Self.chunks([]), limit: 10)
         try await store.publish(staged)
         #expect(try await store.size(of: staged.id) == 0)
-        #expect(staged.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
     @Test func oversizedAndDiscardedBodiesLeaveNothing() async throws {
@@ -85,9 +83,15 @@ struct BlobStoreTests {
         let orphan = try await store.stage(Self.chunks([5]), limit: nil)
         try await store.publish(orphan)
         _ = try await store.stage(Self.chunks([5]), limit: nil)  // a crash before publish leaves this behind
-        let removed = try await store.sweep { $0 == live.id }
+        // Files newer than the cutoff may belong to a write in flight: left alone.
+        #expect(try await store.sweep(modifiedBefore: Date(timeIntervalSinceNow: -60)) { Set($0).intersection([live.id]) } == 0)
+        let removed = try await store.sweep(modifiedBefore: Date(timeIntervalSinceNow: 1)) { Set($0).intersection([live.id]) }
         #expect(removed == 2)
         #expect(try await store.size(of: live.id) == 5)
         await #expect(throws: BlobStoreError.notFound(orphan.id)) { try await store.size(of: orphan.id) }
+        let copy = try await store.stageCopy(of: live.id)
+        try await store.publish(copy)
+        #expect(copy.id != live.id)
+        #expect(try await contents(of: store, copy.id) == Array("aaaaa".utf8))
     }
 }

@@ -1,0 +1,484 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import StriveAuth
+import StriveCore
+import StriveDatabase
+
+extension HTTPField.Name {
+    static let xUpsert = HTTPField.Name("x-upsert")!
+    static let xMetadata = HTTPField.Name("x-metadata")!
+}
+
+/// Supabase Storage's object endpoints under `/storage/v1/object`, in the request shapes storage-js sends.
+/// Authenticated endpoints run their metadata work as the caller, so the policies on `storage.objects`
+/// decide; the public and signed endpoints are the named service paths, after checking the bucket is
+/// public or the token signs exactly this object.
+public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
+    let service: StorageService
+
+    public init(service: StorageService) {
+        self.service = service
+    }
+
+    /// JSON request bodies (list, move, sign…) are small.
+    static var maxJSONBytes: Int { 1 << 20 }
+    /// Bytes a multipart body may carry beyond its file (boundaries, part headers, fields).
+    static var multipartOverhead: Int64 { Int64(MultipartFileStream.maximumOverhead) }
+
+    public func register(on router: Router<Context>) {
+        let group = router.group("storage/v1/object")
+        // Constant segments win over parameters in the router, so these precede `:bucket/**` by matching.
+        group.post("list/:bucket") { request, context in try await list(request, context) }
+        group.post("move") { request, context in try await move(request, context) }
+        group.post("copy") { request, context in try await copy(request, context) }
+        group.post("sign/:bucket") { request, context in try await signMany(request, context) }
+        group.post("sign/:bucket/**") { request, context in try await sign(request, context) }
+        group.get("sign/:bucket/**") { request, context in try await downloadSigned(request, context) }
+        group.post("upload/sign/:bucket/**") { request, context in try await signUpload(request, context) }
+        group.put("upload/sign/:bucket/**") { request, context in try await uploadSigned(request, context) }
+        group.get("public/:bucket/**") { request, context in try await downloadPublic(request, context) }
+        group.get("authenticated/:bucket/**") { request, context in try await download(request, context, keyAfter: 5) }
+        group.get("info/public/:bucket/**") { request, context in try await info(request, context, keyAfter: 6, publicBucket: true) }
+        group.get("info/authenticated/:bucket/**") { request, context in try await info(request, context, keyAfter: 6, publicBucket: false) }
+        group.get("info/:bucket/**") { request, context in try await info(request, context, keyAfter: 5, publicBucket: false) }
+        group.post(":bucket/**") { request, context in try await upload(request, context, forceUpsert: false) }
+        group.put(":bucket/**") { request, context in try await upload(request, context, forceUpsert: true) }
+        group.get(":bucket/**") { request, context in try await download(request, context, keyAfter: 4) }
+        group.delete(":bucket/**") { request, context in try await removeOne(request, context) }
+        group.delete(":bucket") { request, context in try await remove(request, context) }
+    }
+
+    // MARK: Uploads
+
+    func upload(_ request: Request, _ context: Context, forceUpsert: Bool) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let (bucket, key) = try target(request, context, keyAfter: 4)
+            let upsert = forceUpsert || request.headers[.xUpsert]?.lowercased() == "true"
+            return try await store(
+                request, context, bucket: bucket, key: key, identity: caller.identity(method: request.method.rawValue, path: request.uri.path),
+                owner: caller.userID, upsert: upsert, authorize: true)
+        }
+    }
+
+    func uploadSigned(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let (bucket, key) = try target(request, context, keyAfter: 6)
+            let grant = try await service.signer.verifyUpload(try token(request), bucket: bucket, key: key)
+            // The signed upload path: the token stands for the caller who asked for it.
+            return try await store(
+                request, context, bucket: bucket, key: key, identity: .serviceRole(method: "PUT", path: "signed-upload"),
+                owner: grant.owner, upsert: grant.upsert, authorize: false)
+        }
+    }
+
+    /// Checks the bucket's limits and the policies, streams the body to a staged blob, then writes the row
+    /// and publishes the bytes in one transaction.
+    private func store(
+        _ request: Request, _ context: Context, bucket: String, key: ObjectKey, identity: RequestIdentity, owner: UUID?, upsert: Bool,
+        authorize: Bool
+    ) async throws -> Response {
+        let rules = try await service.rules(of: bucket)
+        let contentType = request.headers[.contentType] ?? "application/octet-stream"
+        let declaredLength = request.headers[.contentLength].flatMap(Int64.init)
+        let boundary = MultipartFileStream.boundary(of: contentType)
+        if let declaredLength {
+            try rules.check(size: boundary == nil ? declaredLength : max(0, declaredLength - Self.multipartOverhead))
+        }
+        var attributes = UploadAttributes(
+            owner: owner, mimeType: contentType,
+            cacheControl: Self.cacheControl(request.headers[.cacheControl]) ?? "no-cache",
+            userMetadata: try Self.userMetadata(header: request.headers[.xMetadata]))
+        if boundary == nil { try rules.check(mimeType: contentType) }
+        if authorize {
+            try await service.authorizeUpload(identity, bucket: bucket, key: key, attributes: attributes, upsert: upsert)
+        }
+        let staged: StagedBlob
+        if let boundary {
+            let stream = MultipartFileStream(body: request.body, boundary: boundary) { type in try rules.check(mimeType: type) }
+            staged = try await service.blobs.stage(stream, limit: rules.sizeLimit)
+            let fields = stream.collectedFields
+            attributes.mimeType = fields.fileContentType ?? attributes.mimeType
+            if let cache = fields.cacheControl { attributes.cacheControl = Self.cacheControl(cache) ?? attributes.cacheControl }
+            if let metadata = fields.metadata {
+                do {
+                    attributes.userMetadata = try Self.userMetadata(json: metadata)
+                } catch {
+                    await service.blobs.discard(staged)
+                    throw error
+                }
+            }
+        } else {
+            staged = try await service.blobs.stage(request.body, limit: rules.sizeLimit)
+        }
+        let id = try await service.commitUpload(identity, bucket: bucket, key: key, staged: staged, attributes: attributes, upsert: upsert)
+        context.logger.info("stored object", metadata: ["bucket": "\(bucket)", "bytes": "\(staged.size)"])
+        return try json(["Id": id.uuidString.lowercased(), "Key": bucket + "/" + key.value])
+    }
+
+    /// storage-js sends `cacheControl: "3600"` in forms and `cache-control: max-age=3600` as a header.
+    static func cacheControl(_ value: String?) -> String? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value.allSatisfy(\.isNumber) ? "max-age=\(value)" : value
+    }
+
+    /// `x-metadata`: base64 of a JSON object (storage-js), validated before anything is stored.
+    static func userMetadata(header: String?) throws(StorageError) -> String? {
+        guard let header else { return nil }
+        guard let data = Data(base64Encoded: header) else { throw .invalidInput("x-metadata must be base64-encoded JSON") }
+        return try userMetadata(json: String(decoding: data, as: UTF8.self))
+    }
+
+    static func userMetadata(json: String) throws(StorageError) -> String? {
+        guard let value = JSONValue(jsonText: json), value.objectValue != nil else {
+            throw .invalidInput("metadata must be a JSON object")
+        }
+        return value.jsonText
+    }
+
+    func signUpload(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let (bucket, key) = try target(request, context, keyAfter: 6)
+            let upsert = request.headers[.xUpsert]?.lowercased() == "true"
+            _ = try await service.rules(of: bucket)
+            // Whoever signs must be allowed to write the object now.
+            try await service.authorizeUpload(
+                caller.identity(method: request.method.rawValue, path: request.uri.path), bucket: bucket, key: key,
+                attributes: UploadAttributes(owner: caller.userID, mimeType: "application/octet-stream", cacheControl: "no-cache"),
+                upsert: upsert)
+            let token = try await service.signer.signUpload(bucket: bucket, key: key, owner: caller.userID, upsert: upsert)
+            return try json(["url": "/object/upload/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)", "token": token])
+        }
+    }
+
+    // MARK: Downloads
+
+    func download(_ request: Request, _ context: Context, keyAfter: Int) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let (bucket, key) = try target(request, context, keyAfter: keyAfter)
+            let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+            guard let object = try await service.object(identity, bucket: bucket, key: key) else {
+                _ = try await service.rules(of: bucket)
+                throw StorageError.objectNotFound
+            }
+            return try await serve(object, request, key: key)
+        }
+    }
+
+    func downloadPublic(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let (bucket, key) = try target(request, context, keyAfter: 5)
+            let rules = try await service.rules(of: bucket)
+            // Private buckets answer as if the object did not exist: a public URL reveals nothing.
+            guard rules.isPublic, let object = try await service.object(.serviceRole(method: "GET", path: "public-object"), bucket: bucket, key: key)
+            else { throw StorageError.objectNotFound }
+            return try await serve(object, request, key: key)
+        }
+    }
+
+    func downloadSigned(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let (bucket, key) = try target(request, context, keyAfter: 5)
+            try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
+            guard let object = try await service.object(.serviceRole(method: "GET", path: "signed-object"), bucket: bucket, key: key)
+            else { throw StorageError.objectNotFound }
+            return try await serve(object, request, key: key)
+        }
+    }
+
+    private func serve(_ object: StoredObject, _ request: Request, key: ObjectKey) async throws -> Response {
+        // `?download` names the file after the key; `?download=name` chooses the name.
+        let download = request.uri.queryParameters["download"].map { $0.isEmpty ? String(key.value.split(separator: "/").last ?? "") : String($0) }
+        return try await ObjectDownload(object: object, blobs: service.blobs).response(to: request, downloadName: download)
+    }
+
+    func info(_ request: Request, _ context: Context, keyAfter: Int, publicBucket: Bool) async throws -> Response {
+        try await mapped(context) {
+            let (bucket, key) = try target(request, context, keyAfter: keyAfter)
+            let identity: RequestIdentity
+            if publicBucket {
+                guard try await service.rules(of: bucket).isPublic else { throw StorageError.objectNotFound }
+                identity = .serviceRole(method: "GET", path: "public-object-info")
+            } else {
+                identity = try requireCaller(context).identity(method: request.method.rawValue, path: request.uri.path)
+            }
+            guard let body = try await service.json(identity, ObjectQueries.info(bucket: bucket, key: key)) else {
+                throw StorageError.objectNotFound
+            }
+            return jsonText(body)
+        }
+    }
+
+    // MARK: Listing, removing, moving, copying
+
+    func list(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let bucket = try bucketParameter(context)
+            let options = try await decode(ObjectQueries.ListOptions.self, request)
+            _ = try await service.rules(of: bucket)
+            let body = try await service.json(
+                caller.identity(method: request.method.rawValue, path: request.uri.path), try ObjectQueries.list(bucket: bucket, options: options))
+            return jsonText(body ?? "[]")
+        }
+    }
+
+    struct RemoveRequest: Decodable {
+        let prefixes: [String]
+    }
+
+    func remove(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let bucket = try bucketParameter(context)
+            let names = try await decode(RemoveRequest.self, request).prefixes
+            guard (1...1000).contains(names.count) else { throw StorageError.invalidInput("prefixes must name 1 to 1000 objects") }
+            _ = try await service.rules(of: bucket)
+            let body = try await service.change(
+                caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: names))
+            return jsonText(body ?? "[]")
+        }
+    }
+
+    func removeOne(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let (bucket, key) = try target(request, context, keyAfter: 4)
+            let body = try await service.change(
+                caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: [key.value]))
+            guard let body, body != "[]" else {
+                _ = try await service.rules(of: bucket)
+                throw StorageError.objectNotFound
+            }
+            return try json(["message": "Successfully deleted"])
+        }
+    }
+
+    struct TransferRequest: Decodable {
+        let bucketId: String
+        let sourceKey: String
+        let destinationKey: String
+        let destinationBucket: String?
+    }
+
+    func move(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let (source, destination) = try await transfer(request)
+            try await checkDestination(source: source, destination: destination, caller: caller, request: request)
+            let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+            let moved = try await service.database.withRequestTransaction(identity, logger: context.logger) { connection in
+                try await connection.affectedRows(ObjectQueries.move(from: source, to: destination), logger: context.logger)
+            }
+            guard moved == 1 else { throw StorageError.objectNotFound }
+            return try json(["message": "Successfully moved"])
+        }
+    }
+
+    func copy(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let (source, destination) = try await transfer(request)
+            try await checkDestination(source: source, destination: destination, caller: caller, request: request)
+            let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+            guard let original = try await service.object(identity, bucket: source.bucket, key: source.key) else {
+                throw StorageError.objectNotFound
+            }
+            let attributes = UploadAttributes(owner: caller.userID, mimeType: original.mimeType, cacheControl: original.cacheControl)
+            let upsert = request.headers[.xUpsert]?.lowercased() == "true"
+            try await service.authorizeUpload(identity, bucket: destination.bucket, key: destination.key, attributes: attributes, upsert: upsert)
+            let staged = try await service.blobs.stageCopy(of: original.blob)
+            _ = try await service.commitUpload(
+                identity, bucket: destination.bucket, key: destination.key, staged: staged, attributes: attributes, upsert: upsert)
+            return try json(["Key": destination.bucket + "/" + destination.key.value])
+        }
+    }
+
+    private func transfer(_ request: Request) async throws -> ((bucket: String, key: ObjectKey), (bucket: String, key: ObjectKey)) {
+        let body = try await decode(TransferRequest.self, request)
+        do {
+            return (
+                (body.bucketId, try ObjectKey(body.sourceKey)),
+                (body.destinationBucket ?? body.bucketId, try ObjectKey(body.destinationKey))
+            )
+        } catch {
+            throw StorageError.invalidKey(error)
+        }
+    }
+
+    /// A move or copy into another bucket must respect that bucket's limits, as an upload would.
+    private func checkDestination(
+        source: (bucket: String, key: ObjectKey), destination: (bucket: String, key: ObjectKey), caller: Caller, request: Request
+    ) async throws {
+        _ = try await service.rules(of: source.bucket)
+        guard destination.bucket != source.bucket else { return }
+        let rules = try await service.rules(of: destination.bucket)
+        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+        guard let object = try await service.object(identity, bucket: source.bucket, key: source.key) else { throw StorageError.objectNotFound }
+        try rules.check(size: object.size)
+        try rules.check(mimeType: object.mimeType)
+    }
+
+    // MARK: Signed URLs
+
+    /// `expiresIn` in seconds, as a number or a numeric string (storage-js sends either).
+    struct SignRequest: Decodable {
+        let expiresIn: Int
+        let paths: [String]?
+
+        enum CodingKeys: String, CodingKey { case expiresIn, paths }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            if let number = try? container.decode(Int.self, forKey: .expiresIn) {
+                expiresIn = number
+            } else if let text = try? container.decode(String.self, forKey: .expiresIn), let number = Int(text.trimmingCharacters(in: .whitespaces)) {
+                expiresIn = number
+            } else {
+                throw StorageError.invalidInput("expiresIn must be a number of seconds")
+            }
+            paths = try container.decodeIfPresent([String].self, forKey: .paths)
+        }
+    }
+
+    func sign(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let (bucket, key) = try target(request, context, keyAfter: 5)
+            let expiresIn = try Self.lifetime(try await decode(SignRequest.self, request).expiresIn)
+            let visible = try await visibleKeys(caller, request, bucket: bucket, keys: [key.value])
+            guard visible.contains(key.value) else { throw StorageError.objectNotFound }
+            let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
+            return try json(["signedURL": "/object/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
+        }
+    }
+
+    struct SignedEntry: Encodable {
+        let error: String?
+        let path: String
+        let signedURL: String?
+    }
+
+    func signMany(_ request: Request, _ context: Context) async throws -> Response {
+        try await mapped(context) {
+            let caller = try requireCaller(context)
+            let bucket = try bucketParameter(context)
+            let body = try await decode(SignRequest.self, request)
+            let expiresIn = try Self.lifetime(body.expiresIn)
+            guard let paths = body.paths, (1...1000).contains(paths.count) else {
+                throw StorageError.invalidInput("paths must list 1 to 1000 objects")
+            }
+            let visible = try await visibleKeys(caller, request, bucket: bucket, keys: paths)
+            var entries: [SignedEntry] = []
+            for path in paths {
+                guard visible.contains(path), let key = try? ObjectKey(path) else {
+                    entries.append(SignedEntry(error: "Either the object does not exist or you do not have access to it", path: path, signedURL: nil))
+                    continue
+                }
+                let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
+                entries.append(SignedEntry(error: nil, path: path, signedURL: "/object/sign/\(bucket)/\(Self.encodePath(path))?token=\(token)"))
+            }
+            return try json(entries)
+        }
+    }
+
+    private func visibleKeys(_ caller: Caller, _ request: Request, bucket: String, keys: [String]) async throws -> Set<String> {
+        _ = try await service.rules(of: bucket)
+        let text = try await service.json(
+            caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.visible(bucket: bucket, keys: keys))
+        return Set((try? JSONDecoder().decode([String].self, from: Data((text ?? "[]").utf8))) ?? [])
+    }
+
+    static func lifetime(_ seconds: Int) throws(StorageError) -> Int {
+        guard (1...SignedURLSigner.maximumLifetime).contains(seconds) else {
+            throw .invalidInput("expiresIn must be between 1 and \(SignedURLSigner.maximumLifetime) seconds")
+        }
+        return seconds
+    }
+
+    // MARK: Helpers
+
+    /// Maps every failure to Storage's error shape once; an unexpected one stays a logged 500.
+    private func mapped(_ context: Context, _ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as StorageErrorWithHeaders {
+            throw error
+        } catch {
+            guard let mapped = StorageError.from(error) else { throw error }
+            throw mapped
+        }
+    }
+
+    func requireCaller(_ context: Context) throws(StorageError) -> Caller {
+        do {
+            return try context.caller()
+        } catch {
+            throw StorageError.unauthorized(error)
+        }
+    }
+
+    func bucketParameter(_ context: Context) throws(StorageError) -> String {
+        guard let bucket = context.parameters.get("bucket"), let decoded = bucket.removingPercentEncoding, !decoded.isEmpty else {
+            throw .bucketNotFound
+        }
+        return decoded
+    }
+
+    /// The bucket and key of the request. The key is taken from the raw path (every segment after the
+    /// bucket, percent-decoded once) so that `//`, `..` and `%2e%2e` reach validation instead of being
+    /// normalised away.
+    func target(_ request: Request, _ context: Context, keyAfter segments: Int) throws(StorageError) -> (String, ObjectKey) {
+        let bucket = try bucketParameter(context)
+        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(segments + 1)
+        guard let raw = parts.joined(separator: "/").removingPercentEncoding else {
+            throw .invalidKey(.empty)
+        }
+        do {
+            return (bucket, try ObjectKey(raw))
+        } catch {
+            throw .invalidKey(error)
+        }
+    }
+
+    func token(_ request: Request) throws(StorageError) -> String {
+        guard let token = request.uri.queryParameters["token"], !token.isEmpty else {
+            throw StorageError(.badRequest, "InvalidJWT", "the signed URL has no token")
+        }
+        return String(token)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let data = try await request.bodyData(
+            upTo: Self.maxJSONBytes, tooLarge: StorageError(.contentTooLarge, "Payload too large", "the JSON body is limited to 1 MiB"))
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError.invalidInput("the body is not the JSON this endpoint expects")
+        }
+    }
+
+    /// Keys go into URLs segment by segment; `/` stays a separator.
+    static func encodePath(_ key: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%;")
+        return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+    }
+
+    func json(_ value: some Encodable) throws -> Response {
+        let data = try SupabaseJSON.encoder.encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func jsonText(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import StriveAuth
+import StriveDatabase
+
+/// A storage failure in Supabase Storage's shape: `{statusCode, error, message}` (statusCode a string).
+public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
+    public let status: HTTPResponse.Status
+    public let error: String
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, _ error: String, _ message: String) {
+        self.status = status
+        self.error = error
+        self.message = message
+    }
+
+    public static let bucketNotFound = StorageError(.notFound, "Bucket not found", "Bucket not found")
+    public static let objectNotFound = StorageError(.notFound, "not_found", "Object not found")
+    public static let notServiceRole = StorageError(.forbidden, "Unauthorized", "Managing buckets needs the service role key")
+    public static let duplicate = StorageError(.conflict, "Duplicate", "The resource already exists")
+    public static let forbidden = StorageError(.forbidden, "Unauthorized", "new row violates row-level security policy")
+
+    public static func invalidKey(_ problem: ObjectKey.Problem) -> StorageError {
+        StorageError(.badRequest, "InvalidKey", "Invalid key: \(problem)")
+    }
+
+    public static func invalidInput(_ message: String) -> StorageError {
+        StorageError(.badRequest, "Invalid Input", message)
+    }
+
+    public static func invalidSignature(_ message: String) -> StorageError {
+        StorageError(.badRequest, "InvalidSignature", message)
+    }
+
+    public static func tooLarge(limit: Int64) -> StorageError {
+        StorageError(.contentTooLarge, "Payload too large", "The object exceeded the maximum allowed size of \(limit) bytes")
+    }
+
+    public static func mimeTypeNotAllowed(_ type: String) -> StorageError {
+        StorageError(.unsupportedMediaType, "invalid_mime_type", "mime type \(type) is not supported")
+    }
+
+    /// The caller's credentials, as this surface reports them.
+    static func unauthorized(_ error: AuthError) -> StorageError {
+        StorageError(.unauthorized, "Unauthorized", error.message)
+    }
+
+    /// What a failed statement means for the client; anything unexpected stays nil (a 500, logged).
+    static func from(_ error: any Error) -> StorageError? {
+        if let storage = error as? StorageError { return storage }
+        if let auth = error as? AuthError { return unauthorized(auth) }
+        if let blob = error as? BlobStoreError {
+            switch blob {
+            case .tooLarge(let limit): return tooLarge(limit: limit)
+            case .notFound: return objectNotFound
+            }
+        }
+        guard let fields = DatabaseError.serverFields(in: error) else { return nil }
+        switch fields.sqlState {
+        case "42501": return forbidden
+        case "23505": return duplicate
+        case "23503": return StorageError(.conflict, "InvalidRequest", fields.detail ?? fields.message)
+        case "23514", "22P02", "22001": return StorageError(.badRequest, "InvalidRequest", fields.message)
+        case "ST401": return StorageError(.unauthorized, "Unauthorized", AuthError.sessionNotFound.message)
+        case "57014": return StorageError(.gatewayTimeout, "Timeout", "the statement took too long and was cancelled")
+        default: return nil
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = ["statusCode": String(status.code), "error": error, "message": message]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+    }
+}
