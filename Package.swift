@@ -176,8 +176,10 @@ let package = Package(
         .testTarget(
             name: "StriveStorageTests",
             dependencies: [
-                "StriveStorage", "StriveCore", "StriveServer", "StriveTestSupport",
+                "StriveStorage", "StriveCore", "StriveServer", "StriveTestSupport", "StriveAuth", "StriveDatabase",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -67,7 +67,7 @@ enum ObjectQueries {
         let start = prefix.unicodeScalars.count + 1
         return """
             with matching as (
-                select o.*, substr(o.name, \(start)) as rest
+                select o.*, substr(o.name, \(start)::int) as rest
                 from storage.objects o
                 where o.bucket_id = \(bucket) and starts_with(o.name, \(prefix))
             ), entries as (

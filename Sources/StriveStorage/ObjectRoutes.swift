@@ -49,6 +49,11 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         group.put(":bucket/**") { request, context in try await upload(request, context, forceUpsert: true) }
         group.get(":bucket/**") { request, context in try await download(request, context, keyAfter: 4) }
         group.delete(":bucket/**") { request, context in try await removeOne(request, context) }
+        // HEAD answers as GET would, without the bytes (storage-js's `exists()`).
+        group.head("sign/:bucket/**") { request, context in try await downloadSigned(request, context).createHeadResponse() }
+        group.head("public/:bucket/**") { request, context in try await downloadPublic(request, context).createHeadResponse() }
+        group.head("authenticated/:bucket/**") { request, context in try await download(request, context, keyAfter: 5).createHeadResponse() }
+        group.head(":bucket/**") { request, context in try await download(request, context, keyAfter: 4).createHeadResponse() }
         group.delete(":bucket") { request, context in try await remove(request, context) }
     }
 

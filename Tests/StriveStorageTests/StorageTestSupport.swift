@@ -1,0 +1,178 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import StriveAuth
+import StriveCore
+import StriveDatabase
+import StriveServer
+import StriveStorage
+import StriveTestSupport
+import Testing
+
+/// A live Strive over real HTTP with the tenant fixture, a signed-in token for every actor, and a storage
+/// directory of its own (so tests can look at the files).
+struct StorageHarness: Sendable {
+    let client: any TestClientProtocol
+    let database: TestDatabase
+    let fixture: TenantFixture
+    let services: StriveApplication.Services
+    let storageDirectory: String
+    let anonKey: String
+    let serviceKey: String
+    let tokens: [TenantFixture.Actor: String]
+
+    static func run<T: Sendable>(environment: [String: String] = [:], _ body: @Sendable (StorageHarness) async throws -> T) async throws -> T {
+        let database = try await TestCluster.shared.makeDatabase()
+        let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
+        let directory = NSTemporaryDirectory() + "strive-storage-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let anonKey = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
+        let serviceKey = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
+        var tokens: [TenantFixture.Actor: String] = [.anon: anonKey, .service: serviceKey]
+        let signer = try await TokenService(secret: TestCluster.jwtSecret, issuer: "test", accessTokenLifetime: .seconds(3600))
+        for actor in TenantFixture.Actor.allCases {
+            guard let user = fixture.userID(of: actor) else { continue }
+            let session = UUID()
+            try await database.withOwnerConnection { connection in
+                try await connection.run("insert into auth.sessions (id, user_id) values (\(session), \(user))", logger: database.logger)
+            }
+            let now = Int(Date().timeIntervalSince1970)
+            tokens[actor] = try await signer.sign(
+                AccessClaims(
+                    sub: user.uuidString.lowercased(), aud: "authenticated", role: "authenticated", exp: now + 3600, iat: now,
+                    session_id: session.uuidString.lowercased()))
+        }
+        var variables = environment
+        variables["STRIVE_STORAGE_DIR"] = directory
+        let signedIn = tokens
+        return try await database.withLiveApp(environment: variables) { client, services in
+            try await body(
+                StorageHarness(
+                    client: client, database: database, fixture: fixture, services: services, storageDirectory: directory,
+                    anonKey: anonKey, serviceKey: serviceKey, tokens: signedIn))
+        }
+    }
+
+    struct Reply: Sendable {
+        let status: HTTPResponse.Status
+        let headers: HTTPFields
+        let body: Data
+
+        var text: String { String(decoding: body, as: UTF8.self) }
+        var object: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
+        var array: [[String: Any]] { (try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? [] }
+        var error: String? { object["error"] as? String }
+        subscript(_ name: String) -> String? { headers[HTTPField.Name(name)!] }
+    }
+
+    /// A request to `/storage/v1/<path>` as `actor` (nil: no credentials at all), as storage-js sends it.
+    func send(
+        _ method: HTTPRequest.Method, _ path: String, as actor: TenantFixture.Actor? = .service, headers extra: [String: String] = [:],
+        json: String? = nil, body: ByteBuffer? = nil
+    ) async throws -> Reply {
+        var headers = HTTPFields()
+        if let actor {
+            headers[HTTPField.Name("apikey")!] = actor == .service ? serviceKey : anonKey
+            headers[.authorization] = "Bearer \(tokens[actor] ?? anonKey)"
+        }
+        if json != nil { headers[.contentType] = "application/json" }
+        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
+        return try await client.execute(
+            uri: "/storage/v1/" + path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) } ?? body
+        ) { response in
+            Reply(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
+        }
+    }
+
+    /// A raw-body upload (storage-js with a Buffer or string body).
+    func upload(
+        _ bucket: String, _ key: String, _ bytes: [UInt8], type: String = "application/octet-stream", as actor: TenantFixture.Actor?,
+        upsert: Bool = false, method: HTTPRequest.Method = .post
+    ) async throws -> Reply {
+        try await send(
+            method, "object/\(bucket)/\(key)", as: actor,
+            headers: ["content-type": type, "x-upsert": upsert ? "true" : "false", "cache-control": "max-age=3600"],
+            body: ByteBuffer(bytes: bytes))
+    }
+
+    /// A multipart upload as storage-js builds it from a Blob: `cacheControl`, then the file in a part named ''.
+    func uploadForm(
+        _ bucket: String, _ key: String, _ bytes: [UInt8], type: String, as actor: TenantFixture.Actor?, metadata: String? = nil
+    ) async throws -> Reply {
+        let boundary = "----strive\(UUID().uuidString.prefix(8))"
+        var body = ByteBuffer()
+        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"cacheControl\"\r\n\r\n3600\r\n")
+        if let metadata {
+            body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n\(metadata)\r\n")
+        }
+        body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"\"; filename=\"blob\"\r\nContent-Type: \(type)\r\n\r\n")
+        body.writeBytes(bytes)
+        body.writeString("\r\n--\(boundary)--\r\n")
+        return try await send(.post, "object/\(bucket)/\(key)", as: actor, headers: ["content-type": "multipart/form-data; boundary=\(boundary)"], body: body)
+    }
+
+    func id(_ key: String) -> String { fixture.id(key).uuidString.lowercased() }
+
+    /// Files under the blob store, by area (`blobs` or `staging`).
+    func files(in area: String) -> [String] {
+        let root = storageDirectory + "/" + area
+        let paths = (try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? []
+        return paths.filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+    }
+
+    func ownerValue<T: PostgresDecodable & Sendable>(_ sql: String, as type: T.Type = T.self) async throws -> T? {
+        try await database.withOwnerConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: fixture.substitute(sql)), logger: database.logger).collect().first?.decode(T.self)
+        }
+    }
+
+    /// Writes `request` on a plain TCP connection and closes it without reading: a client that gives up mid-body.
+    func sendAndHangUp(_ request: ByteBuffer) async throws {
+        let port = try #require(client.port)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(request).get()
+        try await Task.sleep(for: .milliseconds(200))
+        try await channel.close().get()
+    }
+
+    /// Writes `request` on a plain TCP connection and returns everything the server answers.
+    func sendRaw(_ request: ByteBuffer) async throws -> String {
+        let port = try #require(client.port)
+        let collector = Collector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in channel.pipeline.addHandler(collector) }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(request).get()
+        try await channel.closeFuture.get()
+        return collector.text
+    }
+
+    final class Collector: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        private var received = ByteBuffer()
+        var text: String { String(buffer: received) }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = unwrapInboundIn(data)
+            received.writeBuffer(&buffer)
+        }
+    }
+}
+
+/// Polls `condition` for up to `seconds`: cleanup that happens after a response (or a hang-up) is seen.
+func eventually(_ seconds: Double = 5, _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+    let deadline = Date(timeIntervalSinceNow: seconds)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
