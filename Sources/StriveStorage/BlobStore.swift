@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import Foundation
 import NIOCore
 import NIOFileSystem
@@ -46,6 +47,8 @@ public struct LocalBlobStore: BlobStore {
     public let root: FilePath
     let fileSystem: FileSystem
     static let chunk = ByteCount.kibibytes(256)
+    /// Bytes gathered from the network before one write: large enough that the thread hop per write is noise.
+    static let batchBytes = 1 << 20
 
     public init(root: String, fileSystem: FileSystem = .shared) async throws {
         self.root = FilePath(root)
@@ -65,18 +68,47 @@ public struct LocalBlobStore: BlobStore {
     public func stage<Body: AsyncSequence & Sendable>(_ body: Body, limit: Int64?) async throws -> StagedBlob where Body.Element == ByteBuffer {
         let id = BlobID()
         let temporary = staging.appending(id.description + ".part")
-        var size: Int64 = 0
+        let size: Int64
         do {
-            try await fileSystem.withFileHandle(forWritingAt: temporary, options: .newFile(replaceExisting: false)) { handle in
-                var writer = handle.bufferedWriter(capacity: Self.chunk)
-                for try await chunk in body {
-                    size += Int64(chunk.readableBytes)
-                    if let limit, size > limit { throw BlobStoreError.tooLarge(limit: limit) }
-                    try await writer.write(contentsOf: chunk)
+            size = try await fileSystem.withFileHandle(forWritingAt: temporary, options: .newFile(replaceExisting: false)) { handle in
+                // Receiving and writing overlap: while one batch is written (on the file system's threads),
+                // the next is read from the network. At most two batches are in memory.
+                let batches = AsyncThrowingChannel<ByteBuffer, any Error>()
+                return try await withThrowingTaskGroup(of: Int64.self) { group in
+                    group.addTask {
+                        var offset: Int64 = 0
+                        for try await batch in batches {
+                            try await handle.write(contentsOf: batch.readableBytesView, toAbsoluteOffset: offset)
+                            offset += Int64(batch.readableBytes)
+                        }
+                        // On disk before anyone is told the object exists.
+                        try await handle.synchronize()
+                        return offset
+                    }
+                    do {
+                        var total: Int64 = 0
+                        var batch = ByteBuffer()
+                        for try await chunk in body {
+                            total += Int64(chunk.readableBytes)
+                            if let limit, total > limit { throw BlobStoreError.tooLarge(limit: limit) }
+                            if batch.readableBytes == 0 && chunk.readableBytes >= Self.batchBytes {
+                                await batches.send(chunk)
+                                continue
+                            }
+                            batch.writeImmutableBuffer(chunk)
+                            if batch.readableBytes >= Self.batchBytes {
+                                await batches.send(batch)
+                                batch = ByteBuffer()
+                            }
+                        }
+                        if batch.readableBytes > 0 { await batches.send(batch) }
+                        batches.finish()
+                    } catch {
+                        batches.fail(error)
+                        throw error
+                    }
+                    return try await group.next() ?? 0
                 }
-                try await writer.flush()
-                // On disk before anyone is told the object exists.
-                try await handle.synchronize()
             }
         } catch {
             _ = try? await fileSystem.removeItem(at: temporary)
