@@ -42,21 +42,18 @@ struct ObjectDownload {
         }
     }
 
-    static func httpDate(_ date: Date) -> String {
+    /// IMF-fixdate (RFC 9110 §5.6.7). A new formatter per use: DateFormatter is not Sendable.
+    static func httpDateFormatter() -> DateFormatter {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
+        return formatter
     }
 
-    static func parseHTTPDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.date(from: text)
-    }
+    static func httpDate(_ date: Date) -> String { httpDateFormatter().string(from: date) }
+
+    static func parseHTTPDate(_ text: String) -> Date? { httpDateFormatter().date(from: text) }
 
     /// `If-None-Match` wins over `If-Modified-Since` (RFC 9110 §13.2.2).
     func notModified(_ headers: HTTPFields) -> Bool {
