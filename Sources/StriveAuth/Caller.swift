@@ -9,6 +9,11 @@ public struct Caller: Sendable {
     public let role: DatabaseRole
     public let token: VerifiedToken
 
+    public init(role: DatabaseRole, token: VerifiedToken) {
+        self.role = role
+        self.token = token
+    }
+
     public var userID: UUID? { token.userID }
     public var sessionID: UUID? { token.sessionID }
 

@@ -105,6 +105,11 @@ public struct ConfigLoader: Sendable {
         let restMaxBodyBytes = integer(.restMaxBodyBytes, in: 1024...(100 * 1024 * 1024), unit: "bytes") ?? 1024 * 1024
         let statementTimeout = Duration.milliseconds(integer(.statementTimeout, in: 100...3_600_000, unit: "milliseconds") ?? 8000)
         let poolSize = integer(.poolSize, in: 1...1000, unit: "connections") ?? 20
+        let instanceID = value(.instanceID) ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+        if instanceID.isEmpty || instanceID.count > 200 {
+            problem(.instanceID, "must be 1 to 200 characters", quoted(instanceID))
+        }
+        let replaySeconds = integer(.realtimeReplaySeconds, in: 0...3600, unit: "seconds") ?? 10
 
         // Secrets: production must configure strong ones; development may generate the JWT secret.
         var jwtSecret: Secret?
@@ -155,7 +160,9 @@ public struct ConfigLoader: Sendable {
             maxRows: maxRows,
             restMaxBodyBytes: restMaxBodyBytes,
             statementTimeout: statementTimeout,
-            poolSize: poolSize
+            poolSize: poolSize,
+            instanceID: instanceID,
+            realtimeReplayWindow: .seconds(replaySeconds)
         )
     }
 

@@ -30,6 +30,12 @@ public struct StriveConfig: Sendable {
     public var statementTimeout: Duration
     /// Connections of the request pool (`STRIVE_DB_POOL_SIZE`).
     public var poolSize: Int
+    /// This server's name among instances sharing one database (`STRIVE_INSTANCE_ID`): its realtime
+    /// cursor is kept under it, so a restart under the same name resumes where it stopped.
+    public var instanceID: String
+    /// After a restart, how long realtime waits for clients to rejoin before it delivers the changes
+    /// committed while it was down (`STRIVE_REALTIME_REPLAY_SECONDS`).
+    public var realtimeReplayWindow: Duration
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 54321
@@ -58,6 +64,8 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
     case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
     case poolSize = "STRIVE_DB_POOL_SIZE"
+    case instanceID = "STRIVE_INSTANCE_ID"
+    case realtimeReplaySeconds = "STRIVE_REALTIME_REPLAY_SECONDS"
 
     var isSecret: Bool {
         switch self {

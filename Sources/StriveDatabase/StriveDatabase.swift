@@ -10,6 +10,7 @@ public final class StriveDatabase: Service, Sendable {
     public let target: DatabaseTarget
     private let requestPool: PostgresClient
     private let adminPool: PostgresClient
+    private let authenticator: DatabaseCredentials
     private let logger: Logger
     /// Milliseconds, as text for `set_config`: every request statement is cancelled after this long.
     private let statementTimeout: String
@@ -23,6 +24,7 @@ public final class StriveDatabase: Service, Sendable {
     ) throws {
         self.target = target
         self.logger = logger
+        self.authenticator = authenticator
         let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
         self.statementTimeout = String(max(1, milliseconds))
         var requestConfiguration = try target.clientConfiguration(as: authenticator)
@@ -80,6 +82,23 @@ public final class StriveDatabase: Service, Sendable {
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await adminPool.withConnection { connection in try await body(connection) }
+    }
+
+    /// A connection of its own, outside the pools, as `authenticator`: for LISTEN, which must not hold a
+    /// pooled connection for as long as it listens. Closed when `body` returns or throws.
+    public func withDedicatedConnection<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await PostgresConnection.connect(
+            configuration: target.connectionConfiguration(as: authenticator), id: 1, logger: logger)
+        do {
+            let result = try await body(connection)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
     }
 
     /// A lease of the request pool outside any transaction: the session state the next request inherits.

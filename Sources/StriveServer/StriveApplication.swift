@@ -1,9 +1,11 @@
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveRealtime
 import StriveRest
 import StriveStorage
 
@@ -16,13 +18,14 @@ public enum StriveApplication {
         public let auth: AuthService
         public let rest: RestService
         public let storage: StorageService
+        public let realtime: RealtimeService
         /// The URL clients use, for documents and links that name the server.
         public let publicURL: String
         public let logger: Logger
 
         public init(
-            database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService, publicURL: String,
-            logger: Logger
+            database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService,
+            realtime: RealtimeService, publicURL: String, logger: Logger
         ) {
             self.logger = logger
             self.database = database
@@ -30,6 +33,7 @@ public enum StriveApplication {
             self.auth = auth
             self.rest = rest
             self.storage = storage
+            self.realtime = realtime
             self.publicURL = publicURL
         }
 
@@ -46,8 +50,11 @@ public enum StriveApplication {
             let storage = StorageService(
                 database: database, blobs: try await LocalBlobStore(root: config.storageDirectory),
                 signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
+            let realtime = RealtimeService(
+                database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow, logger: logger)
             return Services(
-                database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, publicURL: config.publicURL, logger: logger)
+                database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, realtime: realtime,
+                publicURL: config.publicURL, logger: logger)
         }
     }
 
@@ -62,6 +69,23 @@ public enum StriveApplication {
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
         BucketRoutes<StriveRequestContext>(storage: services.storage, logger: services.logger).register(on: router)
         ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
+        router.get("realtime/v1/websocket") { _, _ -> Response in
+            Response(
+                status: .upgradeRequired, headers: [.contentType: "application/json", .upgrade: "websocket"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"error":"upgrade_required","message":"connect with a WebSocket: GET /realtime/v1/websocket?apikey=<key>&vsn=1.0.0"}"#)))
+        }
+        // Realtime counters, for operators (service role only).
+        router.get("realtime/v1/stats") { _, context -> Response in
+            guard (try? context.caller())?.role == .serviceRole else {
+                return Response(
+                    status: .forbidden, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"error":"forbidden","message":"needs the service role key"}"#)))
+            }
+            let stats = await services.realtime.hub.stats
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: try SupabaseJSON.encoder.encode(stats))))
+        }
         router.get("openapi.json") { request, _ in
             let schema = try await services.rest.schema.current
             let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)
@@ -79,11 +103,17 @@ public enum StriveApplication {
         logger: Logger,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        var app = Application(
             router: makeRouter(services),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: RealtimeRoutes(service: services.realtime, tokens: services.auth.tokens).webSocketRouter(),
+                configuration: .init(maxFrameSize: RealtimeLimits().maxFrameBytes)),
             configuration: .init(address: .hostname(host, port: port), serverName: "strive"),
             onServerRunning: onServerRunning,
             logger: logger
         )
+        // Realtime runs with the HTTP server: its sockets live there, and it stops with it.
+        app.addServices(services.realtime)
+        return app
     }
 }

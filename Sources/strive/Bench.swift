@@ -10,7 +10,7 @@ import StriveServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Strive on this machine (build with -c release for meaningful numbers).",
-        subcommands: [AuthBench.self]
+        subcommands: [AuthBench.self, RealtimeBench.self]
     )
 }
 

@@ -32,28 +32,14 @@ struct StorageHarness: Sendable {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let anonKey = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
         let serviceKey = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
-        var tokens: [TenantFixture.Actor: String] = [.anon: anonKey, .service: serviceKey]
-        let signer = try await TokenService(secret: TestCluster.jwtSecret, issuer: "test", accessTokenLifetime: .seconds(3600))
-        for actor in TenantFixture.Actor.allCases {
-            guard let user = fixture.userID(of: actor) else { continue }
-            let session = UUID()
-            try await database.withOwnerConnection { connection in
-                try await connection.run("insert into auth.sessions (id, user_id) values (\(session), \(user))", logger: database.logger)
-            }
-            let now = Int(Date().timeIntervalSince1970)
-            tokens[actor] = try await signer.sign(
-                AccessClaims(
-                    sub: user.uuidString.lowercased(), aud: "authenticated", role: "authenticated", exp: now + 3600, iat: now,
-                    session_id: session.uuidString.lowercased()))
-        }
+        let tokens = try await fixture.accessTokens(on: database)
         var variables = environment
         variables["STRIVE_STORAGE_DIR"] = directory
-        let signedIn = tokens
         return try await database.withLiveApp(environment: variables) { client, services in
             try await body(
                 StorageHarness(
                     client: client, database: database, fixture: fixture, services: services, storageDirectory: directory,
-                    anonKey: anonKey, serviceKey: serviceKey, tokens: signedIn))
+                    anonKey: anonKey, serviceKey: serviceKey, tokens: tokens))
         }
     }
 

@@ -195,6 +195,9 @@ public struct LocalCluster: Sendable {
             listen_addresses = '127.0.0.1'
             port = \(port)
             unix_socket_directories = '\(runDirectory)'
+            # Each Strive instance holds a request pool, an admin pool and two LISTEN connections (realtime);
+            # the default of 100 runs out with a few instances or a parallel test run.
+            max_connections = 500
 
             """
         guard FileManager.default.createFile(atPath: clusterDirectory + "/strive.conf", contents: Data(settings.utf8)) else {

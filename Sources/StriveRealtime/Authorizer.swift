@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StriveDatabase
+import Synchronization
+
+/// Decides which subscribers may read which changes: one query for a whole batch of changes and all
+/// their candidate subscribers (pairs of change × user), through `realtime.can_read`, the tables' read
+/// rules as functions of a user id. If that query fails (a policy raising for one user, say), the batch
+/// is retried change by change and then pair by pair, so one failure costs only its own delivery.
+final class Authorizer: Sendable {
+    let database: StriveDatabase
+    let logger: Logger
+    /// Authorisation queries run so far (for the benchmark's "queries per change").
+    let queries = Atomic<Int>(0)
+
+    init(database: StriveDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    struct Pair: Hashable, Sendable {
+        let change: Int
+        let user: UUID
+    }
+
+    /// The pairs whose user may read the change's row (for a DELETE, the row as it was).
+    func readable(_ pairs: [Pair], changes: [Change]) async -> (allowed: Set<Pair>, failed: Set<Pair>) {
+        guard !pairs.isEmpty else { return ([], []) }
+        if let allowed = try? await query(pairs, changes: changes) { return (allowed, []) }
+        var allowed: Set<Pair> = []
+        var failed: Set<Pair> = []
+        for (_, group) in Dictionary(grouping: pairs, by: \.change) {
+            if let some = try? await query(group, changes: changes) {
+                allowed.formUnion(some)
+                continue
+            }
+            for pair in group {
+                do {
+                    allowed.formUnion(try await query([pair], changes: changes))
+                } catch {
+                    failed.insert(pair)
+                    logger.warning(
+                        "realtime: authorising a change failed for one subscriber",
+                        metadata: ["user_id": "\(pair.user)", "table": "\(changes[pair.change].table)", "error": "\(error)"])
+                }
+            }
+        }
+        return (allowed, failed)
+    }
+
+    private func query(_ pairs: [Pair], changes: [Change]) async throws -> Set<Pair> {
+        queries.add(1, ordering: .relaxed)
+        let indexes = Array(Set(pairs.map(\.change))).sorted()
+        let tables = indexes.map { changes[$0].table }
+        let schemas = indexes.map { changes[$0].schema }
+        let records = indexes.map { changes[$0].authorizedRecordJSON }
+        let pairChanges = pairs.map(\.change)
+        let pairUsers = pairs.map(\.user)
+        let rows = try await database.withServiceRoleTransaction(method: "REALTIME", path: "authorise", logger: logger) { connection in
+            try await connection.query(
+                """
+                with c as (select * from unnest(\(indexes)::int[], \(schemas)::text[], \(tables)::text[], \(records)::jsonb[]) as c(idx, sch, tbl, rec)),
+                     p as (select * from unnest(\(pairChanges)::int[], \(pairUsers)::uuid[]) as p(idx, uid))
+                select p.idx, p.uid from p join c using (idx) where realtime.can_read(c.sch, c.tbl, p.uid, c.rec)
+                """, logger: logger
+            ).collect().map { try $0.decode((Int, UUID).self) }
+        }
+        return Set(rows.map { Pair(change: $0.0, user: $0.1) })
+    }
+}

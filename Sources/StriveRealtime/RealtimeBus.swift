@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StriveCore
+import StriveDatabase
+
+/// Broadcasts and presence between Strive instances sharing a database, over NOTIFY on
+/// `strive_realtime_bus`. Messages too large for a NOTIFY payload are stored in realtime.bus_messages
+/// and announced by id. Each instance ignores its own messages (it delivered them locally already).
+public final class RealtimeBus: Sendable {
+    let database: StriveDatabase
+    let origin = UUID()
+    let logger: Logger
+    static let channel = "strive_realtime_bus"
+    /// NOTIFY payloads are limited to 8000 bytes.
+    static let inlineLimit = 7900
+
+    init(database: StriveDatabase, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    struct RemotePresence: Codable, Sendable {
+        let key: String
+        let meta: JSONValue
+    }
+
+    enum Event: Sendable {
+        case broadcast(topic: String, payload: JSONValue)
+        case presence(topic: String, joins: [RemotePresence], leaves: [String])
+        /// A starting instance asks the others for their presences.
+        case sync
+    }
+
+    struct Envelope: Codable {
+        var origin: UUID
+        var kind: String
+        var topic: String?
+        var payload: JSONValue?
+        var joins: [RemotePresence]?
+        var leaves: [String]?
+        /// Set when the message itself is in realtime.bus_messages.
+        var stored: Int64?
+    }
+
+    func publish(_ event: Event, hub: RealtimeHub) async {
+        var envelope = Envelope(origin: origin, kind: "sync")
+        switch event {
+        case .broadcast(let topic, let payload):
+            envelope.kind = "broadcast"
+            envelope.topic = topic
+            envelope.payload = payload
+        case .presence(let topic, let joins, let leaves):
+            envelope.kind = "presence"
+            envelope.topic = topic
+            envelope.joins = joins
+            envelope.leaves = leaves
+        case .sync:
+            break
+        }
+        do {
+            let text = String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self)
+            try await database.withServiceRoleTransaction(method: "REALTIME", path: "bus", logger: logger) { connection in
+                var notice = text
+                if text.utf8.count > Self.inlineLimit {
+                    let id = try await connection.query("insert into realtime.bus_messages (body) values (\(text)) returning id", logger: logger)
+                        .collect().first?.decode(Int64.self) ?? 0
+                    notice = #"{"origin":"\#(origin.uuidString)","kind":"stored","stored":\#(id)}"#
+                }
+                try await connection.run("select pg_notify(\(Self.channel), \(notice))", logger: logger)
+            }
+        } catch {
+            logger.warning("realtime: could not reach other instances", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Listens until cancelled, reconnecting after database outages.
+    func run(hub: RealtimeHub) async {
+        var announced = false
+        while !Task.isCancelled {
+            do {
+                try await database.withDedicatedConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        if !announced {
+                            announced = true
+                            await publish(.sync, hub: hub)
+                        }
+                        for try await notification in notifications {
+                            await handle(notification.payload, hub: hub)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("realtime bus lost its database connection; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func handle(_ text: String, hub: RealtimeHub) async {
+        guard var envelope = try? JSONDecoder().decode(Envelope.self, from: Data(text.utf8)), envelope.origin != origin else { return }
+        if let stored = envelope.stored {
+            let body = try? await database.withServiceRoleTransaction(method: "REALTIME", path: "bus", logger: logger) { connection in
+                try await connection.query("select body from realtime.bus_messages where id = \(stored)", logger: logger)
+                    .collect().first?.decode(String.self)
+            }
+            guard let body, let full = try? JSONDecoder().decode(Envelope.self, from: Data(body.utf8)) else { return }
+            envelope = full
+        }
+        switch envelope.kind {
+        case "broadcast":
+            if let topic = envelope.topic, let payload = envelope.payload { await hub.remoteBroadcast(topic: topic, payload: payload) }
+        case "presence":
+            if let topic = envelope.topic {
+                await hub.remotePresence(origin: envelope.origin, topic: topic, joins: envelope.joins ?? [], leaves: envelope.leaves ?? [])
+            }
+        case "sync":
+            for (topic, presence) in await hub.localPresences() {
+                await publish(.presence(topic: topic, joins: [presence], leaves: []), hub: hub)
+            }
+        default:
+            break
+        }
+    }
+}

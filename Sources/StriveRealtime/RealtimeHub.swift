@@ -1,0 +1,527 @@
+import Foundation
+import Logging
+import StriveAuth
+import StriveCore
+import StriveDatabase
+
+/// Every socket, channel and subscription of this instance; routes protocol messages, committed changes,
+/// broadcasts and presence to them. Delivery never blocks on a socket: each has a bounded queue, and a
+/// socket whose queue is full is disconnected rather than allowed to grow memory.
+public actor RealtimeHub {
+    let database: StriveDatabase
+    let tokens: TokenService
+    let authorizer: Authorizer
+    let limits: RealtimeLimits
+    let logger: Logger
+    /// Where broadcasts and presence go to reach the other instances (nil: this instance is alone).
+    var bus: RealtimeBus?
+
+    /// Tables changes are published for (realtime.publish in the migrations).
+    static let publishedTables: Set<String> = ["tasks", "customers", "projects", "notifications"]
+
+    init(database: StriveDatabase, tokens: TokenService, limits: RealtimeLimits, logger: Logger) {
+        self.database = database
+        self.tokens = tokens
+        self.authorizer = Authorizer(database: database, logger: logger)
+        self.limits = limits
+        self.logger = logger
+    }
+
+    func attach(bus: RealtimeBus) {
+        self.bus = bus
+    }
+
+    // MARK: State
+
+    /// Who a channel acts as: the role and user of its access token, and when that token expires.
+    struct Grant: Sendable {
+        let role: DatabaseRole
+        let user: UUID?
+        let expiresAt: Date
+        let caller: Caller
+    }
+
+    struct Binding: Sendable {
+        let id: Int
+        let event: String
+        let schema: String
+        let table: String
+        let filter: ChangeFilter?
+        let filterText: String?
+
+        func accepts(_ change: Change) -> Bool {
+            (event == "*" || event == change.kind.rawValue) && schema == change.schema && (table == "*" || table == change.table)
+        }
+    }
+
+    struct Channel: Sendable {
+        let topic: String
+        let joinRef: String?
+        var grant: Grant
+        let bindings: [Binding]
+        let broadcastSelf: Bool
+        let broadcastAck: Bool
+        let presenceKey: String
+    }
+
+    final class Socket: Sendable {
+        let id: UUID
+        let outbound: AsyncStream<String>.Continuation
+        /// The `apikey` of the connection URL: the access token of channels that send none.
+        let apikey: Caller
+
+        init(id: UUID, outbound: AsyncStream<String>.Continuation, apikey: Caller) {
+            self.id = id
+            self.outbound = outbound
+            self.apikey = apikey
+        }
+    }
+
+    struct ChannelKey: Hashable, Sendable {
+        let socket: UUID
+        let topic: String
+    }
+
+    struct Presence: Sendable {
+        /// Which socket and channel tracked it (nil origin: this instance).
+        let owner: ChannelKey
+        let origin: UUID?
+        let key: String
+        let meta: JSONValue
+    }
+
+    private var sockets: [UUID: Socket] = [:]
+    private var channels: [ChannelKey: Channel] = [:]
+    private var channelsBySocket: [UUID: Set<String>] = [:]
+    private var joinTimes: [UUID: [ContinuousClock.Instant]] = [:]
+    /// Presences per topic, by phx_ref.
+    private var presences: [String: [String: Presence]] = [:]
+    private var nextBindingID = 1
+    /// Sockets disconnected for being too slow (the socket task closes them with a reason).
+    private(set) var slowSockets: Set<UUID> = []
+
+    private var changesSeen = 0
+    private var changesDelivered = 0
+
+    /// Counters for operators and the benchmark.
+    public struct Stats: Codable, Sendable {
+        public let sockets: Int
+        public let channels: Int
+        public let changes: Int
+        public let deliveries: Int
+        public let authorisationQueries: Int
+    }
+
+    public var stats: Stats {
+        Stats(
+            sockets: sockets.count, channels: channels.count, changes: changesSeen, deliveries: changesDelivered,
+            authorisationQueries: authorizer.queries.load(ordering: .relaxed))
+    }
+
+    // MARK: Sockets
+
+    func connect(id: UUID, outbound: AsyncStream<String>.Continuation, apikey: Caller) {
+        sockets[id] = Socket(id: id, outbound: outbound, apikey: apikey)
+    }
+
+    func disconnect(_ id: UUID) async {
+        for topic in channelsBySocket[id] ?? [] {
+            await removeChannel(ChannelKey(socket: id, topic: topic))
+        }
+        channelsBySocket[id] = nil
+        joinTimes[id] = nil
+        sockets.removeValue(forKey: id)?.outbound.finish()
+    }
+
+    func isSlow(_ id: UUID) -> Bool { slowSockets.contains(id) }
+
+    func shutdown() async {
+        for id in Array(sockets.keys) { await disconnect(id) }
+    }
+
+    private func send(_ text: String, to id: UUID) {
+        guard let socket = sockets[id] else { return }
+        if case .dropped = socket.outbound.yield(text) {
+            // The client reads slower than we produce: cut it off instead of buffering without bound.
+            slowSockets.insert(id)
+            logger.warning("realtime: disconnecting a slow consumer", metadata: ["socket": "\(id)"])
+            socket.outbound.finish()
+        }
+    }
+
+    private func send(_ message: PhoenixMessage, to id: UUID) {
+        send(message.text, to: id)
+    }
+
+    // MARK: Inbound messages
+
+    /// Handles one text frame from a socket. Malformed or unknown messages get error replies; nothing a
+    /// client sends can end another client's delivery.
+    func receive(_ text: String, from id: UUID) async {
+        guard text.utf8.count <= limits.maxMessageBytes else {
+            send(
+                PhoenixMessage(
+                    topic: "phoenix", event: "phx_reply",
+                    payload: ["status": "error", "response": ["reason": .string("message exceeds \(limits.maxMessageBytes) bytes")]]),
+                to: id)
+            return
+        }
+        let message: PhoenixMessage
+        do {
+            message = try PhoenixMessage(text: text)
+        } catch {
+            send(
+                PhoenixMessage(
+                    topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": .string("malformed message: \(error)")]]),
+                to: id)
+            return
+        }
+        switch (message.topic, message.event) {
+        case ("phoenix", "heartbeat"):
+            send(.reply(to: message, status: "ok", response: [:]), to: id)
+        case (_, "phx_join"):
+            await join(message, socket: id)
+        default:
+            let key = ChannelKey(socket: id, topic: message.topic)
+            guard channels[key] != nil else {
+                send(.errorReply(to: message, "unmatched topic: join \(message.topic) first"), to: id)
+                return
+            }
+            switch message.event {
+            case "phx_leave":
+                await removeChannel(key)
+                send(.reply(to: message, status: "ok", response: [:]), to: id)
+                send(PhoenixMessage(topic: message.topic, event: "phx_close", payload: [:], joinRef: message.joinRef), to: id)
+            case "access_token":
+                await refreshToken(message, key: key)
+            case "broadcast":
+                await broadcast(message, key: key)
+            case "presence":
+                await presence(message, key: key)
+            default:
+                send(.errorReply(to: message, "unknown event \"\(message.event)\""), to: id)
+            }
+        }
+    }
+
+    func rejectBinary(from id: UUID) {
+        send(
+            PhoenixMessage(topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": "binary frames are not supported; send JSON text"]]),
+            to: id)
+    }
+
+    // MARK: Joining
+
+    private func join(_ message: PhoenixMessage, socket id: UUID) async {
+        guard let socket = sockets[id] else { return }
+        let now = ContinuousClock.now
+        var recent = (joinTimes[id] ?? []).filter { now - $0 < .seconds(1) }
+        guard recent.count < limits.joinsPerSecond else {
+            send(.errorReply(to: message, "too many joins: at most \(limits.joinsPerSecond) per second per socket"), to: id)
+            return
+        }
+        recent.append(now)
+        joinTimes[id] = recent
+        let key = ChannelKey(socket: id, topic: message.topic)
+        if channels[key] == nil, (channelsBySocket[id]?.count ?? 0) >= limits.channelsPerSocket {
+            send(.errorReply(to: message, "too many channels: at most \(limits.channelsPerSocket) per socket"), to: id)
+            return
+        }
+        guard message.topic.hasPrefix("realtime:"), message.topic.count > "realtime:".count else {
+            send(.errorReply(to: message, "topics are named realtime:<channel>"), to: id)
+            return
+        }
+        let subtopic = String(message.topic.dropFirst("realtime:".count))
+        let payload = message.payload.objectValue ?? [:]
+        let config = payload["config"]?.objectValue ?? [:]
+
+        let grant: Grant
+        do {
+            grant = try await authorize(token: payload["access_token"]?.stringValue, socket: socket)
+        } catch {
+            send(.errorReply(to: message, error.message), to: id)
+            return
+        }
+        if let refusal = await privateTopicRefusal(subtopic: subtopic, wantsPrivate: config["private"] == .bool(true), grant: grant) {
+            send(.errorReply(to: message, refusal), to: id)
+            return
+        }
+        var bindings: [Binding] = []
+        for entry in config["postgres_changes"].flatMap(Self.array) ?? [] {
+            let spec = entry.objectValue ?? [:]
+            let event = spec["event"]?.stringValue ?? "*"
+            let schema = spec["schema"]?.stringValue ?? "public"
+            let table = spec["table"]?.stringValue ?? "*"
+            let filterText = spec["filter"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            guard ["*", "INSERT", "UPDATE", "DELETE"].contains(event) else {
+                send(.errorReply(to: message, "postgres_changes event must be *, INSERT, UPDATE or DELETE"), to: id)
+                return
+            }
+            guard schema == "public", table == "*" || Self.publishedTables.contains(table) else {
+                send(.errorReply(to: message, "\(schema).\(table) is not published for realtime (published: \(Self.publishedTables.sorted().joined(separator: ", ")))"), to: id)
+                return
+            }
+            var filter: ChangeFilter?
+            if let filterText {
+                do {
+                    filter = try ChangeFilter(filterText)
+                } catch {
+                    send(.errorReply(to: message, error.description), to: id)
+                    return
+                }
+            }
+            bindings.append(Binding(id: nextBindingID, event: event, schema: schema, table: table, filter: filter, filterText: filterText))
+            nextBindingID += 1
+        }
+        if channels[key] != nil { await removeChannel(key) }
+        let presenceKey = config["presence"]?.objectValue?["key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? UUID().uuidString.lowercased()
+        let broadcast = config["broadcast"]?.objectValue ?? [:]
+        channels[key] = Channel(
+            topic: message.topic, joinRef: message.joinRef ?? message.ref, grant: grant, bindings: bindings,
+            broadcastSelf: broadcast["self"] == .bool(true), broadcastAck: broadcast["ack"] == .bool(true), presenceKey: presenceKey)
+        channelsBySocket[id, default: []].insert(message.topic)
+
+        let replyBindings: [JSONValue] = bindings.map { binding in
+            var object: [String: JSONValue] = [
+                "id": .number(Double(binding.id)), "event": .string(binding.event), "schema": .string(binding.schema),
+                "table": .string(binding.table),
+            ]
+            if let filter = binding.filterText { object["filter"] = .string(filter) }
+            return .object(object)
+        }
+        send(.reply(to: message, status: "ok", response: ["postgres_changes": .array(replyBindings)]), to: id)
+        if !bindings.isEmpty {
+            send(
+                .system(topic: message.topic, status: "ok", extension: "postgres_changes", message: "Subscribed to PostgreSQL", channel: subtopic),
+                to: id)
+        }
+        send(PhoenixMessage(topic: message.topic, event: "presence_state", payload: presenceState(message.topic)), to: id)
+    }
+
+    static func array(_ value: JSONValue) -> [JSONValue]? {
+        if case .array(let items) = value { return items }
+        return nil
+    }
+
+    /// Verifies a channel's access token (or the socket's apikey) and, for a user, that the session is
+    /// still live (the request context statement checks it).
+    private func authorize(token: String?, socket: Socket) async throws(AuthError) -> Grant {
+        let caller: Caller
+        if let token, !token.isEmpty {
+            let verified = try await tokens.verify(token)
+            guard let role = DatabaseRole(rawValue: verified.claims.role) else {
+                throw .badJWT("role \"\(verified.claims.role)\" is not anon, authenticated or service_role")
+            }
+            if role == .authenticated && (verified.userID == nil || verified.sessionID == nil) {
+                throw .badJWT("an authenticated token needs sub and session_id claims")
+            }
+            caller = Caller(role: role, token: verified)
+        } else {
+            caller = socket.apikey
+        }
+        if caller.role == .authenticated {
+            do {
+                try await database.withRequestTransaction(caller.identity(method: "REALTIME", path: "join")) { _ in }
+            } catch {
+                throw .sessionNotFound
+            }
+        }
+        return Grant(
+            role: caller.role, user: caller.userID, expiresAt: Date(timeIntervalSince1970: TimeInterval(caller.token.claims.exp)), caller: caller)
+    }
+
+    /// Topics `org:{id}:…` belong to that organization's members; `private: true` needs a signed-in user.
+    private func privateTopicRefusal(subtopic: String, wantsPrivate: Bool, grant: Grant) async -> String? {
+        if subtopic.hasPrefix("org:") {
+            let id = subtopic.dropFirst(4).prefix { $0 != ":" }
+            guard let organization = UUID(uuidString: String(id)) else { return "org topics are named org:<organization id>:<name>" }
+            if grant.role == .serviceRole { return nil }
+            guard grant.role == .authenticated else { return "Unauthorized: org topics need a signed-in member" }
+            let logger = self.logger
+            let member = try? await database.withRequestTransaction(grant.caller.identity(method: "REALTIME", path: "join")) { connection in
+                try await connection.query("select app.is_org_member(\(organization))", logger: logger).collect().first?.decode(Bool.self)
+            }
+            return member == true ? nil : "Unauthorized: not a member of organization \(organization.uuidString.lowercased())"
+        }
+        if wantsPrivate && grant.role == .anon { return "Unauthorized: private channels need a signed-in user" }
+        return nil
+    }
+
+    private func refreshToken(_ message: PhoenixMessage, key: ChannelKey) async {
+        guard let socket = sockets[key.socket], var channel = channels[key] else { return }
+        do throws(AuthError) {
+            let grant = try await authorize(token: message.payload.objectValue?["access_token"]?.stringValue, socket: socket)
+            guard grant.user == channel.grant.user || channel.grant.user == nil else {
+                throw .badJWT("the new access token belongs to another user")
+            }
+            channel.grant = grant
+            channels[key] = channel
+        } catch {
+            await close(key, reason: "Invalid access token: \(error.message)")
+        }
+    }
+
+    /// Ends channels whose access token has expired (called every second).
+    func expireTokens(now: Date = Date()) async {
+        for (key, channel) in channels where channel.grant.expiresAt <= now {
+            let seconds = Int(now.timeIntervalSince(channel.grant.expiresAt))
+            await close(key, reason: "Token has expired \(seconds) seconds ago")
+        }
+    }
+
+    private func close(_ key: ChannelKey, reason: String) async {
+        guard let channel = channels[key] else { return }
+        let subtopic = String(channel.topic.dropFirst("realtime:".count))
+        send(.system(topic: channel.topic, status: "error", extension: "system", message: reason, channel: subtopic), to: key.socket)
+        send(PhoenixMessage(topic: channel.topic, event: "phx_close", payload: [:], joinRef: channel.joinRef), to: key.socket)
+        await removeChannel(key)
+    }
+
+    private func removeChannel(_ key: ChannelKey) async {
+        guard channels.removeValue(forKey: key) != nil else { return }
+        channelsBySocket[key.socket]?.remove(key.topic)
+        let mine = (presences[key.topic] ?? [:]).filter { $0.value.origin == nil && $0.value.owner == key }
+        if !mine.isEmpty {
+            for ref in mine.keys { presences[key.topic]?[ref] = nil }
+            let leaves = Self.presenceGroups(Array(mine.values))
+            deliverPresenceDiff(topic: key.topic, joins: [:], leaves: leaves)
+            await bus?.publish(.presence(topic: key.topic, joins: [], leaves: Array(mine.keys)), hub: self)
+        }
+    }
+
+    // MARK: Broadcast and presence
+
+    private func broadcast(_ message: PhoenixMessage, key: ChannelKey) async {
+        guard let channel = channels[key] else { return }
+        let frame = PhoenixMessage(topic: channel.topic, event: "broadcast", payload: message.payload).text
+        for (other, _) in channels where other.topic == channel.topic && (other.socket != key.socket || channel.broadcastSelf) {
+            send(frame, to: other.socket)
+        }
+        if channel.broadcastAck { send(.reply(to: message, status: "ok", response: [:]), to: key.socket) }
+        await bus?.publish(.broadcast(topic: channel.topic, payload: message.payload), hub: self)
+    }
+
+    private func presence(_ message: PhoenixMessage, key: ChannelKey) async {
+        guard let channel = channels[key] else { return }
+        let payload = message.payload.objectValue ?? [:]
+        let mine = (presences[key.topic] ?? [:]).filter { $0.value.origin == nil && $0.value.owner == key }
+        for ref in mine.keys { presences[key.topic]?[ref] = nil }
+        var joins: [Presence] = []
+        switch payload["event"]?.stringValue {
+        case "track":
+            var meta = payload["payload"]?.objectValue ?? [:]
+            let ref = UUID().uuidString.lowercased()
+            meta["phx_ref"] = .string(ref)
+            let presence = Presence(owner: key, origin: nil, key: channel.presenceKey, meta: .object(meta))
+            presences[key.topic, default: [:]][ref] = presence
+            joins = [presence]
+        case "untrack":
+            break
+        default:
+            send(.errorReply(to: message, "presence events are track and untrack"), to: key.socket)
+            return
+        }
+        deliverPresenceDiff(topic: key.topic, joins: Self.presenceGroups(joins), leaves: Self.presenceGroups(Array(mine.values)))
+        send(.reply(to: message, status: "ok", response: [:]), to: key.socket)
+        await bus?.publish(.presence(topic: key.topic, joins: joins.map { RealtimeBus.RemotePresence(key: $0.key, meta: $0.meta) }, leaves: Array(mine.keys)), hub: self)
+    }
+
+    /// `{key: {metas: [...]}}`, the shape of presence_state and of presence_diff's joins/leaves.
+    static func presenceGroups(_ presences: [Presence]) -> [String: JSONValue] {
+        var groups: [String: [JSONValue]] = [:]
+        for presence in presences { groups[presence.key, default: []].append(presence.meta) }
+        return groups.mapValues { .object(["metas": .array($0)]) }
+    }
+
+    private func presenceState(_ topic: String) -> JSONValue {
+        .object(Self.presenceGroups(Array((presences[topic] ?? [:]).values)))
+    }
+
+    private func deliverPresenceDiff(topic: String, joins: [String: JSONValue], leaves: [String: JSONValue]) {
+        guard !joins.isEmpty || !leaves.isEmpty else { return }
+        let frame = PhoenixMessage(topic: topic, event: "presence_diff", payload: ["joins": .object(joins), "leaves": .object(leaves)]).text
+        for key in channels.keys where key.topic == topic { send(frame, to: key.socket) }
+    }
+
+    // MARK: From other instances
+
+    func remoteBroadcast(topic: String, payload: JSONValue) {
+        let frame = PhoenixMessage(topic: topic, event: "broadcast", payload: payload).text
+        for key in channels.keys where key.topic == topic { send(frame, to: key.socket) }
+    }
+
+    func remotePresence(origin: UUID, topic: String, joins: [RealtimeBus.RemotePresence], leaves: [String]) {
+        let left = leaves.compactMap { ref in presences[topic]?.removeValue(forKey: ref) }
+        var joined: [Presence] = []
+        for join in joins {
+            guard let ref = join.meta.objectValue?["phx_ref"]?.stringValue else { continue }
+            let presence = Presence(owner: ChannelKey(socket: origin, topic: topic), origin: origin, key: join.key, meta: join.meta)
+            presences[topic, default: [:]][ref] = presence
+            joined.append(presence)
+        }
+        deliverPresenceDiff(topic: topic, joins: Self.presenceGroups(joined), leaves: Self.presenceGroups(left))
+    }
+
+    /// Everything this instance tracks, for an instance that asks after starting.
+    func localPresences() -> [(topic: String, presence: RealtimeBus.RemotePresence)] {
+        presences.flatMap { topic, entries in
+            entries.values.filter { $0.origin == nil }.map { (topic, RealtimeBus.RemotePresence(key: $0.key, meta: $0.meta)) }
+        }
+    }
+
+    // MARK: Changes
+
+    /// Delivers a batch of committed changes, in order, to every channel with a matching binding whose
+    /// caller may read the row — authorised with one query for the whole batch.
+    func deliver(_ changes: [Change], columns: (Change) async -> String) async {
+        struct Candidate {
+            let key: ChannelKey
+            let ids: [Int]
+            let user: UUID?
+            let role: DatabaseRole
+        }
+        var candidates: [[Candidate]] = Array(repeating: [], count: changes.count)
+        var pairs: Set<Authorizer.Pair> = []
+        for (index, change) in changes.enumerated() {
+            var record: [String: JSONValue]?
+            for (key, channel) in channels where !channel.bindings.isEmpty {
+                let ids = channel.bindings.filter { binding in
+                    guard binding.accepts(change) else { return false }
+                    guard let filter = binding.filter else { return true }
+                    if record == nil { record = change.filterRecord() }
+                    return filter.matches(record ?? [:])
+                }.map(\.id)
+                guard !ids.isEmpty else { continue }
+                candidates[index].append(Candidate(key: key, ids: ids, user: channel.grant.user, role: channel.grant.role))
+                if channel.grant.role == .authenticated, let user = channel.grant.user {
+                    pairs.insert(Authorizer.Pair(change: index, user: user))
+                }
+            }
+        }
+        changesSeen += changes.count
+        let (allowed, failed) = await authorizer.readable(Array(pairs), changes: changes)
+        for (index, change) in changes.enumerated() where !candidates[index].isEmpty {
+            let data = change.dataJSON(columnsJSON: await columns(change))
+            for candidate in candidates[index] {
+                guard channels[candidate.key] != nil else { continue }
+                let pair = candidate.user.map { Authorizer.Pair(change: index, user: $0) }
+                let permitted = candidate.role == .serviceRole || (pair.map { allowed.contains($0) } ?? false)
+                if let pair, failed.contains(pair) {
+                    send(
+                        .system(
+                            topic: candidate.key.topic, status: "error", extension: "postgres_changes",
+                            message: "a change to \(change.table) could not be authorised and was not delivered",
+                            channel: String(candidate.key.topic.dropFirst("realtime:".count))),
+                        to: candidate.key.socket)
+                    continue
+                }
+                guard permitted else { continue }
+                changesDelivered += 1
+                let ids = candidate.ids.map(String.init).joined(separator: ",")
+                send(
+                    PhoenixMessage.frame(topic: candidate.key.topic, event: "postgres_changes", payloadJSON: "{\"data\":\(data),\"ids\":[\(ids)]}"),
+                    to: candidate.key.socket)
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import StriveAuth
+import StriveCore
+import StriveDatabase
+
+/// The context of WebSocket upgrade requests (they are routed apart from the HTTP API).
+public struct RealtimeRequestContext: RequestContext, WebSocketRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<Self>
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+    }
+}
+
+/// `GET /realtime/v1/websocket?apikey=…&vsn=1.0.0`: the Phoenix socket of Supabase Realtime.
+public struct RealtimeRoutes: Sendable {
+    let service: RealtimeService
+    let tokens: TokenService
+    let limits: RealtimeLimits
+
+    public init(service: RealtimeService, tokens: TokenService, limits: RealtimeLimits = .init()) {
+        self.service = service
+        self.tokens = tokens
+        self.limits = limits
+    }
+
+    public func webSocketRouter() -> Router<RealtimeRequestContext> {
+        let router = Router(context: RealtimeRequestContext.self)
+        router.ws("realtime/v1/websocket") { request, context in
+            // Only the V1 JSON serializer is spoken; an absent vsn means 1.0.0 (supabase-js's default).
+            if let version = request.uri.queryParameters["vsn"], !version.hasPrefix("1.") { return .dontUpgrade }
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            let apikey = context.request.uri.queryParameters["apikey"].map(String.init)
+            await serve(inbound: inbound, outbound: outbound, apikey: apikey, logger: context.logger)
+        }
+        return router
+    }
+
+    /// The socket's `apikey` must be the anon or service role key, as on every other surface.
+    func resolveKey(_ apikey: String?) async throws(AuthError) -> Caller {
+        guard let apikey, !apikey.isEmpty else { throw .noAPIKey }
+        let verified = try await tokens.verify(apikey)
+        guard verified.claims.sub == nil, let role = DatabaseRole(rawValue: verified.claims.role), role != .authenticated else {
+            throw .badJWT("the apikey must be the anon or service role key")
+        }
+        return Caller(role: role, token: verified)
+    }
+
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, apikey: String?, logger: Logger) async {
+        let caller: Caller
+        do {
+            caller = try await resolveKey(apikey)
+        } catch {
+            try? await outbound.write(
+                .text(PhoenixMessage(topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": .string(error.message)]]).text))
+            try? await outbound.close(.policyViolation, reason: error.code)
+            return
+        }
+        let hub = service.hub
+        let id = UUID()
+        let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(limits.outboundQueue))
+        await hub.connect(id: id, outbound: continuation, apikey: caller)
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await text in stream {
+                    do { try await outbound.write(.text(text)) } catch { break }
+                }
+                // The queue ended: the client left, the server stops, or the client was too slow to keep up.
+                if await hub.isSlow(id) {
+                    try? await outbound.close(.policyViolation, reason: "slow consumer: too many undelivered messages")
+                } else {
+                    try? await outbound.close(.normalClosure, reason: nil)
+                }
+            }
+            do {
+                for try await message in inbound.messages(maxSize: limits.maxFrameBytes) {
+                    switch message {
+                    case .text(let text): await hub.receive(text, from: id)
+                    case .binary: await hub.rejectBinary(from: id)
+                    }
+                }
+            } catch {
+                logger.debug("realtime socket ended", metadata: ["error": "\(error)"])
+            }
+            await hub.disconnect(id)
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import PostgresNIO
+import StriveCore
+import StriveDatabase
+import StriveRealtime
+import StriveTestSupport
+import Testing
+
+@Suite("Realtime change feeds over WebSockets")
+struct ChangeFeedTests {
+    /// The original system's subscriptions: tasks by project, customers by organization, notifications by
+    /// user; a task created, updated and deleted, each event seen in commit order with Supabase's payload.
+    @Test func theOriginalScenarios() async throws {
+        try await RealtimeHarness.run { h in
+            try await h.withSocket { socket in
+                let member = h.tokens[.member]!
+                let tasks = try await socket.join("tasks", config: changesConfig([("*", "tasks", "project_id=eq.\(h.id("projectA"))")]), token: member)
+                #expect(tasks.status == "ok", "\(tasks.text)")
+                let binding = try #require(tasks.payload.objectValue?["response"]?.objectValue?["postgres_changes"].flatMap { value -> JSONValue? in
+                    if case .array(let items) = value { return items.first }
+                    return nil
+                }?.objectValue?["id"])
+                #expect(await socket.first { $0.event == "system" && $0.payload.objectValue?["message"] == "Subscribed to PostgreSQL" } != nil)
+                #expect(try await socket.join("customers", config: changesConfig([("*", "customers", "organization_id=eq.\(h.id("orgA"))")]), token: member).status == "ok")
+                #expect(try await socket.join("inbox", config: changesConfig([("INSERT", "notifications", "user_id=eq.\(h.id("member"))")]), token: member).status == "ok")
+
+                let task = UUID().uuidString.lowercased()
+                try await h.owner("insert into public.tasks (id, project_id, title, created_by) values ('\(task)', :projectA, 'Write tests', :member)")
+                try await h.owner("update public.tasks set title = 'Write more tests' where id = '\(task)'")
+                try await h.owner("delete from public.tasks where id = '\(task)'")
+                try await h.owner("update public.customers set name = 'Renamed' where id = :customerA")
+                try await h.owner("insert into public.notifications (user_id, organization_id, title, message) values (:member, :orgA, 'Ping', 'Hello')")
+
+                let events = await socket.waitForChanges("tasks", count: 3)
+                #expect(events.map(\.changeType) == ["INSERT", "UPDATE", "DELETE"])
+                #expect(events.first?.record["title"] == "Write tests")
+                #expect(events.dropFirst().first?.oldRecord["title"] == "Write tests")
+                #expect(events.dropFirst().first?.record["title"] == "Write more tests")
+                #expect(events.last?.oldRecord["id"] == .string(task))
+                let first = try #require(events.first)
+                #expect(first.ref == nil)
+                #expect(first.payload.objectValue?["ids"] == .array([binding]))
+                #expect(first.data["schema"] == "public" && first.data["table"] == "tasks")
+                #expect(first.data["commit_timestamp"]?.stringValue?.contains("T") == true)
+                if case .array(let columns) = first.data["columns"] ?? .null {
+                    #expect(columns.contains { $0.objectValue?["name"] == "title" && $0.objectValue?["type"] == "text" })
+                } else {
+                    Issue.record("columns missing")
+                }
+                #expect(await socket.waitForChanges("customers", count: 1).first?.record["name"] == "Renamed")
+                #expect(await socket.waitForChanges("inbox", count: 1).first?.record["title"] == "Ping")
+            }
+        }
+    }
+
+    /// Nobody receives rows they may not read, whatever filter they ask for; DELETEs go only to those who
+    /// could read the row before.
+    @Test func outsidersReceiveNothingAndDeletesAreAuthorised() async throws {
+        try await RealtimeHarness.run { h in
+            try await h.withSocket { outsider in
+                try await h.withSocket { member in
+                    let filter = "project_id=eq.\(h.id("projectA"))"
+                    #expect(try await outsider.join("spy", config: changesConfig([("*", "tasks", filter), ("*", "customers", nil)]), token: h.tokens[.outsider]!).status == "ok")
+                    #expect(try await outsider.join("anon", config: changesConfig([("*", "tasks", nil)])).status == "ok")
+                    #expect(try await member.join("mine", config: changesConfig([("*", "tasks", filter)]), token: h.tokens[.member]!).status == "ok")
+                    #expect(try await member.join("notes", config: changesConfig([("*", "notifications", nil)]), token: h.tokens[.member]!).status == "ok")
+                    try await h.owner("update public.tasks set title = 'Secret' where id = :taskA")
+                    try await h.owner("update public.customers set name = 'Secret Co' where id = :customerA")
+                    try await h.owner("insert into public.notifications (user_id, organization_id, title, message) values (:admin, :orgA, 'For admin', 'x')")
+                    try await h.owner("delete from public.tasks where id = :taskA")
+                    #expect(await member.waitForChanges("mine", count: 2).map(\.changeType) == ["UPDATE", "DELETE"])
+                    // Everything after these was committed later: once they arrive, earlier events would have too.
+                    try await h.owner("insert into public.notifications (user_id, organization_id, title, message) values (:member, :orgA, 'Marker', 'x')")
+                    #expect(await member.waitForChanges("notes", count: 1).map { $0.record["title"] } == ["Marker"])
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(await outsider.changes("spy").isEmpty)
+                    #expect(await outsider.changes("anon").isEmpty)
+                }
+            }
+        }
+    }
+
+    @Test func filtersSelectRows() async throws {
+        try await RealtimeHarness.run { h in
+            try await h.withSocket { socket in
+                let token = h.tokens[.member]!
+                for (name, filter) in [("eq", "title=eq.b"), ("neq", "title=neq.b"), ("in", "title=in.(a,c)"), ("gte", "position=gte.2"), ("lt", "position=lt.2")] {
+                    #expect(try await socket.join(name, config: changesConfig([("INSERT", "tasks", filter)]), token: token).status == "ok")
+                }
+                for (index, title) in ["a", "b", "c"].enumerated() {
+                    try await h.owner("insert into public.tasks (project_id, title, created_by, position) values (:projectA, '\(title)', :member, \(index + 1))")
+                }
+                try await h.owner("insert into public.notifications (user_id, organization_id, title, message) values (:member, :orgA, 'Marker', 'x')")
+                _ = await socket.waitForChanges("neq", count: 2)
+                try await Task.sleep(for: .milliseconds(300))
+                func titles(_ topic: String) async -> [String] { await socket.changes(topic).compactMap { $0.record["title"]?.stringValue } }
+                #expect(await titles("eq") == ["b"])
+                #expect(await titles("neq") == ["a", "c"])
+                #expect(await titles("in") == ["a", "c"])
+                #expect(await titles("gte") == ["b", "c"])
+                #expect(await titles("lt") == ["a"])
+                let bad = try await socket.join("bad", config: changesConfig([("*", "tasks", "title=like.x")]), token: token)
+                #expect(bad.status == "error")
+                let unpublished = try await socket.join("users", config: changesConfig([("*", "users", nil)]), token: token)
+                #expect(unpublished.status == "error")
+            }
+        }
+    }
+
+    /// One subscriber's failing authorisation does not stop the others'.
+    @Test func aFailingPolicyForOneSubscriberSparesTheOthers() async throws {
+        try await RealtimeHarness.run { h in
+            try await h.owner(
+                """
+                create or replace function realtime.can_read_customers(uid uuid, r public.customers) returns boolean
+                language plpgsql stable security definer set search_path = '' as $$
+                begin
+                    if uid = :member then raise exception 'policy broke for this user'; end if;
+                    return r.organization_id = any (app.org_ids(uid));
+                end $$
+                """)
+            try await h.withSocket { member in
+                try await h.withSocket { owner in
+                    #expect(try await member.join("c", config: changesConfig([("*", "customers", nil)]), token: h.tokens[.member]!).status == "ok")
+                    #expect(try await owner.join("c", config: changesConfig([("*", "customers", nil)]), token: h.tokens[.owner]!).status == "ok")
+                    try await h.owner("update public.customers set name = 'Still delivered' where id = :customerA")
+                    #expect(await owner.waitForChanges("c", count: 1).first?.record["name"] == "Still delivered")
+                    #expect(await member.first { $0.event == "system" && $0.status == "error" } != nil)
+                    #expect(await member.changes("c").isEmpty)
+                }
+            }
+        }
+    }
+
+    /// Changes committed while Strive was down reach clients that rejoin after it comes back.
+    @Test func changesCommittedWhileDownAreDeliveredAfterRestart() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
+        let environment = ["STRIVE_INSTANCE_ID": "restart-test", "STRIVE_REALTIME_REPLAY_SECONDS": "3"]
+        try await RealtimeHarness.run(environment: environment, database: database, fixture: fixture) { h in
+            try await h.withSocket { socket in
+                #expect(try await socket.join("t", config: changesConfig([("*", "tasks", nil)]), token: h.tokens[.member]!).status == "ok")
+                try await h.owner("update public.tasks set title = 'Before restart' where id = :taskA")
+                #expect(await socket.waitForChanges("t", count: 1).count == 1)
+            }
+        }
+        // Down: nobody is listening.
+        try await database.withOwnerConnection { connection in
+            try await connection.run(
+                PostgresQuery(unsafeSQL: fixture.substitute("update public.tasks set title = 'While down' where id = :taskA")), logger: database.logger)
+        }
+        try await RealtimeHarness.run(environment: environment, database: database, fixture: fixture) { h in
+            try await h.withSocket { socket async throws in
+                #expect(try await socket.join("t", config: changesConfig([("*", "tasks", nil)]), token: h.tokens[.member]!).status == "ok")
+                let events = await socket.waitForChanges("t", count: 1, timeout: .seconds(15))
+                #expect(events.map { $0.record["title"] } == ["While down"])
+            }
+        }
+    }
+
+    /// Two instances on one database: each delivers every eligible change to its own sockets once.
+    @Test func twoInstancesEachDeliverOnce() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
+        try await RealtimeHarness.run(environment: ["STRIVE_INSTANCE_ID": "one"], database: database, fixture: fixture) { a in
+            try await RealtimeHarness.run(environment: ["STRIVE_INSTANCE_ID": "two"], database: database, fixture: fixture) { b in
+                try await a.withSocket { first in
+                    try await b.withSocket { second in
+                        let config = changesConfig([("*", "tasks", nil)])
+                        #expect(try await first.join("t", config: config, token: a.tokens[.member]!).status == "ok")
+                        #expect(try await second.join("t", config: config, token: b.tokens[.member]!).status == "ok")
+                        for index in 1...5 {
+                            try await a.owner("update public.tasks set title = 'v\(index)' where id = :taskA")
+                        }
+                        let expected = (1...5).map { JSONValue.string("v\($0)") }
+                        #expect(await first.waitForChanges("t", count: 5).map { $0.record["title"] } == expected)
+                        #expect(await second.waitForChanges("t", count: 5).map { $0.record["title"] } == expected)
+                        try await Task.sleep(for: .milliseconds(500))
+                        #expect(await first.changes("t").count == 5)
+                        #expect(await second.changes("t").count == 5)
+
+                        // Broadcast and presence cross instances.
+                        let room: JSONValue = ["broadcast": ["self": false, "ack": true], "presence": ["key": "alice"]]
+                        #expect(try await first.join("room", config: room, token: a.tokens[.member]!).status == "ok")
+                        #expect(try await second.join("room", config: room, token: b.tokens[.owner]!).status == "ok")
+                        let ref = await first.push(topic: "realtime:room", event: "broadcast", payload: ["type": "broadcast", "event": "wave", "payload": ["n": 1]])
+                        #expect(try await first.reply(to: ref).status == "ok")
+                        #expect(await second.first { $0.event == "broadcast" && $0.topic == "realtime:room" } != nil)
+                        await first.push(topic: "realtime:room", event: "presence", payload: ["type": "presence", "event": "track", "payload": ["online_at": "now"]])
+                        #expect(await second.first { $0.event == "presence_diff" && $0.payload.objectValue?["joins"]?.objectValue?["alice"] != nil } != nil)
+                    }
+                }
+            }
+        }
+    }
+}
