@@ -247,5 +247,24 @@ public enum SchemaAudit {
                   and pg_catalog.has_table_privilege('anon', c.oid, privilege)
                 group by 1
                 """),
+        Lint(
+            id: "realtime_not_wired", severity: .high,
+            summary: "a table realtime must publish captures no changes, or a published table has no read predicate",
+            query: """
+                with required(name) as (values ('tasks'), ('customers'), ('projects'), ('notifications')),
+                     published as (
+                         select c.relname as name
+                         from pg_catalog.pg_trigger t
+                         join pg_catalog.pg_class c on c.oid = t.tgrelid
+                         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                         where t.tgname = 'realtime_capture' and n.nspname = 'public' and not t.tgisinternal
+                     )
+                select 'public.' || r.name, 'changes are not captured for realtime (no realtime_capture trigger)'
+                from required r where r.name not in (select name from published)
+                union all
+                select 'public.' || p.name, 'published for realtime without realtime.can_read_' || p.name || '(uuid, row): nobody would receive its changes'
+                from published p
+                where to_regprocedure(format('realtime.can_read_%s(uuid, public.%I)', p.name, p.name)) is null
+                """),
     ]
 }

@@ -38,6 +38,7 @@ struct SchemaAuditTests {
         ("missing_helper", ["drop function app.org_role(uuid)"]),
         ("privileged_request_role", ["alter role authenticator bypassrls"]),
         ("anon_can_write", ["grant insert on public.tasks to anon"]),
+        ("realtime_not_wired", ["drop trigger realtime_capture on public.customers"]),
     ]
 
     @Test func everyLintHasABreakage() {
