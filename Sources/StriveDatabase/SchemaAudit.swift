@@ -262,9 +262,11 @@ public enum SchemaAudit {
                 select 'public.' || r.name, 'changes are not captured for realtime (no realtime_capture trigger)'
                 from required r where r.name not in (select name from published)
                 union all
-                select 'public.' || p.name, 'published for realtime without realtime.can_read_' || p.name || '(uuid, row): nobody would receive its changes'
+                select 'public.' || p.name, 'published for realtime without realtime.readers_' || p.name || '(row) and realtime.can_read_'
+                       || p.name || '(uuid, row): nobody would receive its changes'
                 from published p
-                where to_regprocedure(format('realtime.can_read_%s(uuid, public.%I)', p.name, p.name)) is null
+                where to_regprocedure(format('realtime.readers_%s(public.%I)', p.name, p.name)) is null
+                   or to_regprocedure(format('realtime.can_read_%s(uuid, public.%I)', p.name, p.name)) is null
                 """),
     ]
 }

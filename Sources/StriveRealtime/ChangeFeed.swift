@@ -13,6 +13,9 @@ struct ChangeFeed: Sendable {
     let replayWindow: Duration
     let pollInterval: Duration
     let logger: Logger
+    /// When this instance was created, before it accepted a socket: a first-time instance delivers
+    /// everything committed after this, even if its feed starts reading a moment later.
+    let startedAt = Date()
     static let batchSize = 500
     static let retention = "5 minutes"
 
@@ -62,14 +65,18 @@ struct ChangeFeed: Sendable {
     }
 
     /// The cursor to start from: this instance's saved one (after the replay window if changes wait), or
-    /// the newest position for an instance that never ran (it owes nobody anything older).
+    /// for an instance that never ran, the last position committed before it started (it owes nobody
+    /// anything older).
     private func start() async throws -> Int64 {
         let (saved, newest) = try await service("start") { connection in
             let saved = try await connection.query("select position from realtime.cursors where instance = \(instance)", logger: logger)
                 .collect().first?.decode(Int64.self)
             let newest = try await connection.query("select coalesce(max(position), 0) from realtime.changes", logger: logger)
                 .collect().first?.decode(Int64.self) ?? 0
-            return (saved, newest)
+            let beforeStart = try await connection.query(
+                "select coalesce(max(position), 0) from realtime.changes where commit_timestamp < \(startedAt)", logger: logger
+            ).collect().first?.decode(Int64.self) ?? 0
+            return (saved, saved == nil ? beforeStart : newest)
         }
         guard let saved else {
             try await save(newest)

@@ -110,6 +110,15 @@ struct ChangeFeedTests {
     /// One subscriber's failing authorisation does not stop the others'.
     @Test func aFailingPolicyForOneSubscriberSparesTheOthers() async throws {
         try await RealtimeHarness.run { h in
+            // The batch path fails for every customers change; the per-subscriber fallback fails for the member only.
+            try await h.owner(
+                """
+                create or replace function realtime.readers_customers(r public.customers) returns setof uuid
+                language plpgsql stable security definer set search_path = '' as $$
+                begin
+                    raise exception 'reader set broke';
+                end $$
+                """)
             try await h.owner(
                 """
                 create or replace function realtime.can_read_customers(uid uuid, r public.customers) returns boolean

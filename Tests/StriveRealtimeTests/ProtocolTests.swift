@@ -142,8 +142,8 @@ struct ProtocolTests {
 
 @Suite("Realtime read predicates agree with the tables' policies")
 struct ReadPredicateTests {
-    /// realtime.can_read_* restate the SELECT policies as functions of a user id; for every actor and
-    /// every published table they must answer exactly what RLS answers.
+    /// realtime.readers_* (who may read a row) and realtime.can_read_* (may this user read it) restate the
+    /// SELECT policies; for every actor and every published table both must answer exactly what RLS answers.
     @Test func predicatesMatchRowLevelSecurity() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
@@ -160,16 +160,20 @@ struct ReadPredicateTests {
                             logger: database.logger
                         ).collect().first?.decode(Bool.self)
                     }
-                    let viaPredicate = try await strive.withServiceRoleTransaction { connection in
-                        try await connection.query(
+                    let (viaPredicate, viaReaders) = try await strive.withServiceRoleTransaction { connection in
+                        let row = "(select to_jsonb(t) from public.\(table) t where id = '\(id.uuidString.lowercased())')"
+                        let uid = "'\(user.uuidString.lowercased())'::uuid"
+                        return try await connection.query(
                             PostgresQuery(unsafeSQL: """
-                                select realtime.can_read('public', '\(table)', '\(user.uuidString.lowercased())',
-                                    (select to_jsonb(t) from public.\(table) t where id = '\(id.uuidString.lowercased())'))
+                                select realtime.can_read('public', '\(table)', \(uid), \(row)),
+                                       \(uid) in (select realtime.readers('public', '\(table)', \(row)))
                                 """),
                             logger: database.logger
-                        ).collect().first?.decode(Bool.self)
+                        ).collect().first?.decode((Bool, Bool).self) ?? (false, false)
                     }
-                    if viaPolicy != viaPredicate { mismatches.append("\(table) × \(actor): policy \(String(describing: viaPolicy)), predicate \(String(describing: viaPredicate))") }
+                    if viaPolicy != viaPredicate || viaPolicy != viaReaders {
+                        mismatches.append("\(table) × \(actor): policy \(String(describing: viaPolicy)), predicate \(viaPredicate), readers \(viaReaders)")
+                    }
                 }
             }
             return mismatches
