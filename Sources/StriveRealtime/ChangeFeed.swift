@@ -3,8 +3,10 @@ import Logging
 import PostgresNIO
 import StriveDatabase
 
-/// Reads committed changes from `realtime.changes` in commit order, from this instance's cursor on, and
-/// hands them to `deliver` one batch at a time. It wakes on the NOTIFY each committing transaction sends
+/// Reads committed changes from `realtime.changes` in position order, from this instance's cursor on,
+/// and hands them to `deliver` one batch at a time. A missing position is waited for while the
+/// transaction that took it still runs (it holds an advisory lock on it) and passed only once that lock is
+/// free and the position has no rows. It wakes on the NOTIFY each committing transaction sends
 /// and also polls (so a missed notification only delays delivery). After a restart with changes waiting,
 /// it waits `replayWindow` first, so clients that reconnect in that time receive what they missed.
 struct ChangeFeed: Sendable {
@@ -17,7 +19,8 @@ struct ChangeFeed: Sendable {
     /// everything committed after this, even if its feed starts reading a moment later.
     let startedAt = Date()
     static let batchSize = 500
-    static let retention = "5 minutes"
+    /// How long a missing position must stay missing before the reader asks whether it ever will appear.
+    static let gapGrace: Duration = .milliseconds(500)
 
     /// Runs until cancelled; database outages are logged and retried.
     func run(deliver: @escaping @Sendable ([Change]) async -> Void) async {
@@ -41,11 +44,12 @@ struct ChangeFeed: Sendable {
                             }
                             if cursor == nil { cursor = try await start() }
                             var current = cursor ?? 0
-                            current = try await drain(from: current, deliver: deliver)
+                            var gaps: [Int64: ContinuousClock.Instant] = [:]
+                            current = try await drain(from: current, gaps: &gaps, deliver: deliver)
                             cursor = current
                             var lastCleanup = ContinuousClock.now
                             for await _ in wakeups.stream {
-                                current = try await drain(from: current, deliver: deliver)
+                                current = try await drain(from: current, gaps: &gaps, deliver: deliver)
                                 cursor = current
                                 if ContinuousClock.now - lastCleanup > .seconds(60) {
                                     try await cleanUp()
@@ -91,23 +95,12 @@ struct ChangeFeed: Sendable {
         return saved
     }
 
-    private func drain(from cursor: Int64, deliver: @Sendable ([Change]) async -> Void) async throws -> Int64 {
+    private func drain(
+        from cursor: Int64, gaps: inout [Int64: ContinuousClock.Instant], deliver: @Sendable ([Change]) async -> Void
+    ) async throws -> Int64 {
         var cursor = cursor
         while true {
-            let batch = try await service("read") { connection in
-                try await connection.query(
-                    """
-                    select position, id, schema_name, table_name, type, record::text, old_record::text, commit_timestamp
-                    from realtime.changes where position > \(cursor) order by position, id limit \(Self.batchSize)
-                    """, logger: logger
-                ).collect().map { row in
-                    let (position, id, schema, table, type, record, old, timestamp) =
-                        try row.decode((Int64, Int64, String, String, String, String?, String?, Date).self)
-                    return Change(
-                        position: position, id: id, schema: schema, table: table, kind: Change.Kind(rawValue: type) ?? .update,
-                        recordJSON: record, oldRecordJSON: old, commitTimestamp: timestamp)
-                }
-            }
+            let batch = try await read(after: cursor)
             guard let last = batch.last else { return cursor }
             // A transaction's changes share a position: never stop inside one.
             var complete = batch
@@ -115,11 +108,71 @@ struct ChangeFeed: Sendable {
                 complete = batch.filter { $0.position < last.position }
                 if complete.isEmpty { complete = try await wholeTransaction(at: last.position) }
             }
-            await deliver(complete)
-            cursor = complete.last?.position ?? cursor
-            try await save(cursor)
-            if batch.count < Self.batchSize { return cursor }
+            // Deliver up to the first missing position that may still appear.
+            var ready: [Change] = []
+            var expected = cursor + 1
+            var blocked = false
+            for change in complete {
+                if change.position > expected {
+                    guard try await passable(Array(expected..<change.position), gaps: &gaps) else {
+                        blocked = true
+                        break
+                    }
+                }
+                ready.append(change)
+                expected = change.position + 1
+            }
+            if let delivered = ready.last?.position {
+                await deliver(ready)
+                cursor = delivered
+                gaps = gaps.filter { $0.key > delivered }
+                try await save(cursor)
+            }
+            if blocked || batch.count < Self.batchSize { return cursor }
         }
+    }
+
+    private func read(after cursor: Int64) async throws -> [Change] {
+        try await service("read") { connection in
+            try await connection.query(
+                """
+                select position, id, schema_name, table_name, type, record::text, old_record::text, commit_timestamp
+                from realtime.changes where position > \(cursor) order by position, id limit \(Self.batchSize)
+                """, logger: logger
+            ).collect().map(Self.change)
+        }
+    }
+
+    static func change(_ row: PostgresRow) throws -> Change {
+        let (position, id, schema, table, type, record, old, timestamp) =
+            try row.decode((Int64, Int64, String, String, String, String?, String?, Date).self)
+        return Change(
+            position: position, id: id, schema: schema, table: table, kind: Change.Kind(rawValue: type) ?? .update,
+            recordJSON: record, oldRecordJSON: old, commitTimestamp: timestamp)
+    }
+
+    /// Whether the reader may pass `missing` positions: each has been missing for the grace time, no
+    /// transaction holds its lock any more, and (checked after taking the locks, with a fresh snapshot)
+    /// it still has no rows.
+    private func passable(_ missing: [Int64], gaps: inout [Int64: ContinuousClock.Instant]) async throws -> Bool {
+        let now = ContinuousClock.now
+        for position in missing where gaps[position] == nil { gaps[position] = now }
+        guard missing.allSatisfy({ now - (gaps[$0] ?? now) >= Self.gapGrace }) else { return false }
+        let abandoned = try await service("gap") { connection in
+            let free = try await connection.query(
+                "select count(*)::int from unnest(\(missing)::bigint[]) p where pg_try_advisory_xact_lock_shared(-p)", logger: logger
+            ).collect().first?.decode(Int.self) ?? 0
+            guard free == missing.count else { return false }
+            let rows = try await connection.query(
+                "select count(*)::int from realtime.changes where position = any(\(missing)::bigint[])", logger: logger
+            ).collect().first?.decode(Int.self) ?? 0
+            return rows == 0
+        }
+        if abandoned {
+            for position in missing { gaps[position] = nil }
+            logger.debug("realtime: passed positions no transaction will commit", metadata: ["positions": "\(missing)"])
+        }
+        return abandoned
     }
 
     private func wholeTransaction(at position: Int64) async throws -> [Change] {
@@ -129,18 +182,15 @@ struct ChangeFeed: Sendable {
                 select position, id, schema_name, table_name, type, record::text, old_record::text, commit_timestamp
                 from realtime.changes where position = \(position) order by id
                 """, logger: logger
-            ).collect().map { row in
-                let (position, id, schema, table, type, record, old, timestamp) =
-                    try row.decode((Int64, Int64, String, String, String, String?, String?, Date).self)
-                return Change(
-                    position: position, id: id, schema: schema, table: table, kind: Change.Kind(rawValue: type) ?? .update,
-                    recordJSON: record, oldRecordJSON: old, commitTimestamp: timestamp)
-            }
+            ).collect().map(Self.change)
         }
     }
 
+    /// The cursor is written without waiting for its WAL flush: after a database crash an instance may
+    /// resend the last fraction of a second of changes, but delivery never waits on an fsync.
     private func save(_ position: Int64) async throws {
         try await service("cursor") { connection in
+            try await connection.run("set local synchronous_commit = off", logger: logger)
             try await connection.run(
                 """
                 insert into realtime.cursors (instance, position) values (\(instance), \(position))

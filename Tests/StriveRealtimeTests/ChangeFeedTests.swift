@@ -141,6 +141,44 @@ struct ChangeFeedTests {
         }
     }
 
+    /// A transaction that took its position first but commits last is still delivered first (its position
+    /// is waited for while its lock is held), and a position whose transaction rolls back is passed.
+    @Test func positionsAreDeliveredInOrderAndAbandonedOnesArePassed() async throws {
+        try await RealtimeHarness.run { h in
+            try await h.withSocket { socket in
+                #expect(try await socket.join("t", config: changesConfig([("UPDATE", "tasks", nil)]), token: h.tokens[.member]!).status == "ok")
+                // `set constraints all immediate` stamps the position now, as COMMIT would; the transaction then waits.
+                func slowTransaction(_ title: String, then end: String) async throws {
+                    try await h.database.withOwnerConnection { connection in
+                        for statement in [
+                            "begin", "update public.tasks set title = '\(title)' where id = '\(h.id("taskA"))'", "set constraints all immediate",
+                            "select pg_sleep(1.5)", end,
+                        ] {
+                            try await connection.run(PostgresQuery(unsafeSQL: statement), logger: h.database.logger)
+                        }
+                    }
+                }
+                let other = UUID().uuidString.lowercased()
+                try await h.owner("insert into public.tasks (id, project_id, title, created_by) values ('\(other)', :projectA, 'other', :member)")
+                async let first: Void = slowTransaction("first", then: "commit")
+                try await Task.sleep(for: .milliseconds(500))
+                // Takes the next position and commits while "first" still holds its own.
+                try await h.owner("update public.tasks set title = 'second' where id = '\(other)'")
+                try await first
+                try await h.owner("update public.tasks set title = 'third' where id = :taskA")
+                let titles = await socket.waitForChanges("t", count: 3).map { $0.record["title"] }
+                #expect(titles == ["first", "second", "third"])
+
+                async let aborted: Void = slowTransaction("never", then: "rollback")
+                try await Task.sleep(for: .milliseconds(500))
+                try await h.owner("update public.tasks set title = 'after the rollback' where id = :taskA")
+                try await aborted
+                let more = await socket.waitForChanges("t", count: 4).map { $0.record["title"] }
+                #expect(more == ["first", "second", "third", "after the rollback"])
+            }
+        }
+    }
+
     /// Changes committed while Strive was down reach clients that rejoin after it comes back.
     @Test func changesCommittedWhileDownAreDeliveredAfterRestart() async throws {
         let database = try await TestCluster.shared.makeDatabase()
