@@ -60,6 +60,13 @@ public struct RealtimeRoutes: Sendable {
         } catch {
             try? await outbound.write(
                 .text(PhoenixMessage(topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": .string(error.message)]]).text))
+            // Give the client a moment to read the reason before the close frame (it may close first).
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try? await inbound.messages(maxSize: 1 << 16).reduce(0) { count, _ in count + 1 } }
+                group.addTask { try? await Task.sleep(for: .seconds(2)) }
+                await group.next()
+                group.cancelAll()
+            }
             try? await outbound.close(.policyViolation, reason: error.code)
             return
         }

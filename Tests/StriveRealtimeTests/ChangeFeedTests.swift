@@ -148,20 +148,23 @@ struct ChangeFeedTests {
             try await h.withSocket { socket in
                 #expect(try await socket.join("t", config: changesConfig([("UPDATE", "tasks", nil)]), token: h.tokens[.member]!).status == "ok")
                 // `set constraints all immediate` stamps the position now, as COMMIT would; the transaction then waits.
-                func slowTransaction(_ title: String, then end: String) async throws {
+                // Stamps its position and signals `stamped`, then holds the transaction open before ending it.
+                func slowTransaction(_ title: String, then end: String, stamped: AsyncStream<Void>.Continuation) async throws {
                     try await h.database.withOwnerConnection { connection in
-                        for statement in [
-                            "begin", "update public.tasks set title = '\(title)' where id = '\(h.id("taskA"))'", "set constraints all immediate",
-                            "select pg_sleep(1.5)", end,
-                        ] {
+                        for statement in ["begin", "update public.tasks set title = '\(title)' where id = '\(h.id("taskA"))'", "set constraints all immediate"] {
+                            try await connection.run(PostgresQuery(unsafeSQL: statement), logger: h.database.logger)
+                        }
+                        stamped.yield()
+                        for statement in ["select pg_sleep(1.5)", end] {
                             try await connection.run(PostgresQuery(unsafeSQL: statement), logger: h.database.logger)
                         }
                     }
                 }
                 let other = UUID().uuidString.lowercased()
                 try await h.owner("insert into public.tasks (id, project_id, title, created_by) values ('\(other)', :projectA, 'other', :member)")
-                async let first: Void = slowTransaction("first", then: "commit")
-                try await Task.sleep(for: .milliseconds(500))
+                let (firstStamped, firstSignal) = AsyncStream<Void>.makeStream()
+                async let first: Void = slowTransaction("first", then: "commit", stamped: firstSignal)
+                for await _ in firstStamped { break }
                 // Takes the next position and commits while "first" still holds its own.
                 try await h.owner("update public.tasks set title = 'second' where id = '\(other)'")
                 try await first
@@ -169,8 +172,9 @@ struct ChangeFeedTests {
                 let titles = await socket.waitForChanges("t", count: 3).map { $0.record["title"] }
                 #expect(titles == ["first", "second", "third"])
 
-                async let aborted: Void = slowTransaction("never", then: "rollback")
-                try await Task.sleep(for: .milliseconds(500))
+                let (abortedStamped, abortedSignal) = AsyncStream<Void>.makeStream()
+                async let aborted: Void = slowTransaction("never", then: "rollback", stamped: abortedSignal)
+                for await _ in abortedStamped { break }
                 try await h.owner("update public.tasks set title = 'after the rollback' where id = :taskA")
                 try await aborted
                 let more = await socket.waitForChanges("t", count: 4).map { $0.record["title"] }
