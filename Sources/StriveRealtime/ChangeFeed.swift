@@ -4,16 +4,17 @@ import PostgresNIO
 import StriveDatabase
 
 /// Reads committed changes from `realtime.changes` in position order, from this instance's cursor on,
-/// and hands them to `deliver` one batch at a time. A missing position is waited for while the
-/// transaction that took it still runs (it holds an advisory lock on it) and passed only once that lock is
-/// free and the position has no rows. It wakes on the NOTIFY each committing transaction sends
-/// and also polls (so a missed notification only delays delivery). After a restart with changes waiting,
-/// it waits `replayWindow` first, so clients that reconnect in that time receive what they missed.
+/// and hands them to `deliver` one batch at a time, polling (10 ms while changes flow, backing off to
+/// 100 ms when idle). A missing position is waited for while the transaction that took it still runs (it
+/// holds an advisory lock on it) and passed only once that lock is free and the position has no rows.
+/// After a restart with changes waiting, it waits `replayWindow` first, so clients that reconnect in that
+/// time receive what they missed.
 struct ChangeFeed: Sendable {
     let database: StriveDatabase
     let instance: String
     let replayWindow: Duration
-    let pollInterval: Duration
+    /// How often to look for changes: the lower bound while they flow, up to the upper bound when idle.
+    let pollInterval: ClosedRange<Duration>
     let logger: Logger
     /// When this instance was created, before it accepted a socket: a first-time instance delivers
     /// everything committed after this, even if its feed starts reading a moment later.
@@ -22,49 +23,31 @@ struct ChangeFeed: Sendable {
     /// How long a missing position must stay missing before the reader asks whether it ever will appear.
     static let gapGrace: Duration = .milliseconds(500)
 
-    /// Runs until cancelled; database outages are logged and retried.
+    /// Runs until cancelled; database outages are logged and retried. Polls at the lower bound of
+    /// `pollInterval` while changes flow and backs off to the upper bound when idle (writers send no
+    /// NOTIFY: PostgreSQL would serialise their commits).
     func run(deliver: @escaping @Sendable ([Change]) async -> Void) async {
         var cursor: Int64?
+        var gaps: [Int64: ContinuousClock.Instant] = [:]
+        var interval = pollInterval.lowerBound
+        var lastCleanup = ContinuousClock.now
         while !Task.isCancelled {
             do {
-                try await database.withDedicatedConnection { connection in
-                    try await connection.listen(on: "strive_realtime") { notifications in
-                        let wakeups = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-                        try await withThrowingTaskGroup(of: Void.self) { group in
-                            group.addTask {
-                                // The listen connection ending ends the loop below, which reconnects.
-                                defer { wakeups.continuation.finish() }
-                                for try await _ in notifications { wakeups.continuation.yield() }
-                            }
-                            group.addTask {
-                                while !Task.isCancelled {
-                                    try? await Task.sleep(for: pollInterval)
-                                    wakeups.continuation.yield()
-                                }
-                            }
-                            if cursor == nil { cursor = try await start() }
-                            var current = cursor ?? 0
-                            var gaps: [Int64: ContinuousClock.Instant] = [:]
-                            current = try await drain(from: current, gaps: &gaps, deliver: deliver)
-                            cursor = current
-                            var lastCleanup = ContinuousClock.now
-                            for await _ in wakeups.stream {
-                                current = try await drain(from: current, gaps: &gaps, deliver: deliver)
-                                cursor = current
-                                if ContinuousClock.now - lastCleanup > .seconds(60) {
-                                    try await cleanUp()
-                                    lastCleanup = .now
-                                }
-                            }
-                            group.cancelAll()
-                        }
-                    }
+                if cursor == nil { cursor = try await start() }
+                let before = cursor ?? 0
+                let after = try await drain(from: before, gaps: &gaps, deliver: deliver)
+                cursor = after
+                interval = after > before || !gaps.isEmpty ? pollInterval.lowerBound : min(interval * 2, pollInterval.upperBound)
+                if ContinuousClock.now - lastCleanup > .seconds(60) {
+                    try await cleanUp()
+                    lastCleanup = .now
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("realtime change feed lost its database connection; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
+                logger.warning("realtime change feed cannot read changes; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                interval = .seconds(1)
             }
+            try? await Task.sleep(for: interval)
         }
     }
 

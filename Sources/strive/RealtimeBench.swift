@@ -30,10 +30,13 @@ struct RealtimeBench: AsyncParsableCommand {
     @Option(help: "The server's process id, for its CPU time and RSS.") var pid: Int32?
     @OptionGroup var database: DatabaseOptions
 
+    /// Tasks per organization the updates rotate over (so writers do not queue on a few row locks).
+    static let tasksPerOrganization = 100
+
     struct Tenant: Sendable {
         let organization: UUID
         let project: UUID
-        let task: UUID
+        let tasks: [UUID]
         var members: [(user: UUID, session: UUID)]
     }
 
@@ -62,7 +65,8 @@ struct RealtimeBench: AsyncParsableCommand {
         let perOrg = max(1, sockets / orgs)
         var tenants: [Tenant] = []
         for index in 0..<orgs {
-            let organization = UUID(), project = UUID(), task = UUID()
+            let organization = UUID(), project = UUID()
+            let tasks = (0..<Self.tasksPerOrganization).map { _ in UUID() }
             let tag = "rtbench-\(organization.uuidString.prefix(8).lowercased())"
             var members: [(UUID, UUID)] = []
             for _ in 0..<perOrg { members.append((UUID(), UUID())) }
@@ -79,8 +83,9 @@ struct RealtimeBench: AsyncParsableCommand {
             try await connection.run(
                 "insert into public.projects (id, organization_id, name) values (\(project), \(organization), 'Bench project')", logger: logger)
             try await connection.run(
-                "insert into public.tasks (id, project_id, title, created_by) values (\(task), \(project), 'bench', \(users[0]))", logger: logger)
-            tenants.append(Tenant(organization: organization, project: project, task: task, members: members))
+                "insert into public.tasks (id, project_id, title, created_by) select t, \(project), 'bench', \(users[0]) from unnest(\(tasks)::uuid[]) t",
+                logger: logger)
+            tenants.append(Tenant(organization: organization, project: project, tasks: tasks, members: members))
         }
         return tenants
     }
@@ -155,7 +160,8 @@ struct RealtimeBench: AsyncParsableCommand {
                         let due = started + .seconds(Double(index) / Double(rate))
                         let now = ContinuousClock.now
                         if due > now { try await Task.sleep(until: due) }
-                        let task = tenants[index % tenants.count].task
+                        let tenant = tenants[index % tenants.count]
+                        let task = tenant.tasks[(index / tenants.count) % tenant.tasks.count]
                         writes.addTask {
                             try await writers.query("update public.tasks set title = \(String(index)) where id = \(task)", logger: logger)
                         }

@@ -49,3 +49,37 @@ struct SlowConsumerTests {
         }
     }
 }
+
+@Suite("Phoenix frames")
+struct PhoenixFrameTests {
+    @Test(arguments: ["plain", "quote \" and backslash \\", "new\nline\ttab\r", "control \u{01}\u{1F}", "unicode é ✓ 日本 🚀", ""])
+    func quotedStringsAreTheJSONOfTheString(_ text: String) throws {
+        let quoted = PhoenixMessage.quote(text)
+        let decoded = try JSONDecoder().decode(String.self, from: Data(quoted.utf8))
+        #expect(decoded == text)
+    }
+
+    @Test func framesRoundTrip() throws {
+        let message = PhoenixMessage(topic: "realtime:a\"b", event: "broadcast", payload: ["n": 1, "s": "x"], ref: "7", joinRef: "3")
+        let parsed = try PhoenixMessage(text: message.text)
+        #expect(parsed == message)
+        #expect(try PhoenixMessage(text: PhoenixMessage.frame(topic: "t", event: "e", payloadJSON: "{}")).ref == nil)
+        #expect(throws: PhoenixMessage.DecodingProblem.notJSON) { try PhoenixMessage(text: "nope") }
+        #expect(throws: PhoenixMessage.DecodingProblem.missing("event")) { try PhoenixMessage(text: #"{"topic":"x"}"#) }
+    }
+
+    @Test func filtersParseAndMatch() throws {
+        let record: [String: JSONValue] = ["title": "b", "position": 2, "owner": "ABC"]
+        #expect(try ChangeFilter("title=eq.b").matches(record))
+        #expect(try !ChangeFilter("title=neq.b").matches(record))
+        #expect(try ChangeFilter("position=gt.1").matches(record))
+        #expect(try ChangeFilter("position=lte.2").matches(record))
+        #expect(try !ChangeFilter("position=lt.2").matches(record))
+        #expect(try ChangeFilter("title=in.(a,b)").matches(record))
+        #expect(try ChangeFilter("owner=eq.abc").matches(record))
+        #expect(try !ChangeFilter("missing=eq.x").matches(record))
+        for bad in ["title", "title=like.x", "=eq.x", "title=in.a,b", "ti tle=eq.x"] {
+            #expect(throws: ChangeFilter.Problem.self) { try ChangeFilter(bad) }
+        }
+    }
+}
