@@ -4,8 +4,8 @@ import PostgresNIO
 import StriveDatabase
 
 /// Reads committed changes from `realtime.changes` in position order, from this instance's cursor on,
-/// and hands them to `deliver` one batch at a time, polling (10 ms while changes flow, backing off to
-/// 100 ms when idle). A missing position is waited for while the transaction that took it still runs (it
+/// and hands them to `deliver` one batch at a time, polling (5 ms while changes flow, backing off to
+/// 40 ms when idle). A missing position is waited for while the transaction that took it still runs (it
 /// holds an advisory lock on it) and passed only once that lock is free and the position has no rows.
 /// After a restart with changes waiting, it waits `replayWindow` first, so clients that reconnect in that
 /// time receive what they missed.

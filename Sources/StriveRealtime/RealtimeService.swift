@@ -15,7 +15,7 @@ public final class RealtimeService: Service, Sendable {
 
     public init(
         database: StriveDatabase, tokens: TokenService, instance: String, replayWindow: Duration, limits: RealtimeLimits = .init(),
-        pollInterval: ClosedRange<Duration> = .milliseconds(10)...(.milliseconds(100)), logger: Logger
+        pollInterval: ClosedRange<Duration> = .milliseconds(5)...(.milliseconds(40)), logger: Logger
     ) {
         hub = RealtimeHub(database: database, tokens: tokens, limits: limits, logger: logger)
         feed = ChangeFeed(database: database, instance: instance, replayWindow: replayWindow, pollInterval: pollInterval, logger: logger)
