@@ -130,6 +130,7 @@ public actor RealtimeHub {
         }
         channelsBySocket[id] = nil
         joinTimes[id] = nil
+        slowSockets.remove(id)
         sockets.removeValue(forKey: id)?.outbound.finish()
     }
 

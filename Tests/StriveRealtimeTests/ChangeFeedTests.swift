@@ -187,7 +187,7 @@ struct ChangeFeedTests {
     @Test func changesCommittedWhileDownAreDeliveredAfterRestart() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
-        let environment = ["STRIVE_INSTANCE_ID": "restart-test", "STRIVE_REALTIME_REPLAY_SECONDS": "3"]
+        let environment = ["STRIVE_INSTANCE_ID": "restart-test", "STRIVE_REALTIME_REPLAY_SECONDS": "8"]
         try await RealtimeHarness.run(environment: environment, database: database, fixture: fixture) { h in
             try await h.withSocket { socket in
                 #expect(try await socket.join("t", config: changesConfig([("*", "tasks", nil)]), token: h.tokens[.member]!).status == "ok")
@@ -203,7 +203,7 @@ struct ChangeFeedTests {
         try await RealtimeHarness.run(environment: environment, database: database, fixture: fixture) { h in
             try await h.withSocket { socket async throws in
                 #expect(try await socket.join("t", config: changesConfig([("*", "tasks", nil)]), token: h.tokens[.member]!).status == "ok")
-                let events = await socket.waitForChanges("t", count: 1, timeout: .seconds(15))
+                let events = await socket.waitForChanges("t", count: 1, timeout: .seconds(30))
                 #expect(events.map { $0.record["title"] } == ["While down"])
             }
         }

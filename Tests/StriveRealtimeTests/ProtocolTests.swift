@@ -83,10 +83,10 @@ struct ProtocolTests {
 
     @Test func expiredAndInvalidTokensEndChannels() async throws {
         try await RealtimeHarness.run { h in
-            let shortLived = try await h.fixture.accessToken(for: h.fixture.id("member"), on: h.database, lifetime: 2)
+            let shortLived = try await h.fixture.accessToken(for: h.fixture.id("member"), on: h.database, lifetime: 8)
             try await h.withSocket { socket in
                 #expect(try await socket.join("t", config: changesConfig([("*", "tasks", nil)]), token: shortLived).status == "ok")
-                let ended = try #require(await socket.first(timeout: .seconds(6)) { $0.event == "system" && $0.status == "error" })
+                let ended = try #require(await socket.first(timeout: .seconds(25)) { $0.event == "system" && $0.status == "error" })
                 #expect(ended.payload.objectValue?["message"]?.stringValue?.contains("Token has expired") == true)
                 #expect(await socket.first { $0.event == "phx_close" && $0.topic == "realtime:t" } != nil)
                 try await h.owner("update public.tasks set title = 'after expiry' where id = :taskA")

@@ -154,7 +154,7 @@ struct StorageHarness: Sendable {
 }
 
 /// Polls `condition` for up to `seconds`: cleanup that happens after a response (or a hang-up) is seen.
-func eventually(_ seconds: Double = 5, _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+func eventually(_ seconds: Double = 15, _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
     let deadline = Date(timeIntervalSinceNow: seconds)
     while Date() < deadline {
         if try await condition() { return true }
