@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import NIOSSL
 import PostgresNIO
 import StriveCore
@@ -131,6 +132,24 @@ public struct DatabaseTarget: Sendable {
         case .disable: .disable
         case .allow, .prefer: .prefer(try NIOSSLContext(configuration: tlsConfiguration(mode)))
         case .require, .verifyCA, .verifyFull: .require(try NIOSSLContext(configuration: tlsConfiguration(mode)))
+        }
+    }
+}
+
+extension DatabaseTarget {
+    /// Opens one connection as `credentials`, outside any pool, runs `body` on it and closes it whether
+    /// `body` returns or throws.
+    public func withConnection<Result: Sendable>(
+        as credentials: DatabaseCredentials, logger: Logger, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(as: credentials), id: 1, logger: logger)
+        do {
+            let result = try await body(connection)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
         }
     }
 }

@@ -89,16 +89,7 @@ public final class StriveDatabase: Service, Sendable {
     public func withDedicatedConnection<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await PostgresConnection.connect(
-            configuration: target.connectionConfiguration(as: authenticator), id: 1, logger: logger)
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await target.withConnection(as: authenticator, logger: logger, body)
     }
 
     /// A lease of the request pool outside any transaction: the session state the next request inherits.

@@ -118,13 +118,13 @@ struct ChangeFeed: Sendable {
     private func read(after cursor: Int64) async throws -> [Change] {
         try await service("read") { connection in
             try await connection.query(
-                """
-                select position, id, schema_name, table_name, type, record::text, old_record::text, commit_timestamp
-                from realtime.changes where position > \(cursor) order by position, id limit \(Self.batchSize)
-                """, logger: logger
+                "select \(unescaped: Self.changeColumns) from realtime.changes where position > \(cursor) order by position, id limit \(Self.batchSize)", logger: logger
             ).collect().map(Self.change)
         }
     }
+
+    /// What `change(_:)` decodes, in its order.
+    static let changeColumns = "position, id, schema_name, table_name, type, record::text, old_record::text, commit_timestamp"
 
     static func change(_ row: PostgresRow) throws -> Change {
         let (position, id, schema, table, type, record, old, timestamp) =
@@ -161,10 +161,7 @@ struct ChangeFeed: Sendable {
     private func wholeTransaction(at position: Int64) async throws -> [Change] {
         try await service("read") { connection in
             try await connection.query(
-                """
-                select position, id, schema_name, table_name, type, record::text, old_record::text, commit_timestamp
-                from realtime.changes where position = \(position) order by id
-                """, logger: logger
+                "select \(unescaped: Self.changeColumns) from realtime.changes where position = \(position) order by id", logger: logger
             ).collect().map(Self.change)
         }
     }

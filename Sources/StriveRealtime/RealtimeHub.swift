@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Logging
 import StriveAuth
 import StriveCore
@@ -309,14 +310,8 @@ public actor RealtimeHub {
     private func authorize(token: String?, socket: Socket) async throws(AuthError) -> Grant {
         let caller: Caller
         if let token, !token.isEmpty {
-            let verified = try await tokens.verify(token)
-            guard let role = DatabaseRole(rawValue: verified.claims.role) else {
-                throw .badJWT("role \"\(verified.claims.role)\" is not anon, authenticated or service_role")
-            }
-            if role == .authenticated && (verified.userID == nil || verified.sessionID == nil) {
-                throw .badJWT("an authenticated token needs sub and session_id claims")
-            }
-            caller = Caller(role: role, token: verified)
+            // The channel's access token is checked as a bearer token is on every HTTP surface.
+            caller = try await Caller.resolve(headers: [.authorization: "Bearer \(token)"], tokens: tokens)
         } else {
             caller = socket.apikey
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -43,14 +44,10 @@ public struct RealtimeRoutes: Sendable {
         return router
     }
 
-    /// The socket's `apikey` must be the anon or service role key, as on every other surface.
+    /// The socket's `apikey` must be the anon or service role key, checked as on every other surface.
     func resolveKey(_ apikey: String?) async throws(AuthError) -> Caller {
         guard let apikey, !apikey.isEmpty else { throw .noAPIKey }
-        let verified = try await tokens.verify(apikey)
-        guard verified.claims.sub == nil, let role = DatabaseRole(rawValue: verified.claims.role), role != .authenticated else {
-            throw .badJWT("the apikey must be the anon or service role key")
-        }
-        return Caller(role: role, token: verified)
+        return try await Caller.resolve(headers: [HTTPField.Name("apikey")!: apikey], tokens: tokens)
     }
 
     func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, apikey: String?, logger: Logger) async {

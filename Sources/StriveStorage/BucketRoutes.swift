@@ -58,7 +58,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             try await connection.query("select \(unescaped: Self.columns) from storage.buckets order by name", logger: logger)
                 .collect().map(Self.bucket)
         }
-        return try json(buckets)
+        return try Response.storageJSON(buckets)
     }
 
     func bucket(_ context: Context) async throws -> Response {
@@ -69,7 +69,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
                 .collect().first.map(Self.bucket)
         }
         guard let found else { throw StorageError.bucketNotFound }
-        return try json(found)
+        return try Response.storageJSON(found)
     }
 
     struct Settings: Decodable {
@@ -143,7 +143,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             ).collect().count
         }
         guard created == 1 else { throw StorageError(.conflict, "Duplicate", "The resource already exists") }
-        return try json(["name": id])
+        return try Response.storageJSON(["name": id])
     }
 
     func update(_ request: Request, _ context: Context) async throws -> Response {
@@ -165,7 +165,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             ).collect().count
         }
         guard updated == 1 else { throw StorageError.bucketNotFound }
-        return try json(["message": "Successfully updated"])
+        return try Response.storageJSON(["message": "Successfully updated"])
     }
 
     func delete(_ context: Context) async throws -> Response {
@@ -183,7 +183,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         guard outcome.deleted else {
             throw StorageError(.conflict, "InvalidRequest", "The bucket holds \(outcome.objects) objects; empty it first (POST /bucket/\(id)/empty)")
         }
-        return try json(["message": "Successfully deleted"])
+        return try Response.storageJSON(["message": "Successfully deleted"])
     }
 
     func empty(_ context: Context) async throws -> Response {
@@ -197,7 +197,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         guard exists else { throw StorageError.bucketNotFound }
         // The deleted rows queued their blobs; delete the bytes now rather than at the next sweep.
         await storage.collectGarbage()
-        return try json(["message": "Successfully emptied"])
+        return try Response.storageJSON(["message": "Successfully emptied"])
     }
 
     // MARK: Helpers
@@ -218,7 +218,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         do {
             caller = try context.caller()
         } catch {
-            throw StorageError(.unauthorized, "Unauthorized", error.message)
+            throw StorageError.unauthorized(error)
         }
         guard caller.role == .serviceRole else { throw StorageError.notServiceRole }
     }
@@ -243,8 +243,4 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         }
     }
 
-    func json(_ value: some Encodable) throws -> Response {
-        let data = try SupabaseJSON.encoder.encode(value)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
 }

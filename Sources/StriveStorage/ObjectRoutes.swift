@@ -122,7 +122,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         }
         let id = try await service.commitUpload(identity, bucket: bucket, key: key, staged: staged, attributes: attributes, upsert: upsert)
         context.logger.info("stored object", metadata: ["bucket": "\(bucket)", "bytes": "\(staged.size)"])
-        return try json(["Id": id.uuidString.lowercased(), "Key": bucket + "/" + key.value])
+        return try Response.storageJSON(["Id": id.uuidString.lowercased(), "Key": bucket + "/" + key.value])
     }
 
     /// storage-js sends `cacheControl: "3600"` in forms and `cache-control: max-age=3600` as a header.
@@ -157,7 +157,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 attributes: UploadAttributes(owner: caller.userID, mimeType: "application/octet-stream", cacheControl: "no-cache"),
                 upsert: upsert)
             let token = try await service.signer.signUpload(bucket: bucket, key: key, owner: caller.userID, upsert: upsert)
-            return try json(["url": "/object/upload/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)", "token": token])
+            return try Response.storageJSON(["url": "/object/upload/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)", "token": token])
         }
     }
 
@@ -216,7 +216,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             guard let body = try await service.json(identity, ObjectQueries.info(bucket: bucket, key: key)) else {
                 throw StorageError.objectNotFound
             }
-            return jsonText(body)
+            return Response.storageJSON(text: body)
         }
     }
 
@@ -230,7 +230,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             _ = try await service.rules(of: bucket)
             let body = try await service.json(
                 caller.identity(method: request.method.rawValue, path: request.uri.path), try ObjectQueries.list(bucket: bucket, options: options))
-            return jsonText(body ?? "[]")
+            return Response.storageJSON(text: body ?? "[]")
         }
     }
 
@@ -247,7 +247,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             _ = try await service.rules(of: bucket)
             let body = try await service.change(
                 caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: names))
-            return jsonText(body ?? "[]")
+            return Response.storageJSON(text: body ?? "[]")
         }
     }
 
@@ -261,7 +261,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 _ = try await service.rules(of: bucket)
                 throw StorageError.objectNotFound
             }
-            return try json(["message": "Successfully deleted"])
+            return try Response.storageJSON(["message": "Successfully deleted"])
         }
     }
 
@@ -282,7 +282,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 try await connection.affectedRows(ObjectQueries.move(from: source, to: destination), logger: context.logger)
             }
             guard moved == 1 else { throw StorageError.objectNotFound }
-            return try json(["message": "Successfully moved"])
+            return try Response.storageJSON(["message": "Successfully moved"])
         }
     }
 
@@ -301,7 +301,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             let staged = try await service.blobs.stageCopy(of: original.blob)
             _ = try await service.commitUpload(
                 identity, bucket: destination.bucket, key: destination.key, staged: staged, attributes: attributes, upsert: upsert)
-            return try json(["Key": destination.bucket + "/" + destination.key.value])
+            return try Response.storageJSON(["Key": destination.bucket + "/" + destination.key.value])
         }
     }
 
@@ -360,7 +360,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             let visible = try await visibleKeys(caller, request, bucket: bucket, keys: [key.value])
             guard visible.contains(key.value) else { throw StorageError.objectNotFound }
             let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
-            return try json(["signedURL": "/object/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
+            return try Response.storageJSON(["signedURL": "/object/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
         }
     }
 
@@ -389,7 +389,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
                 entries.append(SignedEntry(error: nil, path: path, signedURL: "/object/sign/\(bucket)/\(Self.encodePath(path))?token=\(token)"))
             }
-            return try json(entries)
+            return try Response.storageJSON(entries)
         }
     }
 
@@ -478,12 +478,4 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
     }
 
-    func json(_ value: some Encodable) throws -> Response {
-        let data = try SupabaseJSON.encoder.encode(value)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    func jsonText(_ text: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import StriveAuth
+import StriveCore
 import StriveDatabase
 
 /// A storage failure in Supabase Storage's shape: `{statusCode, error, message}` (statusCode a string).
@@ -77,5 +78,17 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+    }
+}
+
+extension Response {
+    /// A 200 answer with `value` as JSON, encoded as the Supabase services encode it.
+    static func storageJSON(_ value: some Encodable) throws -> Response {
+        storageJSON(text: String(decoding: try SupabaseJSON.encoder.encode(value), as: UTF8.self))
+    }
+
+    /// A 200 answer with JSON text PostgreSQL already built.
+    static func storageJSON(text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

@@ -90,16 +90,7 @@ public actor TestCluster {
         logger: Logger,
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let configuration = try target.connectionConfiguration(as: target.owner)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await target.withConnection(as: target.owner, logger: logger, body)
     }
 
     /// A shell that waits for this process to end, then stops the cluster and removes its directory.

@@ -303,14 +303,13 @@ public struct LocalCluster: Sendable {
     private func ensureDatabase(_ running: Running, logger: Logger) async throws(LocalClusterError) {
         let target = try target(running, database: "postgres")
         do {
-            let configuration = try target.connectionConfiguration(as: target.owner)
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-            defer { Task { try? await connection.close() } }
-            let exists = try await connection.query(
-                "select 1 from pg_database where datname = \(Self.databaseName)", logger: logger
-            ).collect().isEmpty == false
-            if !exists {
-                try await connection.run(PostgresQuery(unsafeSQL: "create database \(Self.databaseName)"), logger: logger)
+            try await target.withConnection(as: target.owner, logger: logger) { connection in
+                let exists = try await connection.query(
+                    "select 1 from pg_database where datname = \(Self.databaseName)", logger: logger
+                ).collect().isEmpty == false
+                if !exists {
+                    try await connection.run(PostgresQuery(unsafeSQL: "create database \(Self.databaseName)"), logger: logger)
+                }
             }
         } catch {
             throw .commandFailed(command: "connecting to the local PostgreSQL", output: String(describing: error))
