@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import StriveCore
 
 /// Every way an auth request can fail, with Supabase Auth's error codes so its clients branch on them.
 /// Answered in one of Supabase Auth's two shapes: `{code, message}` when the request carries
@@ -66,9 +67,7 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if modern { headers[.supabaseAPIVersion] = Self.currentAPIVersion }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try SupabaseJSON.encoder.encode(body))))
     }
 }
 

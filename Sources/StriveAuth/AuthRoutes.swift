@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import PostgresNIO
 import StriveCore
 import StriveDatabase
 
@@ -23,7 +24,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         self.service = service
     }
 
-    public func register(on router: Router<Context>) {
+    public func register(on router: some RouterMethods<Context>) {
         let group = router.group("auth/v1")
         group.post("signup") { request, context in try await mapped { try await signUp(request, context) } }
         group.post("token") { request, context in try await mapped { try await token(request, context) } }
@@ -54,28 +55,26 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         return try json(session)
     }
 
-    struct PasswordGrantBody: Decodable {
+    /// Both grants' fields, typed: a value of the wrong type is refused whichever grant ignores it.
+    struct TokenBody: Decodable {
         var email: String?
         var phone: String?
         var password: String?
-    }
-
-    struct RefreshGrantBody: Decodable {
         var refresh_token: String?
     }
 
     func token(_ request: Request, _ context: Context) async throws -> Response {
         _ = try context.caller()
-        switch request.uri.queryParameters["grant_type"].map(String.init) {
+        switch try query(request)["grant_type"] {
         case "password":
-            let body = try await decode(PasswordGrantBody.self, from: request, context)
+            let body = try await decode(TokenBody.self, from: request, context)
             if body.phone != nil && body.email == nil { throw AuthError.validation("Phone sign-in is not supported; use email") }
             guard let email = body.email, let password = body.password else {
                 throw AuthError.validation("grant_type=password needs email and password")
             }
             return try json(try await service.signIn(email: email, password: password, client: client(request, context)))
         case "refresh_token":
-            let body = try await decode(RefreshGrantBody.self, from: request, context)
+            let body = try await decode(TokenBody.self, from: request, context)
             guard let token = body.refresh_token else { throw AuthError.validation("grant_type=refresh_token needs refresh_token") }
             return try json(try await service.refresh(token: token))
         case let other:
@@ -107,7 +106,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     func logout(_ request: Request, _ context: Context) async throws -> Response {
         let token = try userToken(request, context)
-        let scopeText = request.uri.queryParameters["scope"].map(String.init) ?? "global"
+        let scopeText = try query(request)["scope"] ?? "global"
         guard let scope = AuthStore.LogoutScope(rawValue: scopeText) else {
             throw AuthError.validation("scope must be global, local or others")
         }
@@ -197,11 +196,15 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func positiveInteger(_ request: Request, _ name: String, default value: Int, maximum: Int) throws -> Int {
-        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
+        guard let text = try query(request)[name] else { return value }
         guard let parsed = Int(text), (1...maximum).contains(parsed) else {
             throw AuthError.validation("\(name) must be an integer between 1 and \(maximum)")
         }
         return parsed
+    }
+
+    func query(_ request: Request) throws -> QueryString {
+        try request.queryString { AuthError.validation("the query string is not valid percent-encoding: \($0.part)") }
     }
 
     func client(_ request: Request, _ context: Context) -> AuthService.Client {
@@ -248,12 +251,16 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         } catch let error as AuthError {
             throw error
         } catch {
-            guard let (state, message) = DatabaseError.serverError(in: error) else { throw error }
-            if state == RequestIdentity.sessionNotFoundState { throw AuthError.sessionNotFound }
-            if ["23514", "23503", "23505", "42501"].contains(state) {
-                throw AuthError(status: .unprocessableContent, code: "validation_failed", message: message)
+            guard let fields = DatabaseError.serverFields(in: error) else { throw error }
+            switch fields.code {
+            case .sessionNotFound: throw AuthError.sessionNotFound
+            case .checkViolation, .foreignKeyViolation, .uniqueViolation, .insufficientPrivilege:
+                throw AuthError(status: .unprocessableContent, code: "validation_failed", message: fields.message)
+            default:
+                // Class 22, data exceptions: a value PostgreSQL cannot store (NUL in metadata, say).
+                if fields.sqlState.hasPrefix("22") { throw AuthError.validation(fields.message) }
+                throw error
             }
-            throw error
         }
     }
 }

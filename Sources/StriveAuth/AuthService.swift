@@ -231,14 +231,22 @@ public struct AuthService: Sendable {
 
     static let emailProviderMetadata: [String: JSONValue] = ["provider": .string("email"), "providers": .array([.string("email")])]
 
-    /// Trimmed and lower-cased; a plain shape check (one @, a dot in the domain, no spaces).
+    /// Trimmed and lower-cased; a plain shape check that /openapi.json states as a pattern: one @, a
+    /// local part and a domain of dot-separated non-empty labels, no spaces, commas or control characters,
+    /// at most 254 characters.
     static func normalisedEmail(_ raw: String) throws(AuthError) -> String {
         let email = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.utf8.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-            !email.contains(where: { $0.isWhitespace || $0.isNewline || $0 == "," })
+        let forbidden = { (scalar: Unicode.Scalar) in
+            scalar.properties.isWhitespace || scalar == "," || scalar.value < 0x20 || scalar.value == 0x7F
+        }
+        guard email.unicodeScalars.count <= 254, parts.count == 2, !parts[0].isEmpty,
+            !email.unicodeScalars.contains(where: forbidden)
         else {
+            throw .validation("Unable to validate email address: invalid format")
+        }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty }) else {
             throw .validation("Unable to validate email address: invalid format")
         }
         return email

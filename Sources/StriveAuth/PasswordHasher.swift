@@ -1,12 +1,17 @@
+import Crypto
+import Foundation
 import HummingbirdBcrypt
 import NIOPosix
 
 /// bcrypt, always off the event loops. A missing account is checked against a stand-in hash of the
 /// same cost, so "no such user" takes as long as "wrong password".
 public struct PasswordHasher: Sendable {
+    /// In characters (Unicode scalars, as JSON Schema's `minLength` counts them).
     public static let minimumLength = 8
-    /// bcrypt reads at most 72 bytes; longer passwords would be silently truncated.
-    public static let maximumBytes = 72
+    public static let maximumLength = 72
+    /// bcrypt reads at most 72 bytes and would silently drop the rest: a longer password (72 characters
+    /// can be 288 bytes) is hashed with SHA-256 first, so every one of its characters counts.
+    static let bcryptBytes = 72
 
     public let cost: Int
     private let standIn: String
@@ -19,21 +24,28 @@ public struct PasswordHasher: Sendable {
 
     /// The rule a new password must meet, as the error Supabase Auth answers.
     public static func check(_ password: String) throws(AuthError) {
-        if password.count < minimumLength { throw .weakPassword(minimumLength: minimumLength) }
-        if password.utf8.count > maximumBytes {
-            throw .validation("Password must be at most \(maximumBytes) bytes")
-        }
+        let length = password.unicodeScalars.count
+        if length < minimumLength { throw .weakPassword(minimumLength: minimumLength) }
+        if length > maximumLength { throw .validation("Password must be at most \(maximumLength) characters") }
+    }
+
+    /// What bcrypt is given for `password`.
+    static func bcryptInput(_ password: String) -> String {
+        guard password.utf8.count > bcryptBytes else { return password }
+        return "sha256:" + Data(SHA256.hash(data: Data(password.utf8))).base64EncodedString()
     }
 
     public func hash(_ password: String) async throws -> String {
         let cost = UInt8(clamping: cost)
-        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        let input = Self.bcryptInput(password)
+        return try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(input, cost: cost) }
     }
 
     /// False for a nil hash too, after the same work as a real comparison.
     public func verify(_ password: String, against hash: String?) async throws -> Bool {
         let target = hash ?? standIn
-        let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: target) }
+        let input = Self.bcryptInput(password)
+        let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(input, hash: target) }
         return matches && hash != nil
     }
 }

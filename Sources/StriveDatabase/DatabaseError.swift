@@ -33,6 +33,9 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
         public let detail: String?
         public let hint: String?
         public let constraint: String?
+
+        /// `sqlState` as PostgresNIO names it, for `switch` over `.uniqueViolation` and friends.
+        public var code: PostgresError.Code { PostgresError.Code(raw: sqlState) }
     }
 
     /// Postgres's own error fields, looking through PostgresNIO's transaction wrapper and its legacy

@@ -1,4 +1,10 @@
 import Foundation
+import PostgresNIO
+
+extension PostgresError.Code {
+    /// Raised by `app.require_active_session` when a token's session has been revoked or has expired.
+    public static let sessionNotFound: PostgresError.Code = "ST401"
+}
 /// The database roles a request can act as. Their privileges come from the migrations.
 public enum DatabaseRole: String, Sendable, CaseIterable {
     case anon
@@ -30,7 +36,7 @@ public struct RequestIdentity: Sendable, Equatable {
     }
 
     /// SQLSTATE raised when `sessionID` names no active session.
-    public static let sessionNotFoundState = "ST401"
+    public static let sessionNotFoundState = PostgresError.Code.sessionNotFound.raw
 
     /// The identity of server-side work that must bypass row-level security. Only code paths named
     /// for it (admin endpoints, seeding, the realtime authoriser) use it.

@@ -35,10 +35,10 @@ public struct RealtimeRoutes: Sendable {
         let router = Router(context: RealtimeRequestContext.self)
         router.ws("realtime/v1/websocket") { request, context in
             // Only the V1 JSON serializer is spoken; an absent vsn means 1.0.0 (supabase-js's default).
-            if let version = request.uri.queryParameters["vsn"], !version.hasPrefix("1.") { return .dontUpgrade }
+            if let version = QueryString(lenient: request.uri.query)["vsn"], !version.hasPrefix("1.") { return .dontUpgrade }
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
-            let apikey = context.request.uri.queryParameters["apikey"].map(String.init)
+            let apikey = QueryString(lenient: context.request.uri.query)["apikey"]
             await serve(inbound: inbound, outbound: outbound, apikey: apikey, logger: context.logger)
         }
         return router

@@ -1,4 +1,5 @@
 import Foundation
+import StriveCore
 
 /// PostgREST's URL grammar, parsed into values before anything touches SQL. Pure: no I/O, no schema.
 
@@ -80,19 +81,14 @@ public enum QueryGrammar {
     public static let maximumDepth = 12
     public static let maximumConditions = 500
 
-    /// Splits a raw query string into decoded (key, value) pairs, keeping order and repeats.
+    /// Splits a raw query string into decoded (key, value) pairs, keeping order and repeats; `+` is a
+    /// space, as the Supabase clients encode it.
     public static func pairs(_ query: String) throws(RestError) -> [(String, String)] {
-        var result: [(String, String)] = []
-        for part in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = String(pieces[0]).removingPercentEncoding,
-                let value = (pieces.count > 1 ? String(pieces[1]) : "").removingPercentEncoding
-            else {
-                throw .parse("the query string is not valid percent-encoding", details: String(part.prefix(80)))
-            }
-            result.append((key, value))
+        do {
+            return try QueryString(query).pairs.map { ($0.key, $0.value) }
+        } catch {
+            throw .parse("the query string is not valid percent-encoding", details: error.part)
         }
-        return result
     }
 
     /// Parses every parameter. `reserved` names (RPC arguments) go to `plain` instead of being filters.
@@ -154,8 +150,13 @@ public enum QueryGrammar {
         return (String(key[..<dot]), String(key[key.index(after: dot)...]))
     }
 
+    /// The largest `limit` or `offset` taken (PostgreSQL's int4; larger ones are surely mistakes).
+    public static let maximumCount = Int(Int32.max)
+
     static func nonNegative(_ text: String, _ what: String) throws(RestError) -> Int {
-        guard let value = Int(text), value >= 0 else { throw .parse("\(what) must be a non-negative integer", details: String(text.prefix(40))) }
+        guard text.first?.isNumber == true, let value = Int(text), value >= 0, value <= maximumCount else {
+            throw .parse("\(what) must be an integer between 0 and \(maximumCount)", details: String(text.prefix(40)))
+        }
         return value
     }
 
@@ -197,11 +198,14 @@ public enum QueryGrammar {
     // MARK: filters
 
     /// `[not.]op[(language)].value` for `column`.
+    ///
+    /// Values are arbitrary text, so delimiters are found among Unicode scalars, not Characters: an ASCII
+    /// `.` followed by a combining mark or an emoji modifier is one Character, and still the delimiter.
     public static func parseFilter(column: String, _ text: String, inTree: Bool) throws(RestError) -> Filter {
         guard !column.isEmpty else { throw .parse("a filter needs a column name", details: text) }
-        var rest = Substring(text)
+        var rest = Substring(text).unicodeScalars
         var negated = false
-        if rest.hasPrefix("not.") {
+        if rest.starts(with: "not.".unicodeScalars) {
             negated = true
             rest = rest.dropFirst(4)
         }
@@ -226,8 +230,11 @@ public enum QueryGrammar {
         }
         var list: [String] = []
         if op == .in {
-            guard value.hasPrefix("("), value.hasSuffix(")") else { throw .parse("in needs a parenthesised list: in.(a,b)", details: text) }
-            let inner = String(value.dropFirst().dropLast())
+            let scalars = value.unicodeScalars
+            guard scalars.first == "(", scalars.last == ")", scalars.count >= 2 else {
+                throw .parse("in needs a parenthesised list: in.(a,b)", details: text)
+            }
+            let inner = String(scalars.dropFirst().dropLast())
             list = inner.isEmpty ? [] : try splitTopLevel(inner).map(unquoted)
         } else if inTree {
             value = unquoted(value)
@@ -241,34 +248,37 @@ public enum QueryGrammar {
     /// The inside of `or=(…)`: comma-separated filters `col.op.value` and nested `and(…)`/`or(…)`.
     static func parseLogic(_ text: String, depth: Int, count: inout Int) throws(RestError) -> [Condition] {
         guard depth <= maximumDepth else { throw .parse("logic trees nest at most \(maximumDepth) levels deep") }
-        guard text.hasPrefix("("), text.hasSuffix(")"), text.count >= 2 else {
+        let scalars = text.unicodeScalars
+        guard scalars.first == "(", scalars.last == ")", scalars.count >= 2 else {
             throw .parse("a logic tree is a parenthesised list: or=(a.eq.1,b.eq.2)", details: String(text.prefix(80)))
         }
-        let inner = String(text.dropFirst().dropLast())
+        let inner = String(scalars.dropFirst().dropLast())
         var result: [Condition] = []
         for item in try splitTopLevel(inner) {
             count += 1
             guard count <= maximumConditions else { throw .parse("too many filters (at most \(maximumConditions))") }
-            var body = Substring(item)
+            var body = Substring(item).unicodeScalars
             var negated = false
-            if body.hasPrefix("not.") && (body.dropFirst(4).hasPrefix("and(") || body.dropFirst(4).hasPrefix("or(")) {
+            let not = "not.".unicodeScalars, and = "and(".unicodeScalars, or = "or(".unicodeScalars
+            if body.starts(with: not) && (body.dropFirst(4).starts(with: and) || body.dropFirst(4).starts(with: or)) {
                 negated = true
                 body = body.dropFirst(4)
             }
-            if body.hasPrefix("and(") || body.hasPrefix("or(") {
-                let isAnd = body.hasPrefix("and(")
+            if body.starts(with: and) || body.starts(with: or) {
+                let isAnd = body.starts(with: and)
                 let children = try parseLogic(String(body.dropFirst(isAnd ? 3 : 2)), depth: depth + 1, count: &count)
                 result.append(isAnd ? .all(children, negated: negated) : .any(children, negated: negated))
                 continue
             }
             // col.op.value, where col may be quoted.
             let column: String
-            let remainder: Substring
-            if body.hasPrefix("\"") {
-                guard let close = body.dropFirst().firstIndex(of: "\""), body[body.index(after: close)...].hasPrefix(".") else {
+            let remainder: Substring.UnicodeScalarView
+            if body.first == "\"" {
+                let afterQuote = body.dropFirst()
+                guard let close = afterQuote.firstIndex(of: "\""), body[body.index(after: close)...].first == "." else {
                     throw .parse("unterminated quoted column in logic tree", details: item)
                 }
-                column = String(body[body.index(after: body.startIndex)..<close])
+                column = String(afterQuote[..<close])
                 remainder = body[body.index(close, offsetBy: 2)...]
             } else {
                 guard let dot = body.firstIndex(of: ".") else { throw .parse("\"\(item.prefix(40))\" is not column.operator.value", details: item) }
@@ -281,62 +291,63 @@ public enum QueryGrammar {
         return result
     }
 
-    /// Splits on commas outside double quotes and parentheses.
+    /// Splits on commas outside double quotes and parentheses (by Unicode scalars, as `parseFilter`).
     static func splitTopLevel(_ text: String) throws(RestError) -> [String] {
         var parts: [String] = []
-        var current = ""
+        var current = String.UnicodeScalarView()
         var depth = 0
         var quoted = false
         var escaped = false
-        for character in text {
+        for scalar in text.unicodeScalars {
             if escaped {
-                current.append(character)
+                current.append(scalar)
                 escaped = false
                 continue
             }
-            switch character {
+            switch scalar {
             case "\\" where quoted:
-                current.append(character)
+                current.append(scalar)
                 escaped = true
             case "\"":
                 quoted.toggle()
-                current.append(character)
+                current.append(scalar)
             case "(" where !quoted:
                 depth += 1
-                current.append(character)
+                current.append(scalar)
             case ")" where !quoted:
                 depth -= 1
                 guard depth >= 0 else { throw .parse("unbalanced parentheses", details: String(text.prefix(80))) }
-                current.append(character)
+                current.append(scalar)
             case "," where !quoted && depth == 0:
-                parts.append(current)
-                current = ""
+                parts.append(String(current))
+                current = String.UnicodeScalarView()
             default:
-                current.append(character)
+                current.append(scalar)
             }
         }
         guard !quoted else { throw .parse("unterminated double quote", details: String(text.prefix(80))) }
         guard depth == 0 else { throw .parse("unbalanced parentheses", details: String(text.prefix(80))) }
-        parts.append(current)
+        parts.append(String(current))
         return parts
     }
 
     /// `"a \"b\""` → `a "b"`; anything else unchanged.
     static func unquoted(_ text: String) -> String {
-        guard text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") else { return text }
-        var result = ""
+        let scalars = text.unicodeScalars
+        guard scalars.count >= 2, scalars.first == "\"", scalars.last == "\"" else { return text }
+        var result = String.UnicodeScalarView()
         var escaped = false
-        for character in text.dropFirst().dropLast() {
+        for scalar in scalars.dropFirst().dropLast() {
             if escaped {
-                result.append(character)
+                result.append(scalar)
                 escaped = false
-            } else if character == "\\" {
+            } else if scalar == "\\" {
                 escaped = true
             } else {
-                result.append(character)
+                result.append(scalar)
             }
         }
-        return result
+        return String(result)
     }
 }
 

@@ -1,15 +1,23 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PostgresNIO
+import StriveCore
 import StriveDatabase
 
 /// A data API failure in PostgREST's shape: `{code, message, details, hint}`, all four keys always present.
 public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
+    public static func == (lhs: RestError, rhs: RestError) -> Bool {
+        lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message && lhs.details == rhs.details && lhs.hint == rhs.hint
+    }
+
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
     public let details: String?
     public let hint: String?
+    /// Headers the answer carries besides its body (`Allow` on a 405).
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, code: String, message: String, details: String? = nil, hint: String? = nil) {
         self.status = status
@@ -74,40 +82,43 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
 
     // MARK: Database errors, mapped as PostgREST maps SQLSTATEs
 
-    public static func database(state: String, message: String, detail: String?, hint: String?, constraint: String?, anonymous: Bool) -> RestError {
+    /// A failed statement, in PostgREST's words and status. The one place the data API maps SQLSTATEs.
+    public static func database(_ fields: DatabaseError.ServerFields, anonymous: Bool) -> RestError {
         let status: HTTPResponse.Status
-        switch state {
-        case "42501": status = anonymous ? .unauthorized : .forbidden
-        case "23505", "23503": status = .conflict
-        case "23502", "23514", "22P02", "22001", "22003", "22007", "22008", "22023", "22004", "2201B", "42804", "42883", "42P01", "42703":
+        switch fields.code {
+        case .insufficientPrivilege: status = anonymous ? .unauthorized : .forbidden
+        case .uniqueViolation, .foreignKeyViolation, .serializationFailure, .deadlockDetected: status = .conflict
+        case .notNullViolation, .checkViolation, .invalidTextRepresentation, .stringDataRightTruncationException,
+            .numericValueOutOfRange, .invalidDatetimeFormat, .datetimeFieldOverflow, .invalidParameterValue, .nullValueNotAllowed,
+            .invalidRegularExpression, .datatypeMismatch, .undefinedFunction, .undefinedTable, .undefinedColumn, .cardinalityViolation:
             status = .badRequest
-        case "P0002": status = .notFound
-        case "57014": status = .gatewayTimeout
-        case "25006": status = .methodNotAllowed
-        case "40001", "40P01": status = .conflict
-        case RequestIdentity.sessionNotFoundState:
-            return RestError(.unauthorized, code: "PGRST301", message: "JWT session has ended: sign in again", details: detail)
+        case .noDataFound: status = .notFound
+        case .queryCanceled: status = .gatewayTimeout
+        case .readOnlySqlTransaction: status = .methodNotAllowed
+        case .sessionNotFound:
+            return RestError(.unauthorized, code: "PGRST301", message: "JWT session has ended: sign in again", details: fields.detail)
         default:
+            let state = fields.sqlState
             if state.hasPrefix("PT"), let code = Int(state.dropFirst(2)), (400...599).contains(code) {
                 // PostgREST's convention: a function raising SQLSTATE PTxyz answers HTTP xyz.
                 status = HTTPResponse.Status(code: code)
             } else if state.hasPrefix("22") || state.hasPrefix("23") {
+                // Data exceptions and integrity violations are the client's input.
                 status = .badRequest
             } else {
                 status = .internalServerError
             }
         }
         // A constraint violation names the constraint, so the client knows which rule it broke.
-        let details = detail ?? constraint.map { "constraint \($0)" }
-        return RestError(status, code: state, message: message, details: details, hint: hint)
+        let details = fields.detail ?? fields.constraint.map { "constraint \($0)" }
+        return RestError(status, code: fields.sqlState, message: fields.message, details: details, hint: fields.hint)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(RestErrorBody(code: code, message: message, details: details, hint: hint))
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let data = try SupabaseJSON.encoder.encode(RestErrorBody(code: code, message: message, details: details, hint: hint))
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

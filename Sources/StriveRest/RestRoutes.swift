@@ -14,7 +14,7 @@ public struct RestRoutes<Context: CallerRequestContext>: Sendable {
         self.service = service
     }
 
-    public func register(on router: Router<Context>) {
+    public func register(on router: some RouterMethods<Context>) {
         let group = router.group("rest/v1")
         group.get("rpc/:name") { request, context in try await rpc(request, context, viaGet: true) }
         group.post("rpc/:name") { request, context in try await rpc(request, context, viaGet: false) }

@@ -107,7 +107,7 @@ public struct RestService: Sendable {
     private func prepare(table name: String, _ call: Call) async throws -> (ParsedQuery, Preferences, SQLBuilder, SchemaCache.Table) {
         let query = try QueryGrammar.parse(try QueryGrammar.pairs(call.query))
         let builder = SQLBuilder(cache: try await schema.current)
-        return (query, Preferences(call.headers), builder, try builder.table(name))
+        return (query, try Preferences(call.headers).validated(), builder, try builder.table(name))
     }
 
     // MARK: Reads
@@ -176,35 +176,21 @@ public struct RestService: Sendable {
 
     public func insert(table name: String, _ call: Call) async throws -> RestReply {
         var (query, preferences, builder, table) = try await prepare(table: name, call)
+        // PostgREST limits updates and deletes; an insert changes exactly the rows sent.
+        preferences.maxAffected = nil
         let objects = try Self.objects(call.body, allowArray: true)
         guard !objects.isEmpty else { return try writeReply(array: "[]", rows: 0, status: .created, call: call, preferences: preferences, table: table) }
 
-        let known = Set(table.columns.map(\.name))
-        var keySets: [[String]] = []
-        if let columns = query.columns {
-            keySets = [columns]
-        } else if preferences.missingDefault || objects.count == 1 {
-            // Each distinct set of keys is inserted by itself so that missing keys take their defaults.
-            var seen = Set<[String]>()
-            for object in objects {
-                let keys = object.keys.sorted()
-                if seen.insert(keys).inserted { keySets.append(keys) }
-            }
-        } else {
-            keySets = [Array(Set(objects.flatMap(\.keys))).sorted()]
-        }
-        for keys in keySets {
-            if let unknown = keys.first(where: { !known.contains($0) }) { throw RestError.unknownWriteColumn(unknown, table: name) }
-        }
-
-        let conflict = try conflictClause(preferences: preferences, onConflict: query.onConflict, table: table, keys: Set(keySets.flatMap { $0 }))
+        let groups = try Self.insertGroups(objects, table: table, columns: query.columns, missingDefault: preferences.missingDefault)
+        for object in objects { try Self.checkKinds(object, table: table) }
+        let conflict = try conflictClause(
+            preferences: preferences, onConflict: query.onConflict, table: table, keys: Set(groups.flatMap(\.columns)))
         var statements: [String] = []
-        for keys in keySets {
-            let group = keySets.count == 1 ? objects : objects.filter { $0.keys.sorted() == keys }
-            let payload = builder.bind(Self.jsonText(group))
-            let columns = keys.map(SQLBuilder.quote).joined(separator: ", ")
+        for group in groups {
+            let payload = builder.bind(Self.jsonText(group.objects))
+            let columns = group.columns.map(SQLBuilder.quote).joined(separator: ", ")
             let insert =
-                keys.isEmpty
+                group.columns.isEmpty
                 ? "insert into \(SQLBuilder.qualified(table.name)) default values"
                 : "insert into \(SQLBuilder.qualified(table.name)) (\(columns)) select \(columns) from json_populate_recordset(null::\(SQLBuilder.qualified(table.name)), \(payload)::json)"
             statements.append(insert + conflict)
@@ -218,25 +204,126 @@ public struct RestService: Sendable {
         let objects = try Self.objects(call.body, allowArray: false)
         guard let object = objects.first, !object.isEmpty else { throw RestError.invalidBody("PATCH needs a JSON object with the columns to change") }
         for key in object.keys where table.column(key) == nil { throw RestError.unknownWriteColumn(key, table: name) }
+        try Self.requireFilter(query, statement: "UPDATE")
+        try Self.checkKinds(object, table: table)
         let payload = builder.bind(Self.jsonText([object]))
+        let record = "json_populate_recordset(null::\(SQLBuilder.qualified(table.name)), \(payload)::json)"
         let assignments = object.keys.sorted().map { "\(SQLBuilder.quote($0)) = \"input\".\(SQLBuilder.quote($0))" }.joined(separator: ", ")
-        let filters = try builder.whereClause(query.top.conditions, table: table, alias: "t0")
-        let conditions = filters.isEmpty ? " where true" : filters
+        let checked = Self.inputCheck(table, setting: Set(object.keys), record: record)
+        let filters = try builder.whereClause(query.top.conditions, extra: [checked], table: table, alias: "t0")
         let statement = """
             update \(SQLBuilder.qualified(table.name)) as "t0" set \(assignments)
-            from (select * from json_populate_recordset(null::\(SQLBuilder.qualified(table.name)), \(payload)::json) limit 1) as "input"
-            \(conditions)
+            from (select * from \(record) limit 1) as "input"
+            \(filters)
             """
         return try await write(
             [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .ok)
     }
 
+    /// The values of a PATCH, checked before any row is touched: their types (by reading them as a row of
+    /// the table) and the table's CHECK constraints whose columns the body all sets (the others depend on
+    /// the stored row, which PostgreSQL checks when it writes it). Without it a PATCH that matches no row
+    /// would accept values no row could ever hold. A condition without references to the updated rows,
+    /// so PostgreSQL evaluates it once, before scanning.
+    static func inputCheck(_ table: SchemaCache.Table, setting keys: Set<String>, record: String) -> String {
+        let cases = table.checks.filter { keys.isSuperset(of: $0.columns) }.map { check in
+            "case when (\(check.expression)) is false then '\(check.name.replacingOccurrences(of: "'", with: "''"))' end"
+        }
+        let violations = cases.isEmpty ? "'{}'::text[]" : "array_remove(array[\(cases.joined(separator: ", "))]::text[], null)"
+        let relation = table.name.replacingOccurrences(of: "'", with: "''")
+        return "app.check_input('\(relation)', (select \(violations) from \(record) as \"input\"))"
+    }
+
     public func delete(table name: String, _ call: Call) async throws -> RestReply {
         var (query, preferences, builder, table) = try await prepare(table: name, call)
+        try Self.requireFilter(query, statement: "DELETE")
         let filters = try builder.whereClause(query.top.conditions, table: table, alias: "t0")
         let statement = "delete from \(SQLBuilder.qualified(table.name)) as \"t0\"\(filters)"
         return try await write(
             [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .ok)
+    }
+
+    /// The objects of one insert, split by the columns each statement names. With `columns=` that list;
+    /// with `missing=default` (or one object) each object's own keys, so absent keys take defaults; else,
+    /// as PostgREST, the union of all keys with absent ones NULL — except where NULL could only fail (a
+    /// NOT NULL column with a default), which takes its default instead.
+    static func insertGroups(
+        _ objects: [[String: JSONText]], table: SchemaCache.Table, columns: [String]?, missingDefault: Bool
+    ) throws(RestError) -> [(columns: [String], objects: [[String: JSONText]])] {
+        let defaulted = Set(table.columns.filter { !$0.nullable && $0.hasDefault }.map(\.name))
+        let union = Set(objects.flatMap(\.keys))
+        var order: [[String]] = []
+        var grouped: [[String]: [[String: JSONText]]] = [:]
+        for object in objects {
+            let keys: [String]
+            if let columns {
+                keys = columns
+            } else if missingDefault || objects.count == 1 {
+                keys = object.keys.sorted()
+            } else {
+                keys = union.filter { object[$0] != nil || !defaulted.contains($0) }.sorted()
+            }
+            if grouped[keys] == nil { order.append(keys) }
+            grouped[keys, default: []].append(object)
+        }
+        for keys in order {
+            if let unknown = keys.first(where: { table.column($0) == nil }) { throw RestError.unknownWriteColumn(unknown, table: table.name) }
+        }
+        return order.map { ($0, grouped[$0] ?? []) }
+    }
+
+    /// Each value must be of the JSON kind its column takes: PostgreSQL would quietly turn `{}` into the
+    /// text "{}" or "5" into the number 5, which is how client bugs become data. NULL into a NOT NULL
+    /// column is refused here too (for a PATCH that matches no row PostgreSQL would never say so).
+    static func checkKinds(_ object: [String: JSONText], table: SchemaCache.Table) throws(RestError) {
+        for (key, value) in object {
+            guard let column = table.column(key) else { continue }
+            if value.kind == .null {
+                guard column.nullable else {
+                    throw RestError(
+                        .badRequest, code: "23502",
+                        message: "null value in column \"\(key)\" of relation \"\(table.name)\" violates not-null constraint")
+                }
+                continue
+            }
+            func refuse(_ expected: JSONText.Kind, _ found: JSONText.Kind, _ what: String) -> RestError {
+                RestError(
+                    .badRequest, code: "22P02", message: "\(what) of \(table.name).\(key) must be a JSON \(expected.rawValue), not a JSON \(found.rawValue)",
+                    details: "\(key) is \(column.type)")
+            }
+            if column.isJSON { continue }
+            if column.isArray {
+                guard value.kind == .array else { throw refuse(.array, value.kind, "the value") }
+                let element = Self.jsonKind(type: String(column.type.dropLast(2)), category: column.elementCategory)
+                if let wrong = value.elementKinds.first(where: { $0 != element && $0 != .null }) { throw refuse(element, wrong, "an element") }
+                continue
+            }
+            let expected = Self.jsonKind(type: column.type, category: column.category)
+            if value.kind != expected { throw refuse(expected, value.kind, "the value") }
+        }
+    }
+
+    /// The JSON kind a value of this PostgreSQL type is written as.
+    static func jsonKind(type: String, category: String) -> JSONText.Kind {
+        if type == "boolean" { return .boolean }
+        return category == "N" ? .number : .string
+    }
+
+    /// A PATCH or DELETE without a filter would change every row the caller may change: refused, as
+    /// Supabase refuses it (pg-safeupdate's SQLSTATE 21000), for every role.
+    static func requireFilter(_ query: ParsedQuery, statement: String) throws(RestError) {
+        guard query.top.conditions.isEmpty else { return }
+        throw RestError(
+            .badRequest, code: "21000", message: "\(statement) requires a WHERE clause",
+            hint: "add a filter such as id=eq.<id>; to change every row on purpose, use a filter that selects them all, e.g. id=not.is.null")
+    }
+
+    /// PostgREST's `max-affected` with `handling=strict`: thrown inside the transaction, so it rolls back.
+    static func checkAffected(_ rows: Int, _ preferences: Preferences) throws(RestError) {
+        guard let limit = preferences.enforcedMaxAffected, rows > limit else { return }
+        throw RestError(
+            .badRequest, code: "PGRST124", message: "Query result exceeds max-affected preference constraint",
+            details: "The query affects \(rows) rows")
     }
 
     private func conflictClause(preferences: Preferences, onConflict: [String]?, table: SchemaCache.Table, keys: Set<String>) throws(RestError) -> String {
@@ -268,6 +355,7 @@ public struct RestService: Sendable {
                 for statement in statements {
                     total += try await connection.affectedRows(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger)
                 }
+                try Self.checkAffected(total, preferences)
                 return total
             }
             return try writeReply(array: "[]", rows: rows, status: status, call: call, preferences: preferences, table: table)
@@ -282,7 +370,11 @@ public struct RestService: Sendable {
                    (select \(Self.locationSQL(table)) from "all_written" as "t0" limit 1)
             from (select \(projection) from "all_written" as "t0") as "r"
             """
-        let (array, rows, location) = try await run(sql, builder.bindings, call) { row in try row.decode((String?, Int, String?).self) }
+        let (array, rows, location) = try await run(sql, builder.bindings, call) { row in
+            let decoded = try row.decode((String?, Int, String?).self)
+            try Self.checkAffected(decoded.1, preferences)
+            return decoded
+        }
         var reply = try writeReply(array: array ?? "[]", rows: rows, status: status, call: call, preferences: preferences, table: table)
         if preferences.returning == .headersOnly, let location { reply.headers[.location] = "/\(table.name)?\(location)" }
         return reply
@@ -320,12 +412,17 @@ public struct RestService: Sendable {
         let cache = try await schema.current
         guard let function = cache.functions[name] else { throw RestError.unknownFunction(name) }
         if viaGet && function.isVolatile {
-            throw RestError(.methodNotAllowed, code: "PGRST101", message: "\(name) changes data: call it with POST, not GET")
+            var error = RestError(.methodNotAllowed, code: "PGRST101", message: "\(name) changes data: call it with POST, not GET")
+            error.headers[.allow] = "POST"
+            throw error
         }
         let argumentNames = Set(function.arguments.map(\.name))
         let pairs = try QueryGrammar.pairs(call.query)
         let query = try QueryGrammar.parse(pairs, treatAsPlain: viaGet ? argumentNames : [])
-        let preferences = Preferences(call.headers)
+        let preferences = try Preferences(call.headers).validated()
+        if preferences.enforcedMaxAffected != nil && !function.returnsSet {
+            throw RestError(.badRequest, code: "PGRST128", message: "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
+        }
         var builder = SQLBuilder(cache: cache)
 
         // Arguments: a JSON object in a POST body, query parameters in a GET.
@@ -380,7 +477,11 @@ public struct RestService: Sendable {
                 select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int
                 from (select \(projection) from \(callSQL) as "t0"\(filters)\(order) limit \(limit) offset \(offset)) as "r"
                 """
-            let (array, first, rows) = try await run(sql, builder.bindings, call) { row in try row.decode((String, String?, Int).self) }
+            let (array, first, rows) = try await run(sql, builder.bindings, call) { row in
+                let decoded = try row.decode((String, String?, Int).self)
+                try Self.checkAffected(decoded.2, preferences)
+                return decoded
+            }
             if !function.returnsSet {
                 // A single composite row: PostgREST answers the object itself.
                 return RestReply(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: first ?? "null")
@@ -389,13 +490,24 @@ public struct RestService: Sendable {
         }
         let sql =
             function.returnsSet
-            ? "select coalesce(json_agg(\"r\"), '[]'::json)::text from \(callSQL) as \"r\""
-            : "select to_json(\(callSQL))::text"
-        let body = try await run(sql, builder.bindings, call) { row in try row.decode(String?.self) }
+            ? "select coalesce(json_agg(\"r\"), '[]'::json)::text, count(*)::int from \(callSQL) as \"r\""
+            : "select to_json(\(callSQL))::text, 1"
+        let body = try await run(sql, builder.bindings, call) { row in
+            let (text, rows) = try row.decode((String?, Int).self)
+            try Self.checkAffected(rows, preferences)
+            return text
+        }
         if function.returnType == "void" {
             return RestReply(status: .noContent, headers: [:], body: nil)
         }
         return RestReply(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body ?? "null")
+    }
+
+    /// The methods `/rest/v1/rpc/<name>` takes, when they are fewer than the route's: a function that
+    /// changes data is called with POST only. Nil for anything else.
+    public func methods(ofRPC name: String) async -> [HTTPRequest.Method]? {
+        guard let function = try? await schema.current.functions[name], function.isVolatile else { return nil }
+        return [.post]
     }
 
     // MARK: Execution
@@ -418,9 +530,7 @@ public struct RestService: Sendable {
             throw error
         } catch {
             guard let fields = DatabaseError.serverFields(in: error) else { throw error }
-            throw RestError.database(
-                state: fields.sqlState, message: fields.message, detail: fields.detail, hint: fields.hint,
-                constraint: fields.constraint, anonymous: call.anonymous)
+            throw RestError.database(fields, anonymous: call.anonymous)
         }
     }
 
@@ -445,10 +555,30 @@ public struct RestService: Sendable {
 /// Any JSON value kept as its compact text, so values reach PostgreSQL exactly as the client wrote them.
 struct JSONText: Decodable, Sendable {
     let text: String
+    let kind: Kind
+    /// For an array, its elements' kinds.
+    let elementKinds: [Kind]
+
+    enum Kind: String, Sendable {
+        case null, boolean, number, string, array, object
+    }
 
     init(from decoder: any Decoder) throws {
         let value = try JSONValue(from: decoder)
         text = value.jsonText
+        kind = Self.kind(of: value)
+        if case .array(let elements) = value { elementKinds = elements.map(Self.kind) } else { elementKinds = [] }
+    }
+
+    static func kind(of value: JSONValue) -> Kind {
+        switch value {
+        case .null: .null
+        case .bool: .boolean
+        case .number: .number
+        case .string: .string
+        case .array: .array
+        case .object: .object
+        }
     }
 
     static func quoted(_ key: String) -> String {

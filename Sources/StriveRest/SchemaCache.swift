@@ -15,6 +15,14 @@ public struct SchemaCache: Sendable {
         public let hasDefault: Bool
         public let isArray: Bool
         public let isJSON: Bool
+        /// The labels of an enum type, in order; empty for other types.
+        public var enumLabels: [String] = []
+        /// `pg_get_constraintdef` of the CHECK constraints on this column alone, so documents can state them.
+        public var checks: [String] = []
+        /// The column's default as PostgreSQL prints it, e.g. `auth.uid()`.
+        public var defaultExpression: String? = nil
+        /// For an array, its elements' `typcategory`.
+        public var elementCategory: String = ""
     }
 
     public struct ForeignKey: Sendable, Equatable {
@@ -31,6 +39,9 @@ public struct SchemaCache: Sendable {
         public let columns: [Column]
         public let primaryKey: [String]
         public let insertable: Bool
+        /// The table's CHECK constraints: name and boolean expression over its bare column names, as
+        /// PostgreSQL deparses them. Trusted text from the catalog, used to check a PATCH body up front.
+        public var checks: [(name: String, expression: String, columns: [String])] = []
 
         public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
     }
@@ -51,6 +62,8 @@ public struct SchemaCache: Sendable {
         /// The table whose rows it returns (a composite of a public table), so results can be filtered.
         public let returnsTable: String?
         public let isVolatile: Bool
+        /// `COMMENT ON FUNCTION`: a summary, and `@param name {JSON Schema}` lines for the API document.
+        public var comment: String? = nil
     }
 
     public let tables: [String: Table]
@@ -69,7 +82,15 @@ public struct SchemaCache: Sendable {
             """
             select c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory::text,
                    not a.attnotnull, a.atthasdef or a.attidentity <> '' or a.attgenerated <> '',
-                   t.typcategory = 'A', a.atttypid in ('json'::regtype, 'jsonb'::regtype)
+                   t.typcategory = 'A', a.atttypid in ('json'::regtype, 'jsonb'::regtype),
+                   coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder)
+                             from pg_catalog.pg_enum e where e.enumtypid = a.atttypid), '{}'),
+                   coalesce((select array_agg(pg_catalog.pg_get_constraintdef(con.oid) order by con.conname)
+                             from pg_catalog.pg_constraint con
+                             where con.conrelid = c.oid and con.contype = 'c' and con.conkey = array[a.attnum]), '{}'),
+                   (select pg_catalog.pg_get_expr(d.adbin, d.adrelid) from pg_catalog.pg_attrdef d
+                    where d.adrelid = c.oid and d.adnum = a.attnum),
+                   coalesce((select e.typcategory::text from pg_catalog.pg_type e where e.oid = t.typelem and t.typcategory = 'A'), '')
             from pg_catalog.pg_attribute a
             join pg_catalog.pg_class c on c.oid = a.attrelid
             join pg_catalog.pg_namespace n on n.oid = c.relnamespace
@@ -78,10 +99,11 @@ public struct SchemaCache: Sendable {
             order by c.relname, a.attnum
             """, logger: logger
         ) {
-            let (table, name, type, category, nullable, hasDefault, isArray, isJSON) =
-                try row.decode((String, String, String, String, Bool, Bool, Bool, Bool).self)
+            let (table, name, type, category, nullable, hasDefault, isArray, isJSON, labels, checks, defaultExpression, elementCategory) =
+                try row.decode((String, String, String, String, Bool, Bool, Bool, Bool, [String], [String], String?, String).self)
             columnsByTable[table, default: []].append(Column(
-                name: name, type: type, category: category, nullable: nullable, hasDefault: hasDefault, isArray: isArray, isJSON: isJSON))
+                name: name, type: type, category: category, nullable: nullable, hasDefault: hasDefault, isArray: isArray, isJSON: isJSON,
+                enumLabels: labels, checks: checks, defaultExpression: defaultExpression, elementCategory: elementCategory))
         }
 
         var tables: [String: Table] = [:]
@@ -100,6 +122,22 @@ public struct SchemaCache: Sendable {
         ) {
             let (name, isView, primaryKey, insertable) = try row.decode((String, Bool, [String], Bool).self)
             tables[name] = Table(name: name, isView: isView, columns: columnsByTable[name] ?? [], primaryKey: primaryKey, insertable: insertable)
+        }
+
+        for try await row in try await connection.query(
+            """
+            select c.relname, con.conname, pg_catalog.pg_get_expr(con.conbin, con.conrelid),
+                   coalesce((select array_agg(a.attname::text) from pg_catalog.pg_attribute a
+                             where a.attrelid = con.conrelid and a.attnum = any(con.conkey)), '{}')
+            from pg_catalog.pg_constraint con
+            join pg_catalog.pg_class c on c.oid = con.conrelid
+            join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+            where n.nspname = 'public' and con.contype = 'c'
+            order by c.relname, con.conname
+            """, logger: logger
+        ) {
+            let (table, name, expression, columns) = try row.decode((String, String, String, [String]).self)
+            tables[table]?.checks.append((name, expression, columns))
         }
 
         var foreignKeys: [ForeignKey] = []
@@ -139,15 +177,15 @@ public struct SchemaCache: Sendable {
                    (select c.relname from pg_catalog.pg_type rt join pg_catalog.pg_class c on c.oid = rt.typrelid
                     join pg_catalog.pg_namespace cn on cn.oid = c.relnamespace
                     where rt.oid = p.prorettype and cn.nspname = 'public'),
-                   p.provolatile = 'v'
+                   p.provolatile = 'v', pg_catalog.obj_description(p.oid, 'pg_proc')
             from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
             where n.nspname = 'public' and p.prokind = 'f'
               and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
               and p.prorettype <> 'trigger'::regtype
             """, logger: logger
         ) {
-            let (name, argumentNames, argumentTypes, arrays, jsons, defaults, returnType, returnsSet, returnsTable, volatile) =
-                try row.decode((String, [String], [String], [Bool], [Bool], Int16, String, Bool, String?, Bool).self)
+            let (name, argumentNames, argumentTypes, arrays, jsons, defaults, returnType, returnsSet, returnsTable, volatile, comment) =
+                try row.decode((String, [String], [String], [Bool], [Bool], Int16, String, Bool, String?, Bool, String?).self)
             let firstDefault = argumentTypes.count - Int(defaults)
             let arguments = argumentTypes.indices.map { index in
                 Function.Argument(
@@ -158,7 +196,7 @@ public struct SchemaCache: Sendable {
             if functions[name] == nil {
                 functions[name] = Function(
                     name: name, arguments: arguments, returnType: returnType, returnsSet: returnsSet,
-                    returnsTable: returnsTable, isVolatile: volatile)
+                    returnsTable: returnsTable, isVolatile: volatile, comment: comment)
             }
         }
         return SchemaCache(tables: tables, foreignKeys: foreignKeys, functions: functions)

@@ -27,7 +27,7 @@ struct HealthRoutes: Sendable {
         }
     }
 
-    func register(on router: Router<StriveRequestContext>) {
+    func register(on router: some RouterMethods<StriveRequestContext>) {
         router.get("/health") { _, _ in Health(status: "ok", version: StriveVersion.current) }
         router.head("/health") { _, _ in HTTPResponse.Status.ok }
         router.get("/ready") { _, context in try await readiness(context) }

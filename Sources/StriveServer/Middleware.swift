@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import StriveCore
 
 /// Adopts a well-formed incoming `X-Request-Id` or makes one, and puts it on the logger and the response.
 struct RequestIDMiddleware: RouterMiddleware {
@@ -17,9 +18,9 @@ struct RequestIDMiddleware: RouterMiddleware {
             var response = try await next(request, context)
             response.headers[.xRequestID] = context.requestID
             return response
-        } catch var error as StriveHTTPError {
-            error.requestID = context.requestID
-            throw error
+        } catch let error as any HTTPResponseError {
+            // Every answer carries the id, whichever surface's error shape it has.
+            throw EditedError(base: error, headers: [.xRequestID: context.requestID])
         }
     }
 
@@ -71,30 +72,31 @@ struct AccessLogMiddleware: RouterMiddleware {
     }
 }
 
-/// Turns every failure into a JSON error body. Anything that is not already an HTTP error is a bug:
-/// it is logged with the request id and answered with a bare 500 that reveals nothing of the cause.
+/// The one place a failure becomes an answer, in the shape of the surface the request was for: surface
+/// errors pass through (they render themselves), a request no route takes becomes 405 with `Allow` or
+/// 404, and anything else is a bug — logged with the request id, answered 500 revealing nothing.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = StriveRequestContext
+    let routes: RouteCatalog
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as StriveHTTPError {
-            throw error
         } catch let error as HTTPError {
-            throw StriveHTTPError(
-                status: error.status, code: Self.code(for: error.status),
-                message: error.body ?? Self.defaultMessage(error.status, request), requestID: context.requestID
-            )
+            let surface = Surface(path: request.uri.path)
+            // Hummingbird's router answers a path it has no route for with a bare 404 before any handler
+            // runs, naming the endpoint "NotFound".
+            if error.status == .notFound, context.coreContext.endpointPath.value.map({ $0 == "NotFound" }) ?? true {
+                let allowed = await routes.allowedMethods(for: request.uri.path)
+                if allowed.isEmpty { throw surface.noRoute(request) }
+                throw surface.methodNotAllowed(request.method, allowed: allowed)
+            }
+            throw surface.error(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {
-            // A surface's own error type (auth, rest, storage) already answers in its clients' shape.
             throw error
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
-            throw StriveHTTPError(
-                status: .internalServerError, code: "internal_error",
-                message: "internal error; quote the request id when reporting it", requestID: context.requestID
-            )
+            throw Surface(path: request.uri.path).internalError()
         }
     }
 
@@ -107,35 +109,23 @@ struct ErrorMiddleware: RouterMiddleware {
         default: "http_\(status.code)"
         }
     }
-
-    static func defaultMessage(_ status: HTTPResponse.Status, _ request: Request) -> String {
-        status == .notFound ? "no route for \(request.method.rawValue) \(request.uri.path)" : status.reasonPhrase
-    }
 }
 
-/// An error answered as `{"code": …, "message": …, "request_id": …}`.
+/// An error of the ops endpoints, answered as `{"code": …, "message": …}` (the request id is in `X-Request-Id`).
 public struct StriveHTTPError: HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
-    public var requestID: String?
 
-    public init(status: HTTPResponse.Status, code: String, message: String, requestID: String? = nil) {
+    public init(status: HTTPResponse.Status, code: String, message: String) {
         self.status = status
         self.code = code
         self.message = message
-        self.requestID = requestID
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var body: [String: String] = ["code": code, "message": message]
-        if let requestID { body["request_id"] = requestID }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(body)
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let requestID { headers[.xRequestID] = requestID }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let data = try SupabaseJSON.encoder.encode(["code": code, "message": message])
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

@@ -3,64 +3,61 @@ import StriveRest
 
 /// `/openapi.json`: OpenAPI 3.1 for the ops endpoints, auth, and every exposed table and rpc function
 /// of the data API, generated from the live schema cache.
+///
+/// The document promises only what the server accepts: a generator or a fuzzer that follows it must
+/// never be refused. So filters are declared as the grammar's `operator.value` strings whose values
+/// fit the column's type, `select` and `order` name real columns, CHECK constraints on one column
+/// become JSON Schema bounds, and every declared response (status, body, error shape) is what the
+/// server sends.
 public enum OpenAPIDocument {
     public static func make(schema: SchemaCache, serverURL: String, version: String) -> JSONValue {
         var paths: [String: JSONValue] = [:]
-        var schemas: [String: JSONValue] = [
-            "Error": object([
-                "type": "object",
-                "required": .array(["code", "message", "details", "hint"].map(JSONValue.string)),
-                "properties": object([
-                    "code": object(["type": "string"]), "message": object(["type": "string"]),
-                    "details": object(["type": .array([.string("string"), .string("null")])]),
-                    "hint": object(["type": .array([.string("string"), .string("null")])]),
-                ]),
-            ]),
-        ]
+        var schemas: [String: JSONValue] = ErrorShape.allCases.reduce(into: [:]) { $0[$1.schemaName] = $1.schema }
+        schemas["JSONValue"] = ColumnSchema.jsonValue
 
-        paths["/health"] = object(["get": operation("Liveness: 200 while the process runs", tag: "ops", secured: false)])
-        paths["/ready"] = object(["get": operation("Readiness: 200 when the database answers and migrations are current, else 503", tag: "ops", secured: false)])
-        paths["/openapi.json"] = object(["get": operation("This document", tag: "ops", secured: false)])
-        for (path, methods) in authPaths {
-            paths["/auth/v1" + path] = object(methods.mapValues { operation($0, tag: "auth", secured: true) })
-        }
+        paths["/health"] = object(["get": operation("Liveness: 200 while the process runs", tag: "ops", errors: .ops, responses: ["200": jsonResponse(object(["type": "object"]))])])
+        paths["/ready"] = object([
+            "get": operation(
+                "Readiness: 200 when the database answers and migrations are current, else 503", tag: "ops", errors: .ops,
+                responses: ["200": jsonResponse(object(["type": "object"])), "503": jsonResponse(object(["type": "object"]))])
+        ])
+        paths["/openapi.json"] = object([
+            "get": operation("This document", tag: "ops", errors: .ops, responses: ["200": response(object(["type": "object"]), mediaType: "application/openapi+json")])
+        ])
+        for (path, item) in AuthPaths.items { paths["/auth/v1" + path] = item }
 
         for name in schema.tables.keys.sorted() {
             guard let table = schema.tables[name] else { continue }
-            schemas[name] = rowSchema(table)
-            let filters = table.columns.map { column in
-                object([
-                    "name": .string(column.name), "in": "query", "required": false,
-                    "description": .string("Filter on \(column.name) (\(column.type)): operator.value, e.g. eq.1, in.(1,2), is.null"),
-                    "schema": object(["type": "string"]),
-                ])
-            }
-            let reference = object(["$ref": .string("#/components/schemas/\(name)")])
-            let rows = object(["type": "array", "items": reference])
+            schemas[name] = RowSchema.read(table)
+            let filters = table.columns.map { FilterParameter.make($0, required: false) }
+            let rows = object(["type": "array", "items": ref(name)])
             var item: [String: JSONValue] = [
-                "get": operation("Read \(name) (row-level security applies)", tag: "rest", secured: true, parameters: commonReadParameters + filters, response: rows),
-                "delete": operation("Delete the \(name) rows the filters select", tag: "rest", secured: true, parameters: filters),
+                "get": operation(
+                    "Read \(name) (row-level security applies)", tag: "rest", secured: true, errors: .rest,
+                    parameters: readParameters(table) + filters, responses: ["200": jsonResponse(rows)])
             ]
+            // A filter is required: PATCH and DELETE without one are refused (no accidental whole-table writes).
+            let keyed = writeFilters(table)
+            item["delete"] = operation(
+                "Delete the \(name) rows the filters select", tag: "rest", secured: true, errors: .rest, parameters: keyed,
+                responses: ["204": noContent("Deleted (Prefer: return=minimal)")])
             if !table.isView || table.insertable {
-                item["post"] = operation("Insert one \(name) row or an array of them", tag: "rest", secured: true, body: reference, response: rows)
-                item["patch"] = operation("Update the \(name) rows the filters select", tag: "rest", secured: true, parameters: filters, body: reference, response: rows)
+                schemas["\(name).insert"] = RowSchema.insert(table)
+                schemas["\(name).update"] = RowSchema.update(table)
+                let insertBody = object(["oneOf": .array([ref("\(name).insert"), object(["type": "array", "items": ref("\(name).insert")])])])
+                item["post"] = operation(
+                    "Insert one \(name) row or an array of them", tag: "rest", secured: true, errors: .rest, body: insertBody,
+                    responses: ["201": noContent("Created (Prefer: return=minimal)")])
+                item["patch"] = operation(
+                    "Update the \(name) rows the filters select", tag: "rest", secured: true, errors: .rest, parameters: keyed,
+                    body: ref("\(name).update"), responses: ["204": noContent("Updated (Prefer: return=minimal)")])
             }
             paths["/rest/v1/\(name)"] = object(item)
         }
 
         for name in schema.functions.keys.sorted() {
             guard let function = schema.functions[name] else { continue }
-            var properties: [String: JSONValue] = [:]
-            for argument in function.arguments { properties[argument.name] = jsonSchema(type: argument.type, isArray: argument.isArray, isJSON: argument.isJSON) }
-            let required = function.arguments.filter { !$0.hasDefault }.map { JSONValue.string($0.name) }
-            let body = object(["type": "object", "properties": object(properties), "required": .array(required)])
-            var item: [String: JSONValue] = [
-                "post": operation("Call \(name) (returns \(function.returnsSet ? "setof " : "")\(function.returnType))", tag: "rpc", secured: true, body: body)
-            ]
-            if !function.isVolatile {
-                item["get"] = operation("Call \(name) with arguments as query parameters", tag: "rpc", secured: true)
-            }
-            paths["/rest/v1/rpc/\(name)"] = object(item)
+            paths["/rest/v1/rpc/\(name)"] = object(RPCPaths.item(function, schema: schema))
         }
 
         return object([
@@ -76,80 +73,120 @@ public enum OpenAPIDocument {
                 "securitySchemes": object([
                     "apikey": object(["type": "apiKey", "in": "header", "name": "apikey"]),
                     "bearer": object(["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]),
+                    // Where access tokens come from; tools learn that this operation mints credentials.
+                    "password": object([
+                        "type": "oauth2",
+                        "flows": object(["password": object(["tokenUrl": "/auth/v1/token?grant_type=password", "scopes": object([:])])]),
+                    ]),
                 ]),
             ]),
         ])
     }
 
-    static let authPaths: [String: [String: String]] = [
-        "/signup": ["post": "Create an account and a session"],
-        "/token": ["post": "Sign in (grant_type=password) or refresh (grant_type=refresh_token)"],
-        "/user": ["get": "The signed-in user", "put": "Change the signed-in user's metadata, email or password"],
-        "/logout": ["post": "End sessions (scope=global|local|others)"],
-        "/admin/users": ["get": "List users (service role)", "post": "Create a user (service role)"],
-        "/admin/users/{id}": ["get": "One user (service role)", "put": "Change a user (service role)", "delete": "Delete a user (service role)"],
-    ]
+    // MARK: Data API parameters
 
-    static let commonReadParameters: [JSONValue] = [
-        ("select", "Columns and embedded relations, e.g. id,title,project:projects(name)"),
-        ("order", "e.g. created_at.desc.nullslast,title"),
-        ("limit", "Maximum rows"),
-        ("offset", "Rows to skip"),
-    ].map { name, description in
-        object(["name": .string(name), "in": "query", "required": false, "description": .string(description), "schema": object(["type": "string"])])
+    static func readParameters(_ table: SchemaCache.Table) -> [JSONValue] {
+        let names = table.columns.map(\.name)
+        let orderable = table.columns.filter(FilterParameter.isOrderable).map(\.name)
+        var parameters: [JSONValue] = [
+            parameter("select", "Columns to return: * or one column (the full grammar also takes lists, aliases, casts and embeds)",
+                      schema: object(["type": "string", "enum": .array((["*"] + names).map(JSONValue.string))])),
+            parameter("limit", "Maximum rows (at most the server's row limit)", schema: object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
+            parameter("offset", "Rows to skip", schema: object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
+        ]
+        if !orderable.isEmpty {
+            let columns = orderable.map(FilterParameter.escaped).joined(separator: "|")
+            parameters.append(parameter(
+                "order", "column[.asc|.desc][.nullsfirst|.nullslast]",
+                schema: object(["type": "string", "pattern": .string("^(\(columns))(\\.(asc|desc))?(\\.(nullsfirst|nullslast))?$")])))
+        }
+        return parameters
     }
 
+    /// PATCH and DELETE need a filter. The document declares the one that addresses rows, `key=eq.<value>`
+    /// on the primary key (or the first column), as required; the server takes any filter of the grammar.
+    static func writeFilters(_ table: SchemaCache.Table) -> [JSONValue] {
+        let keys = table.primaryKey.isEmpty ? Array(table.columns.prefix(1).map(\.name)) : table.primaryKey
+        return table.columns.filter { keys.contains($0.name) }.map { column in
+            parameter(
+                column.name, "The \(column.name) of the rows to change: eq.<value> (any filter of the grammar is accepted)", required: true,
+                schema: object(["type": "string", "pattern": .string("^eq\\.\(FilterParameter.value(column) ?? ".*")$")]))
+        }
+    }
+
+    // MARK: Building blocks
+
     static func operation(
-        _ summary: String, tag: String, secured: Bool, parameters: [JSONValue] = [], body: JSONValue? = nil, response: JSONValue? = nil
+        _ summary: String, tag: String, secured: Bool = false, errors: ErrorShape, parameters: [JSONValue] = [], body: JSONValue? = nil,
+        bodyRequired: Bool = true, responses: [String: JSONValue]
     ) -> JSONValue {
-        var success: [String: JSONValue] = ["description": "Success"]
-        if let response { success["content"] = object(["application/json": object(["schema": response])]) }
-        var result: [String: JSONValue] = [
-            "summary": .string(summary),
-            "tags": .array([.string(tag)]),
-            "responses": object([
-                "200": object(success),
-                "default": object([
-                    "description": "Error",
-                    "content": object(["application/json": object(["schema": object(["$ref": "#/components/schemas/Error"])])]),
-                ]),
-            ]),
-        ]
+        var all = responses
+        all["default"] = object(["description": "Error", "content": object(["application/json": object(["schema": ref(errors.schemaName)])])])
+        var result: [String: JSONValue] = ["summary": .string(summary), "tags": .array([.string(tag)]), "responses": object(all)]
         if !parameters.isEmpty { result["parameters"] = .array(parameters) }
-        if let body { result["requestBody"] = object(["content": object(["application/json": object(["schema": body])])]) }
+        if let body {
+            result["requestBody"] = object(["required": .bool(bodyRequired), "content": object(["application/json": object(["schema": body])])])
+        }
         if secured { result["security"] = .array([object(["apikey": .array([])]), object(["bearer": .array([])])]) }
         return object(result)
     }
 
-    static func rowSchema(_ table: SchemaCache.Table) -> JSONValue {
-        var properties: [String: JSONValue] = [:]
-        for column in table.columns {
-            var property = jsonSchema(type: column.type, isArray: column.isArray, isJSON: column.isJSON).objectValue ?? [:]
-            if column.nullable, case .string(let type)? = property["type"] { property["type"] = .array([.string(type), "null"]) }
-            property["description"] = .string(column.type + (table.primaryKey.contains(column.name) ? ", primary key" : ""))
-            properties[column.name] = object(property)
-        }
-        let required = table.columns.filter { !$0.nullable && !$0.hasDefault }.map { JSONValue.string($0.name) }
-        return object(["type": "object", "properties": object(properties), "required": .array(required)])
+    static func parameter(_ name: String, _ description: String, in location: String = "query", required: Bool = false, schema: JSONValue) -> JSONValue {
+        object(["name": .string(name), "in": .string(location), "required": .bool(required), "description": .string(description), "schema": schema])
     }
 
-    static func jsonSchema(type: String, isArray: Bool, isJSON: Bool) -> JSONValue {
-        if isJSON { return object([:]) }
-        if isArray {
-            return object(["type": "array", "items": jsonSchema(type: String(type.dropLast(2)), isArray: false, isJSON: false)])
-        }
-        switch type {
-        case "integer", "smallint", "bigint": return object(["type": "integer"])
-        case "real", "double precision": return object(["type": "number"])
-        case "boolean": return object(["type": "boolean"])
-        case "uuid": return object(["type": "string", "format": "uuid"])
-        case "timestamp with time zone", "timestamp without time zone": return object(["type": "string", "format": "date-time"])
-        case "date": return object(["type": "string", "format": "date"])
-        default:
-            if type.hasPrefix("numeric") { return object(["type": "number"]) }
-            return object(["type": "string"])
-        }
+    static func jsonResponse(_ schema: JSONValue, description: String = "Success") -> JSONValue {
+        response(schema, mediaType: "application/json", description: description)
     }
+
+    static func response(_ schema: JSONValue, mediaType: String, description: String = "Success") -> JSONValue {
+        object(["description": .string(description), "content": object([mediaType: object(["schema": schema])])])
+    }
+
+    static func noContent(_ description: String) -> JSONValue { object(["description": .string(description)]) }
+
+    static func ref(_ name: String) -> JSONValue { object(["$ref": .string("#/components/schemas/\(name)")]) }
 
     static func object(_ members: [String: JSONValue]) -> JSONValue { .object(members) }
+}
+
+/// The error bodies, one per surface, exactly as each renders them.
+enum ErrorShape: CaseIterable {
+    case rest, auth, storage, ops
+
+    var schemaName: String {
+        switch self {
+        case .rest: "RestError"
+        case .auth: "AuthError"
+        case .storage: "StorageError"
+        case .ops: "Error"
+        }
+    }
+
+    var schema: JSONValue {
+        let string = OpenAPIDocument.object(["type": "string"])
+        let nullableString = OpenAPIDocument.object(["type": .array(["string", "null"])])
+        func shape(_ properties: [String: JSONValue]) -> JSONValue {
+            OpenAPIDocument.object([
+                "type": "object", "required": .array(properties.keys.sorted().map(JSONValue.string)), "properties": OpenAPIDocument.object(properties),
+                "additionalProperties": false,
+            ])
+        }
+        switch self {
+        case .rest:
+            return shape(["code": string, "message": string, "details": nullableString, "hint": nullableString])
+        case .auth:
+            // Supabase Auth's two shapes: `{code, message}` with `X-Supabase-Api-Version: 2024-01-01`, else the older one.
+            return OpenAPIDocument.object([
+                "oneOf": .array([
+                    shape(["code": string, "message": string]),
+                    shape(["code": OpenAPIDocument.object(["type": "integer"]), "error_code": string, "msg": string]),
+                ])
+            ])
+        case .storage:
+            return shape(["statusCode": string, "error": string, "message": string])
+        case .ops:
+            return shape(["code": string, "message": string])
+        }
+    }
 }

@@ -59,11 +59,15 @@ public enum StriveApplication {
     }
 
     public static func makeRouter(_ services: Services) -> Router<StriveRequestContext> {
-        let router = Router(context: StriveRequestContext.self)
+        let routes = RouteCatalog { [rest = services.rest] path in
+            guard path.hasPrefix("/rest/v1/rpc/") else { return nil }
+            return await rest.methods(ofRPC: String(path.dropFirst("/rest/v1/rpc/".count)))
+        }
+        let router = CatalogingRouter(router: Router(context: StriveRequestContext.self, options: .autoGenerateHeadEndpoints), catalog: routes)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CallerMiddleware<StriveRequestContext>(tokens: services.auth.tokens))
         router.add(middleware: AccessLogMiddleware())
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: routes))
         HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
         AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
@@ -93,7 +97,7 @@ public enum StriveApplication {
                 status: .ok, headers: [.contentType: "application/openapi+json"],
                 body: .init(byteBuffer: ByteBuffer(string: document.jsonText)))
         }
-        return router
+        return router.router
     }
 
     public static func make(

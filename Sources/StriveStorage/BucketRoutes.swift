@@ -21,7 +21,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         self.logger = logger
     }
 
-    public func register(on router: Router<Context>) {
+    public func register(on router: some RouterMethods<Context>) {
         let group = router.group("storage/v1/bucket")
         group.get { _, context in try await list(context) }
         group.post { request, context in try await create(request, context) }

@@ -29,7 +29,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     /// Bytes a multipart body may carry beyond its file (boundaries, part headers, fields).
     static var multipartOverhead: Int64 { Int64(MultipartFileStream.maximumOverhead) }
 
-    public func register(on router: Router<Context>) {
+    public func register(on router: some RouterMethods<Context>) {
         let group = router.group("storage/v1/object")
         // Constant segments win over parameters in the router, so these precede `:bucket/**` by matching.
         group.post("list/:bucket") { request, context in try await list(request, context) }
@@ -199,7 +199,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
 
     private func serve(_ object: StoredObject, _ request: Request, key: ObjectKey) async throws -> Response {
         // `?download` names the file after the key; `?download=name` chooses the name.
-        let download = request.uri.queryParameters["download"].map { $0.isEmpty ? String(key.value.split(separator: "/").last ?? "") : String($0) }
+        let download = try query(request)["download"].map { $0.isEmpty ? String(key.value.split(separator: "/").last ?? "") : $0 }
         return try await ObjectDownload(object: object, blobs: service.blobs).response(to: request, downloadName: download)
     }
 
@@ -452,11 +452,15 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         }
     }
 
-    func token(_ request: Request) throws(StorageError) -> String {
-        guard let token = request.uri.queryParameters["token"], !token.isEmpty else {
+    func token(_ request: Request) throws -> String {
+        guard let token = try query(request)["token"], !token.isEmpty else {
             throw StorageError(.badRequest, "InvalidJWT", "the signed URL has no token")
         }
-        return String(token)
+        return token
+    }
+
+    func query(_ request: Request) throws -> QueryString {
+        try request.queryString { StorageError.invalidInput("the query string is not valid percent-encoding: \($0.part)") }
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PostgresNIO
 import StriveAuth
 import StriveCore
 import StriveDatabase
@@ -60,24 +61,23 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
             }
         }
         guard let fields = DatabaseError.serverFields(in: error) else { return nil }
-        switch fields.sqlState {
-        case "42501": return forbidden
-        case "23505": return duplicate
-        case "23503": return StorageError(.conflict, "InvalidRequest", fields.detail ?? fields.message)
-        case "23514", "22P02", "22001": return StorageError(.badRequest, "InvalidRequest", fields.message)
-        case "ST401": return StorageError(.unauthorized, "Unauthorized", AuthError.sessionNotFound.message)
-        case "57014": return StorageError(.gatewayTimeout, "Timeout", "the statement took too long and was cancelled")
+        switch fields.code {
+        case .insufficientPrivilege: return forbidden
+        case .uniqueViolation: return duplicate
+        case .foreignKeyViolation: return StorageError(.conflict, "InvalidRequest", fields.detail ?? fields.message)
+        case .checkViolation, .invalidTextRepresentation, .stringDataRightTruncationException:
+            return StorageError(.badRequest, "InvalidRequest", fields.message)
+        case .sessionNotFound: return StorageError(.unauthorized, "Unauthorized", AuthError.sessionNotFound.message)
+        case .queryCanceled: return StorageError(.gatewayTimeout, "Timeout", "the statement took too long and was cancelled")
         default: return nil
         }
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = ["statusCode": String(status.code), "error": error, "message": message]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Response(
             status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body))))
+            body: .init(byteBuffer: ByteBuffer(bytes: try SupabaseJSON.encoder.encode(body))))
     }
 }
 

@@ -1,0 +1,427 @@
+import Foundation
+import StriveAuth
+import StriveAuth
+import StriveCore
+import StriveRest
+
+/// JSON Schemas of the data API's columns: the values PostgreSQL will take for each type, with the
+/// column's own CHECK constraints (length, range, pattern, list) where they can be said in JSON Schema.
+enum ColumnSchema {
+    /// A string PostgreSQL's text types accept: anything but NUL.
+    static let textPattern = "^[^\\u0000]*$"
+
+    static func make(_ column: SchemaCache.Column) -> [String: JSONValue] {
+        var schema = base(type: column.type, isArray: column.isArray, isJSON: column.isJSON, labels: column.enumLabels)
+        for check in column.checks { CheckTranslation.apply(check, column: column.name, to: &schema) }
+        if column.isJSON && !column.nullable {
+            // JSON null is SQL NULL.
+            return ["allOf": [.object(schema), ["not": ["type": "null"]]]]
+        }
+        if column.nullable {
+            if case .array(var labels)? = schema["enum"] {
+                labels.append(.null)
+                schema["enum"] = .array(labels)
+            } else if case .string(let type)? = schema["type"] {
+                schema["type"] = .array([.string(type), "null"])
+            }
+        }
+        return schema
+    }
+
+    static func base(type: String, isArray: Bool, isJSON: Bool, labels: [String] = []) -> [String: JSONValue] {
+        if isJSON { return ["$ref": "#/components/schemas/JSONValue"] }
+        // (nullable or not, see `make`)
+        if !labels.isEmpty { return ["enum": .array(labels.map(JSONValue.string))] }
+        if isArray {
+            // PostgreSQL arrays may hold NULLs.
+            var items = base(type: String(type.dropLast(2)), isArray: false, isJSON: false)
+            if case .string(let itemType)? = items["type"] { items["type"] = .array([.string(itemType), "null"]) }
+            return ["type": "array", "items": .object(items)]
+        }
+        switch type {
+        case "smallint": return ["type": "integer", "minimum": -32768, "maximum": 32767]
+        case "integer": return ["type": "integer", "minimum": -2_147_483_648, "maximum": 2_147_483_647]
+        // JSON numbers pass through a double on the way in: only integers it holds exactly are promised.
+        case "bigint": return ["type": "integer", "minimum": -9_007_199_254_740_991, "maximum": 9_007_199_254_740_991]
+        case "real": return ["type": "number", "minimum": .number(-1e38), "maximum": .number(1e38)]
+        case "double precision": return ["type": "number"]
+        case "boolean": return ["type": "boolean"]
+        case "uuid": return ["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]
+        case "date": return ["type": "string", "format": "date", "pattern": .string("^\(FilterParameter.date)$")]
+        case "timestamp with time zone", "timestamp without time zone":
+            return ["type": "string", "format": "date-time", "pattern": .string("^\(FilterParameter.timestamp)$")]
+        default:
+            if let (digits, scale) = numericShape(type) {
+                // The largest value that still fits once rounded to the scale: 999.99 for numeric(5,2).
+                let bound = Double(pow10(digits)) - 1 / Double(pow10(scale))
+                return ["type": "number", "minimum": .number(-bound), "maximum": .number(bound)]
+            }
+            if type == "inet" || type == "cidr" {
+                return ["type": "string", "format": "ipv4", "pattern": .string("^\(FilterParameter.ipv4)$")]
+            }
+            if type == "numeric" { return ["type": "number", "minimum": .number(-1e15), "maximum": .number(1e15)] }
+            var schema: [String: JSONValue] = ["type": "string", "pattern": .string(textPattern)]
+            if let length = declaredLength(type) { schema["maxLength"] = .number(Double(length)) }
+            return schema
+        }
+    }
+
+    /// `numeric(10,2)` → (8, 2): the digits left of the point, and the scale.
+    static func numericShape(_ type: String) -> (digits: Int, scale: Int)? {
+        guard type.hasPrefix("numeric("), type.hasSuffix(")") else { return nil }
+        let parts = type.dropFirst(8).dropLast().split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard let precision = parts.first else { return nil }
+        let scale = parts.count > 1 ? parts[1] : 0
+        return (precision - scale, scale)
+    }
+
+    static func integerDigits(ofNumeric type: String) -> Int? { numericShape(type)?.digits }
+
+    /// `character varying(40)` → 40.
+    static func declaredLength(_ type: String) -> Int? {
+        guard type.hasPrefix("character"), let open = type.firstIndex(of: "("), let close = type.lastIndex(of: ")") else { return nil }
+        return Int(type[type.index(after: open)..<close])
+    }
+
+    static func pow10(_ digits: Int) -> Int {
+        (0..<max(0, min(digits, 15))).reduce(1) { result, _ in result * 10 }
+    }
+
+    /// Any JSON a `json`/`jsonb` column stores: PostgreSQL refuses NUL in its strings.
+    static let jsonValue: JSONValue = .object([
+        "anyOf": .array([
+            .object(["type": .array(["number", "boolean", "null"])]),
+            .object(["type": "string", "pattern": .string(textPattern)]),
+            .object(["type": "array", "items": .object(["$ref": "#/components/schemas/JSONValue"])]),
+            .object([
+                "type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"]),
+                "propertyNames": .object(["pattern": .string(textPattern)]),
+            ]),
+        ])
+    ])
+}
+
+/// CHECK constraints on one column, as `pg_get_constraintdef` prints them, turned into JSON Schema
+/// keywords. Only shapes known to mean exactly one bound are translated; others are left out.
+enum CheckTranslation {
+    static func apply(_ definition: String, column: String, to schema: inout [String: JSONValue]) {
+        guard definition.hasPrefix("CHECK ("), definition.hasSuffix(")") else { return }
+        let body = strip(String(definition.dropFirst(7).dropLast()))
+        for term in body.components(separatedBy: " AND ") { translate(strip(term), column: column, into: &schema) }
+    }
+
+    private static func translate(_ term: String, column: String, into schema: inout [String: JSONValue]) {
+        let quoted = column.contains(where: { !($0.isLowercase || $0.isNumber || $0 == "_") }) ? "\"\(column)\"" : column
+        let comparisons: [(String, String, String?)] = [(" >= ", "minimum", "minLength"), (" <= ", "maximum", "maxLength"), (" > ", "exclusiveMinimum", nil), (" < ", "exclusiveMaximum", nil)]
+        for (operatorText, numberKey, lengthKey) in comparisons {
+            guard let range = term.range(of: operatorText) else { continue }
+            let left = strip(String(term[..<range.lowerBound]))
+            guard let bound = number(strip(String(term[range.upperBound...]))) else { return }
+            if left == quoted, schema["type"].map(isNumeric) == true {
+                schema[numberKey] = .number(bound)
+            } else if let lengthKey, left == "char_length(\(quoted))" || left == "char_length(btrim(\(quoted)))" {
+                schema[lengthKey] = .number(bound)
+                if lengthKey == "minLength", left.contains("btrim"), bound >= 1 {
+                    // btrim removes spaces: at least one other character must remain.
+                    schema["pattern"] = "^[^\\u0000]*[^\\u0000 ][^\\u0000]*$"
+                }
+            }
+            return
+        }
+        if term.hasPrefix("\(quoted) = '"), let end = term.range(of: "'::", options: .backwards) {
+            let start = term.index(term.startIndex, offsetBy: quoted.count + 4)
+            schema = ["enum": [.string(term[start..<end.lowerBound].replacingOccurrences(of: "''", with: "'"))]]
+        } else if term.hasPrefix("\(quoted) ~ '"), let end = term.range(of: "'::text", options: .backwards) {
+            let start = term.index(term.startIndex, offsetBy: quoted.count + 4)
+            schema["pattern"] = .string(term[start..<end.lowerBound].replacingOccurrences(of: "''", with: "'"))
+        } else if term.hasPrefix("\(quoted) = ANY (ARRAY["), term.hasSuffix("])") {
+            let list = term.dropFirst(quoted.count + 14).dropLast(2)
+            let labels = list.components(separatedBy: ", ").compactMap { item -> JSONValue? in
+                guard item.hasPrefix("'"), let end = item.range(of: "'::", options: .backwards) else { return nil }
+                return .string(String(item[item.index(after: item.startIndex)..<end.lowerBound]).replacingOccurrences(of: "''", with: "'"))
+            }
+            if !labels.isEmpty {
+                schema = ["enum": .array(labels)]
+            }
+        }
+    }
+
+    private static func isNumeric(_ type: JSONValue) -> Bool {
+        type == "integer" || type == "number"
+    }
+
+    /// `(0)::numeric` → 0, `100` → 100.
+    private static func number(_ text: String) -> Double? {
+        var value = text
+        if let cast = value.range(of: ")::") { value = String(value[..<cast.lowerBound]) }
+        return Double(value.trimmingCharacters(in: CharacterSet(charactersIn: "() ")))
+    }
+
+    /// Drops the parentheses PostgreSQL wraps around a whole expression.
+    private static func strip(_ text: String) -> String {
+        var text = text.trimmingCharacters(in: .whitespaces)
+        while text.hasPrefix("("), text.hasSuffix(")"), balanced(text.dropFirst().dropLast()) {
+            text = String(text.dropFirst().dropLast())
+        }
+        return text
+    }
+
+    private static func balanced(_ text: Substring) -> Bool {
+        var depth = 0
+        for character in text {
+            if character == "(" { depth += 1 }
+            if character == ")" { depth -= 1 }
+            if depth < 0 { return false }
+        }
+        return depth == 0
+    }
+}
+
+/// A filter query parameter as the grammar has it: `[not.]operator.value`, with values of the
+/// column's type, so every string the schema allows is a filter the server answers.
+enum FilterParameter {
+    static let uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    static let date = "(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    static let ipv4 = "((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    static let timestamp = date + "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])"
+
+    static func make(_ column: SchemaCache.Column, required: Bool) -> JSONValue {
+        OpenAPIDocument.parameter(
+            column.name, "Filter on \(column.name) (\(column.type)): [not.]operator.value, e.g. eq.<value>, in.(<a>,<b>), is.null",
+            required: required, schema: .object(["type": "string", "pattern": .string("^(not\\.)?(\(alternatives(column).joined(separator: "|")))$")]))
+    }
+
+    static func alternatives(_ column: SchemaCache.Column) -> [String] {
+        if column.type == "boolean" { return ["is\\.(null|not_null|true|false)", "(eq|neq)\\.(true|false)"] }
+        var result = ["is\\.(null|not_null)"]
+        if column.category == "S" && column.enumLabels.isEmpty {
+            // Text: any characters but NUL; a list value is one without the list's punctuation.
+            result.append("(eq|neq|gt|gte|lt|lte|like|ilike)\\.[^\\u0000]*")
+            result.append("in\\.\\(([^\\u0000,()\"]+)(,[^\\u0000,()\"]+){0,3}\\)")
+            return result
+        }
+        guard let value = value(column) else { return result }
+        let ordered = column.enumLabels.isEmpty
+        result.append("(eq|neq\(ordered ? "|gt|gte|lt|lte" : ""))\\.\(value)")
+        result.append("in\\.\\(\(value)(,\(value)){0,3}\\)")
+        return result
+    }
+
+    /// A regular expression for the values of `column` the server takes in a filter, or nil when it
+    /// declares none (JSON, arrays, types without a literal form here).
+    static func value(_ column: SchemaCache.Column) -> String? {
+        if column.isArray || column.isJSON { return nil }
+        if !column.enumLabels.isEmpty { return "(" + column.enumLabels.map(escaped).joined(separator: "|") + ")" }
+        switch column.type {
+        case "uuid": return uuid
+        case "smallint", "integer", "bigint": return "-?[0-9]{1,4}"
+        case "real", "double precision": return "-?[0-9]{1,4}(\\.[0-9]{1,2})?"
+        case "boolean": return "(true|false)"
+        case "date": return date
+        case "timestamp with time zone", "timestamp without time zone": return timestamp
+        case "inet", "cidr": return ipv4
+        default:
+            if let digits = ColumnSchema.integerDigits(ofNumeric: column.type) ?? (column.type == "numeric" ? 4 : nil) {
+                return digits > 0 ? "-?[0-9]{1,\(min(digits, 4))}(\\.[0-9]{1,2})?" : "0(\\.[0-9]{1,2})?"
+            }
+            return column.category == "S" ? "[^\\u0000]*" : nil
+        }
+    }
+
+    /// Types whose values have an order PostgreSQL can sort by.
+    static func isOrderable(_ column: SchemaCache.Column) -> Bool {
+        !column.isArray && !column.isJSON && (["N", "S", "D", "B", "E"].contains(column.category) || column.type == "uuid")
+    }
+
+    /// `label` as a regular expression matching exactly itself.
+    static func escaped(_ label: String) -> String {
+        var result = ""
+        for character in label {
+            if "\\^$.|?*+()[]{}".contains(character) { result.append("\\") }
+            result.append(character)
+        }
+        return result
+    }
+}
+
+/// The row schemas of a table: as read (no column required: `select` chooses them), as inserted
+/// (what has no default is required) and as patched (at least one column).
+enum RowSchema {
+    static func read(_ table: SchemaCache.Table) -> JSONValue {
+        var properties: [String: JSONValue] = [:]
+        for column in table.columns {
+            var property = ColumnSchema.base(type: column.type, isArray: column.isArray, isJSON: column.isJSON, labels: column.enumLabels)
+            // Read values are whatever is stored: the write bounds do not describe them, their types do.
+            for bound in ["pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "maxLength", "format"] { property[bound] = nil }
+            if case .object(var items)? = property["items"] {
+                for bound in ["pattern", "minimum", "maximum", "maxLength", "format"] { items[bound] = nil }
+                property["items"] = .object(items)
+            }
+            if column.nullable {
+                if case .array(var labels)? = property["enum"] {
+                    labels.append(.null)
+                    property["enum"] = .array(labels)
+                } else if case .string(let type)? = property["type"] {
+                    property["type"] = .array([.string(type), "null"])
+                }
+            }
+            property["description"] = .string(column.type + (table.primaryKey.contains(column.name) ? ", primary key" : ""))
+            properties[column.name] = .object(property)
+        }
+        return .object(["type": "object", "properties": .object(properties)])
+    }
+
+    static func insert(_ table: SchemaCache.Table) -> JSONValue {
+        var schema = writable(table)
+        // A default that reads the caller (`auth.uid()`) is NULL for the service role: such a column is
+        // required where NULL is not allowed.
+        let required = table.columns.filter { column in
+            !column.nullable && (!column.hasDefault || column.defaultExpression?.contains("auth.") == true)
+        }
+        schema["required"] = .array(required.map { .string($0.name) })
+        return .object(schema)
+    }
+
+    static func update(_ table: SchemaCache.Table) -> JSONValue {
+        var schema = writable(table)
+        schema["minProperties"] = 1
+        return .object(schema)
+    }
+
+    private static func writable(_ table: SchemaCache.Table) -> [String: JSONValue] {
+        var properties: [String: JSONValue] = [:]
+        for column in table.columns { properties[column.name] = .object(ColumnSchema.make(column)) }
+        return ["type": "object", "properties": .object(properties), "additionalProperties": false]
+    }
+}
+
+/// `/rest/v1/rpc/{name}`: POST with named arguments in a JSON object; GET for functions that change nothing.
+enum RPCPaths {
+    /// `@param name {JSON}` lines of a function's comment, by argument name.
+    static func annotations(_ comment: String?) -> [String: [String: JSONValue]] {
+        var result: [String: [String: JSONValue]] = [:]
+        for line in (comment ?? "").split(separator: "\n") where line.hasPrefix("@param ") {
+            let parts = line.dropFirst(7).split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let data = parts[1].data(using: .utf8),
+                case .object(let keywords)? = try? JSONDecoder().decode(JSONValue.self, from: data)
+            else { continue }
+            result[String(parts[0])] = keywords
+        }
+        return result
+    }
+
+    static func item(_ function: SchemaCache.Function, schema: SchemaCache) -> [String: JSONValue] {
+        var properties: [String: JSONValue] = [:]
+        let annotations = annotations(function.comment)
+        for argument in function.arguments {
+            var schema = ColumnSchema.base(type: argument.type, isArray: argument.isArray, isJSON: argument.isJSON)
+            schema.merge(annotations[argument.name] ?? [:]) { _, annotated in annotated }
+            properties[argument.name] = .object(schema)
+        }
+        let required = function.arguments.filter { !$0.hasDefault }.map { JSONValue.string($0.name) }
+        let body: JSONValue = .object(["type": "object", "properties": .object(properties), "required": .array(required), "additionalProperties": false])
+        let success: [String: JSONValue] =
+            function.returnType == "void"
+            ? ["204": OpenAPIDocument.noContent("Done")]
+            : ["200": OpenAPIDocument.jsonResponse(.object([:]))]
+        let summary = "Call \(function.name) (returns \(function.returnsSet ? "setof " : "")\(function.returnType))"
+        var item: [String: JSONValue] = [
+            "post": OpenAPIDocument.operation(summary, tag: "rpc", secured: true, errors: .rest, body: body, bodyRequired: !required.isEmpty, responses: success)
+        ]
+        if !function.isVolatile {
+            let parameters = function.arguments.map { argument in
+                OpenAPIDocument.parameter(
+                    argument.name, "\(argument.type) argument", required: !argument.hasDefault,
+                    schema: properties[argument.name] ?? .object(ColumnSchema.base(type: argument.type, isArray: false, isJSON: false)))
+            }
+            item["get"] = OpenAPIDocument.operation(
+                summary + " with arguments as query parameters", tag: "rpc", secured: true, errors: .rest, parameters: parameters, responses: success)
+        }
+        return item
+    }
+}
+
+/// `/auth/v1`: bodies as Supabase Auth takes them, answers in its two error shapes.
+enum AuthPaths {
+    static let email: JSONValue = .object([
+        "type": "string", "maxLength": 254,
+        "pattern": "^[^@\\s,\\u0000-\\u001f\\u007f]+@[^@\\s,.\\u0000-\\u001f\\u007f]+(\\.[^@\\s,.\\u0000-\\u001f\\u007f]+)+$",
+    ])
+    static let password: JSONValue = .object([
+        "type": "string", "minLength": .number(Double(PasswordHasher.minimumLength)), "maxLength": .number(Double(PasswordHasher.maximumLength)),
+    ])
+    static let metadata: JSONValue = .object(["type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"])])
+    static let user: JSONValue = .object(["type": "object", "required": ["id", "aud", "role"]])
+    static let session: JSONValue = .object(["type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token", "user"]])
+
+    /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them.
+    static func body(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
+        var fields: [String: JSONValue] = [:]
+        for (name, schema) in properties {
+            fields[name] = required.contains(name) ? schema : .object(["anyOf": [schema, ["type": "null"]]])
+        }
+        return .object(["type": "object", "properties": .object(fields), "required": .array(required.map(JSONValue.string)), "additionalProperties": false])
+    }
+
+    static let userID = OpenAPIDocument.parameter(
+        "id", "The user's id", in: "path", required: true, schema: .object(["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]))
+
+    static var items: [String: JSONValue] {
+        typealias Doc = OpenAPIDocument
+        let ok = { (schema: JSONValue) in ["200": Doc.jsonResponse(schema)] }
+        return [
+            "/signup": .object([
+                "post": Doc.operation(
+                    "Create an account and a session", tag: "auth", secured: true, errors: .auth,
+                    body: body(["email": email, "password": password, "data": metadata], required: ["email", "password"]), responses: ok(session))
+            ]),
+            "/token": .object([
+                "post": Doc.operation(
+                    "Sign in (grant_type=password) or refresh (grant_type=refresh_token)", tag: "auth", secured: true, errors: .auth,
+                    parameters: [Doc.parameter("grant_type", "password or refresh_token", required: true, schema: .object(["type": "string", "enum": ["password", "refresh_token"]]))],
+                    body: body(["email": email, "password": password, "refresh_token": .object(["type": "string"])]),
+                    responses: ok(session))
+            ]),
+            "/user": .object([
+                "get": Doc.operation("The signed-in user", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
+                "put": Doc.operation(
+                    "Change the signed-in user's metadata, email or password", tag: "auth", secured: true, errors: .auth,
+                    body: body(["email": email, "password": password, "current_password": .object(["type": "string"]), "data": metadata]),
+                    responses: ok(user)),
+            ]),
+            "/logout": .object([
+                "post": Doc.operation(
+                    "End sessions", tag: "auth", secured: true, errors: .auth,
+                    parameters: [Doc.parameter("scope", "global (default), local or others", schema: .object(["type": "string", "enum": ["global", "local", "others"]]))],
+                    responses: ["204": Doc.noContent("Signed out")])
+            ]),
+            "/admin/users": .object([
+                "get": Doc.operation(
+                    "List users (service role)", tag: "auth", secured: true, errors: .auth,
+                    parameters: [
+                        Doc.parameter("page", "1-based page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1_000_000])),
+                        Doc.parameter("per_page", "Users per page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1000])),
+                    ],
+                    responses: ok(.object(["type": "object", "required": ["users"]]))),
+                "post": Doc.operation(
+                    "Create a user (service role)", tag: "auth", secured: true, errors: .auth,
+                    body: adminUser(required: ["email"]), responses: ok(user)),
+            ]),
+            "/admin/users/{id}": .object([
+                "parameters": .array([userID]),
+                "get": Doc.operation("One user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
+                "put": Doc.operation("Change a user (service role)", tag: "auth", secured: true, errors: .auth, body: adminUser(required: []), responses: ok(user)),
+                "delete": Doc.operation("Delete a user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
+            ]),
+        ]
+    }
+
+    static func adminUser(required: [String]) -> JSONValue {
+        body(
+            [
+                "email": email, "password": password, "email_confirm": .object(["type": "boolean"]),
+                "user_metadata": metadata, "app_metadata": metadata,
+                "ban_duration": .object(["type": "string", "pattern": "^(none|[0-9]{1,6}(h|m|s))$"]),
+            ], required: required)
+    }
+}
