@@ -9,9 +9,15 @@ organization's folder — and changes nothing else. Keep the table in step with 
 constraints of the migrations.
 """
 
+import sys
 from datetime import datetime, timedelta
 
 import schemathesis
+
+# Hypothesis describes strategies by parsing their source while deep in schemathesis's schema walk;
+# with CPython's default limit that parse fails ("AST constructor recursion depth mismatch") on the
+# larger row schemas. More headroom, not a change to what is generated.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 
 # table -> [(left column, operator, right column)]: the CHECKs over two columns of a row.
 CROSS_COLUMN_RULES = {

@@ -32,8 +32,14 @@ public enum JSONValue: Codable, Sendable, Equatable, Hashable {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
         case .number(let value):
-            // Whole numbers stay integers on the wire (ids, counts, timestamps).
-            if value.rounded() == value, abs(value) < 9.0e15 { try container.encode(Int64(value)) } else { try container.encode(value) }
+            // Whole numbers stay integers on the wire (ids, counts, timestamps, 64-bit bounds).
+            if value.rounded() == value, value >= -0x1p63, value < 0x1p63 {
+                try container.encode(Int64(value))
+            } else if value.rounded() == value, value >= 0, value < 0x1p64 {
+                try container.encode(UInt64(value))
+            } else {
+                try container.encode(value)
+            }
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)

@@ -30,6 +30,9 @@ public struct StriveConfig: Sendable {
     public var statementTimeout: Duration
     /// Connections of the request pool (`STRIVE_DB_POOL_SIZE`).
     public var poolSize: Int
+    /// Longest a request waits for a pooled connection before it is answered 503
+    /// (`STRIVE_DB_ACQUIRE_TIMEOUT_MS`).
+    public var acquireTimeout: Duration = .seconds(5)
     /// This server's name among instances sharing one database (`STRIVE_INSTANCE_ID`): its realtime
     /// cursor is kept under it, so a restart under the same name resumes where it stopped.
     public var instanceID: String
@@ -64,6 +67,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
     case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
     case poolSize = "STRIVE_DB_POOL_SIZE"
+    case acquireTimeout = "STRIVE_DB_ACQUIRE_TIMEOUT_MS"
     case instanceID = "STRIVE_INSTANCE_ID"
     case realtimeReplaySeconds = "STRIVE_REALTIME_REPLAY_SECONDS"
 

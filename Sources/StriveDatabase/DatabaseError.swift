@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import PostgresNIO
 
 /// What went wrong talking to Postgres, in words a person can act on.
@@ -81,5 +83,41 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
             return "host name could not be resolved"
         }
         return text
+    }
+}
+
+extension DatabaseError {
+    /// Whether `error` means the database could not be reached or dropped the connection — an outage
+    /// (503), not a statement the database refused and not a bug: no connection could be made, the
+    /// connection closed under the request, or the server is shutting down, starting or recovering.
+    public static func isConnectionFailure(_ error: any Error) -> Bool {
+        if error is DatabaseUnavailable || error is PoolAcquireTimeout { return true }
+        if let transaction = error as? PostgresTransactionError {
+            return [transaction.closureError, transaction.beginError, transaction.commitError].contains { $0.map(isConnectionFailure) ?? false }
+        }
+        if let fields = serverFields(in: error) {
+            // 08: connection exception; 57P01–57P05: shutdown, crash, cannot connect now (recovery), idle timeouts.
+            return fields.sqlState.hasPrefix("08") || (fields.sqlState.hasPrefix("57P") && fields.sqlState != "57P04")
+        }
+        if let psql = error as? PSQLError {
+            return [.serverClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(psql.code)
+        }
+        // PostgresClient's pool reports "could not connect for too long" with a type of its internal module.
+        return String(reflecting: type(of: error)).hasSuffix("ConnectionPoolError") || error is NIOConnectionError
+            || error is ChannelError
+    }
+
+    /// A short reason for logs and 503 bodies.
+    public static func connectionFailureReason(_ error: any Error) -> String {
+        if let unavailable = error as? DatabaseUnavailable { return unavailable.reason }
+        if let timeout = error as? PoolAcquireTimeout { return timeout.description }
+        if let fields = serverFields(in: error) { return fields.message }
+        let text = ((error as? PSQLError)?.underlying).map { String(describing: $0) } ?? String(describing: error)
+        let lowered = text.lowercased()
+        if lowered.contains("refused") { return "connection refused" }
+        if lowered.contains("no such file") { return "no server socket" }
+        if lowered.contains("timeout") || lowered.contains("timed out") { return "timed out" }
+        if let psql = error as? PSQLError { return "connection lost (\(psql.code))" }
+        return String(text.prefix(120))
     }
 }

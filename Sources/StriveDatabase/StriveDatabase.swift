@@ -5,9 +5,17 @@ import StriveCore
 
 /// The server's two ways into Postgres: the request pool, which logs in as `authenticator` and switches
 /// to the caller's role inside every transaction, and a small admin pool that logs in as the owner for
-/// maintenance (readiness, migrations status). Run it as a service; both pools stop with it.
+/// maintenance (readiness, migrations status). Run it as a service; both pools and the availability
+/// monitor stop with it.
+///
+/// While the database is unreachable, every path in fails at once with `DatabaseUnavailable` (the
+/// monitor or the cluster supervisor says so within a quarter second of a refused connection), and no
+/// request waits for a connection longer than `acquireTimeout`; connection failures surface as
+/// `DatabaseUnavailable` too, so callers answer 503.
 public final class StriveDatabase: Service, Sendable {
     public let target: DatabaseTarget
+    public let availability: DatabaseAvailability
+    private let acquireTimeout: Duration
     private let requestPool: PostgresClient
     private let adminPool: PostgresClient
     private let authenticator: DatabaseCredentials
@@ -20,9 +28,12 @@ public final class StriveDatabase: Service, Sendable {
         authenticator: DatabaseCredentials,
         requestPoolSize: Int = 20,
         statementTimeout: Duration = .seconds(8),
+        acquireTimeout: Duration = .seconds(5),
         logger: Logger
     ) throws {
         self.target = target
+        self.availability = DatabaseAvailability()
+        self.acquireTimeout = acquireTimeout
         self.logger = logger
         self.authenticator = authenticator
         let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
@@ -36,9 +47,11 @@ public final class StriveDatabase: Service, Sendable {
     }
 
     public func run() async throws {
+        let monitor = DatabaseMonitor(target: target, credentials: authenticator, availability: availability, logger: logger)
         await withDiscardingTaskGroup { group in
             group.addTask { await self.requestPool.run() }
             group.addTask { await self.adminPool.run() }
+            group.addTask { await monitor.run() }
         }
     }
 
@@ -51,7 +64,7 @@ public final class StriveDatabase: Service, Sendable {
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let logger = logger ?? self.logger
-        return try await requestPool.withConnection { connection in
+        return try await leased(requestPool) { connection in
             do {
                 return try await connection.withTransaction(logger: logger) { connection in
                     try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
@@ -62,6 +75,19 @@ public final class StriveDatabase: Service, Sendable {
                 // (a failed rollback closes the connection, so the pool never reuses its state).
                 throw error.closureError ?? error
             }
+        }
+    }
+
+    /// A connection of `pool` for `body`: refused at once while the database is known to be down,
+    /// bounded by the acquire timeout, with a lost connection reported as `DatabaseUnavailable`.
+    private func leased<Result>(_ pool: PostgresClient, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        try availability.check()
+        do {
+            return try await pool.withConnection(acquireTimeout: acquireTimeout, body)
+        } catch {
+            guard DatabaseError.isConnectionFailure(error) else { throw error }
+            if error is DatabaseUnavailable { throw error }
+            throw DatabaseUnavailable(reason: DatabaseError.connectionFailureReason(error))
         }
     }
 
@@ -81,7 +107,7 @@ public final class StriveDatabase: Service, Sendable {
     public func withAdminConnection<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await adminPool.withConnection { connection in try await body(connection) }
+        try await leased(adminPool) { connection in try await body(connection) }
     }
 
     /// A connection of its own, outside the pools, as `authenticator`: for LISTEN, which must not hold a

@@ -172,7 +172,9 @@ public enum QueryGrammar {
         var parser = Scanner(text)
         let items = try parser.selectList(depth: 1)
         guard parser.atEnd else { throw .parse("unexpected \"\(parser.rest.prefix(20))\" in select", details: text) }
-        return items.isEmpty ? [.star] : items
+        // An empty `select=` is more likely a client bug than a wish for `*`.
+        guard !items.isEmpty else { throw .parse("select names no column: write select=* or select=col1,col2", details: text) }
+        return items
     }
 
     // MARK: order

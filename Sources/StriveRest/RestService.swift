@@ -563,7 +563,21 @@ struct JSONText: Decodable, Sendable {
         case null, boolean, number, string, array, object
     }
 
+    /// Numbers keep the digits the client sent where a Double would round them: bigint values beyond
+    /// 2^53 and numeric values with many digits reach PostgreSQL exactly. (Numbers nested inside a json
+    /// value still pass through a Double.)
     init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if !container.decodeNil(), (try? container.decode(Bool.self)) == nil {
+            if let integer = try? container.decode(Int64.self) {
+                (text, kind, elementKinds) = (String(integer), .number, [])
+                return
+            }
+            if let decimal = try? container.decode(Decimal.self), decimal.isFinite {
+                (text, kind, elementKinds) = (decimal.description, .number, [])
+                return
+            }
+        }
         let value = try JSONValue(from: decoder)
         text = value.jsonText
         kind = Self.kind(of: value)

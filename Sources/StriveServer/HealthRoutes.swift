@@ -34,6 +34,11 @@ struct HealthRoutes: Sendable {
     }
 
     func readiness(_ context: StriveRequestContext) async throws -> EditedResponse<Readiness> {
+        if case .unavailable(let reason) = database.availability.current {
+            return .init(
+                status: .serviceUnavailable, headers: [.retryAfter: String(DatabaseUnavailable.retryAfterSeconds)],
+                response: .init(status: "not_ready", database: "down", migrations: nil, reason: "database unavailable: \(reason)"))
+        }
         let outcome: Result<Migrator.Status, any Error> = await withDeadline(readinessTimeout) {
             try await database.withAdminConnection { connection in
                 try await migrator.status(on: connection, logger: context.logger)

@@ -42,6 +42,9 @@ public struct ManagedCluster: Sendable {
         }
     }
 
+    /// Whether this process holds the data directory and so runs (and may restart) the cluster.
+    public var ownsCluster: Bool { lock != nil && !running.detached }
+
     public func target() throws(StartupError) -> DatabaseTarget {
         do { return try cluster.target(running) } catch { throw .cluster(error) }
     }

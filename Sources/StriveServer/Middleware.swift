@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import StriveCore
+import StriveDatabase
 
 /// Adopts a well-formed incoming `X-Request-Id` or makes one, and puts it on the logger and the response.
 struct RequestIDMiddleware: RouterMiddleware {
@@ -94,6 +95,9 @@ struct ErrorMiddleware: RouterMiddleware {
             throw surface.error(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {
             throw error
+        } catch where DatabaseError.isConnectionFailure(error) {
+            context.logger.warning("database unavailable", metadata: ["reason": "\(DatabaseError.connectionFailureReason(error))"])
+            throw Surface(path: request.uri.path).unavailable(DatabaseError.connectionFailureReason(error))
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             throw Surface(path: request.uri.path).internalError()

@@ -40,10 +40,10 @@ enum ColumnSchema {
         }
         switch type {
         case "smallint": return ["type": "integer", "minimum": -32768, "maximum": 32767]
-        case "integer": return ["type": "integer", "minimum": -2_147_483_648, "maximum": 2_147_483_647]
-        // JSON numbers pass through a double on the way in: only integers it holds exactly are promised.
-        case "bigint": return ["type": "integer", "minimum": -9_007_199_254_740_991, "maximum": 9_007_199_254_740_991]
-        case "real": return ["type": "number", "minimum": .number(-1e38), "maximum": .number(1e38)]
+        case "integer": return ["type": "integer", "format": "int32", "minimum": -2_147_483_648, "maximum": 2_147_483_647]
+        // OpenAPI's int64 format states the range (a bound of 2^63 - 1 has no exact JSON number).
+        case "bigint": return ["type": "integer", "format": "int64"]
+        case "real": return realSchema
         case "double precision": return ["type": "number"]
         case "boolean": return ["type": "boolean"]
         case "uuid": return ["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]
@@ -52,19 +52,32 @@ enum ColumnSchema {
             return ["type": "string", "format": "date-time", "pattern": .string("^\(FilterParameter.timestamp)$")]
         default:
             if let (digits, scale) = numericShape(type) {
-                // The largest value that still fits once rounded to the scale: 999.99 for numeric(5,2).
-                let bound = Double(pow10(digits)) - 1 / Double(pow10(scale))
-                return ["type": "number", "minimum": .number(-bound), "maximum": .number(bound)]
+                // What still fits once PostgreSQL rounds to the scale (half away from zero): below 999.995
+                // for numeric(5,2).
+                let bound = Double(pow10(digits)) - 0.5 / Double(pow10(scale))
+                return ["type": "number", "exclusiveMinimum": .number(-bound), "exclusiveMaximum": .number(bound)]
             }
             if type == "inet" || type == "cidr" {
                 return ["type": "string", "format": "ipv4", "pattern": .string("^\(FilterParameter.ipv4)$")]
             }
-            if type == "numeric" { return ["type": "number", "minimum": .number(-1e15), "maximum": .number(1e15)] }
+            if type == "numeric" { return ["type": "number"] }
             var schema: [String: JSONValue] = ["type": "string", "pattern": .string(textPattern)]
             if let length = declaredLength(type) { schema["maxLength"] = .number(Double(length)) }
             return schema
         }
     }
+
+    /// A `real` (float4): 0, or a magnitude that neither underflows to 0 nor overflows when PostgreSQL
+    /// rounds it to single precision (the bounds are the rounding midpoints of the smallest subnormal
+    /// and of the largest finite value).
+    static let realSchema: [String: JSONValue] = [
+        "type": "number",
+        "anyOf": [
+            ["const": 0],
+            ["exclusiveMinimum": .number(0x1p-150), "exclusiveMaximum": .number(0x1.ffffffp127)],
+            ["exclusiveMinimum": .number(-0x1.ffffffp127), "exclusiveMaximum": .number(-0x1p-150)],
+        ],
+    ]
 
     /// `numeric(10,2)` → (8, 2): the digits left of the point, and the scale.
     static func numericShape(_ type: String) -> (digits: Int, scale: Int)? {
@@ -354,13 +367,14 @@ enum AuthPaths {
     static let user: JSONValue = .object(["type": "object", "required": ["id", "aud", "role"]])
     static let session: JSONValue = .object(["type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token", "user"]])
 
-    /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them.
+    /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them; other
+    /// fields are ignored, as supabase-js sends some this server has no use for (`gotrue_meta_security`).
     static func body(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
-        var fields: [String: JSONValue] = [:]
+        var fields: [String: JSONValue] = ["gotrue_meta_security": .object(["type": "object"])]
         for (name, schema) in properties {
             fields[name] = required.contains(name) ? schema : .object(["anyOf": [schema, ["type": "null"]]])
         }
-        return .object(["type": "object", "properties": .object(fields), "required": .array(required.map(JSONValue.string)), "additionalProperties": false])
+        return .object(["type": "object", "properties": .object(fields), "required": .array(required.map(JSONValue.string))])
     }
 
     static let userID = OpenAPIDocument.parameter(

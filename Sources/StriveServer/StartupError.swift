@@ -10,6 +10,8 @@ public enum StartupError: Error, CustomStringConvertible {
     case migration(MigrationError)
     case portInUse(host: String, port: Int)
     case server(String)
+    /// The self-managed cluster kept dying; restarting it did not help.
+    case clusterKeepsStopping(ClusterSupervisor.GaveUp)
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum StartupError: Error, CustomStringConvertible {
         case .portInUse(let host, let port):
             "port \(port) on \(host) is already in use; stop what listens there or set STRIVE_PORT"
         case .server(let reason): "the HTTP server failed: \(reason)"
+        case .clusterKeepsStopping(let error): error.description
         }
     }
 
@@ -34,6 +37,7 @@ public enum StartupError: Error, CustomStringConvertible {
         case .database: 69
         case .migration: 65  // EX_DATAERR
         case .server: 70
+        case .clusterKeepsStopping: 69  // EX_UNAVAILABLE
         }
     }
 }

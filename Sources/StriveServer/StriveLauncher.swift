@@ -29,11 +29,11 @@ public struct StriveLauncher: Sendable {
 
         switch config.database {
         case .external(let url):
-            try await run(target: DatabaseTarget(url: url), migrator: migrator, onListening: onListening, stopWhen: stopWhen)
+            try await run(target: DatabaseTarget(url: url), managed: nil, migrator: migrator, onListening: onListening, stopWhen: stopWhen)
         case .managed:
             let managed = try await ManagedCluster.open(dataDirectory: config.dataDirectory, logger: logger)
             do {
-                try await run(target: try managed.target(), migrator: migrator, onListening: onListening, stopWhen: stopWhen)
+                try await run(target: try managed.target(), managed: managed, migrator: migrator, onListening: onListening, stopWhen: stopWhen)
             } catch {
                 await managed.close(logger: logger)
                 throw error
@@ -43,7 +43,7 @@ public struct StriveLauncher: Sendable {
     }
 
     private func run(
-        target: DatabaseTarget, migrator: Migrator, onListening: @escaping @Sendable (String) -> Void,
+        target: DatabaseTarget, managed: ManagedCluster?, migrator: Migrator, onListening: @escaping @Sendable (String) -> Void,
         stopWhen: (@Sendable () async -> Void)?
     ) async throws(StartupError) {
         let authenticator = DatabaseCredentials.authenticator(derivedFrom: config.jwtSecret)
@@ -53,7 +53,7 @@ public struct StriveLauncher: Sendable {
         do {
             database = try StriveDatabase(
                 target: target, authenticator: authenticator, requestPoolSize: config.poolSize,
-                statementTimeout: config.statementTimeout, logger: logger)
+                statementTimeout: config.statementTimeout, acquireTimeout: config.acquireTimeout, logger: logger)
         } catch {
             throw .server("cannot configure the database pools: \(error)")
         }
@@ -71,12 +71,18 @@ public struct StriveLauncher: Sendable {
                 onListening("http://\(host):\(port)")
             }
         )
+        var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: database), .init(service: app), .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
+            .init(service: StorageMaintenanceService(storage: services.storage, interval: .seconds(3600), logger: logger)),
+        ]
+        // Only the process that started the cluster restarts it (not one adopting another's).
+        if let managed, managed.ownsCluster {
+            serviceList.append(
+                .init(service: ClusterSupervisor(cluster: managed.cluster, running: managed.running, availability: database.availability, logger: logger)))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: database), .init(service: app), .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
-                    .init(service: StorageMaintenanceService(storage: services.storage, interval: .seconds(3600), logger: logger)),
-                ],
+                services: serviceList,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -93,6 +99,7 @@ public struct StriveLauncher: Sendable {
                 tasks.cancelAll()
             }
         } catch {
+            if let gaveUp = error as? ClusterSupervisor.GaveUp { throw .clusterKeepsStopping(gaveUp) }
             if let io = error as? IOError, io.errnoCode == EADDRINUSE {
                 throw .portInUse(host: config.host, port: config.port)
             }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import StriveAuth
+import StriveDatabase
 import StriveRest
 import StriveStorage
 
@@ -42,6 +43,20 @@ enum Surface: Sendable, Equatable {
             default: error(.methodNotAllowed, code: "method_not_allowed", message: message)
             }
         return EditedError(base: base, headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+    }
+
+    /// The database cannot be reached: 503 with `Retry-After`, never a 500.
+    func unavailable(_ reason: String) -> any HTTPResponseError {
+        let message = "the database is unavailable; retry in a moment"
+        let base: any HTTPResponseError =
+            switch self {
+            // PostgREST's "Could not connect with the database".
+            case .rest: RestError(.serviceUnavailable, code: "PGRST000", message: "Could not connect with the database", details: reason)
+            case .auth: AuthError(status: .serviceUnavailable, code: "database_unavailable", message: message)
+            case .storage: StorageError(.serviceUnavailable, "DatabaseUnavailable", message)
+            case .realtime, .ops: StriveHTTPError(status: .serviceUnavailable, code: "database_unavailable", message: message)
+            }
+        return EditedError(base: base, headers: [.retryAfter: String(DatabaseUnavailable.retryAfterSeconds)])
     }
 
     /// A failure that is a bug: nothing of its cause reaches the client.

@@ -1,0 +1,48 @@
+import PostgresNIO
+
+/// No connection from the pool within the acquire timeout: the database is down or every connection is
+/// busy for longer than a client should wait. A 503, like an outage.
+public struct PoolAcquireTimeout: Error, Sendable, CustomStringConvertible {
+    public let timeout: Duration
+    public var description: String { "no database connection became free within \(timeout)" }
+}
+
+extension PostgresClient {
+    /// `withConnection`, but giving up after `timeout` if no connection has been leased by then.
+    ///
+    /// PostgresClient queues a lease for as long as its connections cannot be made, so without a bound a
+    /// request would wait through a whole outage. The lease is taken by a child task that hands the
+    /// connection over and holds the lease until `body` is done; if the timeout comes first, the child is
+    /// cancelled, which withdraws the queued lease. `body` runs in the caller's task and needs not be
+    /// Sendable.
+    func withConnection<Result>(
+        acquireTimeout timeout: Duration, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let (leases, leaseSink) = AsyncThrowingStream<PostgresConnection, any Error>.makeStream()
+        let (releases, releaseSink) = AsyncStream<Void>.makeStream()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await self.withConnection { connection in
+                        leaseSink.yield(connection)
+                        for await _ in releases {}
+                    }
+                } catch {
+                    leaseSink.finish(throwing: error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                // Harmless once the connection was handed over: the parent no longer reads the stream.
+                leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout))
+            }
+            defer {
+                releaseSink.finish()
+                group.cancelAll()
+            }
+            var handed = leases.makeAsyncIterator()
+            guard let connection = try await handed.next() else { throw PoolAcquireTimeout(timeout: timeout) }
+            return try await body(connection)
+        }
+    }
+}
