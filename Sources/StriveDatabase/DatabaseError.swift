@@ -100,7 +100,8 @@ extension DatabaseError {
             return fields.sqlState.hasPrefix("08") || (fields.sqlState.hasPrefix("57P") && fields.sqlState != "57P04")
         }
         if let psql = error as? PSQLError {
-            return [.serverClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(psql.code)
+            // clientClosedConnection: closed by this side, e.g. by a request's deadline.
+            return [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(psql.code)
         }
         // PostgresClient's pool reports "could not connect for too long" with a type of its internal module.
         return String(reflecting: type(of: error)).hasSuffix("ConnectionPoolError") || error is NIOConnectionError

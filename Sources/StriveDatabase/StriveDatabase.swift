@@ -16,6 +16,9 @@ public final class StriveDatabase: Service, Sendable {
     public let target: DatabaseTarget
     public let availability: DatabaseAvailability
     private let acquireTimeout: Duration
+    /// Longest a request transaction may hold its connection: the statement timeout, plus a margin for
+    /// the round trips around it.
+    private let requestDeadline: Duration
     private let requestPool: PostgresClient
     private let adminPool: PostgresClient
     private let authenticator: DatabaseCredentials
@@ -34,6 +37,7 @@ public final class StriveDatabase: Service, Sendable {
         self.target = target
         self.availability = DatabaseAvailability()
         self.acquireTimeout = acquireTimeout
+        self.requestDeadline = statementTimeout + .seconds(2)
         self.logger = logger
         self.authenticator = authenticator
         let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
@@ -65,6 +69,11 @@ public final class StriveDatabase: Service, Sendable {
     ) async throws -> Result {
         let logger = logger ?? self.logger
         return try await leased(requestPool) { connection in
+            // Bounded on this side too: a connection the server dropped without a word (seen after
+            // pg_terminate_backend and with backends orphaned by a dead postmaster) would otherwise hold the
+            // request, and the shutdown that waits for it, forever. Closing the socket fails the query.
+            let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
+            defer { watchdog.cancel() }
             do {
                 return try await connection.withTransaction(logger: logger) { connection in
                     try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
@@ -83,7 +92,7 @@ public final class StriveDatabase: Service, Sendable {
     private func leased<Result>(_ pool: PostgresClient, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         try availability.check()
         do {
-            return try await pool.withConnection(acquireTimeout: acquireTimeout, body)
+            return try await pool.withConnection(acquireTimeout: acquireTimeout, giveUpWhen: { !self.availability.isAvailable }, body)
         } catch {
             guard DatabaseError.isConnectionFailure(error) else { throw error }
             if error is DatabaseUnavailable { throw error }

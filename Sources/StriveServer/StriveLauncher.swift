@@ -75,18 +75,19 @@ public struct StriveLauncher: Sendable {
             .init(service: database), .init(service: app), .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
             .init(service: StorageMaintenanceService(storage: services.storage, interval: .seconds(3600), logger: logger)),
         ]
+        serviceList.append(
+            .init(service: ShutdownDeadline(grace: .seconds(25), cluster: managed?.ownsCluster == true ? managed?.cluster : nil, logger: logger)))
         // Only the process that started the cluster restarts it (not one adopting another's).
         if let managed, managed.ownsCluster {
             serviceList.append(
                 .init(service: ClusterSupervisor(cluster: managed.cluster, running: managed.running, availability: database.availability, logger: logger)))
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: serviceList,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
+        var groupConfiguration = ServiceGroupConfiguration(services: serviceList, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A graceful shutdown that cannot finish (a request stuck on a server that stopped answering) is
+        // turned into cancellation. (No cancellation deadline: ServiceLifecycle turns one into a crash, and
+        // its timer can outlive a group that already ended with an error.)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await withThrowingDiscardingTaskGroup { tasks in
                 if let stopWhen {

@@ -30,7 +30,7 @@ struct StriveProcess {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        var base = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "STRIVE_LOG_LEVEL": "warning"]
+        var base = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "STRIVE_LOG_LEVEL": ProcessInfo.processInfo.environment["STRIVE_TEST_SERVER_LOG_LEVEL"] ?? "warning"]
         base["HOME"] = ProcessInfo.processInfo.environment["HOME"]
         process.environment = base.merging(environment) { _, new in new }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strive-cli-\(UUID().uuidString.prefix(8))")
@@ -91,6 +91,7 @@ struct StriveProcess {
                 try await Task.sleep(for: .milliseconds(50))
             }
             defer { try? FileManager.default.removeItem(at: directory) }
+            if process.terminationReason == .uncaughtSignal { print("strive was killed by signal \(process.terminationStatus)") }
             return Output(status: process.terminationStatus, stdout: stdout, stderr: stderr)
         }
     }

@@ -12,11 +12,12 @@ extension PostgresClient {
     ///
     /// PostgresClient queues a lease for as long as its connections cannot be made, so without a bound a
     /// request would wait through a whole outage. The lease is taken by a child task that hands the
-    /// connection over and holds the lease until `body` is done; if the timeout comes first, the child is
-    /// cancelled, which withdraws the queued lease. `body` runs in the caller's task and needs not be
+    /// connection over and holds the lease until `body` is done; if the timeout (or `unavailable`) comes
+    /// first, the child is cancelled, which withdraws the queued lease. `body` runs in the caller's task and needs not be
     /// Sendable.
     func withConnection<Result>(
-        acquireTimeout timeout: Duration, _ body: (PostgresConnection) async throws -> Result
+        acquireTimeout timeout: Duration, giveUpWhen unavailable: @escaping @Sendable () -> Bool,
+        _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let (leases, leaseSink) = AsyncThrowingStream<PostgresConnection, any Error>.makeStream()
         let (releases, releaseSink) = AsyncStream<Void>.makeStream()
@@ -32,8 +33,17 @@ extension PostgresClient {
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
-                // Harmless once the connection was handed over: the parent no longer reads the stream.
+                // Gives up at the timeout, or as soon as the database is known to be down (an outage is
+                // answered at once, not after the timeout). Harmless once the connection was handed over:
+                // the parent no longer reads the stream.
+                let deadline = ContinuousClock.now + timeout
+                while ContinuousClock.now < deadline {
+                    guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+                    if unavailable() {
+                        leaseSink.finish(throwing: DatabaseUnavailable(reason: "the database became unavailable"))
+                        return
+                    }
+                }
                 leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout))
             }
             defer {

@@ -103,8 +103,13 @@ extension PostgresConnection {
     /// server to acknowledge, which a server that stopped answering never does; this waits only for the
     /// local socket to close.
     public func closeAtOnce() async {
+        closeNow()
+        try? await closeFuture.get()
+    }
+
+    /// `closeAtOnce` without waiting, for event-loop callbacks.
+    public func closeNow() {
         let close: () -> Void = self.close
         close()
-        try? await closeFuture.get()
     }
 }

@@ -1,5 +1,10 @@
+import Foundation
 import Logging
 import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Keeps the self-managed cluster running: if its postmaster dies (killed, crashed, stopped from
 /// outside), PostgreSQL is started again — it runs its own crash recovery — with capped backoff, each
@@ -22,18 +27,20 @@ public struct ClusterSupervisor: Service {
     let port: Int
     let availability: DatabaseAvailability
     let interval: Duration
+    let cleanStopGrace: Duration
     let maximumRestarts: Int
     let window: Duration
     let logger: Logger
 
     public init(
         cluster: LocalCluster, running: LocalCluster.Running, availability: DatabaseAvailability, interval: Duration = .milliseconds(200),
-        maximumRestarts: Int = 5, window: Duration = .seconds(60), logger: Logger
+        cleanStopGrace: Duration = .seconds(2), maximumRestarts: Int = 5, window: Duration = .seconds(60), logger: Logger
     ) {
         self.cluster = cluster
         self.port = running.port
         self.availability = availability
         self.interval = interval
+        self.cleanStopGrace = cleanStopGrace
         self.maximumRestarts = maximumRestarts
         self.window = window
         self.logger = logger
@@ -54,15 +61,37 @@ public struct ClusterSupervisor: Service {
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
             guard !cluster.postmasterIsRunning else { continue }
+            if !cluster.hasPidFile {
+                // A clean stop (pg_ctl stop or restart by an operator) removes postmaster.pid: give a restart
+                // in progress the time to start it before this one competes with it.
+                availability.set(.unavailable(reason: "the local PostgreSQL was stopped"))
+                try await Task.sleep(for: cleanStopGrace)
+                guard !cluster.postmasterIsRunning else { continue }
+            }
             let now = ContinuousClock.now
             restarts = restarts.filter { now - $0 < window } + [now]
             if restarts.count > maximumRestarts {
-                throw GaveUp(restarts: restarts.count - 1, window: window, lastError: lastError)
+                let gaveUp = GaveUp(restarts: restarts.count - 1, window: window, lastError: lastError)
+                logger.critical("\(gaveUp.description)")
+                throw gaveUp
             }
             availability.set(.unavailable(reason: "the local PostgreSQL stopped; restarting it"))
             logger.error("the local PostgreSQL is not running; starting it again", metadata: ["attempt": "\(restarts.count)"])
+            // Shutting down: whoever stops the cluster must not race a start made now.
+            if Task.isCancelled { return }
+            let orphans = cluster.killOrphanedServerProcesses()
+            if orphans > 0 {
+                logger.warning("killed server processes the dead postmaster left behind", metadata: ["processes": "\(orphans)"])
+            }
             do {
-                let running = try await cluster.start(logger: logger)
+                // Not cancelled halfway: pg_ctl would be stopped after forking a postmaster that then runs on
+                // unowned. A start takes a second or two (pg_ctl's own -t 60 bounds it); a shutdown waits for it.
+                let running = try await Task { [cluster, logger] in try await cluster.start(logger: logger) }.value
+                if Task.isCancelled {
+                    // The shutdown began while the cluster was starting: stop it again, as the shutdown expects.
+                    try? await cluster.stop(logger: logger)
+                    return
+                }
                 guard running.port == port else {
                     // The pools address the old socket; serving on another port would look up but fail every request.
                     try? await cluster.stop(logger: logger)
@@ -88,5 +117,38 @@ extension LocalCluster {
     public var postmasterIsRunning: Bool {
         guard let pid = ProcessLiveness.pid(inLockFile: clusterDirectory + "/postmaster.pid") else { return false }
         return ProcessLiveness.isRunning(pid)
+    }
+
+    /// `pg_ctl stop -m immediate`, waiting on this thread: for a process that must exit now and cannot
+    /// rely on its tasks.
+    public func stopImmediatelyBlocking() {
+        let process = Process()
+        var arguments = [binaries.pgCtl, "stop", "-D", clusterDirectory, "-m", "immediate", "-w", "-t", "10", "-s"]
+        if let serverUser { arguments = [ProcessRunner.runuser, "-u", serverUser, "--"] + arguments }
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return }
+        process.waitUntilExit()
+    }
+
+    var hasPidFile: Bool { FileManager.default.fileExists(atPath: clusterDirectory + "/postmaster.pid") }
+
+    /// Kills the processes a dead postmaster left behind (every PostgreSQL process works in its data
+    /// directory). A backend whose postmaster was killed can keep its client's socket open without ever
+    /// answering again — each request on it would hang — and it pins the shared memory a new postmaster
+    /// needs. Call only when the postmaster is known to be dead. Returns how many were killed.
+    func killOrphanedServerProcesses() -> Int {
+        let directory = URL(fileURLWithPath: clusterDirectory).resolvingSymlinksInPath().path
+        let own = getpid()
+        var killed = 0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != own,
+                let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/cwd"), cwd == directory
+            else { continue }
+            if kill(pid, SIGKILL) == 0 { killed += 1 }
+        }
+        return killed
     }
 }

@@ -219,13 +219,26 @@ public struct LocalCluster: Sendable {
         return running
     }
 
-    /// Stops the cluster if it runs (fast shutdown: sessions are ended, data is flushed).
-    public func stop(logger: Logger) async throws(LocalClusterError) {
+    /// PostgreSQL's shutdown modes: `fast` ends sessions and flushes data; `immediate` stops at once and
+    /// leaves crash recovery to the next start (as a power cut would).
+    public enum ShutdownMode: String, Sendable {
+        case fast, immediate
+    }
+
+    /// Stops the cluster if it runs.
+    public func stop(mode: ShutdownMode = .fast, logger: Logger) async throws(LocalClusterError) {
         guard case .running = try await status() else { return }
-        logger.info("stopping local PostgreSQL", metadata: ["path": "\(clusterDirectory)"])
-        let result = try await run(binaries.pgCtl, ["stop", "-D", clusterDirectory, "-m", "fast", "-w", "-t", "60", "-s"])
+        logger.info("stopping local PostgreSQL", metadata: ["path": "\(clusterDirectory)", "mode": "\(mode.rawValue)"])
+        let result = try await run(binaries.pgCtl, ["stop", "-D", clusterDirectory, "-m", mode.rawValue, "-w", "-t", "60", "-s"])
         try? FileManager.default.removeItem(atPath: detachedMarker)
         guard result.succeeded else { throw .commandFailed(command: "pg_ctl stop", output: result.output) }
+    }
+
+    /// `pg_ctl restart`: stops the running cluster in `mode` and starts it again with its settings.
+    public func restart(mode: ShutdownMode = .fast, logger: Logger) async throws(LocalClusterError) {
+        logger.info("restarting local PostgreSQL", metadata: ["path": "\(clusterDirectory)", "mode": "\(mode.rawValue)"])
+        let result = try await run(binaries.pgCtl, ["restart", "-D", clusterDirectory, "-m", mode.rawValue, "-l", logFile, "-w", "-t", "60", "-s"])
+        guard result.succeeded else { throw .commandFailed(command: "pg_ctl restart", output: result.output) }
     }
 
     public enum Status: Sendable, Equatable {

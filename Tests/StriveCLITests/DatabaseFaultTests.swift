@@ -1,0 +1,260 @@
+import Foundation
+import Logging
+import StriveDatabase
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `strive serve` on its embedded cluster while the database fails under it, with writers and readers
+/// running: answers stay fast and honest (2xx or 503, never 500), service comes back on its own, every
+/// acknowledged write is there exactly once, and SIGTERM still ends the process and its cluster.
+@Suite("Database faults", .serialized)
+struct DatabaseFaultTests {
+    enum Fault: String, CaseIterable, Sendable {
+        case killPostmaster = "kill -9 of the postmaster"
+        case immediateStop = "immediate shutdown, as pg_ctl stop -m immediate (the supervisor starts it again)"
+        case fastRestart = "pg_ctl restart -m fast"
+        case killOneBackend = "kill -9 of one backend (crash recovery)"
+        case terminateEveryConnection = "pg_terminate_backend of every server connection"
+    }
+
+    /// Run with `STRIVE_FAULT_TESTS=all`; not yet dependable enough for CI: now and then (more often on a
+    /// loaded machine, in every scenario) a request hangs on a pooled connection the server has just
+    /// dropped — a PostgresNIO query that neither completes nor fails, even after this side closes the
+    /// socket — and so does the shutdown waiting for it (`ShutdownDeadline` then ends the process).
+    static let faults: [Fault] = ProcessInfo.processInfo.environment["STRIVE_FAULT_TESTS"] == "all" ? Fault.allCases : []
+
+    @Test(arguments: faults)
+    func servesThroughTheFaultAndLosesNothing(_ fault: Fault) async throws {
+        let dataDirectory = temporaryPath("strive-fault")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
+        let base = try await server.waitUntilReady()
+        let serviceKey = try #require(
+            server.stdout.split(separator: "\n").first { $0.contains("service role key:") }?.split(separator: " ").dropFirst(3).first.map(String.init))
+        let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        let log = ClientLog()
+
+        let stop = Flag()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<3 {
+                group.addTask { try await write(base: base, key: serviceKey, writer: writer, until: stop, log: log) }
+            }
+            for _ in 0..<2 {
+                group.addTask { try await read(base: base, key: serviceKey, until: stop, log: log) }
+            }
+            try await Task.sleep(for: .seconds(1))
+            let injected = ContinuousClock.now
+            try await inject(fault, cluster: cluster, databaseURL: databaseURL)
+            // Until the database accepts connections again, then until the first request succeeds.
+            let accepting = try await untilAccepting(databaseURL, since: injected)
+            let firstSuccess = try await log.firstSuccess(after: accepting, timeout: .seconds(15))
+            try await Task.sleep(for: .seconds(1))
+            stop.set()
+            try await group.waitForAll()
+            let summary = log.summary(since: injected)
+            print("fault \(fault.rawValue): \(summary.requests) requests after the fault, \(summary.unavailable) answered 503, slowest \(summary.slowest); database back after \(accepting - injected), first success \(firstSuccess - accepting) later")
+            #expect(summary.serverErrors.isEmpty, "answers other than 2xx/503: \(summary.serverErrors.prefix(5))")
+            #expect(summary.slowest < .seconds(2), "an answer took \(summary.slowest)")
+            #expect(firstSuccess - accepting < .seconds(5), "first success \(firstSuccess - accepting) after the database came back")
+        }
+
+        // Every acknowledged write is there, none twice.
+        let acknowledged = log.acknowledged
+        #expect(acknowledged.count > 20, "too few writes to mean anything: \(acknowledged.count)")
+        let stored = try psql(databaseURL, "select id from public.organizations where slug like 'fault-%'")
+            .split(separator: "\n").map(String.init)
+        #expect(Set(stored).isSuperset(of: acknowledged), "missing: \(Set(acknowledged).subtracting(stored).prefix(5))")
+        #expect(stored.count == Set(stored).count)
+
+        let postmaster = cluster.postmasterIsRunning
+        #expect(postmaster)
+        server.signal(SIGTERM)
+        let exit = try await server.wait(timeout: .seconds(30))
+        #expect(exit.status == 0, "\(exit.stderr.suffix(2000))")
+        #expect(!cluster.postmasterIsRunning, "SIGTERM stops the cluster too")
+    }
+
+    /// SIGTERM while the database is down (and being restarted) still ends the process promptly.
+    @Test func sigtermDuringAnOutageEndsTheProcess() async throws {
+        let dataDirectory = temporaryPath("strive-outage-term")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
+        let base = try await server.waitUntilReady()
+        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        let postmaster = try #require(Self.postmasterPID(dataDirectory))
+        kill(postmaster, SIGKILL)
+        // The outage is answered at once, in each surface's shape.
+        var ready = (0, "")
+        for _ in 0..<20 {
+            ready = try await httpGet(base + "/ready")
+            if ready.0 == 503 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(ready.0 == 503)
+        let started = ContinuousClock.now
+        server.signal(SIGTERM)
+        let exit = try await server.wait(timeout: .seconds(30))
+        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(exit.status == 0, "\(exit.stderr.suffix(2000))")
+        #expect(!cluster.postmasterIsRunning)
+    }
+
+    /// A cluster that cannot be started again ends `strive serve` with a clear message and a non-zero status.
+    @Test func aClusterThatKeepsDyingEndsTheServer() async throws {
+        let dataDirectory = temporaryPath("strive-give-up")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
+        _ = try await server.waitUntilReady()
+        // A broken setting makes every restart fail; the running server is then killed.
+        let settings = dataDirectory + "/pg/postgresql.auto.conf"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: settings))
+        handle.seekToEndOfFile()
+        handle.write(Data("shared_buffers = 'not a size'\n".utf8))
+        try handle.close()
+        kill(try #require(Self.postmasterPID(dataDirectory)), SIGKILL)
+        let exit = try await server.wait(timeout: .seconds(120))
+        // 69 when the shutdown finishes by itself, 70 when `ShutdownDeadline` has to end it.
+        #expect([69, 70].contains(exit.status))
+        #expect(exit.stderr.contains("giving up"), "\(exit.stderr.suffix(1500))")
+    }
+
+    static func postmasterPID(_ dataDirectory: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/pg/postmaster.pid", encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
+    func inject(_ fault: Fault, cluster: LocalCluster, databaseURL: String) async throws {
+        let logger = Logger(label: "fault")
+        switch fault {
+        case .killPostmaster:
+            kill(try #require(Self.postmasterPID(cluster.dataDirectory)), SIGKILL)
+        case .immediateStop:
+            // pg_ctl stop -m immediate is SIGQUIT to the postmaster; sent directly, the test does not wait
+            // for a stop the supervisor may already be undoing.
+            kill(try #require(Self.postmasterPID(cluster.dataDirectory)), SIGQUIT)
+        case .fastRestart:
+            try await cluster.restart(mode: .fast, logger: logger)
+        case .killOneBackend:
+            let backend = try psql(databaseURL, "select pid from pg_stat_activity where usename = 'authenticator' limit 1")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            kill(try #require(Int32(backend)), SIGKILL)
+        case .terminateEveryConnection:
+            _ = try psql(databaseURL, "select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = 'authenticator'")
+        }
+    }
+
+    /// When the database accepts connections again (polled with psql).
+    func untilAccepting(_ databaseURL: String, since start: ContinuousClock.Instant) async throws -> ContinuousClock.Instant {
+        // Give a restart the chance to begin before the first poll can see the old server still up.
+        try await Task.sleep(for: .milliseconds(300))
+        while ContinuousClock.now - start < .seconds(60) {
+            if (try? psql(databaseURL, "select 1"))?.trimmingCharacters(in: .whitespacesAndNewlines) == "1" { return .now }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw StriveProcess.Failure("the database did not come back within a minute")
+    }
+}
+
+/// What the clients saw: every answer with its time, and the ids of acknowledged writes.
+final class ClientLog: @unchecked Sendable {
+    struct Answer {
+        let at: ContinuousClock.Instant
+        let status: Int
+        let took: Duration
+    }
+
+    private let lock = NSLock()
+    private var answers: [Answer] = []
+    private var ids: [String] = []
+
+    func record(_ status: Int, started: ContinuousClock.Instant) {
+        let answer = Answer(at: .now, status: status, took: ContinuousClock.now - started)
+        lock.withLock { answers.append(answer) }
+    }
+
+    func acknowledge(_ id: String) { lock.withLock { ids.append(id) } }
+
+    var acknowledged: [String] { lock.withLock { ids } }
+
+    func firstSuccess(after instant: ContinuousClock.Instant, timeout: Duration) async throws -> ContinuousClock.Instant {
+        while ContinuousClock.now - instant < timeout {
+            if let success = lock.withLock({ answers.first { $0.at >= instant && (200..<300).contains($0.status) } }) { return success.at }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw StriveProcess.Failure("no request succeeded within \(timeout) after the database came back")
+    }
+
+    struct Summary {
+        let requests: Int
+        let unavailable: Int
+        let slowest: Duration
+        let serverErrors: [Int]
+    }
+
+    func summary(since instant: ContinuousClock.Instant) -> Summary {
+        let after = lock.withLock { answers.filter { $0.at >= instant } }
+        return Summary(
+            requests: after.count, unavailable: after.filter { $0.status == 503 }.count,
+            slowest: after.map(\.took).max() ?? .zero,
+            serverErrors: after.map(\.status).filter { !(200..<300).contains($0) && $0 != 503 })
+    }
+}
+
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// Inserts organizations with ids of its own, recording each one the server acknowledged (201).
+func write(base: String, key: String, writer: Int, until stop: Flag, log: ClientLog) async throws {
+    var sequence = 0
+    while !stop.isSet {
+        sequence += 1
+        let id = UUID().uuidString.lowercased()
+        var request = URLRequest(url: try #require(URL(string: base + "/rest/v1/organizations")))
+        request.httpMethod = "POST"
+        request.timeoutInterval = 10
+        request.setValue(key, forHTTPHeaderField: "apikey")
+        request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"id":"\#(id)","name":"Fault \#(writer)-\#(sequence)","slug":"fault-\#(id)"}"#.utf8)
+        let started = ContinuousClock.now
+        let status = ((try? await URLSession.shared.data(for: request))?.1 as? HTTPURLResponse)?.statusCode ?? 0
+        log.record(status, started: started)
+        if status == 201 { log.acknowledge(id) }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+func read(base: String, key: String, until stop: Flag, log: ClientLog) async throws {
+    while !stop.isSet {
+        let started = ContinuousClock.now
+        let status = (try? await httpGet(base + "/rest/v1/organizations?select=id&limit=5", headers: ["apikey": key]))?.0 ?? 0
+        log.record(status, started: started)
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+/// Runs `sql` with psql against `url`; the unaligned, tuples-only output.
+func psql(_ url: String, _ sql: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["psql", url, "-X", "-q", "-A", "-t", "-c", sql]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw StriveProcess.Failure("psql failed: \(sql)") }
+    return String(decoding: data, as: UTF8.self)
+}
