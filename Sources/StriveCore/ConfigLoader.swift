@@ -105,7 +105,7 @@ public struct ConfigLoader: Sendable {
         let restMaxBodyBytes = integer(.restMaxBodyBytes, in: 1024...(100 * 1024 * 1024), unit: "bytes") ?? 1024 * 1024
         let statementTimeout = Duration.milliseconds(integer(.statementTimeout, in: 100...3_600_000, unit: "milliseconds") ?? 8000)
         let poolSize = integer(.poolSize, in: 1...1000, unit: "connections") ?? 20
-        let acquireTimeout = Duration.milliseconds(integer(.acquireTimeout, in: 50...60_000, unit: "milliseconds") ?? 5000)
+        let acquireTimeout = Duration.milliseconds(integer(.acquireTimeout, in: 50...60_000, unit: "milliseconds") ?? 10000)
         let instanceID = value(.instanceID) ?? "\(ProcessInfo.processInfo.hostName):\(port)"
         if instanceID.isEmpty || instanceID.count > 200 {
             problem(.instanceID, "must be 1 to 200 characters", quoted(instanceID))

@@ -32,7 +32,7 @@ public struct StriveConfig: Sendable {
     public var poolSize: Int
     /// Longest a request waits for a pooled connection before it is answered 503
     /// (`STRIVE_DB_ACQUIRE_TIMEOUT_MS`).
-    public var acquireTimeout: Duration = .seconds(5)
+    public var acquireTimeout: Duration = .seconds(10)
     /// This server's name among instances sharing one database (`STRIVE_INSTANCE_ID`): its realtime
     /// cursor is kept under it, so a restart under the same name resumes where it stopped.
     public var instanceID: String

@@ -31,7 +31,7 @@ public final class StriveDatabase: Service, Sendable {
         authenticator: DatabaseCredentials,
         requestPoolSize: Int = 20,
         statementTimeout: Duration = .seconds(8),
-        acquireTimeout: Duration = .seconds(5),
+        acquireTimeout: Duration = .seconds(10),
         logger: Logger
     ) throws {
         self.target = target

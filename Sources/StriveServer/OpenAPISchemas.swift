@@ -17,15 +17,18 @@ enum ColumnSchema {
             // JSON null is SQL NULL.
             return ["allOf": [.object(schema), ["not": ["type": "null"]]]]
         }
-        if column.nullable {
-            if case .array(var labels)? = schema["enum"] {
-                labels.append(.null)
-                schema["enum"] = .array(labels)
-            } else if case .string(let type)? = schema["type"] {
-                schema["type"] = .array([.string(type), "null"])
-            }
-        }
+        if column.nullable { allowNull(&schema) }
         return schema
+    }
+
+    /// Adds JSON null to what `schema` takes (to its list, or to its type).
+    static func allowNull(_ schema: inout [String: JSONValue]) {
+        if case .array(var labels)? = schema["enum"] {
+            labels.append(.null)
+            schema["enum"] = .array(labels)
+        } else if case .string(let type)? = schema["type"] {
+            schema["type"] = .array([.string(type), "null"])
+        }
     }
 
     static func base(type: String, isArray: Bool, isJSON: Bool, labels: [String] = []) -> [String: JSONValue] {
@@ -68,14 +71,16 @@ enum ColumnSchema {
     }
 
     /// A `real` (float4): 0, or a magnitude that neither underflows to 0 nor overflows when PostgreSQL
-    /// rounds it to single precision (the bounds are the rounding midpoints of the smallest subnormal
-    /// and of the largest finite value).
+    /// rounds it to single precision. The bounds sit at the rounding midpoints (half the smallest
+    /// subnormal; halfway from the largest finite value to 2^128) — the upper one a double further out,
+    /// because a client writes that midpoint's double as "3.4028235677973366e38", a decimal just below
+    /// the midpoint that PostgreSQL still takes.
     static let realSchema: [String: JSONValue] = [
         "type": "number",
         "anyOf": [
             ["const": 0],
-            ["exclusiveMinimum": .number(0x1p-150), "exclusiveMaximum": .number(0x1.ffffffp127)],
-            ["exclusiveMinimum": .number(-0x1.ffffffp127), "exclusiveMaximum": .number(-0x1p-150)],
+            ["exclusiveMinimum": .number(0x1p-150), "exclusiveMaximum": .number(0x1.ffffff0000001p127)],
+            ["exclusiveMinimum": .number(-0x1.ffffff0000001p127), "exclusiveMaximum": .number(-0x1p-150)],
         ],
     ]
 
@@ -270,14 +275,7 @@ enum RowSchema {
                 for bound in ["pattern", "minimum", "maximum", "maxLength", "format"] { items[bound] = nil }
                 property["items"] = .object(items)
             }
-            if column.nullable {
-                if case .array(var labels)? = property["enum"] {
-                    labels.append(.null)
-                    property["enum"] = .array(labels)
-                } else if case .string(let type)? = property["type"] {
-                    property["type"] = .array([.string(type), "null"])
-                }
-            }
+            if column.nullable { ColumnSchema.allowNull(&property) }
             property["description"] = .string(column.type + (table.primaryKey.contains(column.name) ? ", primary key" : ""))
             properties[column.name] = .object(property)
         }

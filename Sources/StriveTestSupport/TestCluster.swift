@@ -132,8 +132,11 @@ public struct TestDatabase: Sendable {
         statementTimeout: Duration = .seconds(8),
         _ body: @Sendable (StriveDatabase) async throws -> T
     ) async throws -> T {
+        // Small pools and a parallel suite on two cores: a request may wait long for a connection here
+        // without anything being wrong, so the acquire timeout is far above the server's default.
         let database = try StriveDatabase(
-            target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, statementTimeout: statementTimeout, logger: logger)
+            target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, statementTimeout: statementTimeout,
+            acquireTimeout: .seconds(30), logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }

@@ -98,6 +98,9 @@ public struct ClusterSupervisor: Service {
                     throw LocalClusterError.commandFailed(command: "restarting on port \(port)", output: "came back on port \(running.port)")
                 }
                 logger.notice("the local PostgreSQL runs again", metadata: ["port": "\(port)", "attempt": "\(restarts.count)"])
+                // It accepts connections (start waited for that): serve now rather than at the monitor's next
+                // reconnect, which may be seconds away on its backoff. The monitor marks it down again if not.
+                availability.set(.available)
                 backoff.reset()
                 lastError = nil
             } catch is CancellationError {
