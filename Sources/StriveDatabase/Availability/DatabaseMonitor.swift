@@ -16,6 +16,8 @@ public struct DatabaseMonitor: Service {
     let availability: DatabaseAvailability
     let interval: Duration
     let deadline: Duration
+    /// Probes or connections that time out in a row before the database counts as down.
+    let slowAnswersForAnOutage = 3
     let logger: Logger
 
     public init(
@@ -37,9 +39,11 @@ public struct DatabaseMonitor: Service {
     func watch() async {
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
         var lostAt: ContinuousClock.Instant?
+        var slowAnswers = 0
         while !Task.isCancelled {
             do {
                 try await session {
+                    slowAnswers = 0
                     if let since = lostAt {
                         logger.notice("the database answers again", metadata: ["unavailable_s": "\(ContinuousClock.now - since)"])
                         lostAt = nil
@@ -52,6 +56,15 @@ public struct DatabaseMonitor: Service {
             } catch {
                 if Task.isCancelled { return }
                 let reason = DatabaseError.connectionFailureReason(error)
+                // A refused or dropped connection is an outage at once. Slowness is not, until it lasts: a
+                // busy machine can take seconds to connect or answer, and a false outage refuses every request.
+                if reason.contains("timed out") || reason.hasPrefix("no answer") {
+                    slowAnswers += 1
+                    if slowAnswers < slowAnswersForAnOutage {
+                        logger.warning("the database is slow to answer", metadata: ["reason": "\(reason)", "in_a_row": "\(slowAnswers)"])
+                        continue
+                    }
+                }
                 if availability.set(.unavailable(reason: reason)) {
                     lostAt = .now
                     logger.error("the database is unavailable; answering 503 until it is back", metadata: ["reason": "\(reason)"])
