@@ -417,23 +417,24 @@ enum AuthPaths {
                     responses: ok(.object(["type": "object", "required": ["users"]]))),
                 "post": Doc.operation(
                     "Create a user (service role)", tag: "auth", secured: true, errors: .auth,
-                    body: adminUser(required: ["email"]), responses: ok(user)),
+                    body: adminUser(required: ["email"], banning: false), responses: ok(user)),
             ]),
             "/admin/users/{id}": .object([
                 "parameters": .array([userID]),
                 "get": Doc.operation("One user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
-                "put": Doc.operation("Change a user (service role)", tag: "auth", secured: true, errors: .auth, body: adminUser(required: []), responses: ok(user)),
+                "put": Doc.operation("Change a user (service role)", tag: "auth", secured: true, errors: .auth, body: adminUser(required: [], banning: true), responses: ok(user)),
                 "delete": Doc.operation("Delete a user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
             ]),
         ]
     }
 
-    static func adminUser(required: [String]) -> JSONValue {
-        body(
-            [
-                "email": email, "password": password, "email_confirm": .object(["type": "boolean"]),
-                "user_metadata": metadata, "app_metadata": metadata,
-                "ban_duration": .object(["type": "string", "pattern": "^(none|[0-9]{1,6}(h|m|s))$"]),
-            ], required: required)
+    /// `ban_duration` is read when a user is changed, not when one is created.
+    static func adminUser(required: [String], banning: Bool) -> JSONValue {
+        var fields: [String: JSONValue] = [
+            "email": email, "password": password, "email_confirm": .object(["type": "boolean"]),
+            "user_metadata": metadata, "app_metadata": metadata,
+        ]
+        if banning { fields["ban_duration"] = .object(["type": "string", "pattern": "^(none|[0-9]{1,6}(h|m|s))$"]) }
+        return body(fields, required: required)
     }
 }
