@@ -38,7 +38,7 @@ enum ColumnSchema {
         if isArray {
             // PostgreSQL arrays may hold NULLs.
             var items = base(type: String(type.dropLast(2)), isArray: false, isJSON: false)
-            if case .string(let itemType)? = items["type"] { items["type"] = .array([.string(itemType), "null"]) }
+            allowNull(&items)
             return ["type": "array", "items": .object(items)]
         }
         switch type {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// No connection from the pool within the acquire timeout: the database is down or every connection is
@@ -21,10 +22,12 @@ extension PostgresClient {
     ) async throws -> Result {
         let (leases, leaseSink) = AsyncThrowingStream<PostgresConnection, any Error>.makeStream()
         let (releases, releaseSink) = AsyncStream<Void>.makeStream()
+        let handedOver = NIOLockedValueBox(false)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     try await self.withConnection { connection in
+                        handedOver.withLockedValue { $0 = true }
                         leaseSink.yield(connection)
                         for await _ in releases {}
                     }
@@ -34,17 +37,18 @@ extension PostgresClient {
             }
             group.addTask {
                 // Gives up at the timeout, or as soon as the database is known to be down (an outage is
-                // answered at once, not after the timeout). Harmless once the connection was handed over:
-                // the parent no longer reads the stream.
+                // answered at once, not after the timeout). Stops watching once the connection is handed
+                // over, rather than waking every 50 ms for as long as the request holds it.
                 let deadline = ContinuousClock.now + timeout
                 while ContinuousClock.now < deadline {
                     guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+                    if handedOver.withLockedValue({ $0 }) { return }
                     if unavailable() {
                         leaseSink.finish(throwing: DatabaseUnavailable(reason: "the database became unavailable"))
                         return
                     }
                 }
-                leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout))
+                if !handedOver.withLockedValue({ $0 }) { leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout)) }
             }
             defer {
                 releaseSink.finish()

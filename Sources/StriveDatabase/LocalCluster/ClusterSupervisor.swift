@@ -125,11 +125,11 @@ extension LocalCluster {
     /// `pg_ctl stop -m immediate`, waiting on this thread: for a process that must exit now and cannot
     /// rely on its tasks.
     public func stopImmediatelyBlocking() {
+        let (launchPath, arguments) = runner.command(binaries.pgCtl, ["stop", "-D", clusterDirectory, "-m", "immediate", "-w", "-t", "10", "-s"])
         let process = Process()
-        var arguments = [binaries.pgCtl, "stop", "-D", clusterDirectory, "-m", "immediate", "-w", "-t", "10", "-s"]
-        if let serverUser { arguments = [ProcessRunner.runuser, "-u", serverUser, "--"] + arguments }
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
+        process.executableURL = URL(fileURLWithPath: launchPath)
+        process.arguments = arguments
+        process.currentDirectoryURL = runner.workingDirectory.map { URL(fileURLWithPath: $0) }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         guard (try? process.run()) != nil else { return }

@@ -53,7 +53,7 @@ public struct LocalCluster: Sendable {
         self.serverUser = getuid() == 0 ? (environment["STRIVE_PG_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "postgres") : nil
     }
 
-    private var runner: ProcessRunner { ProcessRunner(user: serverUser, workingDirectory: dataDirectory) }
+    var runner: ProcessRunner { ProcessRunner(user: serverUser, workingDirectory: dataDirectory) }
 
     // MARK: - Preparing the data directory
 
