@@ -20,8 +20,8 @@ public struct AuthStore: Sendable {
         try await database.withServiceRoleTransaction(method: "AUTH", path: path, logger: logger, body)
     }
 
-    private static func users(_ rows: PostgresRowSequence) async throws -> [UserRecord] {
-        try await rows.collect().map(UserRecord.init(row:))
+    private static func users(_ rows: [PostgresRow]) throws -> [UserRecord] {
+        try rows.map(UserRecord.init(row:))
     }
 
     // MARK: Accounts
@@ -34,7 +34,7 @@ public struct AuthStore: Sendable {
         let app = JSONValue.object(appMetadata).jsonText
         let user = JSONValue.object(userMetadata).jsonText
         return try await service("/admin/users") { connection in
-            try await Self.users(connection.query(
+            try await Self.users(connection.rows(
                 """
                 insert into auth.users (email, encrypted_password, email_confirmed_at, role, raw_app_meta_data, raw_user_meta_data)
                 values (\(email), \(passwordHash), case when \(confirmed) then now() end, \(role), \(app)::jsonb, \(user)::jsonb)
@@ -46,14 +46,14 @@ public struct AuthStore: Sendable {
 
     public func user(email: String) async throws -> UserRecord? {
         try await service("/token") { connection in
-            try await Self.users(connection.query(
+            try await Self.users(connection.rows(
                 "select \(unescaped: UserRecord.columns) from auth.users where email = \(email)", logger: logger)).first
         }
     }
 
     public func user(id: UUID) async throws -> UserRecord? {
         try await service("/user") { connection in
-            try await Self.users(connection.query(
+            try await Self.users(connection.rows(
                 "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)).first
         }
     }
@@ -84,11 +84,11 @@ public struct AuthStore: Sendable {
         let bannedUntil = changes.bannedUntil ?? nil
         return try await service("/user") { connection in
             if let email = changes.email {
-                let taken = try await connection.query(
-                    "select 1 from auth.users where email = \(email) and id <> \(id)", logger: logger).collect()
+                let taken = try await connection.rows(
+                    "select 1 from auth.users where email = \(email) and id <> \(id)", logger: logger)
                 if !taken.isEmpty { return .emailTaken }
             }
-            let rows = try await Self.users(connection.query(
+            let rows = try await Self.users(connection.rows(
                 """
                 update auth.users set
                     email = coalesce(\(changes.email), email),
@@ -110,9 +110,8 @@ public struct AuthStore: Sendable {
     public func list(page: Int, perPage: Int) async throws -> (users: [UserRecord], total: Int) {
         let offset = (page - 1) * perPage
         return try await service("/admin/users") { connection in
-            let total = try await connection.query("select count(*)::int from auth.users", logger: logger)
-                .collect().first?.decode(Int.self) ?? 0
-            let users = try await Self.users(connection.query(
+            let total = try await connection.rows("select count(*)::int from auth.users", logger: logger).first?.decode(Int.self) ?? 0
+            let users = try await Self.users(connection.rows(
                 "select \(unescaped: UserRecord.columns) from auth.users order by created_at, id limit \(perPage) offset \(offset)",
                 logger: logger))
             return (users, total)
@@ -122,7 +121,7 @@ public struct AuthStore: Sendable {
     /// False when there was no such user.
     public func delete(id: UUID) async throws -> Bool {
         try await service("/admin/users") { connection in
-            try await connection.query("delete from auth.users where id = \(id) returning id", logger: logger).collect().count == 1
+            try await connection.rows("delete from auth.users where id = \(id) returning id", logger: logger).count == 1
         }
     }
 
@@ -133,18 +132,18 @@ public struct AuthStore: Sendable {
         user: UUID, refreshTokenHash: String, userAgent: String?, ip: String?
     ) async throws -> (user: UserRecord, session: UUID) {
         try await service("/token") { connection in
-            let session = try await connection.query(
+            let session = try await connection.rows(
                 """
                 insert into auth.sessions (user_id, user_agent, ip)
                 values (\(user), \(userAgent), case when \(ip) ~ '^[0-9a-fA-F:.]+$' then \(ip)::inet end)
                 returning id
                 """, logger: logger
-            ).collect().first?.decode(UUID.self)
+            ).first?.decode(UUID.self)
             guard let session else { throw StoreError.noRow("auth.sessions") }
             try await connection.run(
                 "insert into auth.refresh_tokens (token_hash, user_id, session_id) values (\(refreshTokenHash), \(user), \(session))",
                 logger: logger)
-            let updated = try await Self.users(connection.query(
+            let updated = try await Self.users(connection.rows(
                 "update auth.users set last_sign_in_at = now() where id = \(user) returning \(unescaped: UserRecord.columns)",
                 logger: logger)).first
             guard let updated else { throw StoreError.noRow("auth.users") }
@@ -167,25 +166,25 @@ public struct AuthStore: Sendable {
     public func rotate(tokenHash: String, successorHash: String, reuseInterval: Duration) async throws -> Rotation {
         let reuseSeconds = Double(reuseInterval.components.seconds)
         return try await service("/token") { connection in
-            let presented = try await connection.query(
+            let presented = try await connection.rows(
                 """
                 select t.revoked, t.session_id, t.user_id from auth.refresh_tokens t
                 join auth.sessions s on s.id = t.session_id
                 where t.token_hash = \(tokenHash) and (s.not_after is null or s.not_after > now())
                 for update of t
                 """, logger: logger
-            ).collect().first
+            ).first
             guard let presented else { return .notFound }
             let (revoked, session, userID) = try presented.decode((Bool, UUID, UUID).self)
 
             if revoked {
-                let successorIsFresh = try await connection.query(
+                let successorIsFresh = try await connection.rows(
                     """
                     select 1 from auth.refresh_tokens
                     where token_hash = \(successorHash) and parent_hash = \(tokenHash) and not revoked
                       and created_at > now() - make_interval(secs => \(reuseSeconds))
                     """, logger: logger
-                ).collect()
+                )
                 guard !successorIsFresh.isEmpty else {
                     // Reuse of a rotated token: it may have been stolen. End the whole session.
                     try await connection.run("delete from auth.sessions where id = \(session)", logger: logger)
@@ -202,7 +201,7 @@ public struct AuthStore: Sendable {
                 try await connection.run(
                     "update auth.sessions set refreshed_at = now() where id = \(session)", logger: logger)
             }
-            let user = try await Self.users(connection.query(
+            let user = try await Self.users(connection.rows(
                 "select \(unescaped: UserRecord.columns) from auth.users where id = \(userID)", logger: logger)).first
             guard let user else { return .notFound }
             if user.isBanned() { return .userBanned }
@@ -219,12 +218,12 @@ public struct AuthStore: Sendable {
     /// The user of an active session, in one transaction: the session check and the read together.
     public func user(id: UUID, session: UUID) async throws -> SessionUser {
         try await service("/user") { connection in
-            let active = try await !connection.query(
+            let active = try await !connection.rows(
                 "select 1 from auth.sessions where id = \(session) and (not_after is null or not_after > now())",
                 logger: logger
-            ).collect().isEmpty
+            ).isEmpty
             guard active else { return .sessionEnded }
-            let user = try await Self.users(connection.query(
+            let user = try await Self.users(connection.rows(
                 "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)).first
             return user.map(SessionUser.active) ?? .userMissing
         }

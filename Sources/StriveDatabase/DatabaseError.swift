@@ -91,7 +91,7 @@ extension DatabaseError {
     /// (503), not a statement the database refused and not a bug: no connection could be made, the
     /// connection closed under the request, or the server is shutting down, starting or recovering.
     public static func isConnectionFailure(_ error: any Error) -> Bool {
-        if error is DatabaseUnavailable || error is PoolAcquireTimeout { return true }
+        if error is DatabaseUnavailable || error is PoolAcquireTimeout || error is ConnectionClosed { return true }
         if let transaction = error as? PostgresTransactionError {
             return [transaction.closureError, transaction.beginError, transaction.commitError].contains { $0.map(isConnectionFailure) ?? false }
         }
@@ -112,6 +112,7 @@ extension DatabaseError {
     public static func connectionFailureReason(_ error: any Error) -> String {
         if let unavailable = error as? DatabaseUnavailable { return unavailable.reason }
         if let timeout = error as? PoolAcquireTimeout { return timeout.description }
+        if let closed = error as? ConnectionClosed { return closed.description }
         if let fields = serverFields(in: error) { return fields.message }
         let text = ((error as? PSQLError)?.underlying).map { String(describing: $0) } ?? String(describing: error)
         let lowered = text.lowercased()

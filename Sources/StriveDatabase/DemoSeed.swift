@@ -34,7 +34,7 @@ public enum DemoSeed {
     public static func run(scale: Int, on connection: PostgresConnection, logger: Logger) async throws -> Summary {
         precondition(scale >= 1, "the caller validates the scale")
         let organizations = 2 * scale
-        try await connection.withTransaction(logger: logger) { connection in
+        try await connection.inTransaction(logger: logger) { connection in
             try await connection.run(
                 "select set_config('strive.seed_organizations', \(String(organizations)), true), set_config('strive.seed_password', \(password), true)",
                 logger: logger
@@ -47,7 +47,7 @@ public enum DemoSeed {
     }
 
     static func summary(organizations: Int, on connection: PostgresConnection, logger: Logger) async throws -> Summary {
-        let counts = try await connection.query(
+        let counts = try await connection.rows(
             """
             with orgs as (select md5('strive-seed/org/' || o)::uuid as id from generate_series(1, \(organizations)) o)
             select (select count(*)::int from public.organizations where id in (select id from orgs)),
@@ -57,7 +57,7 @@ public enum DemoSeed {
                    (select count(*)::int from public.tasks where organization_id in (select id from orgs)),
                    (select count(*)::int from public.notifications where organization_id in (select id from orgs))
             """, logger: logger
-        ).collect()
+        )
         guard let row = counts.first else { throw SeedError.noSummary }
         let (orgs, users, customers, projects, tasks, notifications) = try row.decode((Int, Int, Int, Int, Int, Int).self)
         var logins: [Login] = []

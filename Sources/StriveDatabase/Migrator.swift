@@ -82,7 +82,7 @@ public struct Migrator: Sendable {
         for migration in status.pending {
             logger.info("applying migration", metadata: ["migration": "\(migration.fileName)"])
             do {
-                try await connection.withTransaction(logger: logger) { connection in
+                try await connection.inTransaction(logger: logger) { connection in
                     // Unqualified names in a migration mean public, whatever the owner's own search_path says.
                     try await connection.run("select set_config('search_path', 'public', true)", logger: logger)
                     try await connection.run("select pg_temp.strive_run_migration(\(migration.sql))", logger: logger)
@@ -132,15 +132,16 @@ public struct Migrator: Sendable {
     }
 
     static func appliedMigrations(on connection: PostgresConnection, logger: Logger) async throws -> [AppliedMigration] {
-        let exists = try await connection.query(
+        let exists = try await connection.rows(
             "select to_regclass('strive_meta.schema_migrations') is not null", logger: logger
-        ).collect().first?.decode(Bool.self) ?? false
+        ).first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var applied: [AppliedMigration] = []
-        let rows = try await connection.query(
+        let rows = try await connection.rows(
             "select version, name, checksum from strive_meta.schema_migrations order by version", logger: logger
         )
-        for try await (version, name, checksum) in rows.decode((Int, String, String).self) {
+        for row in rows {
+            let (version, name, checksum) = try row.decode((Int, String, String).self)
             applied.append(AppliedMigration(version: version, name: name, checksum: checksum))
         }
         return applied

@@ -46,7 +46,7 @@ public enum SchemaAudit {
     public static func run(on connection: PostgresConnection, logger: Logger) async throws -> Report {
         var findings: [Finding] = []
         for lint in lints {
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: lint.query), logger: logger).collect()
+            let rows = try await connection.rows(PostgresQuery(unsafeSQL: lint.query), logger: logger)
             for row in rows {
                 let (object, detail) = try row.decode((String, String).self)
                 findings.append(Finding(lint: lint.id, severity: lint.severity, object: object, detail: detail))

@@ -46,12 +46,14 @@ public final class StriveDatabase: Service, Sendable {
         requestConfiguration.options.maximumConnections = requestPoolSize
         var adminConfiguration = try target.clientConfiguration(as: target.owner)
         adminConfiguration.options.maximumConnections = 2
-        requestPool = PostgresClient(configuration: requestConfiguration, backgroundLogger: logger)
-        adminPool = PostgresClient(configuration: adminConfiguration, backgroundLogger: logger)
+        // Connection ids restart at 0 in every pool: the purpose tells their log lines apart.
+        requestPool = PostgresClient(configuration: requestConfiguration, backgroundLogger: logger.with(connectionPurpose: "request"))
+        adminPool = PostgresClient(configuration: adminConfiguration, backgroundLogger: logger.with(connectionPurpose: "admin"))
     }
 
     public func run() async throws {
-        let monitor = DatabaseMonitor(target: target, credentials: authenticator, availability: availability, logger: logger)
+        let monitor = DatabaseMonitor(
+            target: target, credentials: authenticator, availability: availability, logger: logger.with(connectionPurpose: "monitor"))
         await withDiscardingTaskGroup { group in
             group.addTask { await self.requestPool.run() }
             group.addTask { await self.adminPool.run() }
@@ -74,15 +76,9 @@ public final class StriveDatabase: Service, Sendable {
             // request, and the shutdown that waits for it, forever. Closing the socket fails the query.
             let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
             defer { watchdog.cancel() }
-            do {
-                return try await connection.withTransaction(logger: logger) { connection in
-                    try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
-                    return try await body(connection)
-                }
-            } catch let error as PostgresTransactionError {
-                // The body's own error is what callers map; the wrapper only adds that a rollback followed
-                // (a failed rollback closes the connection, so the pool never reuses its state).
-                throw error.closureError ?? error
+            return try await connection.inTransaction(logger: logger) { connection in
+                try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
+                return try await body(connection)
             }
         }
     }
@@ -124,7 +120,7 @@ public final class StriveDatabase: Service, Sendable {
     public func withDedicatedConnection<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await target.withConnection(as: authenticator, logger: logger, body)
+        try await target.withConnection(as: authenticator, logger: logger.with(connectionPurpose: "dedicated"), body)
     }
 
     /// A lease of the request pool outside any transaction: the session state the next request inherits.
@@ -148,5 +144,14 @@ public final class StriveDatabase: Service, Sendable {
                case when \(identity.sessionID)::uuid is null then true
                     else app.require_active_session(\(identity.sessionID)) end
         """
+    }
+}
+
+extension Logger {
+    /// This logger, tagging the lines of a database connection with what the connection is for.
+    func with(connectionPurpose purpose: String) -> Logger {
+        var logger = self
+        logger[metadataKey: "db_connection"] = "\(purpose)"
+        return logger
     }
 }

@@ -59,14 +59,14 @@ final class Authorizer: Sendable {
         let pairChanges = pairs.map(\.change)
         let pairUsers = pairs.map(\.user)
         let rows = try await database.withServiceRoleTransaction(method: "REALTIME", path: "authorise", logger: logger) { connection in
-            try await connection.query(
+            try await connection.rows(
                 """
                 with c as (select * from unnest(\(indexes)::int[], \(schemas)::text[], \(tables)::text[], \(records)::jsonb[]) as c(idx, sch, tbl, rec)),
                      p as (select * from unnest(\(pairChanges)::int[], \(pairUsers)::uuid[]) as p(idx, uid)),
                      r as (select c.idx, reader.uid from c cross join lateral realtime.readers(c.sch, c.tbl, c.rec) as reader(uid))
                 select p.idx, p.uid from p join r on r.idx = p.idx and r.uid = p.uid
                 """, logger: logger
-            ).collect().map { try $0.decode((Int, UUID).self) }
+            ).map { try $0.decode((Int, UUID).self) }
         }
         return Set(rows.map { Pair(change: $0.0, user: $0.1) })
     }
@@ -77,9 +77,9 @@ final class Authorizer: Sendable {
         let change = changes[pair.change]
         let record = change.authorizedRecordJSON
         return try await database.withServiceRoleTransaction(method: "REALTIME", path: "authorise", logger: logger) { connection in
-            try await connection.query(
+            try await connection.rows(
                 "select realtime.can_read(\(change.schema), \(change.table), \(pair.user), \(record)::jsonb)", logger: logger
-            ).collect().first?.decode(Bool.self) ?? false
+            ).first?.decode(Bool.self) ?? false
         }
     }
 }

@@ -56,13 +56,11 @@ struct ChangeFeed: Sendable {
     /// anything older).
     private func start() async throws -> Int64 {
         let (saved, newest) = try await service("start") { connection in
-            let saved = try await connection.query("select position from realtime.cursors where instance = \(instance)", logger: logger)
-                .collect().first?.decode(Int64.self)
-            let newest = try await connection.query("select coalesce(max(position), 0) from realtime.changes", logger: logger)
-                .collect().first?.decode(Int64.self) ?? 0
-            let beforeStart = try await connection.query(
+            let saved = try await connection.rows("select position from realtime.cursors where instance = \(instance)", logger: logger).first?.decode(Int64.self)
+            let newest = try await connection.rows("select coalesce(max(position), 0) from realtime.changes", logger: logger).first?.decode(Int64.self) ?? 0
+            let beforeStart = try await connection.rows(
                 "select coalesce(max(position), 0) from realtime.changes where commit_timestamp < \(startedAt)", logger: logger
-            ).collect().first?.decode(Int64.self) ?? 0
+            ).first?.decode(Int64.self) ?? 0
             return (saved, saved == nil ? beforeStart : newest)
         }
         guard let saved else {
@@ -117,9 +115,9 @@ struct ChangeFeed: Sendable {
 
     private func read(after cursor: Int64) async throws -> [Change] {
         try await service("read") { connection in
-            try await connection.query(
+            try await connection.rows(
                 "select \(unescaped: Self.changeColumns) from realtime.changes where position > \(cursor) order by position, id limit \(Self.batchSize)", logger: logger
-            ).collect().map(Self.change)
+            ).map(Self.change)
         }
     }
 
@@ -142,13 +140,13 @@ struct ChangeFeed: Sendable {
         for position in missing where gaps[position] == nil { gaps[position] = now }
         guard missing.allSatisfy({ now - (gaps[$0] ?? now) >= Self.gapGrace }) else { return false }
         let abandoned = try await service("gap") { connection in
-            let free = try await connection.query(
+            let free = try await connection.rows(
                 "select count(*)::int from unnest(\(missing)::bigint[]) p where pg_try_advisory_xact_lock_shared(-p)", logger: logger
-            ).collect().first?.decode(Int.self) ?? 0
+            ).first?.decode(Int.self) ?? 0
             guard free == missing.count else { return false }
-            let rows = try await connection.query(
+            let rows = try await connection.rows(
                 "select count(*)::int from realtime.changes where position = any(\(missing)::bigint[])", logger: logger
-            ).collect().first?.decode(Int.self) ?? 0
+            ).first?.decode(Int.self) ?? 0
             return rows == 0
         }
         if abandoned {
@@ -160,9 +158,9 @@ struct ChangeFeed: Sendable {
 
     private func wholeTransaction(at position: Int64) async throws -> [Change] {
         try await service("read") { connection in
-            try await connection.query(
+            try await connection.rows(
                 "select \(unescaped: Self.changeColumns) from realtime.changes where position = \(position) order by id", logger: logger
-            ).collect().map(Self.change)
+            ).map(Self.change)
         }
     }
 

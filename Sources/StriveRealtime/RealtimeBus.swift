@@ -63,8 +63,7 @@ public final class RealtimeBus: Sendable {
             try await database.withServiceRoleTransaction(method: "REALTIME", path: "bus", logger: logger) { connection in
                 var notice = text
                 if text.utf8.count > Self.inlineLimit {
-                    let id = try await connection.query("insert into realtime.bus_messages (body) values (\(text)) returning id", logger: logger)
-                        .collect().first?.decode(Int64.self) ?? 0
+                    let id = try await connection.rows("insert into realtime.bus_messages (body) values (\(text)) returning id", logger: logger).first?.decode(Int64.self) ?? 0
                     notice = #"{"origin":"\#(origin.uuidString)","kind":"stored","stored":\#(id)}"#
                 }
                 try await connection.run("select pg_notify(\(Self.channel), \(notice))", logger: logger)
@@ -102,8 +101,7 @@ public final class RealtimeBus: Sendable {
         guard var envelope = try? JSONDecoder().decode(Envelope.self, from: Data(text.utf8)), envelope.origin != origin else { return }
         if let stored = envelope.stored {
             let body = try? await database.withServiceRoleTransaction(method: "REALTIME", path: "bus", logger: logger) { connection in
-                try await connection.query("select body from realtime.bus_messages where id = \(stored)", logger: logger)
-                    .collect().first?.decode(String.self)
+                try await connection.rows("select body from realtime.bus_messages where id = \(stored)", logger: logger).first?.decode(String.self)
             }
             guard let body, let full = try? JSONDecoder().decode(Envelope.self, from: Data(body.utf8)) else { return }
             envelope = full

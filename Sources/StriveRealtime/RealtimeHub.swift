@@ -335,7 +335,7 @@ public actor RealtimeHub {
             guard grant.role == .authenticated else { return "Unauthorized: org topics need a signed-in member" }
             let logger = self.logger
             let member = try? await database.withRequestTransaction(grant.caller.identity(method: "REALTIME", path: "join")) { connection in
-                try await connection.query("select app.is_org_member(\(organization))", logger: logger).collect().first?.decode(Bool.self)
+                try await connection.rows("select app.is_org_member(\(organization))", logger: logger).first?.decode(Bool.self)
             }
             return member == true ? nil : "Unauthorized: not a member of organization \(organization.uuidString.lowercased())"
         }

@@ -26,19 +26,24 @@ public final class RealtimeService: Service, Sendable {
 
     public func run() async throws {
         await hub.attach(bus: bus)
-        try? await cancelWhenGracefulShutdown { [hub, feed, bus, columns] in
+        try? await cancelWhenGracefulShutdown { [hub, feed, bus, columns, logger] in
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     await feed.run { changes in
                         await hub.deliver(changes) { change in await columns.json(schema: change.schema, table: change.table) }
                     }
+                    logger.debug("realtime: change feed stopped")
                 }
-                group.addTask { await bus.run(hub: hub) }
+                group.addTask {
+                    await bus.run(hub: hub)
+                    logger.debug("realtime: bus stopped")
+                }
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .seconds(1))
                         await hub.expireTokens()
                     }
+                    logger.debug("realtime: token expiry stopped")
                 }
             }
         }
@@ -63,13 +68,13 @@ actor ColumnCatalog {
         if let known = cache[key] { return known }
         let logger = self.logger
         let text = try? await database.withServiceRoleTransaction(method: "REALTIME", path: "columns", logger: logger) { connection in
-            try await connection.query(
+            try await connection.rows(
                 """
                 select coalesce(json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) order by a.attnum), '[]')::text
                 from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
                 where n.nspname = \(schema) and c.relname = \(table) and a.attnum > 0 and not a.attisdropped
                 """, logger: logger
-            ).collect().first?.decode(String.self)
+            ).first?.decode(String.self)
         }
         let result = text ?? "[]"
         if text != nil { cache[key] = result }

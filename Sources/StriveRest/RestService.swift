@@ -516,7 +516,7 @@ public struct RestService: Sendable {
         _ sql: String, _ bindings: PostgresBindings, _ call: Call, decode: @Sendable (PostgresRow) throws -> T
     ) async throws -> T {
         try await transaction(call) { connection in
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).collect()
+            let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
             guard let row = rows.first else { throw RestError(.internalServerError, code: "PGRST000", message: "the query returned no row") }
             return try decode(row)
         }

@@ -78,7 +78,7 @@ public struct SchemaCache: Sendable {
 
     public static func load(on connection: PostgresConnection, logger: Logger) async throws -> SchemaCache {
         var columnsByTable: [String: [Column]] = [:]
-        for try await row in try await connection.query(
+        for row in try await connection.rows(
             """
             select c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory::text,
                    not a.attnotnull, a.atthasdef or a.attidentity <> '' or a.attgenerated <> '',
@@ -107,7 +107,7 @@ public struct SchemaCache: Sendable {
         }
 
         var tables: [String: Table] = [:]
-        for try await row in try await connection.query(
+        for row in try await connection.rows(
             """
             select c.relname, c.relkind <> 'r' and c.relkind <> 'p',
                    coalesce((select array_agg(a.attname::text order by k.ord)
@@ -124,7 +124,7 @@ public struct SchemaCache: Sendable {
             tables[name] = Table(name: name, isView: isView, columns: columnsByTable[name] ?? [], primaryKey: primaryKey, insertable: insertable)
         }
 
-        for try await row in try await connection.query(
+        for row in try await connection.rows(
             """
             select c.relname, con.conname, pg_catalog.pg_get_expr(con.conbin, con.conrelid),
                    coalesce((select array_agg(a.attname::text) from pg_catalog.pg_attribute a
@@ -141,7 +141,7 @@ public struct SchemaCache: Sendable {
         }
 
         var foreignKeys: [ForeignKey] = []
-        for try await row in try await connection.query(
+        for row in try await connection.rows(
             """
             select con.conname, src.relname, dst.relname,
                    (select array_agg(a.attname::text order by k.ord) from unnest(con.conkey) with ordinality k(attnum, ord)
@@ -162,7 +162,7 @@ public struct SchemaCache: Sendable {
         }
 
         var functions: [String: Function] = [:]
-        for try await row in try await connection.query(
+        for row in try await connection.rows(
             """
             select p.proname,
                    coalesce(p.proargnames[1:p.pronargs], '{}'),

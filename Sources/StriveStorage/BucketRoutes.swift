@@ -55,8 +55,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     func list(_ context: Context) async throws -> Response {
         try requireService(context)
         let buckets = try await service(context) { connection in
-            try await connection.query("select \(unescaped: Self.columns) from storage.buckets order by name", logger: logger)
-                .collect().map(Self.bucket)
+            try await connection.rows("select \(unescaped: Self.columns) from storage.buckets order by name", logger: logger).map(Self.bucket)
         }
         return try Response.storageJSON(buckets)
     }
@@ -65,8 +64,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         try requireService(context)
         let id = try bucketID(context)
         let found = try await service(context) { connection in
-            try await connection.query("select \(unescaped: Self.columns) from storage.buckets where id = \(id)", logger: logger)
-                .collect().first.map(Self.bucket)
+            try await connection.rows("select \(unescaped: Self.columns) from storage.buckets where id = \(id)", logger: logger).first.map(Self.bucket)
         }
         guard let found else { throw StorageError.bucketNotFound }
         return try Response.storageJSON(found)
@@ -134,13 +132,13 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         try Self.check(settings)
         let limit = settings.file_size_limit?.bytes
         let created = try await service(context) { connection in
-            try await connection.query(
+            try await connection.rows(
                 """
                 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
                 values (\(id), \(settings.name ?? id), \(settings.public ?? false), \(limit), \(settings.allowed_mime_types))
                 on conflict do nothing returning id
                 """, logger: logger
-            ).collect().count
+            ).count
         }
         guard created == 1 else { throw StorageError(.conflict, "Duplicate", "The resource already exists") }
         return try Response.storageJSON(["name": id])
@@ -154,7 +152,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         let limit = settings.file_size_limit?.bytes
         let setsLimit = settings.file_size_limit != nil
         let updated = try await service(context) { connection in
-            try await connection.query(
+            try await connection.rows(
                 """
                 update storage.buckets set
                     public = coalesce(\(settings.public), public),
@@ -162,7 +160,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
                     allowed_mime_types = case when \(settings.allowed_mime_types != nil) then \(settings.allowed_mime_types) else allowed_mime_types end
                 where id = \(id) returning id
                 """, logger: logger
-            ).collect().count
+            ).count
         }
         guard updated == 1 else { throw StorageError.bucketNotFound }
         return try Response.storageJSON(["message": "Successfully updated"])
@@ -172,9 +170,8 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         try requireService(context)
         let id = try bucketID(context)
         let outcome: (exists: Bool, objects: Int, deleted: Bool) = try await service(context) { connection in
-            let exists = try await !connection.query("select 1 from storage.buckets where id = \(id) for update", logger: logger).collect().isEmpty
-            let objects = try await connection.query("select count(*)::int from storage.objects where bucket_id = \(id)", logger: logger)
-                .collect().first?.decode(Int.self) ?? 0
+            let exists = try await !connection.rows("select 1 from storage.buckets where id = \(id) for update", logger: logger).isEmpty
+            let objects = try await connection.rows("select count(*)::int from storage.objects where bucket_id = \(id)", logger: logger).first?.decode(Int.self) ?? 0
             guard exists, objects == 0 else { return (exists, objects, false) }
             try await connection.run("delete from storage.buckets where id = \(id)", logger: logger)
             return (true, 0, true)
@@ -190,7 +187,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         try requireService(context)
         let id = try bucketID(context)
         let exists = try await service(context) { connection in
-            guard try await !connection.query("select 1 from storage.buckets where id = \(id)", logger: logger).collect().isEmpty else { return false }
+            guard try await !connection.rows("select 1 from storage.buckets where id = \(id)", logger: logger).isEmpty else { return false }
             try await connection.run("delete from storage.objects where bucket_id = \(id)", logger: logger)
             return true
         }

@@ -74,9 +74,9 @@ public struct StorageService: Sendable {
     /// upload must know the limits before it accepts a byte.
     public func rules(of bucket: String) async throws -> BucketRules {
         let found = try await database.withServiceRoleTransaction(method: "STORAGE", path: "bucket-rules", logger: logger) { connection in
-            try await connection.query(
+            try await connection.rows(
                 "select id, public, file_size_limit, allowed_mime_types from storage.buckets where id = \(bucket)", logger: logger
-            ).collect().first.map { row in
+            ).first.map { row in
                 let (id, isPublic, limit, types) = try row.decode((String, Bool, Int64?, [String]?).self)
                 return BucketRules(id: id, isPublic: isPublic, sizeLimit: limit, allowedMimeTypes: types)
             }
@@ -149,8 +149,7 @@ public struct StorageService: Sendable {
     public func collectGarbage() async {
         do {
             let versions = try await database.withServiceRoleTransaction(method: "STORAGE", path: "blob-garbage", logger: logger) { connection in
-                try await connection.query("delete from storage.blob_garbage returning version", logger: logger)
-                    .collect().map { try $0.decode(String.self) }
+                try await connection.rows("delete from storage.blob_garbage returning version", logger: logger).map { try $0.decode(String.self) }
             }
             for version in versions {
                 guard let uuid = UUID(uuidString: version) else { continue }
@@ -169,8 +168,7 @@ public struct StorageService: Sendable {
             guard !candidates.isEmpty else { return [] }
             let versions = candidates.map(\.description)
             let live = try await database.withServiceRoleTransaction(method: "STORAGE", path: "blob-sweep", logger: logger) { connection in
-                try await connection.query("select version from storage.objects where version = any(\(versions))", logger: logger)
-                    .collect().map { try $0.decode(String.self) }
+                try await connection.rows("select version from storage.objects where version = any(\(versions))", logger: logger).map { try $0.decode(String.self) }
             }
             return Set(live.compactMap { UUID(uuidString: $0).map(BlobID.init) })
         }
@@ -186,10 +184,10 @@ public struct StorageService: Sendable {
     /// The object as `identity` may see it (nil when it does not exist or the policies hide it).
     public func object(_ identity: RequestIdentity, bucket: String, key: ObjectKey) async throws -> StoredObject? {
         try await database.withRequestTransaction(identity, logger: logger) { connection in
-            try await connection.query(
+            try await connection.rows(
                 "select \(unescaped: Self.storedColumns) from storage.objects where bucket_id = \(bucket) and name = \(key.value) and version is not null",
                 logger: logger
-            ).collect().first.map(Self.stored)
+            ).first.map(Self.stored)
         }
     }
 
@@ -203,7 +201,7 @@ public struct StorageService: Sendable {
     /// Runs `query` as `identity` and returns the JSON text PostgreSQL built (the first column of the first row).
     public func json(_ identity: RequestIdentity, _ query: PostgresQuery) async throws -> String? {
         try await database.withRequestTransaction(identity, logger: logger) { connection in
-            try await connection.query(query, logger: logger).collect().first?.decode(String?.self)
+            try await connection.rows(query, logger: logger).first?.decode(String?.self)
         }
     }
 

@@ -12,10 +12,16 @@ extension PostgresClient {
     /// `withConnection`, but giving up after `timeout` if no connection has been leased by then.
     ///
     /// PostgresClient queues a lease for as long as its connections cannot be made, so without a bound a
-    /// request would wait through a whole outage. The lease is taken by a child task that hands the
-    /// connection over and holds the lease until `body` is done; if the timeout (or `unavailable`) comes
-    /// first, the child is cancelled, which withdraws the queued lease. `body` runs in the caller's task and needs not be
-    /// Sendable.
+    /// request would wait through a whole outage. The lease is taken by a task of its own that hands the
+    /// connection over and holds the lease until `body` is done; `body` runs in the caller's task and needs
+    /// not be Sendable.
+    ///
+    /// That task is unstructured on purpose. PostgresNIO 1.33.2 does not always withdraw a cancelled lease
+    /// request: one cancelled while it is being queued stays queued, and a queued request can wait for a
+    /// connection the pool never replaces (both fixed upstream, unreleased). A structured child would
+    /// then hold this call, the request and the server's shutdown for ever; this way the caller returns at
+    /// once, and the abandoned request ends when the pool next has a connection (it is released unused)
+    /// or when the pool shuts down (it fails).
     func withConnection<Result>(
         acquireTimeout timeout: Duration, giveUpWhen unavailable: @escaping @Sendable () -> Bool,
         _ body: (PostgresConnection) async throws -> Result
@@ -23,40 +29,41 @@ extension PostgresClient {
         let (leases, leaseSink) = AsyncThrowingStream<PostgresConnection, any Error>.makeStream()
         let (releases, releaseSink) = AsyncStream<Void>.makeStream()
         let handedOver = NIOLockedValueBox(false)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await self.withConnection { connection in
-                        handedOver.withLockedValue { $0 = true }
-                        leaseSink.yield(connection)
-                        for await _ in releases {}
-                    }
-                } catch {
-                    leaseSink.finish(throwing: error)
+        let holder = Task {
+            do {
+                try await self.withConnection { connection in
+                    handedOver.withLockedValue { $0 = true }
+                    leaseSink.yield(connection)
+                    for await _ in releases {}
                 }
+            } catch {
+                leaseSink.finish(throwing: error)
             }
-            group.addTask {
-                // Gives up at the timeout, or as soon as the database is known to be down (an outage is
-                // answered at once, not after the timeout). Stops watching once the connection is handed
-                // over, rather than waking every 50 ms for as long as the request holds it.
-                let deadline = ContinuousClock.now + timeout
-                while ContinuousClock.now < deadline {
-                    guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
-                    if handedOver.withLockedValue({ $0 }) { return }
-                    if unavailable() {
-                        leaseSink.finish(throwing: DatabaseUnavailable(reason: "the database became unavailable"))
-                        return
-                    }
-                }
-                if !handedOver.withLockedValue({ $0 }) { leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout)) }
-            }
-            defer {
-                releaseSink.finish()
-                group.cancelAll()
-            }
-            var handed = leases.makeAsyncIterator()
-            guard let connection = try await handed.next() else { throw PoolAcquireTimeout(timeout: timeout) }
-            return try await body(connection)
         }
+        // Gives up at the timeout, or as soon as the database is known to be down (an outage is answered at
+        // once, not after the timeout).
+        let watcher = Task {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+                if handedOver.withLockedValue({ $0 }) { return }
+                if unavailable() {
+                    leaseSink.finish(throwing: DatabaseUnavailable(reason: "the database became unavailable"))
+                    return
+                }
+            }
+            if !handedOver.withLockedValue({ $0 }) { leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout)) }
+        }
+        defer {
+            releaseSink.finish()
+            watcher.cancel()
+            holder.cancel()
+        }
+        var handed = leases.makeAsyncIterator()
+        guard let connection = try await handed.next() else { throw CancellationError() }
+        // Stops watching once the connection is handed over, rather than waking every 50 ms for as long as
+        // the request holds it.
+        watcher.cancel()
+        return try await body(connection)
     }
 }

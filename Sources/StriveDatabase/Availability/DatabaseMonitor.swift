@@ -107,7 +107,12 @@ public struct DatabaseMonitor: Service {
             settle(.failure(DatabaseUnavailable(reason: "no answer within \(deadline)")))
         }
         defer { timer.cancel() }
-        try await outcome.futureResult.get()
+        // Shutdown does not wait for a probe's answer either.
+        try await withTaskCancellationHandler {
+            try await outcome.futureResult.get()
+        } onCancel: {
+            settle(.failure(CancellationError()))
+        }
     }
 }
 

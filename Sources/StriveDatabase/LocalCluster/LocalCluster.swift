@@ -317,9 +317,9 @@ public struct LocalCluster: Sendable {
         let target = try target(running, database: "postgres")
         do {
             try await target.withConnection(as: target.owner, logger: logger) { connection in
-                let exists = try await connection.query(
+                let exists = try await connection.rows(
                     "select 1 from pg_database where datname = \(Self.databaseName)", logger: logger
-                ).collect().isEmpty == false
+                ).isEmpty == false
                 if !exists {
                     try await connection.run(PostgresQuery(unsafeSQL: "create database \(Self.databaseName)"), logger: logger)
                 }
