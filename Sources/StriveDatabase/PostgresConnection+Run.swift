@@ -52,10 +52,14 @@ extension PostgresConnection {
     }
 
     private func result(_ query: PostgresQuery, logger: Logger) async throws -> PostgresQueryResult {
-        let result = eventLoop.flatSubmit { () -> EventLoopFuture<PostgresQueryResult> in
+        try await checkedQuery(query, logger: logger).get()
+    }
+
+    /// The statement's future; fails at once if the connection is already closed (see `rows`).
+    public func checkedQuery(_ query: PostgresQuery, logger: Logger) -> EventLoopFuture<PostgresQueryResult> {
+        eventLoop.flatSubmit { () -> EventLoopFuture<PostgresQueryResult> in
             guard !self.isClosed else { return self.eventLoop.makeFailedFuture(ConnectionClosed()) }
             return self.query(query, logger: logger)
         }
-        return try await result.get()
     }
 }

@@ -31,12 +31,14 @@ struct ChangeFeed: Sendable {
         var gaps: [Int64: ContinuousClock.Instant] = [:]
         var interval = pollInterval.lowerBound
         var lastCleanup = ContinuousClock.now
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
         while !Task.isCancelled {
             do {
                 if cursor == nil { cursor = try await start() }
                 let before = cursor ?? 0
                 let after = try await drain(from: before, gaps: &gaps, deliver: deliver)
                 cursor = after
+                backoff.reset()
                 interval = after > before || !gaps.isEmpty ? pollInterval.lowerBound : min(interval * 2, pollInterval.upperBound)
                 if ContinuousClock.now - lastCleanup > .seconds(60) {
                     try await cleanUp()
@@ -45,7 +47,7 @@ struct ChangeFeed: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("realtime change feed cannot read changes; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                interval = .seconds(1)
+                interval = backoff.next()
             }
             try? await Task.sleep(for: interval)
         }

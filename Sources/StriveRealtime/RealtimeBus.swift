@@ -76,10 +76,12 @@ public final class RealtimeBus: Sendable {
     /// Listens until cancelled, reconnecting after database outages.
     func run(hub: RealtimeHub) async {
         var announced = false
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
         while !Task.isCancelled {
             do {
                 try await database.withDedicatedConnection { connection in
                     try await connection.listen(on: Self.channel) { notifications in
+                        backoff.reset()
                         if !announced {
                             announced = true
                             await publish(.sync, hub: hub)
@@ -92,7 +94,7 @@ public final class RealtimeBus: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("realtime bus lost its database connection; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }

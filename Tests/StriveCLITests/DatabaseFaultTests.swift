@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import StriveCore
 import StriveDatabase
+import StriveTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -29,23 +31,64 @@ struct DatabaseFaultTests {
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
         let base = try await server.waitUntilReady()
-        let serviceKey = try #require(
-            server.stdout.split(separator: "\n").first { $0.contains("service role key:") }?.split(separator: " ").dropFirst(3).first.map(String.init))
         let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
-        let log = ClientLog()
+        try await serveThrough(fault.rawValue, base: base, key: try server.serviceKey(), databaseURL: databaseURL) {
+            try await inject(fault, cluster: cluster, databaseURL: databaseURL)
+        }
+        let postmaster = cluster.postmasterIsRunning
+        #expect(postmaster)
+        server.signal(SIGTERM)
+        let exit = try await server.wait(timeout: .seconds(30))
+        #expect(exit.status == 0, "\(exit.stderr.suffix(2000))")
+        #expect(!cluster.postmasterIsRunning, "SIGTERM stops the cluster too")
+    }
 
+    /// With `DATABASE_URL` the server is someone else's: Strive answers 503 while it is gone for seconds
+    /// and serves again, without a restart, once it is back.
+    @Test func reconnectsToADatabaseItDoesNotManage() async throws {
+        let dataDirectory = temporaryPath("strive-external")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        let logger = Logger(label: "external-database")
+        try await cluster.prepareDataDirectory()
+        try await cluster.initializeIfNeeded(logger: logger)
+        let running = try await cluster.start(logger: logger)
+        let databaseURL = try cluster.url(port: running.port)
+        let server = try StriveProcess.start(["serve", "--port", "0"], environment: [
+            "DATABASE_URL": databaseURL, "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value,
+            "STRIVE_DATA_DIR": dataDirectory + "/strive",
+        ])
+        let base = try await server.waitUntilReady()
+        let serviceKey = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
+        try await serveThrough("the database stopped for 3 s (DATABASE_URL)", base: base, key: serviceKey, databaseURL: databaseURL) {
+            try await cluster.stop(mode: .immediate, logger: logger)
+            try await Task.sleep(for: .seconds(3))
+            _ = try await cluster.start(logger: logger)
+        }
+        server.signal(SIGTERM)
+        let exit = try await server.wait(timeout: .seconds(30))
+        #expect(exit.status == 0, "\(exit.stderr.suffix(2000))")
+        #expect(cluster.postmasterIsRunning, "a database Strive does not manage is left running")
+        try await cluster.stop(mode: .fast, logger: logger)
+    }
+
+    /// Writers and readers through `fault`: answers stay fast and honest (2xx or 503), the first success
+    /// comes within 5 s of the database accepting connections again, and every acknowledged write is
+    /// stored exactly once.
+    func serveThrough(_ fault: String, base: String, key: String, databaseURL: String, inject: () async throws -> Void) async throws {
+        let log = ClientLog()
         let stop = Flag()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<3 {
-                group.addTask { try await write(base: base, key: serviceKey, writer: writer, until: stop, log: log) }
+                group.addTask { try await write(base: base, key: key, writer: writer, until: stop, log: log) }
             }
             for _ in 0..<2 {
-                group.addTask { try await read(base: base, key: serviceKey, until: stop, log: log) }
+                group.addTask { try await read(base: base, key: key, until: stop, log: log) }
             }
             try await Task.sleep(for: .seconds(1))
             let injected = ContinuousClock.now
-            try await inject(fault, cluster: cluster, databaseURL: databaseURL)
+            try await inject()
             // Until the database accepts connections again, then until the first request succeeds.
             let accepting = try await untilAccepting(databaseURL, since: injected)
             let firstSuccess = try await log.firstSuccess(after: accepting, timeout: .seconds(15))
@@ -53,7 +96,7 @@ struct DatabaseFaultTests {
             stop.set()
             try await group.waitForAll()
             let summary = log.summary(since: injected)
-            print("fault \(fault.rawValue): \(summary.requests) requests after the fault, \(summary.unavailable) answered 503, slowest \(summary.slowest); database back after \(accepting - injected), first success \(firstSuccess - accepting) later")
+            print("fault \(fault): \(summary.requests) requests after the fault, \(summary.unavailable) answered 503, slowest \(summary.slowest); database back after \(accepting - injected), first success \(firstSuccess - accepting) later")
             #expect(summary.serverErrors.isEmpty, "answers other than 2xx/503: \(summary.serverErrors.prefix(5))")
             #expect(summary.slowest < .seconds(2), "an answer took \(summary.slowest)")
             #expect(firstSuccess - accepting < .seconds(5), "first success \(firstSuccess - accepting) after the database came back")
@@ -66,13 +109,6 @@ struct DatabaseFaultTests {
             .split(separator: "\n").map(String.init)
         #expect(Set(stored).isSuperset(of: acknowledged), "missing: \(Set(acknowledged).subtracting(stored).prefix(5))")
         #expect(stored.count == Set(stored).count)
-
-        let postmaster = cluster.postmasterIsRunning
-        #expect(postmaster)
-        server.signal(SIGTERM)
-        let exit = try await server.wait(timeout: .seconds(30))
-        #expect(exit.status == 0, "\(exit.stderr.suffix(2000))")
-        #expect(!cluster.postmasterIsRunning, "SIGTERM stops the cluster too")
     }
 
     /// SIGTERM while the database is down (and being restarted) still ends the process promptly.

@@ -77,6 +77,14 @@ struct StriveProcess {
             throw Failure("strive was not ready within \(timeout): \(stderr)")
         }
 
+        /// The service-role key `strive serve` prints for its development secret.
+        func serviceKey() throws -> String {
+            guard let key = stdout.split(separator: "\n").first(where: { $0.contains("service role key:") })?
+                .split(separator: " ").dropFirst(3).first
+            else { throw Failure("strive printed no service role key") }
+            return String(key)
+        }
+
         func signal(_ signal: Int32) {
             kill(process.processIdentifier, signal)
         }

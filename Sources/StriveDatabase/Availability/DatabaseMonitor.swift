@@ -102,7 +102,7 @@ public struct DatabaseMonitor: Service {
             guard settled.withLockedValue({ done in defer { done = true }; return !done }) else { return }
             outcome.completeWith(result)
         }
-        connection.simpleQuery("select 1").whenComplete { result in settle(result.map { _ in }) }
+        connection.checkedQuery("select 1", logger: logger).whenComplete { result in settle(result.map { _ in }) }
         let timer = connection.eventLoop.scheduleTask(in: TimeAmount(deadline)) {
             settle(.failure(DatabaseUnavailable(reason: "no answer within \(deadline)")))
         }
