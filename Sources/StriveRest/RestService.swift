@@ -300,6 +300,11 @@ public struct RestService: Sendable {
             }
             let expected = Self.jsonKind(type: column.type, category: column.category)
             if value.kind != expected { throw refuse(expected, value.kind, "the value") }
+            if let string = value.string, let refusal = TemporalText.refusal(of: string, type: column.type) {
+                throw RestError(
+                    .badRequest, code: "22007", message: "invalid input syntax for type \(column.type): \"\(string)\"",
+                    details: "\(table.name).\(key): \(refusal)")
+            }
         }
     }
 
@@ -558,6 +563,8 @@ struct JSONText: Decodable, Sendable {
     let kind: Kind
     /// For an array, its elements' kinds.
     let elementKinds: [Kind]
+    /// For a string, its value.
+    private(set) var string: String? = nil
 
     enum Kind: String, Sendable {
         case null, boolean, number, string, array, object
@@ -581,6 +588,7 @@ struct JSONText: Decodable, Sendable {
         let value = try JSONValue(from: decoder)
         text = value.jsonText
         kind = Self.kind(of: value)
+        if case .string(let value) = value { string = value }
         if case .array(let elements) = value { elementKinds = elements.map(Self.kind) } else { elementKinds = [] }
     }
 

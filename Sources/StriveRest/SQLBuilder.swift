@@ -186,6 +186,13 @@ struct SQLBuilder {
         let target = "\(Self.quote(alias)).\(Self.quote(column.name))"
         let text = "(\(target))::text"
         let expression: String
+        for value in filter.op == .in ? filter.list : [filter.value] {
+            if let refusal = TemporalText.refusal(of: value, type: column.type) {
+                throw RestError(
+                    .badRequest, code: "22007", message: "invalid input syntax for type \(column.type): \"\(value)\"",
+                    details: "filter on \(column.name): \(refusal)")
+            }
+        }
         switch filter.op {
         case .eq, .neq, .gt, .gte, .lt, .lte:
             let symbol = ["eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="][filter.op.rawValue] ?? "="

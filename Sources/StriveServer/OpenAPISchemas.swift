@@ -50,9 +50,10 @@ enum ColumnSchema {
         case "double precision": return ["type": "number"]
         case "boolean": return ["type": "boolean"]
         case "uuid": return ["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]
-        case "date": return ["type": "string", "format": "date", "pattern": .string("^\(FilterParameter.date)$")]
-        case "timestamp with time zone", "timestamp without time zone":
-            return ["type": "string", "format": "date-time", "pattern": .string("^\(FilterParameter.timestamp)$")]
+        case "date", "timestamp with time zone", "timestamp without time zone":
+            // The format is PostgreSQL's type name, as PostgREST declares it: the pattern is the contract
+            // (it takes `infinity` and a date alone, which JSON Schema's date-time does not).
+            return ["type": "string", "format": .string(type), "pattern": .string("^\(TemporalText.pattern(for: type) ?? "")$")]
         default:
             if let (digits, scale) = numericShape(type) {
                 // What still fits once PostgreSQL rounds to the scale (half away from zero): below 999.995
@@ -199,9 +200,9 @@ enum CheckTranslation {
 /// column's type, so every string the schema allows is a filter the server answers.
 enum FilterParameter {
     static let uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    static let date = "(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    static let date = TemporalText.datePattern
     static let ipv4 = "((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-    static let timestamp = date + "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])"
+    static let timestamp = TemporalText.timestampPattern
 
     static func make(_ column: SchemaCache.Column, required: Bool) -> JSONValue {
         OpenAPIDocument.parameter(

@@ -67,6 +67,35 @@ struct WireCorrectnessTests {
         }
     }
 
+    /// Dates and timestamps are read by one documented grammar (RFC 3339 and PostgreSQL's own printed
+    /// form), in bodies and filters: PostgreSQL's lenient parser alone would take `…Z*` or `tomorrow`.
+    @Test func timestampsHaveOneWrittenForm() async throws {
+        try await RestHarness.run { h in
+            let member = try await h.token("member@acme.example")
+            let project = try await h.seededID("project/1/1")
+            let task = try #require(try await h.ownerValue("select id::text from public.tasks where project_id = '\(project)' limit 1", as: String.self))
+            let before = try await h.ownerValue("select coalesce(due_date::text, 'none') from public.tasks where id = '\(task)'", as: String.self)
+            for bad in ["2024-01-02T03:04:05Z*", "tomorrow", "jan 2 2024", "2024-01-02T03:04:05+02:00 junk", "20240102"] {
+                let patch = try await h.send(.patch, "tasks?id=eq.\(task)", token: member, json: #"{"due_date":"\#(bad)"}"#)
+                #expect(patch.status == .badRequest, "\(bad): \(patch.text)")
+                #expect(patch.code == "22007", "\(bad): \(patch.text)")
+                let filter = try await h.send(.get, "tasks?select=id&due_date=lt.\(encoded(bad))", token: member)
+                #expect(filter.status == .badRequest, "\(bad): \(filter.text)")
+                #expect(filter.code == "22007")
+            }
+            let after = try await h.ownerValue("select coalesce(due_date::text, 'none') from public.tasks where id = '\(task)'", as: String.self)
+            #expect(before == after)
+            for good in ["2024-01-02T03:04:05Z", "2024-01-02 03:04:05.123456+02", "2024-01-02t03:04+05:30", "2024-01-02", "infinity"] {
+                let patch = try await h.send(.patch, "tasks?id=eq.\(task)", token: member, json: #"{"due_date":"\#(good)"}"#)
+                #expect(patch.status == .noContent || patch.status == .ok, "\(good): \(patch.text)")
+                let filter = try await h.send(.get, "tasks?select=id&due_date=lte.\(encoded(good))&id=eq.\(task)", token: member)
+                #expect(filter.array.count == 1, "\(good): \(filter.text)")
+            }
+            let impossible = try await h.send(.patch, "tasks?id=eq.\(task)", token: member, json: #"{"due_date":"2024-02-30T00:00:00Z"}"#)
+            #expect(impossible.status == .badRequest, "\(impossible.text)")
+        }
+    }
+
     /// `Prefer: handling=strict, max-affected=N` rolls a write back that would change more rows.
     @Test func maxAffectedRollsBackLargerWrites() async throws {
         try await RestHarness.run { h in
