@@ -44,6 +44,9 @@ public final class StriveDatabase: Service, Sendable {
         self.statementTimeout = String(max(1, milliseconds))
         var requestConfiguration = try target.clientConfiguration(as: authenticator)
         requestConfiguration.options.maximumConnections = requestPoolSize
+        // For the session, not per transaction: a single-statement request has no statement before its
+        // own to set it in.
+        requestConfiguration.options.additionalStartupParameters.append(("statement_timeout", self.statementTimeout))
         var adminConfiguration = try target.clientConfiguration(as: target.owner)
         adminConfiguration.options.maximumConnections = 2
         // Connection ids restart at 0 in every pool: the purpose tells their log lines apart.
@@ -80,6 +83,43 @@ public final class StriveDatabase: Service, Sendable {
                 try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
                 return try await body(connection)
             }
+        }
+    }
+
+    /// Runs one statement as `identity` in one round trip and returns its rows: the role, claims and
+    /// session check travel with it (`app.run_request`, migration 0010), and the statement's implicit
+    /// transaction ends with it, so nothing of the identity outlives it. `statement` reads its values as
+    /// `$1[n]` from `values`; `columns` is its result's column definition list (`body text, total int`),
+    /// which a function returning records needs. Row-level security applies as in
+    /// `withRequestTransaction`.
+    public func requestStatement(
+        _ identity: RequestIdentity, statement: String, values: [String], columns: String, logger: Logger? = nil
+    ) async throws -> [PostgresRow] {
+        let logger = logger ?? self.logger
+        return try await leased(requestPool) { connection in
+            let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
+            defer { watchdog.cancel() }
+            return try await connection.rows(
+                """
+                select * from app.run_request(\(identity.role.rawValue), \(identity.claimsJSON), \(identity.method), \(identity.path),
+                    \(identity.sessionID), \(statement), \(values)) as "r"(\(unescaped: columns))
+                """, logger: logger)
+        }
+    }
+
+    /// Runs writes as `identity` in one round trip (`app.run_request_write`) and returns how many rows they
+    /// changed, counted without RETURNING. All of them or none.
+    public func requestWrite(_ identity: RequestIdentity, statements: [String], values: [String], logger: Logger? = nil) async throws -> Int {
+        let logger = logger ?? self.logger
+        return try await leased(requestPool) { connection in
+            let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
+            defer { watchdog.cancel() }
+            let rows = try await connection.rows(
+                """
+                select app.run_request_write(\(identity.role.rawValue), \(identity.claimsJSON), \(identity.method), \(identity.path),
+                    \(identity.sessionID), \(statements), \(values))
+                """, logger: logger)
+            return try rows.first?.decode(Int.self) ?? 0
         }
     }
 

@@ -126,7 +126,7 @@ public struct RestService: Sendable {
             select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int, \(total)::int
             from (select \(projection) from \(source)\(order) limit \(limit) offset \(offset)) as "r"
             """
-        let (array, first, rows, count) = try await run(sql, builder.bindings, call) { row in
+        let (array, first, rows, count) = try await run(sql, builder, columns: "body text, first text, rows int, total int", call) { row in
             try row.decode((String, String?, Int, Int?).self)
         }
         return try readReply(array: array, first: first, rows: rows, total: count, offset: offset, call: call, preferences: preferences, head: head)
@@ -354,14 +354,22 @@ public struct RestService: Sendable {
         call: Call, preferences: Preferences, status: HTTPResponse.Status
     ) async throws -> RestReply {
         guard preferences.returning == .representation || (preferences.returning == .headersOnly && status == .created) else {
-            let bindings = builder.bindings
-            let rows = try await transaction(call) { connection in
-                var total = 0
-                for statement in statements {
-                    total += try await connection.affectedRows(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger)
+            let values = builder.values
+            let rows: Int
+            if preferences.enforcedMaxAffected == nil {
+                rows = try await mapped(call) {
+                    try await database.requestWrite(call.identity, statements: statements, values: values, logger: logger)
                 }
-                try Self.checkAffected(total, preferences)
-                return total
+            } else {
+                // Checked inside the transaction, so a larger write rolls back.
+                rows = try await transaction(call) { connection in
+                    var total = 0
+                    for statement in statements {
+                        total += try await connection.affectedRows(PostgresQuery(unsafeSQL: statement, binds: Self.bindings(values)), logger: logger)
+                    }
+                    try Self.checkAffected(total, preferences)
+                    return total
+                }
             }
             return try writeReply(array: "[]", rows: rows, status: status, call: call, preferences: preferences, table: table)
         }
@@ -375,7 +383,7 @@ public struct RestService: Sendable {
                    (select \(Self.locationSQL(table)) from "all_written" as "t0" limit 1)
             from (select \(projection) from "all_written" as "t0") as "r"
             """
-        let (array, rows, location) = try await run(sql, builder.bindings, call) { row in
+        let (array, rows, location) = try await run(sql, builder, columns: "body text, rows int, location text", call, preferences: preferences) { row in
             let decoded = try row.decode((String?, Int, String?).self)
             try Self.checkAffected(decoded.1, preferences)
             return decoded
@@ -482,7 +490,7 @@ public struct RestService: Sendable {
                 select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int
                 from (select \(projection) from \(callSQL) as "t0"\(filters)\(order) limit \(limit) offset \(offset)) as "r"
                 """
-            let (array, first, rows) = try await run(sql, builder.bindings, call) { row in
+            let (array, first, rows) = try await run(sql, builder, columns: "body text, first text, rows int", call, preferences: preferences) { row in
                 let decoded = try row.decode((String, String?, Int).self)
                 try Self.checkAffected(decoded.2, preferences)
                 return decoded
@@ -497,7 +505,7 @@ public struct RestService: Sendable {
             function.returnsSet
             ? "select coalesce(json_agg(\"r\"), '[]'::json)::text, count(*)::int from \(callSQL) as \"r\""
             : "select to_json(\(callSQL))::text, 1"
-        let body = try await run(sql, builder.bindings, call) { row in
+        let body = try await run(sql, builder, columns: "body text, rows int", call, preferences: preferences) { row in
             let (text, rows) = try row.decode((String?, Int).self)
             try Self.checkAffected(rows, preferences)
             return text
@@ -517,20 +525,44 @@ public struct RestService: Sendable {
 
     // MARK: Execution
 
+    /// Runs the request's one statement and decodes its one row. In one round trip
+    /// (`StriveDatabase.requestStatement`) unless `preferences` enforce max-affected: `decode` checks that,
+    /// and its error must roll the statement back, so that case runs in a transaction of its own.
     private func run<T: Sendable>(
-        _ sql: String, _ bindings: PostgresBindings, _ call: Call, decode: @Sendable (PostgresRow) throws -> T
+        _ sql: String, _ builder: SQLBuilder, columns: String, _ call: Call, preferences: Preferences? = nil,
+        decode: @Sendable (PostgresRow) throws -> T
     ) async throws -> T {
-        try await transaction(call) { connection in
-            let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-            guard let row = rows.first else { throw RestError(.internalServerError, code: "PGRST000", message: "the query returned no row") }
-            return try decode(row)
+        let values = builder.values
+        if preferences?.enforcedMaxAffected != nil {
+            return try await transaction(call) { connection in
+                let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values)), logger: logger)
+                guard let row = rows.first else { throw RestError(.internalServerError, code: "PGRST000", message: "the query returned no row") }
+                return try decode(row)
+            }
         }
+        let rows = try await mapped(call) {
+            try await database.requestStatement(call.identity, statement: sql, values: values, columns: columns, logger: logger)
+        }
+        guard let row = rows.first else { throw RestError(.internalServerError, code: "PGRST000", message: "the query returned no row") }
+        return try decode(row)
+    }
+
+    /// The builder's values as the one text[] parameter its statements read.
+    static func bindings(_ values: [String]) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(values)
+        return bindings
     }
 
     /// The caller's request transaction; database refusals become PostgREST errors.
     private func transaction<T: Sendable>(_ call: Call, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await mapped(call) { try await database.withRequestTransaction(call.identity, logger: logger, body) }
+    }
+
+    /// `body`, with database refusals turned into PostgREST errors.
+    private func mapped<T>(_ call: Call, _ body: () async throws -> T) async throws -> T {
         do {
-            return try await database.withRequestTransaction(call.identity, logger: logger, body)
+            return try await body()
         } catch let error as RestError {
             throw error
         } catch {

@@ -1,10 +1,15 @@
 import PostgresNIO
 
 /// Builds one parameterised statement. Identifiers come only from the schema cache and are quoted;
-/// values only ever become bind parameters; type names come from the catalogs or a fixed list.
+/// values only ever become parameters; type names come from the catalogs or a fixed list.
+///
+/// All values travel as one text[] parameter, `$1`, and the statement reads `$1[n]` cast to the type it
+/// needs: the statement runs through `app.run_request`'s EXECUTE … USING, which takes a fixed number of
+/// values (migration 0010).
 struct SQLBuilder {
     let cache: SchemaCache
-    private(set) var bindings = PostgresBindings()
+    /// The values, in the order `$1[n]` numbers them.
+    private(set) var values: [String] = []
     private var aliasCounter = 0
 
     init(cache: SchemaCache) {
@@ -28,14 +33,23 @@ struct SQLBuilder {
         "\"public\"." + quote(table)
     }
 
+    /// A text value; the caller casts it.
     mutating func bind(_ value: String) -> String {
-        bindings.append(value)
-        return "$\(bindings.count)"
+        values.append(value)
+        return "($1[\(values.count)])"
     }
 
-    mutating func bind(_ values: [String]) -> String {
-        bindings.append(values)
-        return "$\(bindings.count)"
+    /// A list of text values, as a text[] (written as an array literal inside the one text[] parameter).
+    mutating func bind(_ list: [String]) -> String {
+        values.append(Self.arrayLiteral(list))
+        return "($1[\(values.count)])::text[]"
+    }
+
+    /// PostgreSQL's array input syntax with every element quoted, so no element is read as NULL or split.
+    static func arrayLiteral(_ elements: [String]) -> String {
+        "{" + elements.map { element in
+            "\"" + element.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }.joined(separator: ",") + "}"
     }
 
     mutating func nextAlias() -> String {

@@ -6,8 +6,9 @@ import StriveTestSupport
 import Testing
 
 /// SPEC §4 as data: for every table (and every storage bucket's objects), every operation and every kind
-/// of caller, what the database must do. Each case runs through the server's own request path (the
-/// authenticator pool, `SET LOCAL ROLE`, real claims) in a transaction that is rolled back afterwards.
+/// of caller, what the database must do. Each case runs through the server's own request paths (the
+/// authenticator pool, the caller's role, real claims): reads through the data API's single-round-trip
+/// path, writes in a transaction that is rolled back afterwards.
 ///
 /// Outcome letters, one per caller in the order anon, outsider, viewer, member, admin, owner,
 /// platform admin, service:
@@ -246,6 +247,19 @@ struct RLSContractTests {
         case .delete: sql = "delete from \(entry.table) where \(entry.target)"
         }
         let statement = fixture.substitute(sql.replacingOccurrences(of: ":actor", with: "'\(actorID.uuidString.lowercased())'"))
+        if testCase.operation == .select {
+            // Reads go through the data API's own single-round-trip path (`app.run_request`); they change
+            // nothing, so nothing needs rolling back.
+            do {
+                let rows = try await db.requestStatement(
+                    fixture.identity(of: testCase.actor), statement: statement.replacingOccurrences(of: "count(*)", with: "count(*)::int"),
+                    values: [], columns: "seen int", logger: logger)
+                let seen = try rows.first?.decode(Int.self) ?? 0
+                return Observation(outcome: seen > 0 ? .allowed : .filtered, detail: "\(seen) rows")
+            } catch {
+                return deniedOrUnexpected(error)
+            }
+        }
         do {
             _ = try await db.withRequestTransaction(fixture.identity(of: testCase.actor), logger: logger) { connection -> Int in
                 let observation: Observation

@@ -82,11 +82,63 @@ struct RequestTransactionTests {
                 DatabaseError.serverError(in: error)?.sqlState == "57014"
             }
             #expect(ContinuousClock.now - started < .seconds(4))
-            // The timeout is transaction-local: the pooled session is back to the default.
+            // The request pool's sessions carry it (a single-statement request has nowhere else to set it).
             let after = try await db.withRequestPoolConnection { connection in
                 try await connection.query("select current_setting('statement_timeout')", logger: logger).collect().first?.decode(String.self)
             }
-            #expect(after == "0")
+            #expect(after == "200ms")
+            // It holds for the single-round-trip path too.
+            await #expect {
+                try await db.requestStatement(identity, statement: "select pg_sleep(5)::text", values: [], columns: "x text")
+            } throws: { error in
+                DatabaseError.serverError(in: error)?.sqlState == "57014"
+            }
+        }
+    }
+
+    /// One round trip (`app.run_request`): the statement sees the caller's role and claims, reads its
+    /// values from `$1[n]`, and the session keeps none of it afterwards, also after an error.
+    @Test func singleStatementRequestsActAsTheCallerAndLeaveNothing() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let identity = userIdentity
+        let expectedUID = userID.uuidString.lowercased()
+        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+            let rows = try await db.requestStatement(
+                identity,
+                statement: """
+                    select current_user::text, auth.uid()::text, auth.jwt() ->> 'email', current_setting('request.path'),
+                           ($1[1])::int + 1, ($1[2])::text[]
+                    """,
+                values: ["41", #"{"a,b","c\"d"}"#], columns: "who text, uid text, email text, path text, answer int, list text[]")
+            let (who, uid, email, path, answer, list) = try #require(rows.first).decode((String, String?, String?, String, Int, [String]).self)
+            #expect([who, uid, email, path] == ["authenticated", expectedUID, "a@example.com", "/rest/v1/tasks"])
+            #expect(answer == 42)
+            #expect(list == ["a,b", "c\"d"])
+            #expect(try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) } == Self.clean)
+
+            await #expect(throws: (any Error).self) {
+                try await db.requestStatement(identity, statement: "select 1/0", values: [], columns: "x int")
+            }
+            #expect(try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) } == Self.clean)
+
+            // Writes count the rows they change and are all or nothing.
+            let inserted = try await db.requestWrite(
+                .serviceRole(),
+                statements: [
+                    "insert into public.organizations (name, slug) values ('W1', 'w-one')",
+                    "insert into public.organizations (name, slug) values ('W2', ($1[1])), ('W3', ($1[2]))",
+                ],
+                values: ["w-two", "w-three"])
+            #expect(inserted == 3)
+            await #expect(throws: (any Error).self) {
+                try await db.requestWrite(
+                    .serviceRole(), statements: ["update public.organizations set name = 'changed' where slug like 'w-%'", "select 1/0"], values: [])
+            }
+            let names = try await db.requestStatement(
+                .serviceRole(), statement: "select string_agg(name, ',' order by name) from public.organizations where slug like 'w-%'",
+                values: [], columns: "names text")
+            #expect(try names.first?.decode(String.self) == "W1,W2,W3")
         }
     }
 
