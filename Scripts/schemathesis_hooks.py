@@ -9,8 +9,9 @@ organization's folder — and changes nothing else. Keep the table in step with 
 constraints of the migrations.
 """
 
+import re
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
@@ -28,13 +29,36 @@ CROSS_COLUMN_RULES = {
 }
 
 
+# Strive's one written form of a timestamp (TemporalText in the server, the pattern in /openapi.json).
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
+_LATEST = datetime.max.replace(tzinfo=timezone.utc)
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
 def _timestamp(text):
-    if isinstance(text, str) and "T" in text:
-        try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
+    """The instant a timestamp text names (no zone: UTC, the server's), or None if it is not one."""
+    if text == "infinity":
+        return _LATEST
+    if text == "-infinity":
+        return _EARLIEST
+    match = _TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    offset = timezone.utc
+    if zone and zone not in "Zz":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        offset = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0)))
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+            int((fraction or "0").ljust(6, "0")), tzinfo=offset,
+        )
+    except ValueError:
+        return None
 
 
 def _mend(row, left, operator, right):
@@ -51,7 +75,16 @@ def _mend(row, left, operator, right):
             row[left], row[right] = b, a
             ta, tb = tb, ta
         if operator == "<" and ta == tb:
-            row[right] = (tb + timedelta(seconds=1)).isoformat()
+            # One second apart, whichever way stays representable (and infinities apart).
+            if tb == _LATEST:
+                row[left] = "-infinity"
+            elif tb == _EARLIEST:
+                row[right] = "infinity"
+            else:
+                try:
+                    row[right] = (tb + timedelta(seconds=1)).isoformat()
+                except OverflowError:
+                    row[left] = (ta - timedelta(seconds=1)).isoformat()
     elif a > b:  # dates compare as text
         row[left], row[right] = b, a
 

@@ -272,6 +272,7 @@ public struct AuthService: Sendable {
             number = ""
             sawUnit = true
         }
-        return number.isEmpty && sawUnit && total > 0 ? total : nil
+        // Zero is a duration too: as in GoTrue, the ban ends at once.
+        return number.isEmpty && sawUnit ? total : nil
     }
 }

@@ -200,7 +200,13 @@ struct SQLBuilder {
         let target = "\(Self.quote(alias)).\(Self.quote(column.name))"
         let text = "(\(target))::text"
         let expression: String
-        for value in filter.op == .in ? filter.list : [filter.value] {
+        // Only where the value is read as the column's type (not `is.null`, not a text pattern).
+        let typedValues: [String] = switch filter.op {
+        case .eq, .neq, .gt, .gte, .lt, .lte, .isdistinct: [filter.value]
+        case .in: filter.list
+        default: []
+        }
+        for value in typedValues {
             if let refusal = TemporalText.refusal(of: value, type: column.type) {
                 throw RestError(
                     .badRequest, code: "22007", message: "invalid input syntax for type \(column.type): \"\(value)\"",

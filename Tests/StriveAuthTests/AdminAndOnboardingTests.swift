@@ -52,6 +52,8 @@ struct AdminAndOnboardingTests {
             #expect(try await auth.signIn(email, password: "a long password").errorCode == "user_banned")
             let badBan = try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"forever"}"#, apikey: service, bearer: service)
             #expect(badBan.errorCode == "validation_failed")
+            // A zero duration is a duration (GoTrue's time.ParseDuration): the ban ends at once.
+            #expect(try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"0m"}"#, apikey: service, bearer: service).status == .ok)
             #expect(try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"none"}"#, apikey: service, bearer: service).status == .ok)
             #expect(try await auth.signIn(email, password: "a long password").status == .ok)
 
