@@ -1,6 +1,5 @@
 import ArgumentParser
 
-@main
 struct Strive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strive",

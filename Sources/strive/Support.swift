@@ -22,9 +22,7 @@ func reportingFailure(_ body: () async throws(StartupError) -> Void) async throw
 
 func makeLogger(level: LogLevel) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
-        return handler
+        StderrLogHandler(label: label, level: Logger.Level(rawValue: level.rawValue) ?? .info)
     }
     return Logger(label: "strive")
 }
