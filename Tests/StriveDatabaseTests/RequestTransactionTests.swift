@@ -96,6 +96,45 @@ struct RequestTransactionTests {
         }
     }
 
+    /// A request statement is prepared once per connection (migration 0011) and its plan reused — and
+    /// still each execution sees what its own caller may see: another user of the same role, another
+    /// role, past PostgreSQL's switch from custom to generic plans.
+    @Test func preparedRequestStatementsStillAnswerPerCaller() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: logger) }
+        let organization = fixture.id("orgA").uuidString.lowercased()
+        let statement = "select count(*)::int from public.projects where organization_id = ($1[1])::uuid"
+        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+            func seen(_ actor: TenantFixture.Actor) async throws -> Int? {
+                do {
+                    let rows = try await db.requestStatement(
+                        fixture.identity(of: actor), statement: statement, values: [organization], columns: "seen int")
+                    return try rows.first?.decode(Int.self)
+                } catch {
+                    // anon holds no privilege on projects at all.
+                    #expect(DatabaseError.serverError(in: error)?.sqlState == "42501", "\(String(reflecting: error))")
+                    return nil
+                }
+            }
+            for _ in 0..<8 {
+                let member = try await seen(.member)
+                let outsider = try await seen(.outsider)
+                let anon = try await seen(.anon)
+                let service = try await seen(.service)
+                #expect(member ?? 0 > 0)
+                #expect(outsider == 0)
+                #expect(anon == nil)
+                #expect(service == member)
+            }
+            let prepared = try await db.withRequestPoolConnection { connection in
+                try await connection.rows("select count(*)::int from pg_prepared_statements where name like 'strive_%'", logger: logger)
+                    .first?.decode(Int.self)
+            }
+            #expect(prepared == 1)
+        }
+    }
+
     /// One round trip (`app.run_request`): the statement sees the caller's role and claims, reads its
     /// values from `$1[n]`, and the session keeps none of it afterwards, also after an error.
     @Test func singleStatementRequestsActAsTheCallerAndLeaveNothing() async throws {
