@@ -32,6 +32,9 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
     public static let noAuthorization = AuthError(status: .unauthorized, code: "no_authorization", message: "This endpoint requires a Bearer token")
     public static let noAPIKey = AuthError(status: .unauthorized, code: "no_api_key", message: "No API key found in request: send the anon or service role key as the apikey header")
     public static let payloadTooLarge = AuthError(status: .contentTooLarge, code: "request_too_large", message: "Request body is too large")
+    /// A password change whose current_password is wrong: the caller is signed in but cannot prove it is
+    /// the account's owner now — forbidden, not a malformed request.
+    public static let wrongCurrentPassword = AuthError(status: .forbidden, code: "invalid_credentials", message: "current_password is not this user's password")
     public static let reauthenticationNeeded = AuthError(status: .badRequest, code: "reauthentication_needed", message: "Changing the password needs current_password")
     public static let userBanned = AuthError(status: .badRequest, code: "user_banned", message: "User is banned")
 

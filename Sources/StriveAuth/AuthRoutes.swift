@@ -95,6 +95,20 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         var password: String?
         var current_password: String?
         var data: [String: JSONValue]?
+
+        enum CodingKeys: String, CodingKey { case email, password, current_password, data }
+
+        /// `password` and `current_password` are strings when present: a null password is not "no
+        /// change" but a mistake, refused like any value of the wrong type.
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            email = try container.decodeIfPresent(String.self, forKey: .email)
+            data = try container.decodeIfPresent([String: JSONValue].self, forKey: .data)
+            for key in [CodingKeys.password, .current_password] where container.contains(key) {
+                let value = try container.decode(String.self, forKey: key)
+                if key == .password { password = value } else { current_password = value }
+            }
+        }
     }
 
     func updateUser(_ request: Request, _ context: Context) async throws -> Response {

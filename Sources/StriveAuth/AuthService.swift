@@ -110,7 +110,7 @@ public struct AuthService: Sendable {
         if let password = update.password {
             try PasswordHasher.check(password)
             guard let current = update.currentPassword else { throw AuthError.reauthenticationNeeded }
-            guard try await hasher.verify(current, against: user.encryptedPassword) else { throw AuthError.invalidCredentials }
+            guard try await hasher.verify(current, against: user.encryptedPassword) else { throw AuthError.wrongCurrentPassword }
             changes.passwordHash = try await hasher.hash(password)
         }
         changes.userMetadata = update.data

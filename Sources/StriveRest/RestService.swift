@@ -308,6 +308,27 @@ public struct RestService: Sendable {
         }
     }
 
+    /// An rpc argument's JSON kind, as strict as a column's: `{"slug": false}` for a text argument is a
+    /// 400, not the text "false". Null passes (the function decides what it means).
+    static func checkKind(_ value: JSONText, of argument: SchemaCache.Function.Argument, function: String) throws(RestError) {
+        guard value.kind != .null, !argument.isJSON else { return }
+        let expected: JSONText.Kind
+        if argument.isArray {
+            expected = .array
+        } else if argument.type == "boolean" {
+            expected = .boolean
+        } else if ["smallint", "integer", "bigint", "real", "double precision"].contains(argument.type) || argument.type.hasPrefix("numeric") {
+            expected = .number
+        } else {
+            expected = .string
+        }
+        guard value.kind != expected else { return }
+        throw RestError(
+            .badRequest, code: "22P02",
+            message: "argument \(argument.name) of \(function) must be a JSON \(expected.rawValue), not a JSON \(value.kind.rawValue)",
+            details: "\(argument.name) is \(argument.type)")
+    }
+
     /// The JSON kind a value of this PostgreSQL type is written as.
     static func jsonKind(type: String, category: String) -> JSONText.Kind {
         if type == "boolean" { return .boolean }
@@ -446,7 +467,10 @@ public struct RestService: Sendable {
             guard let object = try? JSONDecoder().decode([String: JSONText].self, from: body) else {
                 throw RestError.invalidBody("an rpc body must be a JSON object of named arguments")
             }
-            for (key, value) in object { provided[key] = (value.text, nil) }
+            for (key, value) in object {
+                if let argument = function.arguments.first(where: { $0.name == key }) { try Self.checkKind(value, of: argument, function: name) }
+                provided[key] = (value.text, nil)
+            }
         }
         if let unknown = provided.keys.sorted().first(where: { !argumentNames.contains($0) }) {
             throw RestError(

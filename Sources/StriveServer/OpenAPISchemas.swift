@@ -376,6 +376,18 @@ enum AuthPaths {
         return .object(["type": "object", "properties": .object(fields), "required": .array(required.map(JSONValue.string))])
     }
 
+    /// `PUT /user`: a new password comes with the current one; neither may be null.
+    static var userUpdateBody: JSONValue {
+        guard case .object(var schema) = body(["email": email, "data": metadata]), case .object(var fields) = schema["properties"] else {
+            return body([:])
+        }
+        fields["password"] = password
+        fields["current_password"] = .object(["type": "string"])
+        schema["properties"] = .object(fields)
+        schema["dependentRequired"] = .object(["password": ["current_password"]])
+        return .object(schema)
+    }
+
     static let userID = OpenAPIDocument.parameter(
         "id", "The user's id", in: "path", required: true, schema: .object(["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]))
 
@@ -399,8 +411,7 @@ enum AuthPaths {
                 "get": Doc.operation("The signed-in user", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
                 "put": Doc.operation(
                     "Change the signed-in user's metadata, email or password", tag: "auth", secured: true, errors: .auth,
-                    body: body(["email": email, "password": password, "current_password": .object(["type": "string"]), "data": metadata]),
-                    responses: ok(user)),
+                    body: userUpdateBody, responses: ok(user)),
             ]),
             "/logout": .object([
                 "post": Doc.operation(

@@ -284,6 +284,10 @@ struct AuthFlowTests {
             let wrong = try await auth.send(
                 .put, "/user", json: #"{"password":"a brand new password","current_password":"guess"}"#, apikey: auth.anonKey, bearer: session.access_token)
             #expect(wrong.errorCode == "invalid_credentials")
+            #expect(wrong.status == .forbidden)
+            let null = try await auth.send(
+                .put, "/user", json: #"{"password":null,"current_password":"correct horse battery"}"#, apikey: auth.anonKey, bearer: session.access_token)
+            #expect(null.status == .badRequest)
             let weak = try await auth.send(
                 .put, "/user", json: #"{"password":"short","current_password":"correct horse battery"}"#, apikey: auth.anonKey, bearer: session.access_token)
             #expect(weak.errorCode == "weak_password")

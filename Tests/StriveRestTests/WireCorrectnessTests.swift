@@ -99,6 +99,20 @@ struct WireCorrectnessTests {
         }
     }
 
+    /// rpc arguments are held to their JSON kinds like columns: no boolean turned into the text "false".
+    @Test func rpcArgumentsHaveStrictKinds() async throws {
+        try await RestHarness.run { h in
+            let member = try await h.token("member@acme.example")
+            let before = try await h.ownerValue("select count(*)::int from public.organizations", as: Int.self)
+            let wrong = try await h.send(.post, "rpc/create_organization", token: member, json: #"{"name":"Kinds","slug":false}"#)
+            #expect(wrong.status == .badRequest, "\(wrong.text)")
+            #expect(wrong.code == "22P02")
+            let number = try await h.send(.post, "rpc/create_organization", token: member, json: #"{"name":7,"slug":"kinds"}"#)
+            #expect(number.code == "22P02")
+            #expect(try await h.ownerValue("select count(*)::int from public.organizations", as: Int.self) == before)
+        }
+    }
+
     /// `Prefer: handling=strict, max-affected=N` rolls a write back that would change more rows.
     @Test func maxAffectedRollsBackLargerWrites() async throws {
         try await RestHarness.run { h in
