@@ -6,7 +6,8 @@
 #
 #   list          the first 50 tasks of a project (20 rows) by position; PocketBase with skipTotal
 #   list+count    the same with an exact total (Prefer: count=exact; PocketBase's default totals)
-#   create        one task (Strive: Prefer: return=minimal; PocketBase answers the record)
+#   create        one task, into another project (Strive: Prefer: return=minimal; PocketBase answers the
+#                 record)
 #   patch         one task's title (Strive only: PocketBase's rules here grant no update)
 #   embed         list with select=*,project:projects(name) (Strive only)
 #
@@ -57,7 +58,10 @@ anon_key="$(awk '/anon key:/ {print $NF}' "$work/strive.out")"
 database_url="$("$strive" db url --data-dir "$work/strive")"
 project="$(psql "$database_url" -XAtc "select md5('strive-seed/project/1/1')::uuid")"
 organization="$(psql "$database_url" -XAtc "select organization_id from public.projects where id = '$project'")"
-task="$(psql "$database_url" -XAtc "select id from public.tasks where project_id = '$project' order by position limit 1")"
+# Writes go to other projects of the same organization, so they never grow (creates) or bloat (the
+# PATCH's row versions) the project the lists read.
+task="$(psql "$database_url" -XAtc "select id from public.tasks where project_id = md5('strive-seed/project/1/3')::uuid order by position limit 1")"
+create_project="$(psql "$database_url" -XAtc "select md5('strive-seed/project/1/2')::uuid")"
 strive_token="$(curl -s -X POST "$strive_base/auth/v1/token?grant_type=password" -H "apikey: $anon_key" \
     -H 'Content-Type: application/json' -d "{\"email\":\"member@acme.example\",\"password\":\"$password\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
@@ -67,7 +71,7 @@ strive_counts="$(psql "$database_url" -XAtc "select (select count(*) from public
 echo "loading PocketBase…"
 organizations="$(psql "$database_url" -XAtc "select count(*) from public.organizations")"
 pocketbase migrate up --dir "$work/pb" --migrationsDir Benchmarks/pocketbase > /dev/null
-read -r pb_org pb_project < <(python3 Benchmarks/pocketbase/load.py "$work/pb/data.db" "$organizations" "$password")
+read -r pb_org pb_project pb_create_project < <(python3 Benchmarks/pocketbase/load.py "$work/pb/data.db" "$organizations" "$password")
 pb_port="$(free_port)"
 pocketbase serve --dir "$work/pb" --migrationsDir Benchmarks/pocketbase --http "127.0.0.1:$pb_port" > "$work/pb.log" 2>&1 &
 pids+=($!)
@@ -83,13 +87,13 @@ echo "$connections connections, ${duration}s per run, $rounds rounds, $(nproc) c
 # --- Workloads --------------------------------------------------------------------------------------
 cat > "$work/strive-create.lua" << LUA
 wrk.method = "POST"
-wrk.body = '{"organization_id":"$organization","project_id":"$project","title":"bench","position":99}'
+wrk.body = '{"organization_id":"$organization","project_id":"$create_project","title":"bench","position":99}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Prefer"] = "return=minimal"
 LUA
 cat > "$work/pb-create.lua" << LUA
 wrk.method = "POST"
-wrk.body = '{"org":"$pb_org","project":"$pb_project","title":"bench","position":99}'
+wrk.body = '{"org":"$pb_org","project":"$pb_create_project","title":"bench","position":99}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 cat > "$work/strive-patch.lua" << LUA
@@ -113,6 +117,7 @@ run() {
     shift 3
     local args=(-t2 -c"$connections" -d"${duration}s" --latency "$@")
     [ -n "$script" ] && args+=(-s "$script")
+    settle
     wrk "${args[@]}" "$url" > "$work/last.txt"
     python3 - "$work/last.txt" >> "$work/$label" << 'PY'
 import re, sys
@@ -123,6 +128,32 @@ p99 = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(f"{rps:.0f} {p99:.1f} {errors.group(1) if errors else 0}")
 PY
+}
+
+# settle: waits (up to 60 s) until the servers and databases are idle — below 5% of a core for a
+# second — so work a write run left behind (change delivery, autovacuum, checkpoints) is not billed to
+# the next run. Prints how long it waited when that was more than a second.
+settle() {
+    local started=$SECONDS
+    while [ $((SECONDS - started)) -lt 60 ]; do
+        local before after
+        before="$(cpu_ticks)"
+        sleep 1
+        after="$(cpu_ticks)"
+        [ $((after - before)) -lt 5 ] && break
+    done
+    [ $((SECONDS - started)) -gt 1 ] && echo "  (waited $((SECONDS - started)) s for the servers to settle)"
+    return 0
+}
+cpu_ticks() {
+    local total=0 pid
+    for pid in $(pgrep -f "strive serve --data-dir $work|pocketbase serve --dir $work|postgres" || true); do
+        [ -r "/proc/$pid/stat" ] || continue
+        local fields
+        read -r -a fields < "/proc/$pid/stat" || continue
+        total=$((total + fields[13] + fields[14]))
+    done
+    echo "$total"
 }
 
 for round in $(seq 1 "$rounds"); do

@@ -1,6 +1,7 @@
 """Loads Strive's seed shape into a PocketBase data directory (pocketbase stopped), straight into SQLite:
 ORGS organizations × 5 members (member@acme.example is a member of the first), 5 projects of 20 tasks
-each per organization. Prints the ids the benchmark needs: org, project."""
+each per organization. Prints the ids the benchmark needs: the organization, the project the lists read
+and the one creates go to."""
 import random
 import sqlite3
 import string
@@ -20,7 +21,7 @@ def new_id():
 db = sqlite3.connect(data_db)
 hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
 users, orgs, projects, tasks = [], [], [], []
-first_org = first_project = None
+first_org = first_project = second_project = None
 for o in range(organizations):
     org = new_id()
     member_ids = []
@@ -35,6 +36,8 @@ for o in range(organizations):
         projects.append((project, org, f"Project {p}"))
         if first_project is None:
             first_org, first_project = org, project
+        elif second_project is None:
+            second_project = project
         for t in range(20):
             tasks.append((new_id(), org, project, f"Task {t}", t + 1))
 db.executemany("insert into users (id, email, password, tokenKey, verified, emailVisibility, name, avatar) values (?, ?, ?, ?, ?, 0, '', '')", users)
@@ -43,4 +46,4 @@ db.executemany("insert into projects (id, org, name) values (?, ?, ?)", projects
 db.executemany("insert into tasks (id, org, project, title, position) values (?, ?, ?, ?, ?)", tasks)
 db.commit()
 db.execute("analyze")
-print(first_org, first_project)
+print(first_org, first_project, second_project)
