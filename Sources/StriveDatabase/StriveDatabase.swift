@@ -73,13 +73,8 @@ public final class StriveDatabase: Service, Sendable {
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let logger = logger ?? self.logger
-        return try await leased(requestPool) { connection in
-            // Bounded on this side too: a connection the server dropped without a word (seen after
-            // pg_terminate_backend and with backends orphaned by a dead postmaster) would otherwise hold the
-            // request, and the shutdown that waits for it, forever. Closing the socket fails the query.
-            let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
-            defer { watchdog.cancel() }
-            return try await connection.inTransaction(logger: logger) { connection in
+        return try await withRequestConnection { connection in
+            try await connection.inTransaction(logger: logger) { connection in
                 try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
                 return try await body(connection)
             }
@@ -96,10 +91,8 @@ public final class StriveDatabase: Service, Sendable {
         _ identity: RequestIdentity, statement: String, values: [String], columns: String, logger: Logger? = nil
     ) async throws -> [PostgresRow] {
         let logger = logger ?? self.logger
-        return try await leased(requestPool) { connection in
-            let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
-            defer { watchdog.cancel() }
-            return try await connection.rows(
+        return try await withRequestConnection { connection in
+            try await connection.rows(
                 """
                 select * from app.run_request(\(identity.role.rawValue), \(identity.claimsJSON), \(identity.method), \(identity.path),
                     \(identity.sessionID), \(statement), \(values)) as "r"(\(unescaped: columns))
@@ -111,15 +104,25 @@ public final class StriveDatabase: Service, Sendable {
     /// changed, counted without RETURNING. All of them or none.
     public func requestWrite(_ identity: RequestIdentity, statements: [String], values: [String], logger: Logger? = nil) async throws -> Int {
         let logger = logger ?? self.logger
-        return try await leased(requestPool) { connection in
-            let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
-            defer { watchdog.cancel() }
+        return try await withRequestConnection { connection in
             let rows = try await connection.rows(
                 """
                 select app.run_request_write(\(identity.role.rawValue), \(identity.claimsJSON), \(identity.method), \(identity.path),
                     \(identity.sessionID), \(statements), \(values))
                 """, logger: logger)
             return try rows.first?.decode(Int.self) ?? 0
+        }
+    }
+
+    /// A request-pool connection for one request, bounded on this side too: a connection the server
+    /// dropped without a word (seen after pg_terminate_backend and with backends orphaned by a dead
+    /// postmaster) would otherwise hold the request, and the shutdown that waits for it, forever. Closing
+    /// the socket at the deadline fails the statement.
+    private func withRequestConnection<Result>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await leased(requestPool) { connection in
+            let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
+            defer { watchdog.cancel() }
+            return try await body(connection)
         }
     }
 
