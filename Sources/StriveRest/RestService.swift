@@ -300,11 +300,7 @@ public struct RestService: Sendable {
             }
             let expected = Self.jsonKind(type: column.type, category: column.category)
             if value.kind != expected { throw refuse(expected, value.kind, "the value") }
-            if let string = value.string, let refusal = TemporalText.refusal(of: string, type: column.type) {
-                throw RestError(
-                    .badRequest, code: "22007", message: "invalid input syntax for type \(column.type): \"\(string)\"",
-                    details: "\(table.name).\(key): \(refusal)")
-            }
+            if let string = value.string { try TemporalText.check(string, type: column.type, at: "\(table.name).\(key)") }
         }
     }
 
@@ -383,10 +379,11 @@ public struct RestService: Sendable {
                 }
             } else {
                 // Checked inside the transaction, so a larger write rolls back.
+                let bindings = Self.bindings(values)
                 rows = try await transaction(call) { connection in
                     var total = 0
                     for statement in statements {
-                        total += try await connection.affectedRows(PostgresQuery(unsafeSQL: statement, binds: Self.bindings(values)), logger: logger)
+                        total += try await connection.affectedRows(PostgresQuery(unsafeSQL: statement, binds: bindings), logger: logger)
                     }
                     try Self.checkAffected(total, preferences)
                     return total
@@ -559,16 +556,19 @@ public struct RestService: Sendable {
         let values = builder.values
         if preferences?.enforcedMaxAffected != nil {
             return try await transaction(call) { connection in
-                let rows = try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values)), logger: logger)
-                guard let row = rows.first else { throw RestError(.internalServerError, code: "PGRST000", message: "the query returned no row") }
-                return try decode(row)
+                try decode(Self.onlyRow(try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values)), logger: logger)))
             }
         }
         let rows = try await mapped(call) {
             try await database.requestStatement(call.identity, statement: sql, values: values, columns: columns, logger: logger)
         }
+        return try decode(Self.onlyRow(rows))
+    }
+
+    /// The one row every request statement answers with.
+    private static func onlyRow(_ rows: [PostgresRow]) throws(RestError) -> PostgresRow {
         guard let row = rows.first else { throw RestError(.internalServerError, code: "PGRST000", message: "the query returned no row") }
-        return try decode(row)
+        return row
     }
 
     /// The builder's values as the one text[] parameter its statements read.

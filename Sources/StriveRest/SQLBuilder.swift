@@ -206,13 +206,7 @@ struct SQLBuilder {
         case .in: filter.list
         default: []
         }
-        for value in typedValues {
-            if let refusal = TemporalText.refusal(of: value, type: column.type) {
-                throw RestError(
-                    .badRequest, code: "22007", message: "invalid input syntax for type \(column.type): \"\(value)\"",
-                    details: "filter on \(column.name): \(refusal)")
-            }
-        }
+        for value in typedValues { try TemporalText.check(value, type: column.type, at: "filter on \(column.name)") }
         switch filter.op {
         case .eq, .neq, .gt, .gte, .lt, .lte:
             let symbol = ["eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="][filter.op.rawValue] ?? "="

@@ -31,15 +31,19 @@ public enum TemporalText {
         }
     }
 
-    /// Why `value` is not a value of `type` in the documented form, or nil when it is (or `type` is not a
-    /// date or timestamp type).
-    static func refusal(of value: String, type: String) -> String? {
-        guard let pattern = pattern(for: type) else { return nil }
+    /// Refuses `value` (400 `22007`, as PostgreSQL names bad datetime syntax) unless it is a value of
+    /// `type` in the documented form; any value passes when `type` is not a date or timestamp type.
+    /// `place` says where the value was, for the error's details (`tasks.due_date`, `filter on due_date`).
+    static func check(_ value: String, type: String, at place: String) throws(RestError) {
+        guard let pattern = pattern(for: type) else { return }
         // Compiled per call: Regex is not Sendable, so it cannot be a stored static; only values of
         // date and timestamp columns pay for it.
-        if let regex = try? Regex(pattern), value.wholeMatch(of: regex) != nil { return nil }
-        return type == "date"
+        if let regex = try? Regex(pattern), value.wholeMatch(of: regex) != nil { return }
+        let form =
+            type == "date"
             ? "a date is written YYYY-MM-DD (a real calendar day)"
             : "a timestamp is written YYYY-MM-DD[Thh:mm[:ss[.ffffff]]][Z|±hh:mm] (RFC 3339), on a real calendar day"
+        throw RestError(
+            .badRequest, code: "22007", message: "invalid input syntax for type \(type): \"\(value)\"", details: "\(place): \(form)")
     }
 }

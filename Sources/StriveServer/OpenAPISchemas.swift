@@ -41,6 +41,11 @@ enum ColumnSchema {
             allowNull(&items)
             return ["type": "array", "items": .object(items)]
         }
+        if let temporal = TemporalText.pattern(for: type) {
+            // The format is PostgreSQL's type name, as PostgREST declares it: the pattern is the contract
+            // (it takes `infinity` and a date alone, which JSON Schema's date-time does not).
+            return ["type": "string", "format": .string(type), "pattern": .string("^\(temporal)$")]
+        }
         switch type {
         case "smallint": return ["type": "integer", "minimum": -32768, "maximum": 32767]
         case "integer": return ["type": "integer", "format": "int32", "minimum": -2_147_483_648, "maximum": 2_147_483_647]
@@ -50,10 +55,6 @@ enum ColumnSchema {
         case "double precision": return ["type": "number"]
         case "boolean": return ["type": "boolean"]
         case "uuid": return ["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]
-        case "date", "timestamp with time zone", "timestamp without time zone":
-            // The format is PostgreSQL's type name, as PostgREST declares it: the pattern is the contract
-            // (it takes `infinity` and a date alone, which JSON Schema's date-time does not).
-            return ["type": "string", "format": .string(type), "pattern": .string("^\(TemporalText.pattern(for: type) ?? "")$")]
         default:
             if let (digits, scale) = numericShape(type) {
                 // What still fits once PostgreSQL rounds to the scale (half away from zero): below 999.995
@@ -200,9 +201,7 @@ enum CheckTranslation {
 /// column's type, so every string the schema allows is a filter the server answers.
 enum FilterParameter {
     static let uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    static let date = TemporalText.datePattern
     static let ipv4 = "((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-    static let timestamp = TemporalText.timestampPattern
 
     static func make(_ column: SchemaCache.Column, required: Bool) -> JSONValue {
         OpenAPIDocument.parameter(
@@ -231,13 +230,12 @@ enum FilterParameter {
     static func value(_ column: SchemaCache.Column) -> String? {
         if column.isArray || column.isJSON { return nil }
         if !column.enumLabels.isEmpty { return "(" + column.enumLabels.map(escaped).joined(separator: "|") + ")" }
+        if let temporal = TemporalText.pattern(for: column.type) { return temporal }
         switch column.type {
         case "uuid": return uuid
         case "smallint", "integer", "bigint": return "-?[0-9]{1,4}"
         case "real", "double precision": return "-?[0-9]{1,4}(\\.[0-9]{1,2})?"
         case "boolean": return "(true|false)"
-        case "date": return date
-        case "timestamp with time zone", "timestamp without time zone": return timestamp
         case "inet", "cidr": return ipv4
         default:
             if let digits = ColumnSchema.integerDigits(ofNumeric: column.type) ?? (column.type == "numeric" ? 4 : nil) {
