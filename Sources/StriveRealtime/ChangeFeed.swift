@@ -31,7 +31,7 @@ struct ChangeFeed: Sendable {
         var gaps: [Int64: ContinuousClock.Instant] = [:]
         var interval = pollInterval.lowerBound
         var lastCleanup = ContinuousClock.now
-        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+        var backoff = Backoff.reconnect
         while !Task.isCancelled {
             do {
                 if cursor == nil { cursor = try await start() }

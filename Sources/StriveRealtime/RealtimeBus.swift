@@ -76,7 +76,7 @@ public final class RealtimeBus: Sendable {
     /// Listens until cancelled, reconnecting after database outages.
     func run(hub: RealtimeHub) async {
         var announced = false
-        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+        var backoff = Backoff.reconnect
         while !Task.isCancelled {
             do {
                 try await database.withDedicatedConnection { connection in

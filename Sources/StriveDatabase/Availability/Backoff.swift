@@ -21,6 +21,10 @@ public struct Backoff: Sendable {
         return delay * fraction
     }
 
+    /// How a client of the database reconnects after losing it (the availability monitor, realtime's feed
+    /// and bus): 100 ms doubling to 2 s, the README's promise in one place.
+    public static var reconnect: Backoff { Backoff(initial: .milliseconds(100), maximum: .seconds(2)) }
+
     /// After a success: start again from `initial`.
     public mutating func reset() {
         step = initial

@@ -37,7 +37,7 @@ public struct DatabaseMonitor: Service {
     }
 
     func watch() async {
-        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+        var backoff = Backoff.reconnect
         var lostAt: ContinuousClock.Instant?
         var slowAnswers = 0
         while !Task.isCancelled {
