@@ -165,8 +165,10 @@ let package = Package(
                 "StriveDatabase",
                 "StriveAuth",
                 "StriveServer",
+                "StriveRealtime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -219,7 +221,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveTestSupport"]),
+        .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveRealtime", "StriveTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -249,24 +249,24 @@ public enum SchemaAudit {
                 """),
         Lint(
             id: "realtime_not_wired", severity: .high,
-            summary: "a table realtime must publish captures no changes, or a published table has no read predicate",
+            summary: "a table realtime must publish captures no changes, or a published table's policies cannot be evaluated for its subscribers",
             query: """
-                with required(name) as (values ('tasks'), ('customers'), ('projects'), ('notifications')),
-                     published as (
-                         select c.relname as name
-                         from pg_catalog.pg_trigger t
-                         join pg_catalog.pg_class c on c.oid = t.tgrelid
-                         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-                         where t.tgname = 'realtime_capture' and n.nspname = 'public' and not t.tgisinternal
-                     )
-                select 'public.' || r.name, 'changes are not captured for realtime (no realtime_capture trigger)'
-                from required r where r.name not in (select name from published)
+                with required(name) as (values ('tasks'), ('customers'), ('projects'), ('notifications'))
+                select 'public.' || r.name, 'changes are not captured for realtime: publish it with realtime.publish(table)'
+                from required r where r.name not in (select table_name from realtime.published where schema_name = 'public')
                 union all
-                select 'public.' || p.name, 'published for realtime without realtime.readers_' || p.name || '(row) and realtime.can_read_'
-                       || p.name || '(uuid, row): nobody would receive its changes'
-                from published p
-                where to_regprocedure(format('realtime.readers_%s(public.%I)', p.name, p.name)) is null
-                   or to_regprocedure(format('realtime.can_read_%s(uuid, public.%I)', p.name, p.name)) is null
+                select format('%I.%I', p.schema_name, p.table_name),
+                       'its SELECT policies cannot be evaluated for realtime subscribers, so nobody receives its changes: ' || problem
+                from realtime.published p cross join lateral realtime.authorizer_problem(p.relation) as problem
+                where problem is not null
+                """),
+        Lint(
+            id: "realtime_published_without_rls", severity: .medium,
+            summary: "a published table has row-level security off: every subscriber allowed to SELECT it receives every change",
+            query: """
+                select format('%I.%I', p.schema_name, p.table_name), 'row-level security is off; its changes go to every subscriber with SELECT on it'
+                from realtime.published p join pg_catalog.pg_class c on c.oid = p.relation
+                where not c.relrowsecurity
                 """),
     ]
 }

@@ -4,10 +4,12 @@ import PostgresNIO
 import StriveDatabase
 import Synchronization
 
-/// Decides which subscribers may read which changes: one query for a whole batch of changes and all
-/// their candidate subscribers (pairs of change × user), through `realtime.can_read`, the tables' read
-/// rules as functions of a user id. If that query fails (a policy raising for one user, say), the batch
-/// is retried change by change and then pair by pair, so one failure costs only its own delivery.
+/// Decides which subscribers may read which changes by the tables' own row-level security: each
+/// subscriber identity (role and JWT claims) is checked against the SELECT policies of the changed row's
+/// table, as the data API would check it, in one query for the whole batch (`realtime.authorize`, which
+/// compiles each table's policies into a function and evaluates them per identity inside the database).
+/// If that query fails (a policy raising for one identity, say), the batch runs again with every identity
+/// isolated, so one failure costs only its own deliveries.
 final class Authorizer: Sendable {
     let database: StriveDatabase
     let logger: Logger
@@ -19,67 +21,92 @@ final class Authorizer: Sendable {
         self.logger = logger
     }
 
+    /// Who a subscriber is to row-level security: the role it reads as and its verified claims.
+    struct Identity: Hashable, Sendable {
+        let role: DatabaseRole
+        let claimsJSON: String
+    }
+
     struct Pair: Hashable, Sendable {
         let change: Int
-        let user: UUID
+        let identity: Identity
     }
 
-    /// The pairs whose user may read the change's row (for a DELETE, the row as it was).
-    func readable(_ pairs: [Pair], changes: [Change]) async -> (allowed: Set<Pair>, failed: Set<Pair>) {
+    /// The pairs whose identity may read the change's row (for a DELETE, the row as it was), and those
+    /// whose check failed.
+    func readable(_ pairs: Set<Pair>, changes: [Change]) async -> (allowed: Set<Pair>, failed: Set<Pair>) {
         guard !pairs.isEmpty else { return ([], []) }
-        if let allowed = try? await readers(pairs, changes: changes) { return (allowed, []) }
-        var allowed: Set<Pair> = []
-        var failed: Set<Pair> = []
-        for (_, group) in Dictionary(grouping: pairs, by: \.change) {
-            if let some = try? await readers(group, changes: changes) {
-                allowed.formUnion(some)
-                continue
-            }
-            for pair in group {
-                do {
-                    if try await canRead(pair, changes: changes) { allowed.insert(pair) }
-                } catch {
-                    failed.insert(pair)
-                    logger.warning(
-                        "realtime: authorising a change failed for one subscriber",
-                        metadata: ["user_id": "\(pair.user)", "table": "\(changes[pair.change].table)", "error": "\(String(reflecting: error))"])
-                }
-            }
+        let groups = Groups(pairs, changes: changes)
+        do {
+            return try await evaluate(groups, changes: changes, isolate: false)
+        } catch {
+            logger.debug("realtime: authorising a batch failed; isolating subscribers", metadata: ["error": "\(String(reflecting: error))"])
         }
-        return (allowed, failed)
+        do {
+            let result = try await evaluate(groups, changes: changes, isolate: true)
+            for pair in result.failed {
+                logger.warning(
+                    "realtime: a table's policies raised for one subscriber; its change was not delivered",
+                    metadata: ["table": "\(changes[pair.change].schema).\(changes[pair.change].table)", "role": "\(pair.identity.role.rawValue)"])
+            }
+            return result
+        } catch {
+            logger.warning("realtime: authorising a batch of changes failed", metadata: ["error": "\(String(reflecting: error))"])
+            return ([], pairs)
+        }
     }
 
-    /// The pairs among `pairs` whose user is a reader of the change's row.
-    private func readers(_ pairs: [Pair], changes: [Change]) async throws -> Set<Pair> {
+    /// The pairs grouped by identity and table, in the flat arrays `realtime.authorize` takes.
+    struct Groups {
+        var identities: [Identity] = []
+        /// 1-based offsets into `members`; one more than there are groups.
+        var starts: [Int] = []
+        /// 1-based change indexes, group after group; a group's changes are all of one table.
+        var members: [Int] = []
+
+        init(_ pairs: Set<Pair>, changes: [Change]) {
+            struct Key: Hashable {
+                let identity: Identity
+                let schema: String
+                let table: String
+            }
+            var byKey: [Key: [Int]] = [:]
+            for pair in pairs {
+                let change = changes[pair.change]
+                byKey[Key(identity: pair.identity, schema: change.schema, table: change.table), default: []].append(pair.change)
+            }
+            for (key, indexes) in byKey {
+                identities.append(key.identity)
+                starts.append(members.count + 1)
+                members.append(contentsOf: indexes.sorted().map { $0 + 1 })
+            }
+            starts.append(members.count + 1)
+        }
+    }
+
+    private func evaluate(_ groups: Groups, changes: [Change], isolate: Bool) async throws -> (allowed: Set<Pair>, failed: Set<Pair>) {
         queries.add(1, ordering: .relaxed)
-        let indexes = Array(Set(pairs.map(\.change))).sorted()
-        let tables = indexes.map { changes[$0].table }
-        let schemas = indexes.map { changes[$0].schema }
-        let records = indexes.map { changes[$0].authorizedRecordJSON }
-        let pairChanges = pairs.map(\.change)
-        let pairUsers = pairs.map(\.user)
+        let roles = groups.identities.map(\.role.rawValue)
+        let claims = groups.identities.map(\.claimsJSON)
+        let records = changes.map(\.authorizedRecordJSON)
+        let schemas = changes.map(\.schema)
+        let tables = changes.map(\.table)
         let rows = try await database.withServiceRoleTransaction(method: "REALTIME", path: "authorise", logger: logger) { connection in
             try await connection.rows(
                 """
-                with c as (select * from unnest(\(indexes)::int[], \(schemas)::text[], \(tables)::text[], \(records)::jsonb[]) as c(idx, sch, tbl, rec)),
-                     p as (select * from unnest(\(pairChanges)::int[], \(pairUsers)::uuid[]) as p(idx, uid)),
-                     r as (select c.idx, reader.uid from c cross join lateral realtime.readers(c.sch, c.tbl, c.rec) as reader(uid))
-                select p.idx, p.uid from p join r on r.idx = p.idx and r.uid = p.uid
+                select change, grp, failed from realtime.authorize(
+                    \(schemas)::text[], \(tables)::text[], \(roles)::text[], \(claims)::text[],
+                    \(groups.starts)::int[], \(groups.members)::int[], \(records)::jsonb[], \(isolate))
                 """, logger: logger
-            ).map { try $0.decode((Int, UUID).self) }
+            ).map { try $0.decode((Int, Int, Bool).self) }
         }
-        return Set(rows.map { Pair(change: $0.0, user: $0.1) })
-    }
-
-    /// One user and one change, through the per-user predicate: the fallback that isolates a failure.
-    private func canRead(_ pair: Pair, changes: [Change]) async throws -> Bool {
-        queries.add(1, ordering: .relaxed)
-        let change = changes[pair.change]
-        let record = change.authorizedRecordJSON
-        return try await database.withServiceRoleTransaction(method: "REALTIME", path: "authorise", logger: logger) { connection in
-            try await connection.rows(
-                "select realtime.can_read(\(change.schema), \(change.table), \(pair.user), \(record)::jsonb)", logger: logger
-            ).first?.decode(Bool.self) ?? false
+        var allowed: Set<Pair> = []
+        var failed: Set<Pair> = []
+        for (change, group, didFail) in rows {
+            guard groups.identities.indices.contains(group - 1), changes.indices.contains(change - 1) else { continue }
+            let pair = Pair(change: change - 1, identity: groups.identities[group - 1])
+            if didFail { failed.insert(pair) } else { allowed.insert(pair) }
         }
+        return (allowed, failed)
     }
 }

@@ -36,8 +36,11 @@ struct ChangeFeed: Sendable {
             do {
                 if cursor == nil { cursor = try await start() }
                 let before = cursor ?? 0
-                let after = try await drain(from: before, gaps: &gaps, deliver: deliver)
-                cursor = after
+                var after = before
+                // What was delivered counts even when a later step fails: the cursor must never go back
+                // over changes subscribers already have.
+                defer { cursor = after }
+                try await drain(cursor: &after, gaps: &gaps, deliver: deliver)
                 backoff.reset()
                 interval = after > before || !gaps.isEmpty ? pollInterval.lowerBound : min(interval * 2, pollInterval.upperBound)
                 if ContinuousClock.now - lastCleanup > .seconds(60) {
@@ -45,12 +48,30 @@ struct ChangeFeed: Sendable {
                     lastCleanup = .now
                 }
             } catch {
-                if Task.isCancelled { return }
+                if Task.isCancelled { break }
                 logger.warning("realtime change feed cannot read changes; retrying", metadata: ["error": "\(String(reflecting: error))"])
                 interval = backoff.next()
             }
             try? await Task.sleep(for: interval)
         }
+        if let cursor { await saveWhileStopping(cursor) }
+    }
+
+    /// Saves the last delivered position although the feed is being cancelled (a stop between delivering
+    /// and saving would otherwise resend those changes after a restart), giving up after two seconds.
+    private func saveWhileStopping(_ position: Int64) async {
+        let saving = Task { try await save(position) }
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(2))
+            saving.cancel()
+        }
+        do {
+            try await saving.value
+        } catch {
+            logger.warning("realtime: could not save the change feed's position while stopping; the last changes may be sent again after a restart",
+                metadata: ["position": "\(position)", "error": "\(String(reflecting: error))"])
+        }
+        deadline.cancel()
     }
 
     /// The cursor to start from: this instance's saved one (after the replay window if changes wait), or
@@ -78,13 +99,13 @@ struct ChangeFeed: Sendable {
         return saved
     }
 
+    /// Delivers what is ready after `cursor`, advancing it past each delivered batch before saving it.
     private func drain(
-        from cursor: Int64, gaps: inout [Int64: ContinuousClock.Instant], deliver: @Sendable ([Change]) async -> Void
-    ) async throws -> Int64 {
-        var cursor = cursor
+        cursor: inout Int64, gaps: inout [Int64: ContinuousClock.Instant], deliver: @Sendable ([Change]) async -> Void
+    ) async throws {
         while true {
             let batch = try await read(after: cursor)
-            guard let last = batch.last else { return cursor }
+            guard let last = batch.last else { return }
             // A transaction's changes share a position: never stop inside one.
             var complete = batch
             if batch.count == Self.batchSize {
@@ -111,7 +132,7 @@ struct ChangeFeed: Sendable {
                 gaps = gaps.filter { $0.key > delivered }
                 try await save(cursor)
             }
-            if blocked || batch.count < Self.batchSize { return cursor }
+            if blocked || batch.count < Self.batchSize { return }
         }
     }
 

@@ -17,9 +17,6 @@ public actor RealtimeHub {
     /// Where broadcasts and presence go to reach the other instances (nil: this instance is alone).
     var bus: RealtimeBus?
 
-    /// Tables changes are published for (realtime.publish in the migrations).
-    static let publishedTables: Set<String> = ["tasks", "customers", "projects", "notifications"]
-
     init(database: StriveDatabase, tokens: TokenService, limits: RealtimeLimits, logger: Logger) {
         self.database = database
         self.tokens = tokens
@@ -40,6 +37,12 @@ public actor RealtimeHub {
         let user: UUID?
         let expiresAt: Date
         let caller: Caller
+
+        /// Who row-level security sees when it decides what this channel may read (nil: the service
+        /// role, which reads everything).
+        var identity: Authorizer.Identity? {
+            role == .serviceRole ? nil : Authorizer.Identity(role: role, claimsJSON: caller.token.payloadJSON)
+        }
     }
 
     struct Binding: Sendable {
@@ -249,7 +252,17 @@ public actor RealtimeHub {
             return
         }
         var bindings: [Binding] = []
-        for entry in config["postgres_changes"].flatMap(Self.array) ?? [] {
+        let entries = config["postgres_changes"].flatMap(Self.array) ?? []
+        var published: Set<PublishedTable> = []
+        if !entries.isEmpty {
+            do {
+                published = try await publishedTables()
+            } catch {
+                send(.errorReply(to: message, "the list of published tables could not be read; try again"), to: id)
+                return
+            }
+        }
+        for entry in entries {
             let spec = entry.objectValue ?? [:]
             let event = spec["event"]?.stringValue ?? "*"
             let schema = spec["schema"]?.stringValue ?? "public"
@@ -259,8 +272,13 @@ public actor RealtimeHub {
                 send(.errorReply(to: message, "postgres_changes event must be *, INSERT, UPDATE or DELETE"), to: id)
                 return
             }
-            guard schema == "public", table == "*" || Self.publishedTables.contains(table) else {
-                send(.errorReply(to: message, "\(schema).\(table) is not published for realtime (published: \(Self.publishedTables.sorted().joined(separator: ", ")))"), to: id)
+            guard published.contains(where: { $0.schema == schema && (table == "*" || $0.table == table) }) else {
+                let names = published.map { "\($0.schema).\($0.table)" }.sorted().joined(separator: ", ")
+                send(
+                    .errorReply(
+                        to: message,
+                        "\(schema).\(table) is not published for realtime (publish it with select realtime.publish('\(schema).\(table)'); published: \(names))"),
+                    to: id)
                 return
             }
             var filter: ChangeFilter?
@@ -298,6 +316,21 @@ public actor RealtimeHub {
                 to: id)
         }
         send(PhoenixMessage(topic: message.topic, event: "presence_state", payload: presenceState(message.topic)), to: id)
+    }
+
+    struct PublishedTable: Hashable, Sendable {
+        let schema: String
+        let table: String
+    }
+
+    /// The tables `realtime.publish` has published, read at each join so a table published by a
+    /// migration or by hand is joinable at once.
+    private func publishedTables() async throws -> Set<PublishedTable> {
+        let logger = self.logger
+        let rows = try await database.withServiceRoleTransaction(method: "REALTIME", path: "join", logger: logger) { connection in
+            try await connection.rows("select schema_name, table_name from realtime.published", logger: logger).map { try $0.decode((String, String).self) }
+        }
+        return Set(rows.map { PublishedTable(schema: $0.0, table: $0.1) })
     }
 
     static func array(_ value: JSONValue) -> [JSONValue]? {
@@ -473,8 +506,8 @@ public actor RealtimeHub {
         struct Candidate {
             let key: ChannelKey
             let ids: [Int]
-            let user: UUID?
-            let role: DatabaseRole
+            /// nil: the service role, which reads every row.
+            let identity: Authorizer.Identity?
         }
         var candidates: [[Candidate]] = Array(repeating: [], count: changes.count)
         var pairs: Set<Authorizer.Pair> = []
@@ -488,20 +521,19 @@ public actor RealtimeHub {
                     return filter.matches(record ?? [:])
                 }.map(\.id)
                 guard !ids.isEmpty else { continue }
-                candidates[index].append(Candidate(key: key, ids: ids, user: channel.grant.user, role: channel.grant.role))
-                if channel.grant.role == .authenticated, let user = channel.grant.user {
-                    pairs.insert(Authorizer.Pair(change: index, user: user))
-                }
+                let identity = channel.grant.identity
+                candidates[index].append(Candidate(key: key, ids: ids, identity: identity))
+                if let identity { pairs.insert(Authorizer.Pair(change: index, identity: identity)) }
             }
         }
         changesSeen += changes.count
-        let (allowed, failed) = await authorizer.readable(Array(pairs), changes: changes)
+        let (allowed, failed) = await authorizer.readable(pairs, changes: changes)
         for (index, change) in changes.enumerated() where !candidates[index].isEmpty {
             let data = change.dataJSON(columnsJSON: await columns(change))
             for candidate in candidates[index] {
                 guard channels[candidate.key] != nil else { continue }
-                let pair = candidate.user.map { Authorizer.Pair(change: index, user: $0) }
-                let permitted = candidate.role == .serviceRole || (pair.map { allowed.contains($0) } ?? false)
+                let pair = candidate.identity.map { Authorizer.Pair(change: index, identity: $0) }
+                let permitted = pair.map { allowed.contains($0) } ?? true
                 if let pair, failed.contains(pair) {
                     send(
                         .system(

@@ -105,6 +105,7 @@ public enum StriveApplication {
         port: Int,
         services: Services,
         logger: Logger,
+        runsRealtime: Bool = true,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         var app = Application(
@@ -116,8 +117,10 @@ public enum StriveApplication {
             onServerRunning: onServerRunning,
             logger: logger
         )
-        // Realtime runs with the HTTP server: its sockets live there, and it stops with it.
-        app.addServices(services.realtime)
+        // With `runsRealtime`, realtime runs inside the application. Hummingbird stops its own services
+        // after the HTTP server, so a caller that stops realtime first (to flush the sockets' last changes
+        // before the server closes them) runs it beside the application instead.
+        if runsRealtime { app.addServices(services.realtime) }
         return app
     }
 }

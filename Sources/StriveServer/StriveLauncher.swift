@@ -65,14 +65,17 @@ public struct StriveLauncher: Sendable {
         }
         let host = config.host
         let app = StriveApplication.make(
-            host: config.host, port: config.port, services: services, logger: logger,
+            host: config.host, port: config.port, services: services, logger: logger, runsRealtime: false,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 onListening("http://\(host):\(port)")
             }
         )
         var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: database), .init(service: app), .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
+            // Services stop in reverse order: realtime before the HTTP server, so the change feed's last
+            // deliveries and its saved position reach the sockets before the server closes them.
+            .init(service: database), .init(service: app), .init(service: services.realtime),
+            .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
             .init(service: StorageMaintenanceService(storage: services.storage, interval: .seconds(3600), logger: logger)),
         ]
         serviceList.append(

@@ -31,7 +31,8 @@ extension TestDatabase {
     ) async throws -> T {
         let config = try await TestServer.config(environment)
         var quiet = logger
-        quiet.logLevel = .warning
+        // STRIVE_TEST_LOG_LEVEL=debug shows what the in-process server does (warnings only by default).
+        quiet.logLevel = ProcessInfo.processInfo.environment["STRIVE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let logger = quiet
         return try await withStriveDatabase { database in
             let migrator = try Migrator(migrations: try Migration.bundled())

@@ -126,13 +126,14 @@ struct CommandLineTests {
         #expect(broken.status == 1)
         #expect(broken.stdout.contains("rls_disabled"))
         #expect(broken.stdout.contains("public.notifications"))
-        #expect(broken.stdout.contains("Health score: 75/100"))
+        // Critical (RLS off) plus medium (a published table without RLS sends every change to every reader).
+        #expect(broken.stdout.contains("Health score: 70/100"))
 
         let lenient = try await StriveProcess.run(["verify", "--json", "--min-score", "70", "--database-url", url])
         #expect(lenient.status == 0)
         let report = try JSONDecoder().decode(SchemaAudit.Report.self, from: Data(lenient.stdout.utf8))
-        #expect(report.score == 75)
-        #expect(report.findings.map(\.lint) == ["rls_disabled"])
+        #expect(report.score == 70)
+        #expect(report.findings.map(\.lint) == ["rls_disabled", "realtime_published_without_rls"])
 
         let invalid = try await StriveProcess.run(["verify", "--min-score", "101", "--database-url", url])
         #expect(invalid.status == 64)

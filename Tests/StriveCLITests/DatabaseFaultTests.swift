@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StriveRealtime
 import StriveCore
 import StriveDatabase
 import StriveTestSupport
@@ -33,8 +34,11 @@ struct DatabaseFaultTests {
         let base = try await server.waitUntilReady()
         let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
-        try await serveThrough(fault.rawValue, base: base, key: try server.serviceKey(), databaseURL: databaseURL) {
-            try await inject(fault, cluster: cluster, databaseURL: databaseURL)
+        let key = try server.serviceKey()
+        try await subscribed(base: base, key: key, databaseURL: databaseURL) { _ in
+            try await serveThrough(fault.rawValue, base: base, key: key, databaseURL: databaseURL) {
+                try await inject(fault, cluster: cluster, databaseURL: databaseURL)
+            }
         }
         let postmaster = cluster.postmasterIsRunning
         #expect(postmaster)
@@ -61,10 +65,12 @@ struct DatabaseFaultTests {
         ])
         let base = try await server.waitUntilReady()
         let serviceKey = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
-        try await serveThrough("the database stopped for 3 s (DATABASE_URL)", base: base, key: serviceKey, databaseURL: databaseURL) {
-            try await cluster.stop(mode: .immediate, logger: logger)
-            try await Task.sleep(for: .seconds(3))
-            _ = try await cluster.start(logger: logger)
+        try await subscribed(base: base, key: serviceKey, databaseURL: databaseURL) { _ in
+            try await serveThrough("the database stopped for 3 s (DATABASE_URL)", base: base, key: serviceKey, databaseURL: databaseURL) {
+                try await cluster.stop(mode: .immediate, logger: logger)
+                try await Task.sleep(for: .seconds(3))
+                _ = try await cluster.start(logger: logger)
+            }
         }
         server.signal(SIGTERM)
         let exit = try await server.wait(timeout: .seconds(30))
@@ -112,6 +118,87 @@ struct DatabaseFaultTests {
             .split(separator: "\n").map(String.init)
         #expect(Set(stored).isSuperset(of: acknowledged), "missing: \(Set(acknowledged).subtracting(stored).prefix(5))")
         #expect(stored.count == Set(stored).count)
+    }
+
+    /// A realtime subscriber to organization inserts, connected while `body` runs. Afterwards it must have
+    /// received every committed insert exactly once, in commit order (the order of their positions in
+    /// realtime.changes), faults or not.
+    func subscribed(base: String, key: String, databaseURL: String, _ body: @Sendable (TestSocket) async throws -> Void) async throws {
+        _ = try psql(databaseURL, "select realtime.publish('public.organizations')")
+        let url = base.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0"
+        try await TestSocket.connect(url: url) { socket in
+            let joined = try await socket.join("organizations", config: changesConfig([("INSERT", "organizations", nil)]))
+            #expect(joined.status == "ok", "\(joined.text)")
+            try await body(socket)
+            let committed = try Self.committedInserts(databaseURL)
+            let delivered = await Self.delivered(socket, count: committed.count)
+            Self.expectSameSequence(delivered: delivered, committed: committed)
+        }
+    }
+
+    /// The ids of committed organization inserts, in commit order.
+    static func committedInserts(_ databaseURL: String) throws -> [String] {
+        try psql(databaseURL, "select record->>'id' from realtime.changes where table_name = 'organizations' and type = 'INSERT' order by position, id")
+            .split(separator: "\n").map(String.init)
+    }
+
+    /// The organization ids `socket` received, once `count` have arrived or 20 s have passed.
+    static func delivered(_ socket: TestSocket, count: Int) async -> [String] {
+        await socket.waitForChanges("organizations", count: count).compactMap { $0.record["id"]?.stringValue }
+    }
+
+    static func expectSameSequence(delivered: [String], committed: [String]) {
+        #expect(committed.count > 20, "too few changes to mean anything: \(committed.count)")
+        let missing = Set(committed).subtracting(delivered)
+        #expect(missing.isEmpty, "\(missing.count) of \(committed.count) committed inserts never delivered")
+        #expect(delivered.count == Set(delivered).count, "\(delivered.count - Set(delivered).count) delivered twice")
+        let firstDifference = zip(delivered, committed).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDifference == nil, "delivered out of commit order from position \(firstDifference ?? 0) of \(committed.count)")
+        print("realtime: \(delivered.count) of \(committed.count) committed inserts delivered")
+    }
+
+    /// Every committed change reaches a subscriber exactly once across a restart of Strive: changes the
+    /// feed had not delivered when it stopped are delivered after it starts again to the subscriber that
+    /// rejoined, and none is delivered twice.
+    @Test func realtimeDeliversEveryChangeOnceAcrossARestart() async throws {
+        let dataDirectory = temporaryPath("strive-rt-restart")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let environment = ["STRIVE_INSTANCE_ID": "restart-test", "STRIVE_REALTIME_REPLAY_SECONDS": "5"]
+        let first = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"], environment: environment)
+        let base = try await first.waitUntilReady()
+        let port = try #require(base.split(separator: ":").last.map(String.init))
+        let key = try first.serviceKey()
+        let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try psql(databaseURL, "select realtime.publish('public.organizations')")
+        let url = base.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0"
+        let log = ClientLog()
+        let stop = Flag()
+        let join = changesConfig([("INSERT", "organizations", nil)])
+        let writer = Task { try await write(base: base, key: key, writer: 0, until: stop, log: log) }
+        // First life: writes flow, then SIGTERM while they still do.
+        let beforeRestart = try await TestSocket.connect(url: url) { socket in
+            #expect(try await socket.join("organizations", config: join).status == "ok")
+            try await Task.sleep(for: .seconds(2))
+            first.signal(SIGTERM)
+            let exit = try await first.wait(timeout: .seconds(30))
+            #expect(exit.status == 0, "\(exit.stderr.suffix(2000))")
+            return await socket.changes("organizations").compactMap { $0.record["id"]?.stringValue }
+        }
+        // Second life on the same port: the subscriber rejoins within the replay window.
+        let second = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", port], environment: environment)
+        _ = try await second.waitUntilReady()
+        try await TestSocket.connect(url: url) { socket in
+            #expect(try await socket.join("organizations", config: join).status == "ok")
+            try await Task.sleep(for: .seconds(2))
+            stop.set()
+            try await writer.value
+            let committed = try Self.committedInserts(databaseURL)
+            let afterRestart = await Self.delivered(socket, count: committed.count - beforeRestart.count)
+            print("realtime across a restart: \(beforeRestart.count) delivered before, \(afterRestart.count) after")
+            Self.expectSameSequence(delivered: beforeRestart + afterRestart, committed: committed)
+        }
+        second.signal(SIGTERM)
+        _ = try await second.wait(timeout: .seconds(30))
     }
 
     /// SIGTERM while the database is down (and being restarted) still ends the process promptly.

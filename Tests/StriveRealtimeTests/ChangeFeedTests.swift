@@ -107,26 +107,23 @@ struct ChangeFeedTests {
         }
     }
 
-    /// One subscriber's failing authorisation does not stop the others'.
+    /// One subscriber's failing authorisation does not stop the others': a policy that raises for the
+    /// member only costs the member its delivery (with an error on its channel).
     @Test func aFailingPolicyForOneSubscriberSparesTheOthers() async throws {
         try await RealtimeHarness.run { h in
-            // The batch path fails for every customers change; the per-subscriber fallback fails for the member only.
             try await h.owner(
                 """
-                create or replace function realtime.readers_customers(r public.customers) returns setof uuid
-                language plpgsql stable security definer set search_path = '' as $$
+                create function public.rt_breaks_for(uid uuid) returns boolean language plpgsql stable as $$
                 begin
-                    raise exception 'reader set broke';
+                    if auth.uid() = uid then raise exception 'policy broke for this user'; end if;
+                    return true;
                 end $$
                 """)
+            try await h.owner("grant execute on function public.rt_breaks_for(uuid) to authenticated")
             try await h.owner(
                 """
-                create or replace function realtime.can_read_customers(uid uuid, r public.customers) returns boolean
-                language plpgsql stable security definer set search_path = '' as $$
-                begin
-                    if uid = :member then raise exception 'policy broke for this user'; end if;
-                    return r.organization_id = any (app.org_ids(uid));
-                end $$
+                create policy customers_breaks on public.customers as restrictive for select to authenticated
+                    using (public.rt_breaks_for(:member))
                 """)
             try await h.withSocket { member in
                 try await h.withSocket { owner in
@@ -136,6 +133,47 @@ struct ChangeFeedTests {
                     #expect(await owner.waitForChanges("c", count: 1).first?.record["name"] == "Still delivered")
                     #expect(await member.first { $0.event == "system" && $0.status == "error" } != nil)
                     #expect(await member.changes("c").isEmpty)
+                }
+            }
+        }
+    }
+
+    /// A table created and published from SQL in the test: its INSERT, UPDATE and DELETE reach the
+    /// organization's members only, decided by its own policies; removing a member from the organization
+    /// takes effect on the next change; unpublishing ends new joins.
+    @Test func aTablePublishedFromSQLIsAuthorisedByItsOwnPolicies() async throws {
+        try await RealtimeHarness.run { h in
+            for statement in RealtimeAuthorisationTests.notesTable { try await h.owner(statement) }
+            try await h.withSocket { member in
+                try await h.withSocket { outsider in
+                    let config = changesConfig([("*", "rt_notes", nil)])
+                    let joined = try await member.join("notes", config: config, token: h.tokens[.member]!)
+                    #expect(joined.status == "ok", "\(joined.text)")
+                    #expect(try await outsider.join("notes", config: config, token: h.tokens[.outsider]!).status == "ok")
+                    let note = UUID().uuidString.lowercased()
+                    try await h.owner("insert into public.rt_notes (id, author, organization_id, body) values ('\(note)', :admin, :orgA, 'hello')")
+                    try await h.owner("update public.rt_notes set body = 'hello again' where id = '\(note)'")
+                    try await h.owner("delete from public.rt_notes where id = '\(note)'")
+                    let events = await member.waitForChanges("notes", count: 3)
+                    #expect(events.map(\.changeType) == ["INSERT", "UPDATE", "DELETE"])
+                    #expect(events.last?.oldRecord["body"] == "hello again")
+                    // The restrictive policy: another author's secret is not delivered.
+                    try await h.owner("insert into public.rt_notes (author, organization_id, body) values (:admin, :orgA, 'secret')")
+                    // The member leaves the organization: the next change is no longer theirs.
+                    try await h.owner("delete from public.organization_members where user_id = :member and organization_id = :orgA")
+                    try await h.owner("insert into public.rt_notes (author, organization_id, body) values (:admin, :orgA, 'after leaving')")
+                    // Still their own note (the author policy), committed last.
+                    try await h.owner("insert into public.rt_notes (author, organization_id, body) values (:member, :orgA, 'marker')")
+                    let all = await member.waitForChanges("notes", count: 4)
+                    #expect(all.dropFirst(3).map { $0.record["body"] } == ["marker"])
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(await outsider.changes("notes").isEmpty)
+                    #expect(await member.changes("notes").count == 4)
+
+                    try await h.owner("select realtime.unpublish('public.rt_notes')")
+                    let refused = try await member.join("again", config: config, token: h.tokens[.member]!)
+                    #expect(refused.status == "error")
+                    #expect(refused.reason?.contains("realtime.publish") == true, "\(refused.text)")
                 }
             }
         }

@@ -140,44 +140,121 @@ struct ProtocolTests {
     }
 }
 
-@Suite("Realtime read predicates agree with the tables' policies")
-struct ReadPredicateTests {
-    /// realtime.readers_* (who may read a row) and realtime.can_read_* (may this user read it) restate the
-    /// SELECT policies; for every actor and every published table both must answer exactly what RLS answers.
-    @Test func predicatesMatchRowLevelSecurity() async throws {
+@Suite("Realtime authorisation equals row-level security")
+struct RealtimeAuthorisationTests {
+    /// For every published table of the Strive schema and for a table created and published here (with a
+    /// permissive policy reading the claims, one reading a helper function, and a restrictive one), the
+    /// realtime decision for every row and every fixture caller is exactly what RLS lets that caller read.
+    @Test func decisionsEqualRowLevelSecurity() async throws {
+        do { try await compare() } catch { Issue.record("\(String(reflecting: error))") }
+    }
+
+    func compare() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
-        let rows = ["tasks": "taskA", "customers": "customerA", "projects": "projectA", "notifications": "notificationA"]
+        try await database.withOwnerConnection { connection in
+            for statement in Self.notesTable { try await connection.run(PostgresQuery(unsafeSQL: statement), logger: database.logger) }
+            try await connection.run(
+                PostgresQuery(unsafeSQL: fixture.substitute("""
+                    insert into public.rt_notes (author, organization_id, body) values
+                        (:member, :orgA, 'mine'), (:admin, :orgA, 'team'), (:outsider, null, 'lonely'), (:member, :orgA, 'secret'),
+                        (:owner, :orgB, 'other team')
+                    """)),
+                logger: database.logger)
+        }
         let mismatches = try await database.withStriveDatabase { strive in
+            let tables = try await strive.withServiceRoleTransaction { connection in
+                try await connection.rows("select table_name from realtime.published where schema_name = 'public' order by 1", logger: database.logger)
+                    .map { try $0.decode(String.self) }
+            }
+            #expect(Set(["tasks", "customers", "projects", "notifications", "rt_notes"]).isSubset(of: tables))
+            // One batch, as the feed sends it: every row of every published table, one group per caller
+            // and table.
+            var schemas: [String] = [], tableOfChange: [String] = [], ids: [String] = [], records: [String] = []
+            for table in tables {
+                let rows = try await strive.withServiceRoleTransaction { connection in
+                    try await connection.rows(
+                        PostgresQuery(unsafeSQL: "select id::text, to_jsonb(t)::text from public.\(table) t order by id"), logger: database.logger
+                    ).map { try $0.decode((String, String).self) }
+                }
+                #expect(!rows.isEmpty, "the fixture has rows in \(table)")
+                schemas += rows.map { _ in "public" }
+                tableOfChange += rows.map { _ in table }
+                ids += rows.map(\.0)
+                records += rows.map(\.1)
+            }
+            let actors = TenantFixture.Actor.allCases.filter { $0 != .service }
+            var groups: [(actor: Int, table: String)] = []
+            var starts: [Int] = [], members: [Int] = []
+            for (actor, _) in actors.enumerated() {
+                for table in tables {
+                    groups.append((actor, table))
+                    starts.append(members.count + 1)
+                    members += tableOfChange.indices.filter { tableOfChange[$0] == table }.map { $0 + 1 }
+                }
+            }
+            starts.append(members.count + 1)
+            let identities = actors.map { fixture.identity(of: $0) }
+            let decided = try await strive.withServiceRoleTransaction { connection in
+                try await connection.rows(
+                    """
+                    select change, grp from realtime.authorize(
+                        \(schemas)::text[], \(tableOfChange)::text[],
+                        \(groups.map { identities[$0.actor].role.rawValue })::text[], \(groups.map { identities[$0.actor].claimsJSON })::text[],
+                        \(starts)::int[], \(members)::int[], \(records)::jsonb[], false)
+                    """, logger: database.logger
+                ).map { try $0.decode((Int, Int).self) }
+            }
             var mismatches: [String] = []
-            for (table, key) in rows.sorted(by: { $0.key < $1.key }) {
-                for actor in TenantFixture.Actor.allCases {
-                    guard let user = fixture.userID(of: actor) else { continue }
-                    let id = fixture.id(key)
-                    let viaPolicy = try await strive.withRequestTransaction(fixture.identity(of: actor)) { connection in
-                        try await connection.query(
-                            PostgresQuery(unsafeSQL: "select exists (select 1 from public.\(table) where id = '\(id.uuidString.lowercased())')"),
-                            logger: database.logger
-                        ).collect().first?.decode(Bool.self)
+            var readable = 0
+            for (index, actor) in actors.enumerated() {
+                for table in tables {
+                    let viaRealtime = Set(decided.filter { groups[$0.1 - 1].actor == index && groups[$0.1 - 1].table == table }.map { ids[$0.0 - 1] })
+                    readable += viaRealtime.count
+                    // A role without SELECT on the table reads nothing (the data API answers 401/403).
+                    let viaPolicy: Set<String>
+                    do {
+                        viaPolicy = try await strive.withRequestTransaction(identities[index]) { connection in
+                            Set(try await connection.rows(PostgresQuery(unsafeSQL: "select id::text from public.\(table)"), logger: database.logger)
+                                .map { try $0.decode(String.self) })
+                        }
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+                        viaPolicy = []
                     }
-                    let (viaPredicate, viaReaders) = try await strive.withServiceRoleTransaction { connection in
-                        let row = "(select to_jsonb(t) from public.\(table) t where id = '\(id.uuidString.lowercased())')"
-                        let uid = "'\(user.uuidString.lowercased())'::uuid"
-                        return try await connection.query(
-                            PostgresQuery(unsafeSQL: """
-                                select realtime.can_read('public', '\(table)', \(uid), \(row)),
-                                       \(uid) in (select realtime.readers('public', '\(table)', \(row)))
-                                """),
-                            logger: database.logger
-                        ).collect().first?.decode((Bool, Bool).self) ?? (false, false)
-                    }
-                    if viaPolicy != viaPredicate || viaPolicy != viaReaders {
-                        mismatches.append("\(table) × \(actor): policy \(String(describing: viaPolicy)), predicate \(viaPredicate), readers \(viaReaders)")
+                    if viaRealtime != viaPolicy {
+                        mismatches.append("\(table) × \(actor): RLS reads \(viaPolicy.count) rows, realtime \(viaRealtime.count) (differ: \(viaPolicy.symmetricDifference(viaRealtime).prefix(3)))")
                     }
                 }
             }
+            // Neither everything nor nothing: the comparison has both answers in it.
+            #expect(readable > 0 && readable < ids.count * actors.count)
             return mismatches
         }
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
     }
+
+    /// A table a team adds: its own policies, published from SQL (one statement each).
+    static let notesTable = [
+        """
+        create table public.rt_notes (
+            id uuid primary key default gen_random_uuid(),
+            author uuid not null,
+            organization_id uuid,
+            body text not null
+        )
+        """,
+        "alter table public.rt_notes enable row level security",
+        "alter table public.rt_notes force row level security",
+        "grant select, insert, update, delete on public.rt_notes to authenticated, service_role",
+        "create policy rt_notes_author on public.rt_notes for select to authenticated using (author = (select auth.uid()))",
+        """
+        create policy rt_notes_team on public.rt_notes for select to authenticated
+            using (organization_id = any ((select app.my_org_ids())::uuid[]))
+        """,
+        """
+        create policy rt_notes_no_secrets on public.rt_notes as restrictive for select to authenticated
+            using (body <> 'secret' or author = (select auth.uid()))
+        """,
+        "select realtime.publish('public.rt_notes')",
+    ]
 }

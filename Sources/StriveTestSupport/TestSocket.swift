@@ -1,0 +1,162 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import StriveCore
+import StriveRealtime
+
+/// A Phoenix client as supabase-js drives it: send JSON frames, wait for the ones you expect.
+public final class TestSocket: Sendable {
+    let outgoing: AsyncStream<String>.Continuation
+    public let inbox = Inbox()
+    private let refs = Counter()
+
+    init(outgoing: AsyncStream<String>.Continuation) {
+        self.outgoing = outgoing
+    }
+
+    public actor Inbox {
+        public private(set) var messages: [PhoenixMessage] = []
+        public private(set) var raw: [String] = []
+        public private(set) var closed = false
+
+        func append(_ text: String) {
+            raw.append(text)
+            if let message = try? PhoenixMessage(text: text) { messages.append(message) }
+        }
+
+        func close() { closed = true }
+    }
+
+    actor Counter {
+        var value = 0
+        func next() -> String {
+            value += 1
+            return String(value)
+        }
+    }
+
+    public static func connect<T: Sendable>(url: String, _ body: @Sendable (TestSocket) async throws -> T) async throws -> T {
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        let socket = TestSocket(outgoing: continuation)
+        let logger = {
+            var logger = Logger(label: "test-socket")
+            logger.logLevel = .warning
+            return logger
+        }()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 22), logger: logger) { inbound, outbound, _ in
+                    try await withThrowingTaskGroup(of: Void.self) { inner in
+                        inner.addTask {
+                            for await text in stream { try await outbound.write(.text(text)) }
+                            try? await outbound.close(.normalClosure, reason: nil)
+                        }
+                        for try await message in inbound.messages(maxSize: 1 << 22) {
+                            if case .text(let text) = message { await socket.inbox.append(text) }
+                        }
+                        await socket.inbox.close()
+                        inner.cancelAll()
+                    }
+                }
+                return nil
+            }
+            let result = try await body(socket)
+            continuation.finish()
+            group.cancelAll()
+            return result
+        }
+    }
+
+    public func send(_ text: String) {
+        outgoing.yield(text)
+    }
+
+    /// Sends a message and returns its ref.
+    @discardableResult
+    public func push(topic: String, event: String, payload: JSONValue) async -> String {
+        let ref = await refs.next()
+        send(PhoenixMessage(topic: topic, event: event, payload: payload, ref: ref, joinRef: event == "phx_join" ? ref : nil).text)
+        return ref
+    }
+
+    /// Joins `realtime:<name>` and waits for the reply.
+    public func join(_ name: String, config: JSONValue = [:], token: String? = nil) async throws -> PhoenixMessage {
+        var payload: [String: JSONValue] = ["config": config]
+        if let token { payload["access_token"] = .string(token) }
+        let ref = await push(topic: "realtime:" + name, event: "phx_join", payload: .object(payload))
+        return try await reply(to: ref)
+    }
+
+    public struct NoReply: Error, CustomStringConvertible {
+        public let ref: String
+        public var description: String { "no reply to ref \(ref)" }
+    }
+
+    public func reply(to ref: String, timeout: Duration = .seconds(20)) async throws -> PhoenixMessage {
+        guard let reply = await first(timeout: timeout, where: { $0.event == "phx_reply" && $0.ref == ref }) else {
+            throw NoReply(ref: ref)
+        }
+        return reply
+    }
+
+    /// The first message (received so far or within `timeout`) that satisfies `predicate`.
+    public func first(timeout: Duration = .seconds(20), where predicate: @Sendable (PhoenixMessage) -> Bool) async -> PhoenixMessage? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let found = await inbox.messages.first(where: predicate) { return found }
+            if ContinuousClock.now >= deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    public func all(where predicate: @Sendable (PhoenixMessage) -> Bool) async -> [PhoenixMessage] {
+        await inbox.messages.filter(predicate)
+    }
+
+    /// Waits until `count` messages satisfy `predicate` (or the timeout passes) and returns them.
+    public func waitForAll(count: Int, timeout: Duration = .seconds(20), where predicate: @Sendable (PhoenixMessage) -> Bool) async -> [PhoenixMessage] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let found = await all(where: predicate)
+            if found.count >= count { return found }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return await all(where: predicate)
+    }
+
+    /// postgres_changes pushes on `topic`.
+    public func changes(_ topic: String) async -> [PhoenixMessage] {
+        await all { $0.topic == "realtime:" + topic && $0.event == "postgres_changes" }
+    }
+
+    public func waitForChanges(_ topic: String, count: Int, timeout: Duration = .seconds(20)) async -> [PhoenixMessage] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let found = await changes(topic)
+            if found.count >= count { return found }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return await changes(topic)
+    }
+}
+
+extension PhoenixMessage {
+    public var status: String? { payload.objectValue?["status"]?.stringValue }
+    public var reason: String? { payload.objectValue?["response"]?.objectValue?["reason"]?.stringValue }
+    public var data: [String: JSONValue] { payload.objectValue?["data"]?.objectValue ?? [:] }
+    public var changeType: String? { data["type"]?.stringValue }
+    public var record: [String: JSONValue] { data["record"]?.objectValue ?? [:] }
+    public var oldRecord: [String: JSONValue] { data["old_record"]?.objectValue ?? [:] }
+}
+
+public func changesConfig(_ bindings: [(event: String, table: String, filter: String?)]) -> JSONValue {
+    .object([
+        "broadcast": ["self": false, "ack": false],
+        "presence": ["key": ""],
+        "postgres_changes": .array(bindings.map { binding in
+            var object: [String: JSONValue] = ["event": .string(binding.event), "schema": "public", "table": .string(binding.table)]
+            if let filter = binding.filter { object["filter"] = .string(filter) }
+            return .object(object)
+        }),
+    ])
+}
