@@ -19,6 +19,25 @@ public struct Change: Sendable {
     public let oldRecordJSON: String?
     public let commitTimestamp: Date
 
+    /// A row of realtime.messages: a broadcast from the database, not a postgres_change.
+    var isBroadcast: Bool { schema == "realtime" && table == "messages" }
+
+    struct Broadcast {
+        let topic: String
+        let event: String
+        let payload: JSONValue
+        let isPrivate: Bool
+    }
+
+    /// The broadcast a realtime.messages row carries (nil for other rows, and for presence rows).
+    var broadcast: Broadcast? {
+        guard isBroadcast, let row = recordJSON.flatMap(JSONValue.init(jsonText:))?.objectValue,
+            row["extension"]?.stringValue == "broadcast", let topic = row["topic"]?.stringValue
+        else { return nil }
+        return Broadcast(
+            topic: topic, event: row["event"]?.stringValue ?? "", payload: row["payload"] ?? .null, isPrivate: row["private"] != .bool(false))
+    }
+
     /// The row whose readability decides delivery: the new row, or for a DELETE the row before.
     var authorizedRecordJSON: String { (kind == .delete ? oldRecordJSON : recordJSON) ?? "{}" }
 

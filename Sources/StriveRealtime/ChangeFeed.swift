@@ -210,6 +210,8 @@ struct ChangeFeed: Sendable {
                   and commit_timestamp < now() - interval '5 minutes'
                 """, logger: logger)
             try await connection.run("delete from realtime.bus_messages where created_at < now() - interval '5 minutes'", logger: logger)
+            // Broadcasts from the database were delivered through their captured changes.
+            try await connection.run("delete from realtime.messages where inserted_at < now() - interval '5 minutes'", logger: logger)
         }
     }
 

@@ -14,6 +14,10 @@ public final class RealtimeBus: Sendable {
     static let channel = "strive_realtime_bus"
     /// NOTIFY payloads are limited to 8000 bytes.
     static let inlineLimit = 7900
+    /// How often an instance says it is alive, and how long the others wait before they forget the
+    /// presences of one that went silent (crashed, or cut off from the database).
+    static let heartbeatInterval: Duration = .seconds(2)
+    static let silenceLimit: Duration = .seconds(6)
 
     init(database: StriveDatabase, logger: Logger) {
         self.database = database
@@ -30,6 +34,8 @@ public final class RealtimeBus: Sendable {
         case presence(topic: String, joins: [RemotePresence], leaves: [String])
         /// A starting instance asks the others for their presences.
         case sync
+        /// This instance is alive.
+        case heartbeat
     }
 
     struct Envelope: Codable {
@@ -57,6 +63,8 @@ public final class RealtimeBus: Sendable {
             envelope.leaves = leaves
         case .sync:
             break
+        case .heartbeat:
+            envelope.kind = "heartbeat"
         }
         do {
             let text = String(decoding: try JSONEncoder().encode(envelope), as: UTF8.self)
@@ -101,6 +109,7 @@ public final class RealtimeBus: Sendable {
 
     private func handle(_ text: String, hub: RealtimeHub) async {
         guard var envelope = try? JSONDecoder().decode(Envelope.self, from: Data(text.utf8)), envelope.origin != origin else { return }
+        await hub.heard(from: envelope.origin)
         if let stored = envelope.stored {
             let body = try? await database.withServiceRoleTransaction(method: "REALTIME", path: "bus", logger: logger) { connection in
                 try await connection.rows("select body from realtime.bus_messages where id = \(stored)", logger: logger).first?.decode(String.self)

@@ -65,6 +65,10 @@ public actor RealtimeHub {
         let bindings: [Binding]
         let broadcastSelf: Bool
         let broadcastAck: Bool
+        /// A private channel: joined under realtime.messages' policies; receives private broadcasts.
+        let isPrivate: Bool
+        /// Whether the caller may broadcast on it (always on public channels).
+        let canSend: Bool
         let presenceKey: String
     }
 
@@ -101,6 +105,8 @@ public actor RealtimeHub {
     /// Presences per topic, by phx_ref.
     private var presences: [String: [String: Presence]] = [:]
     private var nextBindingID = 1
+    /// When each other instance was last heard on the bus.
+    private var lastHeard: [UUID: ContinuousClock.Instant] = [:]
     /// Sockets disconnected for being too slow (the socket task closes them with a reason).
     private(set) var slowSockets: Set<UUID> = []
 
@@ -247,8 +253,11 @@ public actor RealtimeHub {
             send(.errorReply(to: message, error.message), to: id)
             return
         }
-        if let refusal = await privateTopicRefusal(subtopic: subtopic, wantsPrivate: config["private"] == .bool(true), grant: grant) {
-            send(.errorReply(to: message, refusal), to: id)
+        let access: ChannelAccess
+        switch await channelAccess(subtopic: subtopic, wantsPrivate: config["private"] == .bool(true), grant: grant) {
+        case .success(let granted): access = granted
+        case .failure(let refusal):
+            send(.errorReply(to: message, refusal.reason), to: id)
             return
         }
         var bindings: [Binding] = []
@@ -298,7 +307,8 @@ public actor RealtimeHub {
         let broadcast = config["broadcast"]?.objectValue ?? [:]
         channels[key] = Channel(
             topic: message.topic, joinRef: message.joinRef ?? message.ref, grant: grant, bindings: bindings,
-            broadcastSelf: broadcast["self"] == .bool(true), broadcastAck: broadcast["ack"] == .bool(true), presenceKey: presenceKey)
+            broadcastSelf: broadcast["self"] == .bool(true), broadcastAck: broadcast["ack"] == .bool(true), isPrivate: access.isPrivate,
+            canSend: access.canSend, presenceKey: presenceKey)
         channelsBySocket[id, default: []].insert(message.topic)
 
         let replyBindings: [JSONValue] = bindings.map { binding in
@@ -359,21 +369,38 @@ public actor RealtimeHub {
             role: caller.role, user: caller.userID, expiresAt: Date(timeIntervalSince1970: TimeInterval(caller.token.claims.exp)), caller: caller)
     }
 
-    /// Topics `org:{id}:…` belong to that organization's members; `private: true` needs a signed-in user.
-    private func privateTopicRefusal(subtopic: String, wantsPrivate: Bool, grant: Grant) async -> String? {
-        if subtopic.hasPrefix("org:") {
-            let id = subtopic.dropFirst(4).prefix { $0 != ":" }
-            guard let organization = UUID(uuidString: String(id)) else { return "org topics are named org:<organization id>:<name>" }
-            if grant.role == .serviceRole { return nil }
-            guard grant.role == .authenticated else { return "Unauthorized: org topics need a signed-in member" }
-            let logger = self.logger
-            let member = try? await database.withRequestTransaction(grant.caller.identity(method: "REALTIME", path: "join")) { connection in
-                try await connection.rows("select app.is_org_member(\(organization))", logger: logger).first?.decode(Bool.self)
+    struct ChannelAccess: Sendable {
+        let isPrivate: Bool
+        let canSend: Bool
+    }
+
+    struct Refusal: Error {
+        let reason: String
+    }
+
+    /// Public channels are open to every socket. A private one (asked for, or any `org:<id>:…` topic) is
+    /// joined only if realtime.messages' SELECT policies let the caller read broadcasts of the topic, and
+    /// sent on only if its INSERT policies let it write them; the service role may do both.
+    private func channelAccess(subtopic: String, wantsPrivate: Bool, grant: Grant) async -> Result<ChannelAccess, Refusal> {
+        let isPrivate = wantsPrivate || subtopic.hasPrefix("org:")
+        guard isPrivate else { return .success(ChannelAccess(isPrivate: false, canSend: true)) }
+        guard let identity = grant.identity else { return .success(ChannelAccess(isPrivate: true, canSend: true)) }
+        let logger = self.logger
+        do {
+            let (canRead, canWrite) = try await database.withServiceRoleTransaction(method: "REALTIME", path: "join", logger: logger) { connection in
+                try await connection.rows(
+                    "select can_read, can_write from realtime.channel_access(\(subtopic), \(identity.role.rawValue), \(identity.claimsJSON))",
+                    logger: logger
+                ).first?.decode((Bool, Bool).self) ?? (false, false)
             }
-            return member == true ? nil : "Unauthorized: not a member of organization \(organization.uuidString.lowercased())"
+            guard canRead else {
+                return .failure(Refusal(reason: "Unauthorized: you do not have permissions to read from this Channel topic: \(subtopic)"))
+            }
+            return .success(ChannelAccess(isPrivate: true, canSend: canWrite))
+        } catch {
+            logger.warning("realtime: checking a private channel's policies failed", metadata: ["topic": "\(subtopic)", "error": "\(String(reflecting: error))"])
+            return .failure(Refusal(reason: "the channel's access policies could not be checked; try again"))
         }
-        if wantsPrivate && grant.role == .anon { return "Unauthorized: private channels need a signed-in user" }
-        return nil
     }
 
     private func refreshToken(_ message: PhoenixMessage, key: ChannelKey) async {
@@ -422,6 +449,10 @@ public actor RealtimeHub {
 
     private func broadcast(_ message: PhoenixMessage, key: ChannelKey) async {
         guard let channel = channels[key] else { return }
+        guard channel.canSend else {
+            send(.errorReply(to: message, "Unauthorized: you do not have permissions to write to this Channel topic"), to: key.socket)
+            return
+        }
         let frame = PhoenixMessage(topic: channel.topic, event: "broadcast", payload: message.payload).text
         for (other, _) in channels where other.topic == channel.topic && (other.socket != key.socket || channel.broadcastSelf) {
             send(frame, to: other.socket)
@@ -479,6 +510,26 @@ public actor RealtimeHub {
         for key in channels.keys where key.topic == topic { send(frame, to: key.socket) }
     }
 
+    /// Records that another instance spoke (any bus message counts as a heartbeat).
+    func heard(from origin: UUID, at instant: ContinuousClock.Instant = .now) {
+        lastHeard[origin] = instant
+    }
+
+    /// Forgets the presences of instances silent for longer than `limit` (a crashed instance cannot say
+    /// goodbye), telling this instance's sockets they left.
+    func forgetSilentInstances(limit: Duration, now: ContinuousClock.Instant = .now) {
+        let silent = Set(lastHeard.filter { now - $0.value > limit }.keys)
+        guard !silent.isEmpty else { return }
+        for origin in silent { lastHeard[origin] = nil }
+        for (topic, entries) in presences {
+            let gone = entries.filter { $0.value.origin.map(silent.contains) ?? false }
+            guard !gone.isEmpty else { continue }
+            for ref in gone.keys { presences[topic]?[ref] = nil }
+            deliverPresenceDiff(topic: topic, joins: [:], leaves: Self.presenceGroups(Array(gone.values)))
+        }
+        logger.info("realtime: forgot the presences of instances that went silent", metadata: ["instances": "\(silent.count)"])
+    }
+
     func remotePresence(origin: UUID, topic: String, joins: [RealtimeBus.RemotePresence], leaves: [String]) {
         let left = leaves.compactMap { ref in presences[topic]?.removeValue(forKey: ref) }
         var joined: [Presence] = []
@@ -500,6 +551,20 @@ public actor RealtimeHub {
 
     // MARK: Changes
 
+    /// A row of realtime.messages (realtime.send): a broadcast to the topic's channels of its kind
+    /// (private rows to private channels, public rows to public ones).
+    private func deliverBroadcast(_ change: Change) {
+        guard let message = change.broadcast else { return }
+        let topic = "realtime:" + message.topic
+        let frame = PhoenixMessage(
+            topic: topic, event: "broadcast",
+            payload: ["type": "broadcast", "event": .string(message.event), "payload": message.payload]).text
+        for (key, channel) in channels where key.topic == topic && channel.isPrivate == message.isPrivate {
+            changesDelivered += 1
+            send(frame, to: key.socket)
+        }
+    }
+
     /// Delivers a batch of committed changes, in order, to every channel with a matching binding whose
     /// caller may read the row — authorised with one query for the whole batch.
     func deliver(_ changes: [Change], columns: (Change) async -> String) async {
@@ -511,7 +576,7 @@ public actor RealtimeHub {
         }
         var candidates: [[Candidate]] = Array(repeating: [], count: changes.count)
         var pairs: Set<Authorizer.Pair> = []
-        for (index, change) in changes.enumerated() {
+        for (index, change) in changes.enumerated() where !change.isBroadcast {
             var record: [String: JSONValue]?
             for (key, channel) in channels where !channel.bindings.isEmpty {
                 let ids = channel.bindings.filter { binding in
@@ -528,7 +593,12 @@ public actor RealtimeHub {
         }
         changesSeen += changes.count
         let (allowed, failed) = await authorizer.readable(pairs, changes: changes)
-        for (index, change) in changes.enumerated() where !candidates[index].isEmpty {
+        for (index, change) in changes.enumerated() {
+            if change.isBroadcast {
+                deliverBroadcast(change)
+                continue
+            }
+            guard !candidates[index].isEmpty else { continue }
             let data = change.dataJSON(columnsJSON: await columns(change))
             for candidate in candidates[index] {
                 guard channels[candidate.key] != nil else { continue }

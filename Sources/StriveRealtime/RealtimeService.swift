@@ -42,8 +42,16 @@ public final class RealtimeService: Service, Sendable {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .seconds(1))
                         await hub.expireTokens()
+                        await hub.forgetSilentInstances(limit: RealtimeBus.silenceLimit)
                     }
-                    logger.debug("realtime: token expiry stopped")
+                    logger.debug("realtime: token and presence expiry stopped")
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: RealtimeBus.heartbeatInterval)
+                        await bus.publish(.heartbeat, hub: hub)
+                    }
+                    logger.debug("realtime: heartbeat stopped")
                 }
             }
         }

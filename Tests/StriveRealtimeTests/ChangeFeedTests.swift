@@ -277,6 +277,16 @@ struct ChangeFeedTests {
                         #expect(await second.first { $0.event == "broadcast" && $0.topic == "realtime:room" } != nil)
                         await first.push(topic: "realtime:room", event: "presence", payload: ["type": "presence", "event": "track", "payload": ["online_at": "now"]])
                         #expect(await second.first { $0.event == "presence_diff" && $0.payload.objectValue?["joins"]?.objectValue?["alice"] != nil } != nil)
+
+                        // A broadcast from SQL reaches both instances' sockets, once each.
+                        try await a.owner(#"select realtime.send('{"x": 1}', 'from-sql', 'room', false)"#)
+                        for socket in [first, second] {
+                            #expect(await socket.first { $0.payload.objectValue?["event"] == "from-sql" } != nil)
+                        }
+                        try await Task.sleep(for: .milliseconds(300))
+                        for socket in [first, second] {
+                            #expect(await socket.all { $0.payload.objectValue?["event"] == "from-sql" }.count == 1)
+                        }
                     }
                 }
             }

@@ -66,17 +66,92 @@ struct ProtocolTests {
         }
     }
 
-    @Test func organizationTopicsArePrivateToMembers() async throws {
+    /// Private channels are decided by realtime.messages' policies: `org:<id>:…` topics by the default
+    /// ones (members only), others by policies a team adds; receiving and sending separately.
+    @Test func privateChannelsFollowTheMessagesPolicies() async throws {
         try await RealtimeHarness.run { h in
+            try await h.owner(
+                """
+                create policy announcements_read on realtime.messages for select to authenticated
+                    using ((select realtime.topic()) = 'announcements')
+                """)
+            try await h.owner(
+                """
+                create policy admins_room on realtime.messages for select to authenticated
+                    using ((select realtime.topic()) = 'admins' and (select auth.uid()) = :admin)
+                """)
             try await h.withSocket { socket in
                 let topic = "org:\(h.id("orgA")):chat"
-                #expect(try await socket.join(topic, token: h.tokens[.member]!).status == "ok")
+                let broadcast: JSONValue = ["broadcast": ["ack": true, "self": true]]
+                #expect(try await socket.join(topic, config: broadcast, token: h.tokens[.member]!).status == "ok")
+                // Members may send on their organization's topics (the default INSERT policy).
+                let sent = await socket.push(topic: "realtime:" + topic, event: "broadcast", payload: ["type": "broadcast", "event": "hi", "payload": [:]])
+                #expect(try await socket.reply(to: sent).status == "ok")
+                #expect(await socket.first { $0.event == "broadcast" && $0.topic == "realtime:" + topic } != nil)
+
                 let outsider = try await socket.join(topic + "2", token: h.tokens[.outsider]!)
                 #expect(outsider.status == "error")
-                #expect(outsider.reason?.contains("not a member") == true)
+                #expect(outsider.reason?.contains("permissions to read") == true, "\(outsider.text)")
                 #expect(try await socket.join(topic + "3").status == "error")  // anon
-                #expect(try await socket.join("private-room", config: ["private": true]).status == "error")
-                #expect(try await socket.join("private-room", config: ["private": true], token: h.tokens[.viewer]!).status == "ok")
+                // No policy names it: refused, whoever asks.
+                #expect(try await socket.join("private-room", config: ["private": true], token: h.tokens[.viewer]!).status == "error")
+                // A team's policies: one user only; and read-only for everyone signed in.
+                #expect(try await socket.join("admins", config: ["private": true], token: h.tokens[.admin]!).status == "ok")
+                #expect(try await socket.join("admins-2", config: ["private": true], token: h.tokens[.member]!).status == "error")
+                let readOnly: JSONValue = ["private": true, "broadcast": ["ack": true]]
+                #expect(try await socket.join("announcements", config: readOnly, token: h.tokens[.member]!).status == "ok")
+                let refused = await socket.push(topic: "realtime:announcements", event: "broadcast", payload: ["type": "broadcast", "event": "x", "payload": [:]])
+                let reply = try await socket.reply(to: refused)
+                #expect(reply.status == "error")
+                #expect(reply.reason?.contains("permissions to write") == true)
+            }
+        }
+    }
+
+    /// realtime.send and realtime.broadcast_changes from SQL and triggers reach the topic's channels of
+    /// their kind when (and only if) their transaction commits.
+    @Test func broadcastsFromTheDatabase() async throws {
+        try await RealtimeHarness.run { h in
+            try await h.owner(
+                """
+                create function public.tasks_broadcast() returns trigger language plpgsql as $$
+                begin
+                    perform realtime.broadcast_changes(
+                        'org:' || coalesce(new.organization_id, old.organization_id) || ':tasks', tg_op, tg_op, tg_table_name, tg_table_schema, new, old);
+                    return null;
+                end $$
+                """)
+            try await h.owner("create trigger tasks_broadcast after insert or update or delete on public.tasks for each row execute function public.tasks_broadcast()")
+            try await h.withSocket { member in
+                try await h.withSocket { outsider in
+                    let tasksTopic = "org:\(h.id("orgA")):tasks"
+                    #expect(try await member.join(tasksTopic, config: ["private": true], token: h.tokens[.member]!).status == "ok")
+                    #expect(try await member.join("room").status == "ok")
+                    #expect(try await outsider.join("room").status == "ok")
+                    #expect(try await outsider.join(tasksTopic, config: ["private": true], token: h.tokens[.outsider]!).status == "error")
+
+                    // Rolled back: never delivered.
+                    await #expect(throws: (any Error).self) {
+                        try await h.owner("do $$ begin perform realtime.send('{}', 'never', 'room', false); raise exception 'roll back'; end $$")
+                    }
+                    try await h.owner("update public.tasks set title = 'Broadcast me' where id = :taskA")
+                    try await h.owner(#"select realtime.send('{"n": 1}', 'ping', 'room', false)"#)
+                    // Private: not for the public channel of the same name.
+                    try await h.owner(#"select realtime.send('{"n": 2}', 'secret', 'room', true)"#)
+                    try await h.owner(#"select realtime.send('{"n": 3}', 'last', 'room', false)"#)
+
+                    let update = try #require(await member.first { $0.event == "broadcast" && $0.topic == "realtime:" + tasksTopic })
+                    let body = update.payload.objectValue ?? [:]
+                    #expect(body["event"] == "UPDATE")
+                    #expect(body["payload"]?.objectValue?["record"]?.objectValue?["title"] == "Broadcast me")
+                    #expect(body["payload"]?.objectValue?["old_record"]?.objectValue?["id"] == .string(h.id("taskA")))
+                    for socket in [member, outsider] {
+                        let events = await socket.waitForAll(count: 2) { $0.event == "broadcast" && $0.topic == "realtime:room" }
+                            .compactMap { $0.payload.objectValue?["event"]?.stringValue }
+                        #expect(events == ["ping", "last"])
+                    }
+                    #expect(await outsider.all { $0.topic == "realtime:" + tasksTopic && $0.event == "broadcast" }.isEmpty)
+                }
             }
         }
     }

@@ -149,6 +149,7 @@ begin
             #variable_conflict use_column
             declare
                 "realtime group" int;
+                "realtime role" text;
                 -- Each changed row of this table is rebuilt from its JSON once, not once per group (the
                 -- other tables' rows stay null: they would not fit this row type).
                 "realtime rows" %1$s[] := array(
@@ -160,8 +161,12 @@ begin
                     if $2["realtime group"] not in ('anon', 'authenticated') then
                         raise exception 'realtime: subscribers read as anon or authenticated, not %%', $2["realtime group"];
                     end if;
-                    perform pg_catalog.set_config('role', $2["realtime group"], true),
-                            pg_catalog.set_config('request.jwt.claims', $3["realtime group"], true);
+                    -- Switching role looks the role up; groups come in runs of one role.
+                    if $2["realtime group"] is distinct from "realtime role" then
+                        perform pg_catalog.set_config('role', $2["realtime group"], true);
+                        "realtime role" := $2["realtime group"];
+                    end if;
+                    perform pg_catalog.set_config('request.jwt.claims', $3["realtime group"], true);
                     if not $7 then
                         if $2["realtime group"] = 'authenticated' then return query %3$s; else return query %4$s; end if;
                         continue;
