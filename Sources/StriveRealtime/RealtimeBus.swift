@@ -16,8 +16,8 @@ public final class RealtimeBus: Sendable {
     static let inlineLimit = 7900
     /// How often an instance says it is alive, and how long the others wait before they forget the
     /// presences of one that went silent (crashed, or cut off from the database).
-    static let heartbeatInterval: Duration = .seconds(2)
-    static let silenceLimit: Duration = .seconds(6)
+    public static let heartbeatInterval: Duration = .seconds(2)
+    public static let silenceLimit: Duration = .seconds(6)
 
     init(database: StriveDatabase, logger: Logger) {
         self.database = database

@@ -201,6 +201,64 @@ struct DatabaseFaultTests {
         _ = try await second.wait(timeout: .seconds(30))
     }
 
+    /// Two instances on one database: a broadcast from SQL reaches sockets on both, presence crosses
+    /// them, and when one is killed with SIGKILL (no goodbye) its sockets' presence leaves the other's
+    /// clients within the heartbeat's silence limit while the survivor keeps serving.
+    @Test func presenceOfAKilledInstanceDisappears() async throws {
+        let dataDirectory = temporaryPath("strive-two-instances")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        let logger = Logger(label: "two-instances")
+        try await cluster.prepareDataDirectory()
+        try await cluster.initializeIfNeeded(logger: logger)
+        let running = try await cluster.start(logger: logger)
+        let databaseURL = try cluster.url(port: running.port)
+        func instance(_ name: String) throws -> StriveProcess.Running {
+            try StriveProcess.start(["serve", "--port", "0"], environment: [
+                "DATABASE_URL": databaseURL, "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value, "STRIVE_INSTANCE_ID": name,
+                "STRIVE_DATA_DIR": dataDirectory + "/" + name,
+            ])
+        }
+        let doomed = try instance("doomed")
+        let doomedBase = try await doomed.waitUntilReady()
+        let survivor = try instance("survivor")
+        let survivorBase = try await survivor.waitUntilReady()
+        let anonKey = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
+        let survivorURL = survivorBase.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(anonKey)&vsn=1.0.0"
+        let doomedURL = doomedBase.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(anonKey)&vsn=1.0.0"
+        let room: JSONValue = ["presence": ["key": "walker"]]
+        try await TestSocket.connect(url: survivorURL) { watcher in
+            #expect(try await watcher.join("lobby", config: ["presence": ["key": "watcher"]]).status == "ok")
+            try await TestSocket.connect(url: doomedURL) { walker in
+                #expect(try await walker.join("lobby", config: room).status == "ok")
+                await walker.push(topic: "realtime:lobby", event: "presence", payload: ["type": "presence", "event": "track", "payload": ["at": "lobby"]])
+                #expect(await watcher.first { $0.event == "presence_diff" && $0.payload.objectValue?["joins"]?.objectValue?["walker"] != nil } != nil)
+
+                _ = try psql(databaseURL, #"select realtime.send('{"n": 1}', 'from-sql', 'lobby', false)"#)
+                for socket in [watcher, walker] {
+                    #expect(await socket.first { $0.event == "broadcast" && $0.payload.objectValue?["event"] == "from-sql" } != nil)
+                }
+
+                doomed.signal(SIGKILL)
+                let killed = ContinuousClock.now
+                let left = await watcher.first(timeout: .seconds(20)) {
+                    $0.event == "presence_diff" && $0.payload.objectValue?["leaves"]?.objectValue?["walker"] != nil
+                }
+                #expect(left != nil, "the killed instance's presence never left")
+                print("presence of a killed instance left after \(ContinuousClock.now - killed)")
+                // Limit plus one expiry tick, plus scheduling slack on a busy machine.
+                #expect(ContinuousClock.now - killed < RealtimeBus.silenceLimit + .seconds(6))
+            }
+            // The survivor still serves its socket.
+            _ = try psql(databaseURL, #"select realtime.send('{"n": 2}', 'after', 'lobby', false)"#)
+            #expect(await watcher.first { $0.payload.objectValue?["event"] == "after" } != nil)
+        }
+        survivor.signal(SIGTERM)
+        #expect(try await survivor.wait(timeout: .seconds(30)).status == 0)
+        _ = try? await doomed.wait(timeout: .seconds(5))
+        try await cluster.stop(mode: .fast, logger: logger)
+    }
+
     /// SIGTERM while the database is down (and being restarted) still ends the process promptly.
     @Test func sigtermDuringAnOutageEndsTheProcess() async throws {
         let dataDirectory = temporaryPath("strive-outage-term")
