@@ -136,16 +136,20 @@ struct ChangeFeed: Sendable {
         }
     }
 
+    /// The next changes after `cursor`, in one round trip (this runs every few milliseconds while
+    /// changes flow).
     private func read(after cursor: Int64) async throws -> [Change] {
-        try await service("read") { connection in
-            try await connection.rows(
-                "select \(unescaped: Self.changeColumns) from realtime.changes where position > \(cursor) order by position, id limit \(Self.batchSize)", logger: logger
-            ).map(Self.change)
-        }
+        try await database.requestStatement(
+            .serviceRole(method: "REALTIME", path: "change-feed/read"),
+            statement: "select \(Self.changeColumns) from realtime.changes where position > ($1[1])::bigint order by position, id limit \(Self.batchSize)",
+            values: [String(cursor)], columns: Self.changeColumnTypes, logger: logger
+        ).map(Self.change)
     }
 
     /// What `change(_:)` decodes, in its order.
     static let changeColumns = "position, id, schema_name, table_name, type, record::text, old_record::text, commit_timestamp"
+    static let changeColumnTypes =
+        "position bigint, id bigint, schema_name text, table_name text, type text, record text, old_record text, commit_timestamp timestamptz"
 
     static func change(_ row: PostgresRow) throws -> Change {
         let (position, id, schema, table, type, record, old, timestamp) =
@@ -190,14 +194,16 @@ struct ChangeFeed: Sendable {
     /// The cursor is written without waiting for its WAL flush: after a database crash an instance may
     /// resend the last fraction of a second of changes, but delivery never waits on an fsync.
     private func save(_ position: Int64) async throws {
-        try await service("cursor") { connection in
-            try await connection.run("set local synchronous_commit = off", logger: logger)
-            try await connection.run(
+        _ = try await database.requestWrite(
+            .serviceRole(method: "REALTIME", path: "change-feed/cursor"),
+            statements: [
+                "select set_config('synchronous_commit', 'off', true)",
                 """
-                insert into realtime.cursors (instance, position) values (\(instance), \(position))
+                insert into realtime.cursors (instance, position) values ($1[1], ($1[2])::bigint)
                 on conflict (instance) do update set position = greatest(realtime.cursors.position, excluded.position), updated_at = now()
-                """, logger: logger)
-        }
+                """,
+            ],
+            values: [instance, String(position)], logger: logger)
     }
 
     /// Deletes changes every instance active in the last hour has passed, once they are a few minutes old.

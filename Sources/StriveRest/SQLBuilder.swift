@@ -1,4 +1,5 @@
 import PostgresNIO
+import StriveDatabase
 
 /// Builds one parameterised statement. Identifiers come only from the schema cache and are quoted;
 /// values only ever become parameters; type names come from the catalogs or a fixed list.
@@ -41,15 +42,8 @@ struct SQLBuilder {
 
     /// A list of text values, as a text[] (written as an array literal inside the one text[] parameter).
     mutating func bind(_ list: [String]) -> String {
-        values.append(Self.arrayLiteral(list))
+        values.append(ArrayLiteral.text(list))
         return "($1[\(values.count)])::text[]"
-    }
-
-    /// PostgreSQL's array input syntax with every element quoted, so no element is read as NULL or split.
-    static func arrayLiteral(_ elements: [String]) -> String {
-        "{" + elements.map { element in
-            "\"" + element.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }.joined(separator: ",") + "}"
     }
 
     mutating func nextAlias() -> String {
