@@ -576,19 +576,19 @@ public actor RealtimeHub {
         }
         var candidates: [[Candidate]] = Array(repeating: [], count: changes.count)
         var pairs: Set<Authorizer.Pair> = []
-        for (index, change) in changes.enumerated() where !change.isBroadcast {
-            var record: [String: JSONValue]?
-            for (key, channel) in channels where !channel.bindings.isEmpty {
-                let ids = channel.bindings.filter { binding in
-                    guard binding.accepts(change) else { return false }
-                    guard let filter = binding.filter else { return true }
-                    if record == nil { record = change.filterRecord() }
-                    return filter.matches(record ?? [:])
-                }.map(\.id)
-                guard !ids.isEmpty else { continue }
+        let index = BindingIndex(channels)
+        for (position, change) in changes.enumerated() where !change.isBroadcast {
+            let record = change.filterRecord()
+            var matched: [ChannelKey: [Int]] = [:]
+            for (key, binding) in index.bindings(for: change, record: record)
+            where binding.accepts(change) && (binding.filter?.matches(record) ?? true) {
+                matched[key, default: []].append(binding.id)
+            }
+            for (key, ids) in matched {
+                guard let channel = channels[key] else { continue }
                 let identity = channel.grant.identity
-                candidates[index].append(Candidate(key: key, ids: ids, identity: identity))
-                if let identity { pairs.insert(Authorizer.Pair(change: index, identity: identity)) }
+                candidates[position].append(Candidate(key: key, ids: ids.sorted(), identity: identity))
+                if let identity { pairs.insert(Authorizer.Pair(change: position, identity: identity)) }
             }
         }
         changesSeen += changes.count

@@ -84,7 +84,7 @@ struct ChangeFeedTests {
         try await RealtimeHarness.run { h in
             try await h.withSocket { socket in
                 let token = h.tokens[.member]!
-                for (name, filter) in [("eq", "title=eq.b"), ("neq", "title=neq.b"), ("in", "title=in.(a,c)"), ("gte", "position=gte.2"), ("lt", "position=lt.2")] {
+                for (name, filter) in [("eq", "title=eq.b"), ("eqUpper", "title=eq.B"), ("neq", "title=neq.b"), ("in", "title=in.(a,c)"), ("gte", "position=gte.2"), ("lt", "position=lt.2")] {
                     #expect(try await socket.join(name, config: changesConfig([("INSERT", "tasks", filter)]), token: token).status == "ok")
                 }
                 for (index, title) in ["a", "b", "c"].enumerated() {
@@ -95,6 +95,7 @@ struct ChangeFeedTests {
                 try await Task.sleep(for: .milliseconds(300))
                 func titles(_ topic: String) async -> [String] { await socket.changes(topic).compactMap { $0.record["title"]?.stringValue } }
                 #expect(await titles("eq") == ["b"])
+                #expect(await titles("eqUpper") == ["b"])
                 #expect(await titles("neq") == ["a", "c"])
                 #expect(await titles("in") == ["a", "c"])
                 #expect(await titles("gte") == ["b", "c"])
