@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import StriveCore
 import StriveDatabase
+import Synchronization
 
 /// Broadcasts and presence between Strive instances sharing a database, over NOTIFY on
 /// `strive_realtime_bus`. Messages too large for a NOTIFY payload are stored in realtime.bus_messages
@@ -77,7 +78,10 @@ public final class RealtimeBus: Sendable {
                 try await connection.run("select pg_notify(\(Self.channel), \(notice))", logger: logger)
             }
         } catch {
-            logger.warning("realtime: could not reach other instances", metadata: ["error": "\(error)"])
+            // Stopping cancels the heartbeat mid-send: that is not worth a warning.
+            if !Task.isCancelled {
+                logger.warning("realtime: could not reach other instances", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -94,9 +98,7 @@ public final class RealtimeBus: Sendable {
                             announced = true
                             await publish(.sync, hub: hub)
                         }
-                        for try await notification in notifications {
-                            await handle(notification.payload, hub: hub)
-                        }
+                        try await receive(notifications, on: connection, hub: hub)
                     }
                 }
             } catch {
@@ -104,6 +106,40 @@ public final class RealtimeBus: Sendable {
                 logger.warning("realtime bus lost its database connection; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: backoff.next())
             }
+        }
+    }
+
+    private final class LastHeard: Sendable {
+        let instant = Mutex(ContinuousClock.now)
+    }
+
+    struct SilentConnection: Error, CustomStringConvertible {
+        var description: String { "the LISTEN connection heard nothing, not even this instance's heartbeats, for \(RealtimeBus.silenceLimit)" }
+    }
+
+    /// Hands each notification to the hub. This instance hears its own heartbeat every couple of seconds,
+    /// so a connection that stays silent longer is dead without having said so (no reset reached us): it
+    /// is closed, and `run` opens another.
+    private func receive(_ notifications: PostgresNotificationSequence, on connection: PostgresConnection, hub: RealtimeHub) async throws {
+        let lastHeard = LastHeard()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: Self.heartbeatInterval)
+                    if ContinuousClock.now - lastHeard.instant.withLock({ $0 }) > Self.silenceLimit {
+                        connection.closeNow()
+                        throw SilentConnection()
+                    }
+                }
+            }
+            group.addTask {
+                for try await notification in notifications {
+                    lastHeard.instant.withLock { $0 = .now }
+                    await self.handle(notification.payload, hub: hub)
+                }
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 

@@ -205,6 +205,45 @@ struct DatabaseFaultTests {
     /// them, and when one is killed with SIGKILL (no goodbye) its sockets' presence leaves the other's
     /// clients within the heartbeat's silence limit while the survivor keeps serving.
     @Test func presenceOfAKilledInstanceDisappears() async throws {
+        try await withTwoInstances { databaseURL, doomed, survivor, doomedURL, survivorURL in
+            try await Self.presenceCheck(databaseURL: databaseURL, doomed: doomed, doomedURL: doomedURL, survivorURL: survivorURL)
+        }
+    }
+
+    /// A LISTEN connection that goes silent without closing (its backend stopped, as behind a dead
+    /// network path) is noticed by the missing heartbeats and replaced: broadcasts cross instances again.
+    @Test func aSilentBusConnectionIsReplaced() async throws {
+        try await withTwoInstances { databaseURL, _, _, firstURL, secondURL in
+            try await TestSocket.connect(url: secondURL) { listener in
+                #expect(try await listener.join("room").status == "ok")
+                try await TestSocket.connect(url: firstURL) { speaker in
+                    #expect(try await speaker.join("room").status == "ok")
+                    let listeners = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%'")
+                        .split(separator: "\n").compactMap { Int32($0) }
+                    #expect(listeners.count == 2, "one LISTEN connection per instance")
+                    for pid in listeners { kill(pid, SIGSTOP) }
+                    defer { for pid in listeners { kill(pid, SIGCONT) } }
+                    try await Task.sleep(for: RealtimeBus.silenceLimit + RealtimeBus.heartbeatInterval * 3)
+                    // The old backends are still stopped: only new connections can carry this.
+                    var arrived = false
+                    for attempt in 0..<10 where !arrived {
+                        await speaker.push(topic: "realtime:room", event: "broadcast", payload: ["type": "broadcast", "event": "after-silence", "payload": ["n": .number(Double(attempt))]])
+                        arrived = await listener.first(timeout: .seconds(1)) { $0.payload.objectValue?["event"] == "after-silence" } != nil
+                    }
+                    #expect(arrived, "broadcasts no longer cross instances after their LISTEN connections went silent")
+                    let replaced = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%'")
+                        .split(separator: "\n").compactMap { Int32($0) }
+                    #expect(Set(replaced).subtracting(listeners).count == 2, "each instance opened a new LISTEN connection")
+                }
+            }
+        }
+    }
+
+    /// Two `strive serve` processes (named "doomed" and "survivor") on one database Strive does not manage.
+    func withTwoInstances(
+        _ body: (_ databaseURL: String, _ doomed: StriveProcess.Running, _ survivor: StriveProcess.Running, _ doomedURL: String, _ survivorURL: String)
+            async throws -> Void
+    ) async throws {
         let dataDirectory = temporaryPath("strive-two-instances")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
@@ -224,8 +263,17 @@ struct DatabaseFaultTests {
         let survivor = try instance("survivor")
         let survivorBase = try await survivor.waitUntilReady()
         let anonKey = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
-        let survivorURL = survivorBase.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(anonKey)&vsn=1.0.0"
-        let doomedURL = doomedBase.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(anonKey)&vsn=1.0.0"
+        let query = "/realtime/v1/websocket?apikey=\(anonKey)&vsn=1.0.0"
+        try await body(
+            databaseURL, doomed, survivor, doomedBase.replacingOccurrences(of: "http://", with: "ws://") + query,
+            survivorBase.replacingOccurrences(of: "http://", with: "ws://") + query)
+        for server in [doomed, survivor] { server.signal(SIGTERM) }
+        #expect(try await survivor.wait(timeout: .seconds(30)).status == 0)
+        _ = try? await doomed.wait(timeout: .seconds(30))
+        try await cluster.stop(mode: .fast, logger: logger)
+    }
+
+    static func presenceCheck(databaseURL: String, doomed: StriveProcess.Running, doomedURL: String, survivorURL: String) async throws {
         let room: JSONValue = ["presence": ["key": "walker"]]
         try await TestSocket.connect(url: survivorURL) { watcher in
             #expect(try await watcher.join("lobby", config: ["presence": ["key": "watcher"]]).status == "ok")
@@ -253,10 +301,6 @@ struct DatabaseFaultTests {
             _ = try psql(databaseURL, #"select realtime.send('{"n": 2}', 'after', 'lobby', false)"#)
             #expect(await watcher.first { $0.payload.objectValue?["event"] == "after" } != nil)
         }
-        survivor.signal(SIGTERM)
-        #expect(try await survivor.wait(timeout: .seconds(30)).status == 0)
-        _ = try? await doomed.wait(timeout: .seconds(5))
-        try await cluster.stop(mode: .fast, logger: logger)
     }
 
     /// SIGTERM while the database is down (and being restarted) still ends the process promptly.
