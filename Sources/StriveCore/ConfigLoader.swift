@@ -2,6 +2,11 @@ import Foundation
 
 /// Reads and validates `strive serve`'s configuration once, collecting every problem before failing.
 public struct ConfigLoader: Sendable {
+    /// Request-pool connections when `STRIVE_DB_POOL_SIZE` is not set: 4 per CPU core. More backends than
+    /// the cores can run only queue inside PostgreSQL: on 2 cores, listing tasks at 32 concurrent clients
+    /// did 3,167 req/s with p99 762 ms on 20 connections, 4,093 req/s with p99 42 ms on 8.
+    public static var defaultPoolSize: Int { max(4, 4 * ProcessInfo.processInfo.activeProcessorCount) }
+
     /// The process environment (or a test's stand-in).
     public var environment: [String: String]
     /// Values given as command-line flags, keyed by the variable they override, with the flag's name.
@@ -104,7 +109,7 @@ public struct ConfigLoader: Sendable {
         let maxRows = integer(.maxRows, in: 1...1_000_000, unit: "rows") ?? 1000
         let restMaxBodyBytes = integer(.restMaxBodyBytes, in: 1024...(100 * 1024 * 1024), unit: "bytes") ?? 1024 * 1024
         let statementTimeout = Duration.milliseconds(integer(.statementTimeout, in: 100...3_600_000, unit: "milliseconds") ?? 8000)
-        let poolSize = integer(.poolSize, in: 1...1000, unit: "connections") ?? 20
+        let poolSize = integer(.poolSize, in: 1...1000, unit: "connections") ?? Self.defaultPoolSize
         let acquireTimeout = Duration.milliseconds(integer(.acquireTimeout, in: 50...60_000, unit: "milliseconds") ?? 10000)
         let instanceID = value(.instanceID) ?? "\(ProcessInfo.processInfo.hostName):\(port)"
         if instanceID.isEmpty || instanceID.count > 200 {
