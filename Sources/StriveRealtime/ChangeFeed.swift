@@ -136,13 +136,22 @@ struct ChangeFeed: Sendable {
         }
     }
 
-    /// The next changes after `cursor`, in one round trip (this runs every few milliseconds while
-    /// changes flow).
+    /// The next changes after `cursor` (this runs every few milliseconds while changes flow).
     private func read(after cursor: Int64) async throws -> [Change] {
+        try await changes(where: "position > ($1[1])::bigint", value: cursor, limit: Self.batchSize)
+    }
+
+    /// Every change of the transaction stamped `position` (a batch that would otherwise stop inside it).
+    private func wholeTransaction(at position: Int64) async throws -> [Change] {
+        try await changes(where: "position = ($1[1])::bigint", value: position, limit: nil)
+    }
+
+    /// Changes matching `condition` (on `$1[1]`, `value`), in position order, in one round trip.
+    private func changes(where condition: String, value: Int64, limit: Int?) async throws -> [Change] {
         try await database.requestStatement(
             .serviceRole(method: "REALTIME", path: "change-feed/read"),
-            statement: "select \(Self.changeColumns) from realtime.changes where position > ($1[1])::bigint order by position, id limit \(Self.batchSize)",
-            values: [String(cursor)], columns: Self.changeColumnTypes, logger: logger
+            statement: "select \(Self.changeColumns) from realtime.changes where \(condition) order by position, id" + (limit.map { " limit \($0)" } ?? ""),
+            values: [String(value)], columns: Self.changeColumnTypes, logger: logger
         ).map(Self.change)
     }
 
@@ -181,14 +190,6 @@ struct ChangeFeed: Sendable {
             logger.debug("realtime: passed positions no transaction will commit", metadata: ["positions": "\(missing)"])
         }
         return abandoned
-    }
-
-    private func wholeTransaction(at position: Int64) async throws -> [Change] {
-        try await service("read") { connection in
-            try await connection.rows(
-                "select \(unescaped: Self.changeColumns) from realtime.changes where position = \(position) order by id", logger: logger
-            ).map(Self.change)
-        }
     }
 
     /// The cursor is written without waiting for its WAL flush: after a database crash an instance may
