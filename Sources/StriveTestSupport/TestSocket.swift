@@ -35,6 +35,11 @@ public final class TestSocket: Sendable {
         }
     }
 
+    /// The realtime WebSocket of the server at `base` (`http://host:port`), with `apikey` as the URL's key.
+    public static func realtimeURL(base: String, apikey: String) -> String {
+        base.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(apikey)&vsn=1.0.0"
+    }
+
     public static func connect<T: Sendable>(url: String, _ body: @Sendable (TestSocket) async throws -> T) async throws -> T {
         let (stream, continuation) = AsyncStream<String>.makeStream()
         let socket = TestSocket(outgoing: continuation)

@@ -53,16 +53,9 @@ struct DatabaseFaultTests {
     @Test func reconnectsToADatabaseItDoesNotManage() async throws {
         let dataDirectory = temporaryPath("strive-external")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
-        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
         let logger = Logger(label: "external-database")
-        try await cluster.prepareDataDirectory()
-        try await cluster.initializeIfNeeded(logger: logger)
-        let running = try await cluster.start(logger: logger)
-        let databaseURL = try cluster.url(port: running.port)
-        let server = try StriveProcess.start(["serve", "--port", "0"], environment: [
-            "DATABASE_URL": databaseURL, "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value,
-            "STRIVE_DATA_DIR": dataDirectory + "/strive",
-        ])
+        let (cluster, databaseURL) = try await Self.startExternalCluster(dataDirectory, logger: logger)
+        let server = try Self.serve(on: databaseURL, dataDirectory: dataDirectory + "/strive")
         let base = try await server.waitUntilReady()
         let serviceKey = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
         try await subscribed(base: base, key: serviceKey, databaseURL: databaseURL) { _ in
@@ -125,7 +118,7 @@ struct DatabaseFaultTests {
     /// realtime.changes), faults or not.
     func subscribed(base: String, key: String, databaseURL: String, _ body: @Sendable (TestSocket) async throws -> Void) async throws {
         _ = try psql(databaseURL, "select realtime.publish('public.organizations')")
-        let url = base.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0"
+        let url = TestSocket.realtimeURL(base: base, apikey: key)
         try await TestSocket.connect(url: url) { socket in
             let joined = try await socket.join("organizations", config: changesConfig([("INSERT", "organizations", nil)]))
             #expect(joined.status == "ok", "\(joined.text)")
@@ -170,7 +163,7 @@ struct DatabaseFaultTests {
         let key = try first.serviceKey()
         let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         _ = try psql(databaseURL, "select realtime.publish('public.organizations')")
-        let url = base.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0"
+        let url = TestSocket.realtimeURL(base: base, apikey: key)
         let log = ClientLog()
         let stop = Flag()
         let join = changesConfig([("INSERT", "organizations", nil)])
@@ -246,31 +239,39 @@ struct DatabaseFaultTests {
     ) async throws {
         let dataDirectory = temporaryPath("strive-two-instances")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
-        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
         let logger = Logger(label: "two-instances")
-        try await cluster.prepareDataDirectory()
-        try await cluster.initializeIfNeeded(logger: logger)
-        let running = try await cluster.start(logger: logger)
-        let databaseURL = try cluster.url(port: running.port)
+        let (cluster, databaseURL) = try await Self.startExternalCluster(dataDirectory, logger: logger)
         func instance(_ name: String) throws -> StriveProcess.Running {
-            try StriveProcess.start(["serve", "--port", "0"], environment: [
-                "DATABASE_URL": databaseURL, "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value, "STRIVE_INSTANCE_ID": name,
-                "STRIVE_DATA_DIR": dataDirectory + "/" + name,
-            ])
+            try Self.serve(on: databaseURL, dataDirectory: dataDirectory + "/" + name, environment: ["STRIVE_INSTANCE_ID": name])
         }
         let doomed = try instance("doomed")
         let doomedBase = try await doomed.waitUntilReady()
         let survivor = try instance("survivor")
         let survivorBase = try await survivor.waitUntilReady()
         let anonKey = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
-        let query = "/realtime/v1/websocket?apikey=\(anonKey)&vsn=1.0.0"
         try await body(
-            databaseURL, doomed, survivor, doomedBase.replacingOccurrences(of: "http://", with: "ws://") + query,
-            survivorBase.replacingOccurrences(of: "http://", with: "ws://") + query)
+            databaseURL, doomed, survivor, TestSocket.realtimeURL(base: doomedBase, apikey: anonKey),
+            TestSocket.realtimeURL(base: survivorBase, apikey: anonKey))
         for server in [doomed, survivor] { server.signal(SIGTERM) }
         #expect(try await survivor.wait(timeout: .seconds(30)).status == 0)
         _ = try? await doomed.wait(timeout: .seconds(30))
         try await cluster.stop(mode: .fast, logger: logger)
+    }
+
+    /// A throwaway cluster Strive does not manage (the stand-in for a `DATABASE_URL` database) and its URL.
+    static func startExternalCluster(_ dataDirectory: String, logger: Logger) async throws -> (LocalCluster, String) {
+        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        try await cluster.prepareDataDirectory()
+        try await cluster.initializeIfNeeded(logger: logger)
+        let running = try await cluster.start(logger: logger)
+        return (cluster, try cluster.url(port: running.port))
+    }
+
+    /// `strive serve` on `databaseURL`, with the test secret and its own data directory.
+    static func serve(on databaseURL: String, dataDirectory: String, environment: [String: String] = [:]) throws -> StriveProcess.Running {
+        try StriveProcess.start(["serve", "--port", "0"], environment: environment.merging([
+            "DATABASE_URL": databaseURL, "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value, "STRIVE_DATA_DIR": dataDirectory,
+        ]) { _, new in new })
     }
 
     static func presenceCheck(databaseURL: String, doomed: StriveProcess.Running, doomedURL: String, survivorURL: String) async throws {

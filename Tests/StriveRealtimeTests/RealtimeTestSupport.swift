@@ -50,7 +50,7 @@ struct RealtimeHarness: Sendable {
     func withSocket<T: Sendable>(key: String? = nil, _ body: @Sendable (TestSocket) async throws -> T) async throws -> T {
         let port = try #require(client.port)
         let apikey = key ?? tokens[.anon]!
-        return try await TestSocket.connect(url: "ws://127.0.0.1:\(port)/realtime/v1/websocket?apikey=\(apikey)&vsn=1.0.0", body)
+        return try await TestSocket.connect(url: TestSocket.realtimeURL(base: "http://127.0.0.1:\(port)", apikey: apikey), body)
     }
 }
 
