@@ -130,6 +130,18 @@ struct ProtocolTests {
                     #expect(try await outsider.join("room").status == "ok")
                     #expect(try await outsider.join(tasksTopic, config: ["private": true], token: h.tokens[.outsider]!).status == "error")
 
+                    // Misuse of the trigger helper is refused with a reason, and sends nothing.
+                    for (call, reason) in [
+                        ("'room', 'x', 'TRUNCATE', 'tasks', 'public', null::public.tasks, null::public.tasks", "unexpected operation TRUNCATE"),
+                        ("'room', 'x', 'INSERT', 'tasks', 'public', null::public.tasks, null::public.tasks, 'STATEMENT'", "not statement triggers"),
+                    ] {
+                        do {
+                            try await h.owner("select realtime.broadcast_changes(\(call))")
+                            Issue.record("realtime.broadcast_changes(\(call)) was accepted")
+                        } catch let error as PSQLError {
+                            #expect(error.serverInfo?[.message]?.contains(reason) == true, "\(String(reflecting: error))")
+                        }
+                    }
                     // Rolled back: never delivered.
                     await #expect(throws: (any Error).self) {
                         try await h.owner("do $$ begin perform realtime.send('{}', 'never', 'room', false); raise exception 'roll back'; end $$")
