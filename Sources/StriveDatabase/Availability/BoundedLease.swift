@@ -1,4 +1,6 @@
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import PostgresNIO
 
 /// No connection from the pool within the acquire timeout: the database is down or every connection is
@@ -41,18 +43,22 @@ extension PostgresClient {
             }
         }
         // Gives up at the timeout, or as soon as the database is known to be down (an outage is answered at
-        // once, not after the timeout).
-        let watcher = Task {
-            let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
-                guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
-                if handedOver.withLockedValue({ $0 }) { return }
-                if unavailable() {
-                    leaseSink.finish(throwing: DatabaseUnavailable(reason: "the database became unavailable"))
-                    return
-                }
+        // once, not after the timeout). A task scheduled on an event loop rather than a sleeping Swift task:
+        // `Task.sleep` goes through Dispatch's timer thread even with NIO as the global executor, and at
+        // thousands of requests a second those wake-ups cost about a tenth of the server's CPU.
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let watcher = NIOSingletons.posixEventLoopGroup.any().scheduleRepeatedTask(
+            initialDelay: .milliseconds(50), delay: .milliseconds(50)
+        ) { check in
+            if handedOver.withLockedValue({ $0 }) {
+                check.cancel()
+            } else if unavailable() {
+                leaseSink.finish(throwing: DatabaseUnavailable(reason: "the database became unavailable"))
+                check.cancel()
+            } else if NIODeadline.now() >= deadline {
+                leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout))
+                check.cancel()
             }
-            if !handedOver.withLockedValue({ $0 }) { leaseSink.finish(throwing: PoolAcquireTimeout(timeout: timeout)) }
         }
         defer {
             releaseSink.finish()
