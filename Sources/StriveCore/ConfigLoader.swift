@@ -24,105 +24,80 @@ public struct ConfigLoader: Sendable {
         self.workingDirectory = workingDirectory
     }
 
+    /// The settings every command that reaches the database needs (data directory, database, how to run
+    /// the self-managed cluster), validated with all their problems reported at once.
+    public func loadDatabaseSettings() throws(ConfigurationError) -> DatabaseSettings {
+        var problems = Problems(labels: label)
+        let settings = databaseSettings(&problems)
+        guard problems.isEmpty, let settings else { throw ConfigurationError(problems: problems.list) }
+        return settings
+    }
+
+    /// The log level of commands other than serve: `STRIVE_LOG_LEVEL`, else only warnings and worse.
+    public func loadCommandLogLevel() throws(ConfigurationError) -> LogLevel {
+        guard value(.logLevel) != nil else { return .warning }
+        var problems = Problems(labels: label)
+        let level = choice(.logLevel, &problems, as: LogLevel.self) ?? .warning
+        guard problems.isEmpty else { throw ConfigurationError(problems: problems.list) }
+        return level
+    }
+
     /// Validates everything; in development and test, asks `developmentSecret` for the JWT secret when none
     /// is configured (it generates one once and keeps it in the data directory).
     public func load(
         developmentSecret: (_ dataDirectory: String) throws -> String
     ) async throws(ConfigurationError) -> StriveConfig {
-        var problems: [ConfigurationProblem] = []
-        func problem(_ variable: ConfigVariable, _ rule: String, _ observed: String? = nil) {
-            problems.append(.init(variable: label(variable), rule: rule, observed: observed))
-        }
+        var problems = Problems(labels: label)
 
-        let environmentValue = value(.environment) ?? RuntimeEnvironment.development.rawValue
-        let runtime = RuntimeEnvironment(rawValue: environmentValue.lowercased())
-        if runtime == nil {
-            problem(.environment, "must be one of development, production, test", quoted(environmentValue))
-        }
+        let runtime = choice(.environment, &problems, as: RuntimeEnvironment.self)
         let mode = runtime ?? .development
 
-        let host = value(.host) ?? StriveConfig.defaultHost
+        let host = value(.host) ?? ConfigVariable.host.setting.defaultText
         if host.contains(where: { $0.isWhitespace || $0 == "/" }) {
-            problem(.host, "must be a host name or IP address", quoted(host))
+            problems.add(.host, "must be a host name or IP address", quoted(host))
         }
-
-        var port = StriveConfig.defaultPort
-        if let text = value(.port) {
-            if let parsed = Int(text), (0...65535).contains(parsed) {
-                port = parsed
-            } else {
-                problem(.port, "must be an integer between 0 and 65535", quoted(text))
-            }
-        }
-
-        var logLevel = LogLevel.info
-        if let text = value(.logLevel) {
-            if let parsed = LogLevel(rawValue: text.lowercased()) {
-                logLevel = parsed
-            } else {
-                let allowed = LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
-                problem(.logLevel, "must be one of \(allowed)", quoted(text))
-            }
-        }
-
-        let dataDirectory = absolute(value(.dataDirectory) ?? StriveConfig.defaultDataDirectory)
+        let port = integer(.port, &problems)
+        let logLevel = choice(.logLevel, &problems, as: LogLevel.self) ?? .info
+        let database = databaseSettings(&problems)
+        let dataDirectory = database?.dataDirectory ?? absolute(ConfigVariable.dataDirectory.setting.defaultText)
         let storageDirectory = absolute(value(.storageDirectory) ?? dataDirectory + "/storage")
 
         let publicURL = value(.publicURL) ?? "http://\(host):\(port)"
         if let url = URLComponents(string: publicURL) {
             if !["http", "https"].contains(url.scheme?.lowercased() ?? "") || (url.host ?? "").isEmpty {
-                problem(.publicURL, "must be an absolute http:// or https:// URL", quoted(publicURL))
+                problems.add(.publicURL, "must be an absolute http:// or https:// URL", quoted(publicURL))
             }
         } else {
-            problem(.publicURL, "must be an absolute http:// or https:// URL", "text that is not a URL")
+            problems.add(.publicURL, "must be an absolute http:// or https:// URL", "text that is not a URL")
         }
 
-        var database = DatabaseLocation.managed
-        if let text = value(.databaseURL) {
-            do {
-                database = .external(try DatabaseURL(parsing: text))
-            } catch {
-                problem(.databaseURL, error.rule, error.observed)
-            }
+        let auth = AuthSettings(
+            accessTokenLifetime: .seconds(integer(.jwtExpiry, &problems)),
+            refreshReuseInterval: .seconds(integer(.refreshReuseInterval, &problems)),
+            attemptsPerMinutePerIP: integer(.authRateLimitPerIP, &problems),
+            attemptsPerMinutePerEmail: integer(.authRateLimitPerEmail, &problems),
+            bcryptCost: integer(.bcryptCost, &problems))
+        if auth.bcryptCost < 10 && mode != .test {
+            problems.add(.bcryptCost, "must be at least 10 (lower costs are for STRIVE_ENV=test only)", quoted(String(auth.bcryptCost)))
         }
 
-        var auth = AuthSettings.default
-        func integer(_ variable: ConfigVariable, in range: ClosedRange<Int>, unit: String) -> Int? {
-            guard let text = value(variable) else { return nil }
-            guard let parsed = Int(text), range.contains(parsed) else {
-                problem(variable, "must be an integer number of \(unit) between \(range.lowerBound) and \(range.upperBound)", quoted(text))
-                return nil
-            }
-            return parsed
-        }
-        if let seconds = integer(.jwtExpiry, in: 5...604_800, unit: "seconds") { auth.accessTokenLifetime = .seconds(seconds) }
-        if let seconds = integer(.refreshReuseInterval, in: 0...300, unit: "seconds") { auth.refreshReuseInterval = .seconds(seconds) }
-        if let count = integer(.authRateLimitPerIP, in: 1...100_000, unit: "attempts") { auth.attemptsPerMinutePerIP = count }
-        if let count = integer(.authRateLimitPerEmail, in: 1...100_000, unit: "attempts") { auth.attemptsPerMinutePerEmail = count }
-        if let cost = integer(.bcryptCost, in: 4...16, unit: "rounds") {
-            if cost < 10 && mode != .test {
-                problem(.bcryptCost, "must be at least 10 (lower costs are for STRIVE_ENV=test only)", quoted(String(cost)))
-            }
-            auth.bcryptCost = cost
-        }
-
-        let maxRows = integer(.maxRows, in: 1...1_000_000, unit: "rows") ?? 1000
-        let restMaxBodyBytes = integer(.restMaxBodyBytes, in: 1024...(100 * 1024 * 1024), unit: "bytes") ?? 1024 * 1024
-        let statementTimeout = Duration.milliseconds(integer(.statementTimeout, in: 100...3_600_000, unit: "milliseconds") ?? 8000)
-        let poolSize = integer(.poolSize, in: 1...1000, unit: "connections") ?? Self.defaultPoolSize
-        let acquireTimeout = Duration.milliseconds(integer(.acquireTimeout, in: 50...60_000, unit: "milliseconds") ?? 10000)
+        let maxRows = integer(.maxRows, &problems)
+        let restMaxBodyBytes = integer(.restMaxBodyBytes, &problems)
+        let statementTimeout = Duration.milliseconds(integer(.statementTimeout, &problems))
+        let poolSize = integer(.poolSize, &problems, computedDefault: Self.defaultPoolSize)
+        let acquireTimeout = Duration.milliseconds(integer(.acquireTimeout, &problems))
         let instanceID = value(.instanceID) ?? "\(ProcessInfo.processInfo.hostName):\(port)"
         if instanceID.isEmpty || instanceID.count > 200 {
-            problem(.instanceID, "must be 1 to 200 characters", quoted(instanceID))
+            problems.add(.instanceID, "must be 1 to 200 characters", quoted(instanceID))
         }
-        let replaySeconds = integer(.realtimeReplaySeconds, in: 0...3600, unit: "seconds") ?? 10
+        let replaySeconds = integer(.realtimeReplaySeconds, &problems)
 
         // Secrets: production must configure strong ones; development may generate the JWT secret.
         var jwtSecret: Secret?
         var generated = false
         if let text = value(.jwtSecret) {
             if let weakness = SecretStrength.weakness(of: text) {
-                problem(.jwtSecret, weakness, "a value of \(text.count) characters")
+                problems.add(.jwtSecret, weakness, "a value of \(text.count) characters")
             } else {
                 jwtSecret = Secret(text)
             }
@@ -131,34 +106,33 @@ public struct ConfigLoader: Sendable {
                 jwtSecret = Secret(try developmentSecret(dataDirectory))
                 generated = true
             } catch {
-                problem(.dataDirectory, "must be a writable directory to keep the generated JWT secret", "\(error)")
+                problems.add(.dataDirectory, "must be a writable directory to keep the generated JWT secret", "\(error)")
             }
         } else {
-            problem(.jwtSecret, "is required in production (at least \(SecretStrength.minimumLength) random characters)")
+            problems.add(.jwtSecret, "is required in production (at least \(SecretStrength.minimumLength) random characters)")
         }
 
         var keys: (anon: String, service: String)?
         if let secret = jwtSecret {
-            keys = await apiKeys(secret: secret, mode: mode, problem: problem)
+            keys = await apiKeys(secret: secret, mode: mode, problems: &problems)
         } else if mode == .production {
             // Without a secret the keys cannot be checked, but their absence is still worth reporting now.
             for variable in [ConfigVariable.anonKey, .serviceRoleKey] where value(variable) == nil {
-                problem(variable, "is required in production")
+                problems.add(variable, "is required in production")
             }
         }
 
-        guard problems.isEmpty, let runtime, let jwtSecret, let keys else {
-            throw ConfigurationError(problems: problems)
+        guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
+            throw ConfigurationError(problems: problems.list)
         }
-        var config = StriveConfig(
+        return StriveConfig(
             environment: runtime,
             host: host,
             port: port,
             publicURL: publicURL,
-            dataDirectory: dataDirectory,
+            databaseSettings: database,
             storageDirectory: storageDirectory,
             logLevel: logLevel,
-            database: database,
             jwtSecret: jwtSecret,
             apiKeys: APIKeys(anon: keys.anon, serviceRole: Secret(keys.service)),
             jwtSecretWasGenerated: generated,
@@ -167,17 +141,80 @@ public struct ConfigLoader: Sendable {
             restMaxBodyBytes: restMaxBodyBytes,
             statementTimeout: statementTimeout,
             poolSize: poolSize,
+            acquireTimeout: acquireTimeout,
             instanceID: instanceID,
             realtimeReplayWindow: .seconds(replaySeconds)
         )
-        config.acquireTimeout = acquireTimeout
-        return config
+    }
+
+    private func databaseSettings(_ problems: inout Problems) -> DatabaseSettings? {
+        let dataDirectory = absolute(value(.dataDirectory) ?? ConfigVariable.dataDirectory.setting.defaultText)
+        var location = DatabaseLocation.managed
+        var valid = true
+        if let text = value(.databaseURL) {
+            do {
+                location = .external(try DatabaseURL(parsing: text))
+            } catch {
+                problems.add(.databaseURL, error.rule, error.observed)
+                valid = false
+            }
+        }
+        let postgresUser = value(.postgresUser) ?? ConfigVariable.postgresUser.setting.defaultText
+        if postgresUser.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) {
+            problems.add(.postgresUser, "must be an operating-system user name", quoted(postgresUser))
+            valid = false
+        }
+        let binDirectory = value(.postgresBinDirectory).map(absolute)
+        if let binDirectory, location == .managed {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: binDirectory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                problems.add(.postgresBinDirectory, "must be a directory holding initdb, pg_ctl and postgres", quoted(binDirectory))
+                valid = false
+            }
+        }
+        guard valid else { return nil }
+        return DatabaseSettings(
+            dataDirectory: dataDirectory, location: location, postgresUser: postgresUser, postgresBinDirectory: binDirectory)
+    }
+
+    /// An integer setting within its declared range, or its declared default (`computedDefault` for the
+    /// ones whose default depends on the machine).
+    private func integer(_ variable: ConfigVariable, _ problems: inout Problems, computedDefault: Int? = nil) -> Int {
+        guard case .integer(let range, let unit, let declared) = variable.setting.kind else {
+            preconditionFailure("\(variable.rawValue) is not declared as an integer")
+        }
+        let fallback = declared ?? computedDefault ?? range.lowerBound
+        guard let text = value(variable) else { return fallback }
+        guard let parsed = Int(text), range.contains(parsed) else {
+            let rule =
+                unit == "port"
+                ? "must be an integer between \(range.lowerBound) and \(range.upperBound)"
+                : "must be an integer number of \(unit) between \(range.lowerBound) and \(range.upperBound)"
+            problems.add(variable, rule, quoted(text))
+            return fallback
+        }
+        return parsed
+    }
+
+    /// A choice setting as its enumeration; nil (and a problem) when the value is not one of the choices.
+    private func choice<Value: RawRepresentable<String>>(
+        _ variable: ConfigVariable, _ problems: inout Problems, as: Value.Type
+    ) -> Value? {
+        guard case .choice(let choices, let declared) = variable.setting.kind else {
+            preconditionFailure("\(variable.rawValue) is not declared as a choice")
+        }
+        let text = value(variable) ?? declared
+        guard let parsed = Value(rawValue: text.lowercased()) else {
+            problems.add(variable, "must be one of \(choices.joined(separator: ", "))", quoted(text))
+            return nil
+        }
+        return parsed
     }
 
     private func apiKeys(
         secret: Secret,
         mode: RuntimeEnvironment,
-        problem: (ConfigVariable, String, String?) -> Void
+        problems: inout Problems
     ) async -> (anon: String, service: String)? {
         var result: [APIKeys.Role: String] = [:]
         for (variable, role) in [(ConfigVariable.anonKey, APIKeys.Role.anon), (.serviceRoleKey, .serviceRole)] {
@@ -187,10 +224,10 @@ public struct ConfigLoader: Sendable {
                     result[role] = key
                 } else {
                     let seen = granted.map { "a key for role \($0.rawValue)" } ?? "a value that is not a JWT signed with STRIVE_JWT_SECRET"
-                    problem(variable, "must be a JWT signed with STRIVE_JWT_SECRET whose role is \(role.rawValue)", seen)
+                    problems.add(variable, "must be a JWT signed with STRIVE_JWT_SECRET whose role is \(role.rawValue)", seen)
                 }
             } else if mode == .production {
-                problem(variable, "is required in production (a JWT signed with STRIVE_JWT_SECRET, role \(role.rawValue))", nil)
+                problems.add(variable, "is required in production (a JWT signed with STRIVE_JWT_SECRET, role \(role.rawValue))", nil)
             } else {
                 result[role] = try? await APIKeys.derive(role: role, secret: secret)
             }
@@ -224,5 +261,21 @@ public struct ConfigLoader: Sendable {
         let expanded = (path as NSString).expandingTildeInPath
         let joined = expanded.hasPrefix("/") ? expanded : workingDirectory + "/" + expanded
         return URL(fileURLWithPath: joined).standardizedFileURL.path
+    }
+}
+
+/// The problems found so far, labelled the way the person configured each setting (flag or variable).
+struct Problems {
+    let labels: (ConfigVariable) -> String
+    private(set) var list: [ConfigurationProblem] = []
+
+    init(labels: @escaping (ConfigVariable) -> String) {
+        self.labels = labels
+    }
+
+    var isEmpty: Bool { list.isEmpty }
+
+    mutating func add(_ variable: ConfigVariable, _ rule: String, _ observed: String? = nil) {
+        list.append(.init(variable: labels(variable), rule: rule, observed: observed))
     }
 }

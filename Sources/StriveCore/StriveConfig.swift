@@ -13,10 +13,12 @@ public struct StriveConfig: Sendable {
     /// 0 asks the OS for a free port (tests use this).
     public var port: Int
     public var publicURL: String
-    public var dataDirectory: String
+    /// Where the database lives and how a self-managed one is run.
+    public var databaseSettings: DatabaseSettings
+    public var dataDirectory: String { databaseSettings.dataDirectory }
+    public var database: DatabaseLocation { databaseSettings.location }
     public var storageDirectory: String
     public var logLevel: LogLevel
-    public var database: DatabaseLocation
     public var jwtSecret: Secret
     public var apiKeys: APIKeys
     /// True when the JWT secret was generated for development rather than configured.
@@ -32,7 +34,7 @@ public struct StriveConfig: Sendable {
     public var poolSize: Int
     /// Longest a request waits for a pooled connection before it is answered 503
     /// (`STRIVE_DB_ACQUIRE_TIMEOUT_MS`).
-    public var acquireTimeout: Duration = .seconds(10)
+    public var acquireTimeout: Duration
     /// This server's name among instances sharing one database (`STRIVE_INSTANCE_ID`): its realtime
     /// cursor is kept under it, so a restart under the same name resumes where it stopped.
     public var instanceID: String
@@ -40,42 +42,24 @@ public struct StriveConfig: Sendable {
     /// committed while it was down (`STRIVE_REALTIME_REPLAY_SECONDS`).
     public var realtimeReplayWindow: Duration
 
-    public static let defaultHost = "127.0.0.1"
-    public static let defaultPort = 54321
-    public static let defaultDataDirectory = ".strive"
 }
 
-/// The variables `strive serve` reads. Flags override them under the same names.
-public enum ConfigVariable: String, CaseIterable, Sendable {
-    case databaseURL = "DATABASE_URL"
-    case environment = "STRIVE_ENV"
-    case host = "STRIVE_HOST"
-    case port = "STRIVE_PORT"
-    case publicURL = "STRIVE_PUBLIC_URL"
-    case dataDirectory = "STRIVE_DATA_DIR"
-    case storageDirectory = "STRIVE_STORAGE_DIR"
-    case logLevel = "STRIVE_LOG_LEVEL"
-    case jwtSecret = "STRIVE_JWT_SECRET"
-    case anonKey = "STRIVE_ANON_KEY"
-    case serviceRoleKey = "STRIVE_SERVICE_ROLE_KEY"
-    case jwtExpiry = "STRIVE_JWT_EXPIRY"
-    case refreshReuseInterval = "STRIVE_REFRESH_REUSE_INTERVAL"
-    case authRateLimitPerIP = "STRIVE_AUTH_RATE_LIMIT_IP"
-    case authRateLimitPerEmail = "STRIVE_AUTH_RATE_LIMIT_EMAIL"
-    case bcryptCost = "STRIVE_BCRYPT_COST"
-    case maxRows = "STRIVE_DB_MAX_ROWS"
-    case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
-    case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
-    case poolSize = "STRIVE_DB_POOL_SIZE"
-    case acquireTimeout = "STRIVE_DB_ACQUIRE_TIMEOUT_MS"
-    case instanceID = "STRIVE_INSTANCE_ID"
-    case realtimeReplaySeconds = "STRIVE_REALTIME_REPLAY_SECONDS"
+/// The part of the configuration every command that reaches the database needs.
+public struct DatabaseSettings: Sendable, Equatable {
+    /// Absolute path of the data directory (`STRIVE_DATA_DIR`).
+    public var dataDirectory: String
+    /// The self-managed cluster, or `DATABASE_URL`.
+    public var location: DatabaseLocation
+    /// OS user that runs the self-managed cluster when Strive runs as root (`STRIVE_PG_USER`).
+    public var postgresUser: String
+    /// Where initdb, pg_ctl and postgres are (`STRIVE_PG_BIN_DIR`); nil to search for them.
+    public var postgresBinDirectory: String?
 
-    var isSecret: Bool {
-        switch self {
-        case .jwtSecret, .serviceRoleKey, .databaseURL: true
-        default: false
-        }
+    public init(dataDirectory: String, location: DatabaseLocation, postgresUser: String, postgresBinDirectory: String?) {
+        self.dataDirectory = dataDirectory
+        self.location = location
+        self.postgresUser = postgresUser
+        self.postgresBinDirectory = postgresBinDirectory
     }
 }
 
@@ -93,10 +77,15 @@ public struct AuthSettings: Sendable, Equatable {
     /// bcrypt cost factor of new password hashes.
     public var bcryptCost: Int
 
-    public static let `default` = AuthSettings(
-        accessTokenLifetime: .seconds(3600), refreshReuseInterval: .seconds(10),
-        attemptsPerMinutePerIP: 30, attemptsPerMinutePerEmail: 10, bcryptCost: 10
-    )
+    /// The declared defaults of the settings behind each field.
+    public static var `default`: AuthSettings {
+        func declared(_ variable: ConfigVariable) -> Int { variable.setting.defaultInteger ?? 0 }
+        return AuthSettings(
+            accessTokenLifetime: .seconds(declared(.jwtExpiry)), refreshReuseInterval: .seconds(declared(.refreshReuseInterval)),
+            attemptsPerMinutePerIP: declared(.authRateLimitPerIP), attemptsPerMinutePerEmail: declared(.authRateLimitPerEmail),
+            bcryptCost: declared(.bcryptCost)
+        )
+    }
 
     public init(
         accessTokenLifetime: Duration, refreshReuseInterval: Duration, attemptsPerMinutePerIP: Int,

@@ -29,9 +29,9 @@ public final class StriveDatabase: Service, Sendable {
     public init(
         target: DatabaseTarget,
         authenticator: DatabaseCredentials,
-        requestPoolSize: Int = 20,
-        statementTimeout: Duration = .seconds(8),
-        acquireTimeout: Duration = .seconds(10),
+        requestPoolSize: Int,
+        statementTimeout: Duration,
+        acquireTimeout: Duration,
         logger: Logger
     ) throws {
         self.target = target

@@ -1,4 +1,5 @@
 import Logging
+import StriveCore
 import StriveDatabase
 
 /// The self-managed cluster as one `strive` process holds it: the data directory lock, then the
@@ -9,12 +10,11 @@ public struct ManagedCluster: Sendable {
     /// nil when another Strive holds the data directory and this process only connects.
     let lock: DataDirectoryLock?
 
-    public static func open(dataDirectory: String, detached: Bool = false, logger: Logger) async throws(StartupError) -> ManagedCluster {
+    public static func open(_ settings: DatabaseSettings, detached: Bool = false, logger: Logger) async throws(StartupError) -> ManagedCluster {
         do {
-            let binaries = try PostgresBinaries.locate()
-            let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: binaries)
+            let cluster = try cluster(settings)
             try await cluster.prepareDataDirectory()
-            let lock = try DataDirectoryLock(dataDirectory: dataDirectory)
+            let lock = try DataDirectoryLock(dataDirectory: settings.dataDirectory)
             try await cluster.initializeIfNeeded(logger: logger)
             let running = try await cluster.start(detached: detached, logger: logger)
             return ManagedCluster(cluster: cluster, running: running, lock: lock)
@@ -25,12 +25,12 @@ public struct ManagedCluster: Sendable {
 
     /// For one-shot commands (migrate, verify, seed): the cluster a running `strive serve` already holds,
     /// else the cluster opened as `serve` would (and stopped again by `close`).
-    public static func openForCommand(dataDirectory: String, logger: Logger) async throws(StartupError) -> ManagedCluster {
+    public static func openForCommand(_ settings: DatabaseSettings, logger: Logger) async throws(StartupError) -> ManagedCluster {
         do {
-            return try await open(dataDirectory: dataDirectory, logger: logger)
+            return try await open(settings, logger: logger)
         } catch .cluster(.alreadyInUse(let path, let pid)) {
             do {
-                let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+                let cluster = try cluster(settings)
                 if let running = try await cluster.runningElsewhere() {
                     logger.info("using the local PostgreSQL of the Strive that holds the data directory", metadata: ["port": "\(running.port)"])
                     return ManagedCluster(cluster: cluster, running: running, lock: nil)
@@ -40,6 +40,13 @@ public struct ManagedCluster: Sendable {
             }
             throw .cluster(.alreadyInUse(dataDirectory: path, pid: pid))
         }
+    }
+
+    /// The self-managed cluster `settings` describe (not started).
+    public static func cluster(_ settings: DatabaseSettings) throws(LocalClusterError) -> LocalCluster {
+        LocalCluster(
+            dataDirectory: settings.dataDirectory, binaries: try PostgresBinaries.locate(in: settings.postgresBinDirectory),
+            serverUserWhenRoot: settings.postgresUser)
     }
 
     /// Whether this process holds the data directory and so runs (and may restart) the cluster.

@@ -31,7 +31,7 @@ public struct StriveLauncher: Sendable {
         case .external(let url):
             try await run(target: DatabaseTarget(url: url), managed: nil, migrator: migrator, onListening: onListening, stopWhen: stopWhen)
         case .managed:
-            let managed = try await ManagedCluster.open(dataDirectory: config.dataDirectory, logger: logger)
+            let managed = try await ManagedCluster.open(config.databaseSettings, logger: logger)
             do {
                 try await run(target: try managed.target(), managed: managed, migrator: migrator, onListening: onListening, stopWhen: stopWhen)
             } catch {

@@ -57,7 +57,7 @@ public actor TestCluster {
     private static func start(logger: Logger) async throws -> Started {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("strive-test-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))").path
-        let cluster = LocalCluster(dataDirectory: directory, binaries: try PostgresBinaries.locate())
+        let cluster = try localCluster(at: directory)
         try await cluster.prepareDataDirectory()
         try startWatchdog(cluster: cluster)
         try await cluster.initializeIfNeeded(logger: logger)
@@ -142,5 +142,15 @@ public struct TestDatabase: Sendable {
             defer { group.cancelAll() }
             return try await body(database)
         }
+    }
+}
+
+extension TestCluster {
+    /// A cluster at `directory` run the way `strive` would run it here (`STRIVE_PG_USER`, `STRIVE_PG_BIN_DIR`).
+    public static func localCluster(at directory: String) throws -> LocalCluster {
+        let settings = try ConfigLoader(environment: ProcessInfo.processInfo.environment).loadDatabaseSettings()
+        return LocalCluster(
+            dataDirectory: directory, binaries: try PostgresBinaries.locate(in: settings.postgresBinDirectory),
+            serverUserWhenRoot: settings.postgresUser)
     }
 }

@@ -23,44 +23,14 @@ struct Database: AsyncParsableCommand {
         subcommands: [Start.self, Stop.self, Status.self, URL.self, Psql.self]
     )
 
-    struct DataDirectoryOption: ParsableArguments {
-        @Option(name: .customLong("data-dir"), help: "Data directory (STRIVE_DATA_DIR, default ./.strive).")
-        var dataDirectory: String?
-
-        var path: String {
-            let value = dataDirectory ?? ProcessInfo.processInfo.environment["STRIVE_DATA_DIR"]
-            return ConfigLoader.absolutePath(value.flatMap { $0.isEmpty ? nil : $0 } ?? ".strive")
-        }
-
-        func cluster() throws(StartupError) -> LocalCluster {
-            do {
-                return LocalCluster(dataDirectory: path, binaries: try PostgresBinaries.locate())
-            } catch {
-                throw .cluster(error)
-            }
-        }
-
-        /// The running cluster's port, or the error telling how to start it.
-        func runningPort() async throws(StartupError) -> (LocalCluster, Int) {
-            let cluster = try cluster()
-            return try await wrapCluster { () async throws(LocalClusterError) in
-                switch try await cluster.status() {
-                case .running(let port, _, _): return (cluster, port)
-                case .stopped: throw .notRunning(dataDirectory: path)
-                case .uninitialized: throw .notInitialized(dataDirectory: path)
-                }
-            }
-        }
-    }
-
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create (first time) and start the cluster; it keeps running.")
         @OptionGroup var options: DataDirectoryOption
 
         func run() async throws {
-            let logger = makeLogger(level: commandLogLevel())
+            let logger = makeLogger(level: try commandLogLevel())
             try await reportingFailure { () async throws(StartupError) in
-                let managed = try await ManagedCluster.open(dataDirectory: options.path, detached: true, logger: logger)
+                let managed = try await ManagedCluster.open(try options.settings(), detached: true, logger: logger)
                 let url = try wrapCluster { () throws(LocalClusterError) in try managed.cluster.url(port: managed.running.port) }
                 print(managed.running.startedNow ? "started" : "already running")
                 print(url)
@@ -73,11 +43,11 @@ struct Database: AsyncParsableCommand {
         @OptionGroup var options: DataDirectoryOption
 
         func run() async throws {
-            let logger = makeLogger(level: commandLogLevel())
+            let logger = makeLogger(level: try commandLogLevel())
             try await reportingFailure { () async throws(StartupError) in
                 let cluster = try options.cluster()
                 try wrapCluster { () throws(LocalClusterError) in
-                    _ = try DataDirectoryLock(dataDirectory: options.path)
+                    _ = try DataDirectoryLock(dataDirectory: cluster.dataDirectory)
                 }
                 try await wrapCluster { () async throws(LocalClusterError) in try await cluster.stop(logger: logger) }
                 print("stopped")
@@ -95,7 +65,7 @@ struct Database: AsyncParsableCommand {
                 let status = try await wrapCluster { () async throws(LocalClusterError) in try await cluster.status() }
                 switch status {
                 case .uninitialized:
-                    print("not initialised: \(options.path) has no cluster yet")
+                    print("not initialised: \(cluster.dataDirectory) has no cluster yet")
                 case .stopped:
                     print("stopped (data in \(cluster.clusterDirectory))")
                 case .running(let port, let socketPath, let detached):

@@ -14,7 +14,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let logger = makeLogger(level: commandLogLevel())
+        let logger = makeLogger(level: try commandLogLevel())
         try await reportingFailure { () async throws(StartupError) in
             let migrator = try wrap { () throws(MigrationError) in try Migrator(migrations: try Migration.bundled()) }
             try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in

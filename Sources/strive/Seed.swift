@@ -26,7 +26,7 @@ struct Seed: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = makeLogger(level: commandLogLevel())
+        let logger = makeLogger(level: try commandLogLevel())
         var seeded: DemoSeed.Summary?
         let started = ContinuousClock.now
         try await reportingFailure { () async throws(StartupError) in

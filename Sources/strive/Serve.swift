@@ -6,26 +6,9 @@ import StriveServer
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Strive server until SIGINT or SIGTERM.",
-        discussion: """
-            Settings come from environment variables; the flags below override them.
-              DATABASE_URL        postgres://user:password@host:port/db. Unset: Strive
-                                  runs its own PostgreSQL under STRIVE_DATA_DIR.
-              STRIVE_ENV          development (default) | production | test
-              STRIVE_HOST         listen address (default 127.0.0.1)
-              STRIVE_PORT         listen port (default 54321; 0 picks a free one)
-              STRIVE_PUBLIC_URL   the URL clients use (default http://HOST:PORT)
-              STRIVE_DATA_DIR     data directory (default ./.strive)
-              STRIVE_STORAGE_DIR  object storage (default <data dir>/storage)
-              STRIVE_LOG_LEVEL    trace | debug | info (default) | notice | warning |
-                                  error | critical
-              STRIVE_JWT_SECRET   at least 32 random characters. Development makes
-                                  one and keeps it in <data dir>/jwt-secret.
-              STRIVE_ANON_KEY, STRIVE_SERVICE_ROLE_KEY
-                                  JWTs signed with the secret (role anon and
-                                  service_role). Development derives them.
-            Production requires the secret and both keys. Invalid settings are
-            all reported at once and the exit code is 78.
-            """
+        discussion: "Settings come from environment variables; the flags below override them.\n\n"
+            + ConfigVariable.helpText()
+            + "\n\nProduction requires the secret and both keys. Invalid settings are all reported at once and the exit code is 78."
     )
 
     @Option(help: "Address to listen on (STRIVE_HOST).") var host: String?

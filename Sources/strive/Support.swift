@@ -27,41 +27,68 @@ func makeLogger(level: LogLevel) -> Logger {
     return Logger(label: "strive")
 }
 
-/// Log level for commands other than serve: `STRIVE_LOG_LEVEL`, else only warnings and worse.
-func commandLogLevel() -> LogLevel {
-    ProcessInfo.processInfo.environment["STRIVE_LOG_LEVEL"].flatMap { LogLevel(rawValue: $0.lowercased()) } ?? .warning
+/// Log level for commands other than serve: `STRIVE_LOG_LEVEL`, else only warnings and worse. A value
+/// that is not a level ends the command like any other configuration problem.
+func commandLogLevel() throws -> LogLevel {
+    do {
+        return try ConfigLoader(environment: ProcessInfo.processInfo.environment).loadCommandLogLevel()
+    } catch {
+        let failure = StartupError.configuration(error)
+        FileHandle.standardError.write(Data("strive: \(failure.description)\n".utf8))
+        throw ExitCode(failure.exitCode)
+    }
 }
 
-/// Options shared by commands that reach the database.
-struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Data directory of the self-managed cluster (STRIVE_DATA_DIR, default ./.strive).")
+/// `--data-dir`, for every command that uses the self-managed cluster.
+struct DataDirectoryOption: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory (STRIVE_DATA_DIR, default ./.strive).")
     var dataDirectory: String?
+
+    var overrides: [ConfigVariable: (flag: String, value: String)] {
+        dataDirectory.map { [.dataDirectory: ("--data-dir", $0)] } ?? [:]
+    }
+
+    /// The database settings, validated like `serve` validates them.
+    func settings(overrides more: [ConfigVariable: (flag: String, value: String)] = [:]) throws(StartupError) -> DatabaseSettings {
+        let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: overrides.merging(more) { $1 })
+        do { return try loader.loadDatabaseSettings() } catch { throw .configuration(error) }
+    }
+
+    /// The self-managed cluster of the data directory (not started).
+    func cluster() throws(StartupError) -> LocalCluster {
+        let settings = try settings()
+        do { return try ManagedCluster.cluster(settings) } catch { throw .cluster(error) }
+    }
+
+    /// The running cluster's port, or the error telling how to start it.
+    func runningPort() async throws(StartupError) -> (LocalCluster, Int) {
+        let cluster = try cluster()
+        return try await wrapCluster { () async throws(LocalClusterError) in
+            switch try await cluster.status() {
+            case .running(let port, _, _): return (cluster, port)
+            case .stopped: throw .notRunning(dataDirectory: cluster.dataDirectory)
+            case .uninitialized: throw .notInitialized(dataDirectory: cluster.dataDirectory)
+            }
+        }
+    }
+}
+
+/// Options shared by commands that reach the database: the self-managed cluster or `--database-url`.
+struct DatabaseOptions: ParsableArguments {
+    @OptionGroup var dataDirectory: DataDirectoryOption
 
     @Option(name: .customLong("database-url"), help: "Use this PostgreSQL server instead of the self-managed one (DATABASE_URL).")
     var databaseURL: String?
 
     var overrides: [ConfigVariable: (flag: String, value: String)] {
-        var result: [ConfigVariable: (flag: String, value: String)] = [:]
-        if let dataDirectory { result[.dataDirectory] = ("--data-dir", dataDirectory) }
+        var result = dataDirectory.overrides
         if let databaseURL { result[.databaseURL] = ("--database-url", databaseURL) }
         return result
     }
 
-    /// The data directory and database location only, validated like `serve` would.
-    func location() throws(StartupError) -> (dataDirectory: String, database: DatabaseLocation) {
-        let environment = ProcessInfo.processInfo.environment
-        let dataValue = overrides[.dataDirectory]?.value ?? environment[ConfigVariable.dataDirectory.rawValue]
-        let dataDirectory = ConfigLoader.absolutePath(
-            dataValue.flatMap { $0.isEmpty ? nil : $0 } ?? StriveConfig.defaultDataDirectory
-        )
-        let urlValue = overrides[.databaseURL]?.value ?? environment[ConfigVariable.databaseURL.rawValue]
-        guard let text = urlValue, !text.isEmpty else { return (dataDirectory, .managed) }
-        do {
-            return (dataDirectory, .external(try DatabaseURL(parsing: text)))
-        } catch {
-            let label = databaseURL != nil ? "--database-url (DATABASE_URL)" : "DATABASE_URL"
-            throw .configuration(.init(problems: [.init(variable: label, rule: error.rule, observed: error.observed)]))
-        }
+    /// The database settings, validated like `serve` validates them.
+    func settings() throws(StartupError) -> DatabaseSettings {
+        try dataDirectory.settings(overrides: overrides)
     }
 }
 
@@ -72,15 +99,15 @@ extension DatabaseOptions {
         logger: Logger,
         _ body: (PostgresConnection, DatabaseTarget) async throws(StartupError) -> T
     ) async throws(StartupError) -> T {
-        let (dataDirectory, location) = try location()
-        switch location {
+        let settings = try settings()
+        switch settings.location {
         case .external(let url):
             let target = DatabaseTarget(url: url)
             return try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
                 try await body(connection, target)
             }
         case .managed:
-            let managed = try await ManagedCluster.openForCommand(dataDirectory: dataDirectory, logger: logger)
+            let managed = try await ManagedCluster.openForCommand(settings, logger: logger)
             do throws(StartupError) {
                 let target = try managed.target()
                 let result = try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in

@@ -24,7 +24,7 @@ struct Verify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = makeLogger(level: commandLogLevel())
+        let logger = makeLogger(level: try commandLogLevel())
         var outcome: (report: SchemaAudit.Report, location: String)?
         try await reportingFailure { () async throws(StartupError) in
             outcome = try await database.withOwnerConnection(logger: logger) { connection, target throws(StartupError) in

@@ -33,7 +33,7 @@ struct DatabaseFaultTests {
         let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
         let base = try await server.waitUntilReady()
         let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        let cluster = try TestCluster.localCluster(at: dataDirectory)
         let key = try server.serviceKey()
         try await subscribed(base: base, key: key, databaseURL: databaseURL) { _ in
             try await serveThrough(fault.rawValue, base: base, key: key, databaseURL: databaseURL) {
@@ -260,7 +260,7 @@ struct DatabaseFaultTests {
 
     /// A throwaway cluster Strive does not manage (the stand-in for a `DATABASE_URL` database) and its URL.
     static func startExternalCluster(_ dataDirectory: String, logger: Logger) async throws -> (LocalCluster, String) {
-        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        let cluster = try TestCluster.localCluster(at: dataDirectory)
         try await cluster.prepareDataDirectory()
         try await cluster.initializeIfNeeded(logger: logger)
         let running = try await cluster.start(logger: logger)
@@ -310,7 +310,7 @@ struct DatabaseFaultTests {
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
         let base = try await server.waitUntilReady()
-        let cluster = LocalCluster(dataDirectory: dataDirectory, binaries: try PostgresBinaries.locate())
+        let cluster = try TestCluster.localCluster(at: dataDirectory)
         let postmaster = try #require(Self.postmasterPID(dataDirectory))
         kill(postmaster, SIGKILL)
         // The outage is answered at once, in each surface's shape.

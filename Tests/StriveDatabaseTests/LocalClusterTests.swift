@@ -34,7 +34,7 @@ struct LocalClusterTests {
 
     @Test func keepsDataAcrossRestartsAndRecoversFromKillNine() async throws {
         try await withDataDirectory { path in
-            let cluster = LocalCluster(dataDirectory: path, binaries: try PostgresBinaries.locate())
+            let cluster = try TestCluster.localCluster(at: path)
             try await cluster.prepareDataDirectory()
             #expect(try await cluster.status() == .uninitialized)
             #expect(try await cluster.initializeIfNeeded(logger: logger))
@@ -67,7 +67,7 @@ struct LocalClusterTests {
 
     @Test func adoptsAClusterLeftRunning() async throws {
         try await withDataDirectory { path in
-            let cluster = LocalCluster(dataDirectory: path, binaries: try PostgresBinaries.locate())
+            let cluster = try TestCluster.localCluster(at: path)
             try await cluster.prepareDataDirectory()
             try await cluster.initializeIfNeeded(logger: logger)
             let first = try await cluster.start(logger: logger)
@@ -95,7 +95,7 @@ struct LocalClusterTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("strive-file-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(FileManager.default.createFile(atPath: path, contents: Data("keep me".utf8)))
-        let cluster = LocalCluster(dataDirectory: path, binaries: try PostgresBinaries.locate())
+        let cluster = try TestCluster.localCluster(at: path)
         await #expect(throws: LocalClusterError.dataDirectoryIsNotADirectory(path)) {
             try await cluster.prepareDataDirectory()
         }
@@ -105,16 +105,16 @@ struct LocalClusterTests {
     @Test func missingServerProgramsExplainHowToInstall() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("strive-nobin-\(UUID().uuidString.prefix(8))").path
         let error = #expect(throws: LocalClusterError.self) {
-            try PostgresBinaries.locate(environment: ["PATH": empty], versionedRoots: [empty])
+            try PostgresBinaries.locate(in: nil, searchPath: empty, versionedRoots: [empty])
         }
         #expect(error?.description.contains("apt-get install postgresql") == true)
         #expect(throws: LocalClusterError.self) {
-            try PostgresBinaries.locate(environment: ["STRIVE_PG_BIN_DIR": empty, "PATH": "/usr/bin"])
+            try PostgresBinaries.locate(in: empty, searchPath: "/usr/bin")
         }
     }
 
     @Test func locatesServerProgramsOnThisMachine() throws {
-        let binaries = try PostgresBinaries.locate()
+        let binaries = try PostgresBinaries.locate(in: nil)
         #expect(FileManager.default.isExecutableFile(atPath: binaries.initdb))
         #expect(FileManager.default.isExecutableFile(atPath: binaries.postgres))
     }

@@ -73,7 +73,9 @@ struct OpsRoutesTests {
             endpoint: .tcp(host: "127.0.0.1", port: port, sslMode: .disable), database: "nowhere",
             owner: .init(username: "nobody", password: nil)
         )
-        let db = try StriveDatabase(target: target, authenticator: .authenticator(derivedFrom: TestCluster.jwtSecret), logger: logger)
+        let db = try StriveDatabase(
+            target: target, authenticator: .authenticator(derivedFrom: TestCluster.jwtSecret), requestPoolSize: 2, statementTimeout: .seconds(8),
+            acquireTimeout: .seconds(10), logger: logger)
         let migrator = try Migrator(migrations: try Migration.bundled())
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await db.run() }

@@ -43,14 +43,12 @@ public struct LocalCluster: Sendable {
         public let detached: Bool
     }
 
-    public init(
-        dataDirectory: String,
-        binaries: PostgresBinaries,
-        environment: [String: String] = ProcessInfo.processInfo.environment
-    ) {
+    /// `serverUserWhenRoot` runs the server when this process is root (PostgreSQL refuses root); otherwise
+    /// the server runs as this process's user.
+    public init(dataDirectory: String, binaries: PostgresBinaries, serverUserWhenRoot: String) {
         self.dataDirectory = dataDirectory
         self.binaries = binaries
-        self.serverUser = getuid() == 0 ? (environment["STRIVE_PG_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "postgres") : nil
+        self.serverUser = getuid() == 0 ? serverUserWhenRoot : nil
     }
 
     var runner: ProcessRunner { ProcessRunner(user: serverUser, workingDirectory: dataDirectory) }

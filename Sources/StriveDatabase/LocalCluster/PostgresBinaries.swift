@@ -10,17 +10,18 @@ public struct PostgresBinaries: Sendable, Equatable {
 
     static let required = ["initdb", "pg_ctl", "postgres"]
 
-    /// Searches, in order: `STRIVE_PG_BIN_DIR` if set (and only it), every `PATH` entry, the directory
+    /// Searches, in order: `directory` if given (and only it), every `PATH` entry, the directory
     /// `pg_config --bindir` names, then `/usr/lib/postgresql/<version>/bin` newest first.
     public static func locate(
-        environment: [String: String] = ProcessInfo.processInfo.environment,
+        in directory: String?,
+        searchPath: String = ProcessInfo.processInfo.environment["PATH"] ?? "",
         versionedRoots: [String] = ["/usr/lib/postgresql", "/usr/local/lib/postgresql"]
     ) throws(LocalClusterError) -> PostgresBinaries {
-        if let explicit = environment["STRIVE_PG_BIN_DIR"], !explicit.isEmpty {
+        if let explicit = directory {
             guard hasServerPrograms(explicit) else { throw .binariesNotFound(searched: [explicit]) }
             return PostgresBinaries(directory: explicit)
         }
-        var candidates = (environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        var candidates = searchPath.split(separator: ":").map(String.init)
         if let bindir = pgConfigBindir(searchPath: candidates) { candidates.append(bindir) }
         for root in versionedRoots {
             let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []

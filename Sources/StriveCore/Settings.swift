@@ -1,0 +1,237 @@
+/// The variables `strive` reads. Each one's flag, default, accepted values and help are declared once,
+/// in `setting`; the loader, `strive serve --help` and the README's table all come from there.
+public enum ConfigVariable: String, CaseIterable, Sendable {
+    case databaseURL = "DATABASE_URL"
+    case environment = "STRIVE_ENV"
+    case host = "STRIVE_HOST"
+    case port = "STRIVE_PORT"
+    case publicURL = "STRIVE_PUBLIC_URL"
+    case dataDirectory = "STRIVE_DATA_DIR"
+    case storageDirectory = "STRIVE_STORAGE_DIR"
+    case logLevel = "STRIVE_LOG_LEVEL"
+    case jwtSecret = "STRIVE_JWT_SECRET"
+    case anonKey = "STRIVE_ANON_KEY"
+    case serviceRoleKey = "STRIVE_SERVICE_ROLE_KEY"
+    case jwtExpiry = "STRIVE_JWT_EXPIRY"
+    case refreshReuseInterval = "STRIVE_REFRESH_REUSE_INTERVAL"
+    case authRateLimitPerIP = "STRIVE_AUTH_RATE_LIMIT_IP"
+    case authRateLimitPerEmail = "STRIVE_AUTH_RATE_LIMIT_EMAIL"
+    case bcryptCost = "STRIVE_BCRYPT_COST"
+    case maxRows = "STRIVE_DB_MAX_ROWS"
+    case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
+    case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
+    case poolSize = "STRIVE_DB_POOL_SIZE"
+    case acquireTimeout = "STRIVE_DB_ACQUIRE_TIMEOUT_MS"
+    case instanceID = "STRIVE_INSTANCE_ID"
+    case realtimeReplaySeconds = "STRIVE_REALTIME_REPLAY_SECONDS"
+    case postgresUser = "STRIVE_PG_USER"
+    case postgresBinDirectory = "STRIVE_PG_BIN_DIR"
+
+    var isSecret: Bool {
+        switch self {
+        case .jwtSecret, .serviceRoleKey, .databaseURL: true
+        default: false
+        }
+    }
+}
+
+/// How one setting is written down: what it accepts, its default, and what it does.
+public struct Setting: Sendable {
+    /// What a value must look like.
+    public enum Kind: Sendable {
+        /// Free text, checked by the loader's own rule when it has one.
+        case text
+        /// A whole number in `range` of `unit`; `default` is nil when the default is computed.
+        case integer(range: ClosedRange<Int>, unit: String, default: Int?)
+        /// One of `choices` (case-insensitive).
+        case choice(_ choices: [String], default: String)
+    }
+
+    public let kind: Kind
+    /// The command-line flag that overrides the variable, if any.
+    public let flag: String?
+    /// The default as people read it ("54321", "4 per CPU core", "generated (development)").
+    public let defaultText: String
+    /// False when `defaultText` describes the default rather than being it.
+    public let defaultIsLiteral: Bool
+    /// One line for `--help`.
+    public let summary: String
+    /// The README's longer explanation; `summary` when there is nothing to add.
+    public let details: String
+
+    init(
+        _ kind: Kind, flag: String? = nil, default literal: String? = nil, described description: String? = nil, _ summary: String,
+        details: String? = nil
+    ) {
+        self.kind = kind
+        self.flag = flag
+        switch kind {
+        case _ where description != nil: self.defaultText = description ?? ""
+        case .integer(_, _, .some(let value)): self.defaultText = String(value)
+        case .choice(_, let value): self.defaultText = value
+        default: self.defaultText = literal ?? "unset"
+        }
+        self.defaultIsLiteral = description == nil && defaultText != "unset"
+        self.summary = summary
+        self.details = details ?? summary
+    }
+
+    /// The declared default of an integer setting.
+    public var defaultInteger: Int? {
+        if case .integer(_, _, let value) = kind { return value }
+        return nil
+    }
+}
+
+extension ConfigVariable {
+    public var setting: Setting {
+        switch self {
+        case .databaseURL:
+            Setting(
+                .text, flag: "--database-url", "PostgreSQL to use; unset runs Strive's own cluster under STRIVE_DATA_DIR",
+                details: "`postgres://user:password@host:port/db[?sslmode=disable\\|prefer\\|require\\|verify-full][&host=/socket/dir]`. "
+                    + "Unset: Strive runs its own cluster under `STRIVE_DATA_DIR`. Set: Strive uses that server and manages nothing. "
+                    + "The user owns the schema: it must be able to create roles and be a superuser or have BYPASSRLS "
+                    + "(the security helpers run as it and tables force RLS).")
+        case .environment:
+            Setting(
+                .choice(RuntimeEnvironment.allCases.map(\.rawValue), default: RuntimeEnvironment.development.rawValue),
+                "development, production or test",
+                details: "`development`, `production` or `test`. Production refuses generated, short (< 32 chars), low-variety or "
+                    + "published example secrets and requires both keys.")
+        case .host:
+            Setting(.text, flag: "--host", default: "127.0.0.1", "listen address")
+        case .port:
+            Setting(.integer(range: 0...65535, unit: "port", default: 54321), flag: "--port", "listen port; 0 picks a free one")
+        case .publicURL:
+            Setting(.text, default: "http://HOST:PORT", "the URL clients use (for signed URLs)")
+        case .dataDirectory:
+            Setting(
+                .text, flag: "--data-dir", default: "./.strive", "data directory",
+                details: "self-managed cluster (`pg/`, `run/`), development secret, storage")
+        case .storageDirectory:
+            Setting(.text, default: "<data dir>/storage", "object bytes")
+        case .logLevel:
+            Setting(
+                .choice(LogLevel.allCases.map(\.rawValue), default: LogLevel.info.rawValue), flag: "--log-level",
+                "log level (commands other than serve: warning)")
+        case .jwtSecret:
+            Setting(
+                .text, described: "generated (development)", "HS256 secret, at least 32 characters",
+                details: "HS256 secret, ≥ 32 characters. Development generates one once into `<data dir>/jwt-secret` (mode 0600).")
+        case .anonKey:
+            Setting(.text, described: "derived (development)", "a JWT signed with the secret carrying role anon")
+        case .serviceRoleKey:
+            Setting(
+                .text, described: "derived (development)", "a JWT signed with the secret carrying role service_role (server-side only)")
+        case .jwtExpiry:
+            Setting(.integer(range: 5...604_800, unit: "seconds", default: 3600), "access-token lifetime in seconds (expires_in)")
+        case .refreshReuseInterval:
+            Setting(
+                .integer(range: 0...300, unit: "seconds", default: 10),
+                "seconds a just-rotated refresh token may be presented again and get the same successor (concurrent tabs); "
+                    + "later reuse revokes the session")
+        case .authRateLimitPerIP:
+            Setting(
+                .integer(range: 1...100_000, unit: "attempts", default: 30),
+                "sign-in and sign-up attempts per minute per client IP (per process)")
+        case .authRateLimitPerEmail:
+            Setting(
+                .integer(range: 1...100_000, unit: "attempts", default: 10),
+                "sign-in and sign-up attempts per minute per email address (per process)")
+        case .bcryptCost:
+            Setting(
+                .integer(range: 4...16, unit: "rounds", default: 10),
+                "bcrypt cost of new password hashes; below 10 only with STRIVE_ENV=test")
+        case .maxRows:
+            Setting(
+                .integer(range: 1...1_000_000, unit: "rows", default: 1000),
+                "most rows one data API response returns (PostgREST's db-max-rows)")
+        case .restMaxBodyBytes:
+            Setting(.integer(range: 1024...(100 * 1024 * 1024), unit: "bytes", default: 1024 * 1024), "largest data API request body")
+        case .statementTimeout:
+            Setting(
+                .integer(range: 100...3_600_000, unit: "milliseconds", default: 8000),
+                "every request's statements are cancelled after this long (HTTP 504, SQLSTATE 57014)")
+        case .poolSize:
+            Setting(
+                .integer(range: 1...1000, unit: "connections", default: nil), described: "4 per CPU core",
+                "connections of the request pool",
+                details: "connections of the request pool, plus 2 admin connections and 1 realtime LISTEN connection (the "
+                    + "self-managed cluster allows 500). More backends than cores only queue inside PostgreSQL: on 2 cores, "
+                    + "8 connections gave 29% more list throughput than 20 and a p99 of 42 ms instead of 762 ms.")
+        case .acquireTimeout:
+            Setting(
+                .integer(range: 50...60_000, unit: "milliseconds", default: 10_000),
+                "longest a request waits for a pooled connection before it is answered 503")
+        case .instanceID:
+            Setting(
+                .text, default: "<host name>:<port>",
+                "this instance's name among instances sharing a database (its realtime cursor)")
+        case .realtimeReplaySeconds:
+            Setting(
+                .integer(range: 0...3600, unit: "seconds", default: 10),
+                "after a restart with changes waiting, how long realtime waits for clients to rejoin before delivering them")
+        case .postgresUser:
+            Setting(
+                .text, default: "postgres",
+                "OS user that runs the self-managed cluster when Strive runs as root (PostgreSQL refuses root)")
+        case .postgresBinDirectory:
+            Setting(
+                .text, described: "searched", "directory holding initdb, pg_ctl and postgres",
+                details: "directory holding `initdb`/`pg_ctl`/`postgres`; unset: `PATH`, `pg_config --bindir`, then "
+                    + "`/usr/lib/postgresql/<version>/bin` newest first")
+        }
+    }
+
+    /// The settings as `strive serve --help` lists them: name and summary, wrapped to `width` columns.
+    public static func helpText(width: Int = 78) -> String {
+        let indent = 4
+        var lines: [String] = []
+        for variable in allCases {
+            let setting = variable.setting
+            let flag = setting.flag.map { " (\($0))" } ?? ""
+            lines.append(variable.rawValue + flag)
+            var text = setting.summary
+            if setting.defaultText != "unset" { text += "; default \(setting.defaultText)" }
+            if case .integer(let range, let unit, _) = setting.kind, unit != "port" {
+                text += " (\(range.lowerBound)–\(range.upperBound) \(unit))"
+            }
+            lines += wrap(text, width: width - indent).map { String(repeating: " ", count: indent) + $0 }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The README's table of settings.
+    public static func markdownTable() -> String {
+        var rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+        for variable in allCases {
+            let setting = variable.setting
+            var meaning = setting.details
+            if case .integer(let range, let unit, _) = setting.kind, unit != "port" {
+                meaning += " (\(range.lowerBound)–\(range.upperBound) \(unit))"
+            }
+            if case .choice(let choices, _) = setting.kind, setting.details == setting.summary {
+                meaning += ": " + choices.map { "`\($0)`" }.joined(separator: " ")
+            }
+            let flag = setting.flag.map { " (`\($0)`)" } ?? ""
+            let defaultText = setting.defaultIsLiteral ? "`\(setting.defaultText)`" : setting.defaultText
+            rows.append("| `\(variable.rawValue)`\(flag) | \(defaultText) | \(meaning) |")
+        }
+        return rows.joined(separator: "\n")
+    }
+
+    private static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+}
