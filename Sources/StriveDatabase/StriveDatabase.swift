@@ -88,15 +88,17 @@ public final class StriveDatabase: Service, Sendable {
     /// which a function returning records needs. Row-level security applies as in
     /// `withRequestTransaction`.
     public func requestStatement(
-        _ identity: RequestIdentity, statement: String, values: [String], columns: String, logger: Logger? = nil
+        _ identity: RequestIdentity, statement: String, values: [String], columns: String, writes: Bool, logger: Logger? = nil
     ) async throws -> [PostgresRow] {
         let logger = logger ?? self.logger
         return try await withRequestConnection { connection in
-            try await connection.rows(
+            let rows = try await connection.rows(
                 """
                 select * from app.run_request(\(identity.role.rawValue), \(identity.claimsJSON), \(identity.method), \(identity.path),
                     \(identity.sessionID), \(statement), \(values)) as "r"(\(unescaped: columns))
                 """, logger: logger)
+            if writes { try await Self.confirmCommitted(connection, logger: logger) }
+            return rows
         }
     }
 
@@ -110,8 +112,21 @@ public final class StriveDatabase: Service, Sendable {
                 select app.run_request_write(\(identity.role.rawValue), \(identity.claimsJSON), \(identity.method), \(identity.path),
                     \(identity.sessionID), \(statements), \(values))
                 """, logger: logger)
+            try await Self.confirmCommitted(connection, logger: logger)
             return try rows.first?.decode(Int.self) ?? 0
         }
+    }
+
+    /// Waits until a single statement's implicit transaction has committed.
+    ///
+    /// PostgresNIO 1.33.2 reports a statement's success at its CommandComplete, but PostgreSQL commits a
+    /// single statement's transaction only afterwards, when it processes the Sync: an error at commit (a
+    /// deferred constraint or trigger, the server shutting down between the two) then closes the connection
+    /// instead of failing the statement. A write would be acknowledged that was never stored (seen under
+    /// `pg_ctl stop -m immediate`). The connection answers the next statement only after the previous one's
+    /// ReadyForQuery, and fails it if the commit failed: one more round trip, for writes only.
+    private static func confirmCommitted(_ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("select 1", logger: logger)
     }
 
     /// A request-pool connection for one request, bounded on this side too: a connection the server

@@ -151,7 +151,7 @@ struct ChangeFeed: Sendable {
         try await database.requestStatement(
             .serviceRole(method: "REALTIME", path: "change-feed/read"),
             statement: "select \(Self.changeColumns) from realtime.changes where \(condition) order by position, id" + (limit.map { " limit \($0)" } ?? ""),
-            values: [String(value)], columns: Self.changeColumnTypes, logger: logger
+            values: [String(value)], columns: Self.changeColumnTypes, writes: false, logger: logger
         ).map(Self.change)
     }
 

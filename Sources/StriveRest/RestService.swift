@@ -126,7 +126,7 @@ public struct RestService: Sendable {
             select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int, \(total)::int
             from (select \(projection) from \(source)\(order) limit \(limit) offset \(offset)) as "r"
             """
-        let (array, first, rows, count) = try await run(sql, builder, columns: "body text, first text, rows int, total int", call) { row in
+        let (array, first, rows, count) = try await run(sql, builder, columns: "body text, first text, rows int, total int", call, writes: false) { row in
             try row.decode((String, String?, Int, Int?).self)
         }
         return try readReply(array: array, first: first, rows: rows, total: count, offset: offset, call: call, preferences: preferences, head: head)
@@ -401,7 +401,7 @@ public struct RestService: Sendable {
                    (select \(Self.locationSQL(table)) from "all_written" as "t0" limit 1)
             from (select \(projection) from "all_written" as "t0") as "r"
             """
-        let (array, rows, location) = try await run(sql, builder, columns: "body text, rows int, location text", call, preferences: preferences) { row in
+        let (array, rows, location) = try await run(sql, builder, columns: "body text, rows int, location text", call, writes: true, preferences: preferences) { row in
             let decoded = try row.decode((String?, Int, String?).self)
             try Self.checkAffected(decoded.1, preferences)
             return decoded
@@ -511,7 +511,7 @@ public struct RestService: Sendable {
                 select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int
                 from (select \(projection) from \(callSQL) as "t0"\(filters)\(order) limit \(limit) offset \(offset)) as "r"
                 """
-            let (array, first, rows) = try await run(sql, builder, columns: "body text, first text, rows int", call, preferences: preferences) { row in
+            let (array, first, rows) = try await run(sql, builder, columns: "body text, first text, rows int", call, writes: true, preferences: preferences) { row in
                 let decoded = try row.decode((String, String?, Int).self)
                 try Self.checkAffected(decoded.2, preferences)
                 return decoded
@@ -526,7 +526,7 @@ public struct RestService: Sendable {
             function.returnsSet
             ? "select coalesce(json_agg(\"r\"), '[]'::json)::text, count(*)::int from \(callSQL) as \"r\""
             : "select to_json(\(callSQL))::text, 1"
-        let body = try await run(sql, builder, columns: "body text, rows int", call, preferences: preferences) { row in
+        let body = try await run(sql, builder, columns: "body text, rows int", call, writes: true, preferences: preferences) { row in
             let (text, rows) = try row.decode((String?, Int).self)
             try Self.checkAffected(rows, preferences)
             return text
@@ -547,10 +547,11 @@ public struct RestService: Sendable {
     // MARK: Execution
 
     /// Runs the request's one statement and decodes its one row. In one round trip
-    /// (`StriveDatabase.requestStatement`) unless `preferences` enforce max-affected: `decode` checks that,
+    /// (`StriveDatabase.requestStatement`; `writes` adds one to confirm the commit, functions count as
+    /// writes whatever the method) unless `preferences` enforce max-affected: `decode` checks that,
     /// and its error must roll the statement back, so that case runs in a transaction of its own.
     private func run<T: Sendable>(
-        _ sql: String, _ builder: SQLBuilder, columns: String, _ call: Call, preferences: Preferences? = nil,
+        _ sql: String, _ builder: SQLBuilder, columns: String, _ call: Call, writes: Bool, preferences: Preferences? = nil,
         decode: @Sendable (PostgresRow) throws -> T
     ) async throws -> T {
         let values = builder.values
@@ -560,7 +561,9 @@ public struct RestService: Sendable {
             }
         }
         let rows = try await mapped(call) {
-            try await database.requestStatement(call.identity, statement: sql, values: values, columns: columns, logger: logger)
+            try await database.requestStatement(
+                call.identity, statement: sql, values: values, columns: columns, writes: writes,
+                logger: logger)
         }
         return try decode(Self.onlyRow(rows))
     }

@@ -253,7 +253,7 @@ struct RLSContractTests {
             do {
                 let rows = try await db.requestStatement(
                     fixture.identity(of: testCase.actor), statement: statement.replacingOccurrences(of: "count(*)", with: "count(*)::int"),
-                    values: [], columns: "seen int", logger: logger)
+                    values: [], columns: "seen int", writes: false, logger: logger)
                 let seen = try rows.first?.decode(Int.self) ?? 0
                 return Observation(outcome: seen > 0 ? .allowed : .filtered, detail: "\(seen) rows")
             } catch {

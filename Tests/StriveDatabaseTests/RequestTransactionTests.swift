@@ -89,7 +89,7 @@ struct RequestTransactionTests {
             #expect(after == "200ms")
             // It holds for the single-round-trip path too.
             await #expect {
-                try await db.requestStatement(identity, statement: "select pg_sleep(5)::text", values: [], columns: "x text")
+                try await db.requestStatement(identity, statement: "select pg_sleep(5)::text", values: [], columns: "x text", writes: false)
             } throws: { error in
                 DatabaseError.serverError(in: error)?.sqlState == "57014"
             }
@@ -109,7 +109,7 @@ struct RequestTransactionTests {
             func seen(_ actor: TenantFixture.Actor) async throws -> Int? {
                 do {
                     let rows = try await db.requestStatement(
-                        fixture.identity(of: actor), statement: statement, values: [organization], columns: "seen int")
+                        fixture.identity(of: actor), statement: statement, values: [organization], columns: "seen int", writes: false)
                     return try rows.first?.decode(Int.self)
                 } catch {
                     // anon holds no privilege on projects at all.
@@ -149,7 +149,7 @@ struct RequestTransactionTests {
                     select current_user::text, auth.uid()::text, auth.jwt() ->> 'email', current_setting('request.path'),
                            ($1[1])::int + 1, ($1[2])::text[]
                     """,
-                values: ["41", #"{"a,b","c\"d"}"#], columns: "who text, uid text, email text, path text, answer int, list text[]")
+                values: ["41", #"{"a,b","c\"d"}"#], columns: "who text, uid text, email text, path text, answer int, list text[]", writes: false)
             let (who, uid, email, path, answer, list) = try #require(rows.first).decode((String, String?, String?, String, Int, [String]).self)
             #expect([who, uid, email, path] == ["authenticated", expectedUID, "a@example.com", "/rest/v1/tasks"])
             #expect(answer == 42)
@@ -157,7 +157,7 @@ struct RequestTransactionTests {
             #expect(try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) } == Self.clean)
 
             await #expect(throws: (any Error).self) {
-                try await db.requestStatement(identity, statement: "select 1/0", values: [], columns: "x int")
+                try await db.requestStatement(identity, statement: "select 1/0", values: [], columns: "x int", writes: false)
             }
             #expect(try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) } == Self.clean)
 
@@ -176,9 +176,43 @@ struct RequestTransactionTests {
             }
             let names = try await db.requestStatement(
                 .serviceRole(), statement: "select string_agg(name, ',' order by name) from public.organizations where slug like 'w-%'",
-                values: [], columns: "names text")
+                values: [], columns: "names text", writes: false)
             #expect(try names.first?.decode(String.self) == "W1,W2,W3")
         }
+    }
+
+    /// A single statement's implicit transaction commits when PostgreSQL processes its Sync, after the
+    /// statement's CommandComplete: PostgresNIO reports success at CommandComplete, so a failure at commit
+    /// (here a deferred constraint) only closes the connection. A request write must not be acknowledged
+    /// then: it waits for the commit and fails.
+    @Test func aWriteWhoseCommitFailsIsNotAcknowledged() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        try await database.withOwnerConnection { connection in
+            try await connection.run(
+                """
+                create table public.deferred_check (id int, constraint once unique (id) deferrable initially deferred);
+                """, logger: logger)
+            try await connection.run("grant insert on public.deferred_check to service_role", logger: logger)
+        }
+        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+            let identity = RequestIdentity.serviceRole(method: "POST", path: "/rest/v1/deferred_check")
+            await #expect(throws: (any Error).self) {
+                _ = try await db.requestWrite(identity, statements: ["insert into public.deferred_check values (1), (1)"], values: [])
+            }
+            await #expect(throws: (any Error).self) {
+                _ = try await db.requestStatement(
+                    identity, statement: "with w as (insert into public.deferred_check values (2), (2) returning id) select count(*)::int from w",
+                    values: [], columns: "n int", writes: true)
+            }
+            // A write whose commit succeeds is still acknowledged, on a fresh connection.
+            let written = try await db.requestWrite(identity, statements: ["insert into public.deferred_check values (3)"], values: [])
+            #expect(written == 1)
+        }
+        let stored = try await database.withOwnerConnection { connection in
+            try await connection.rows("select id from public.deferred_check order by id", logger: logger).map { try $0.decode(Int.self) }
+        }
+        #expect(stored == [3])
     }
 
     @Test func nothingLeaksAfterAnError() async throws {
