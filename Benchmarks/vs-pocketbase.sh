@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Strive against PocketBase on this machine, side by side in one run (issue 13): both load the same
+# Strive against PocketBase on this machine, side by side in one run: both load the same
 # shape — ORGS organizations × 5 members, 5 projects × 20 tasks each (100 tasks per organization) —
 # and wrk drives the same workloads at CONNECTIONS connections for DURATION seconds, signed in as an
 # organization member, with row-level rules on both sides:

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// `strive verify`: audits a live database against the security model (SPEC §8) by reading its catalogs.
+/// `strive verify`: audits a live database against the security model (docs/ARCHITECTURE.md, "Where security is decided") by reading its catalogs.
 /// Every lint is a query that returns one row per problem it finds; the score starts at 100 and loses each
 /// finding's penalty, so a single regression always shows.
 public enum SchemaAudit {
@@ -170,7 +170,7 @@ public enum SchemaAudit {
                 """),
         Lint(
             id: "bucket_missing_or_misconfigured", severity: .high,
-            summary: "a storage bucket SPEC §5 requires is missing or has other limits",
+            summary: "a storage bucket the built-in schema creates (attachments, avatars, public-assets) is missing or has other limits",
             query: """
                 with expected(id, public, file_size_limit, allowed_mime_types) as (values
                     ('attachments', false, 52428800::bigint, null::text[]),

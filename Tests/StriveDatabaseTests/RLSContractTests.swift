@@ -5,7 +5,7 @@ import StriveDatabase
 import StriveTestSupport
 import Testing
 
-/// SPEC §4 as data: for every table (and every storage bucket's objects), every operation and every kind
+/// The security model as data: for every table (and every storage bucket's objects), every operation and every kind
 /// of caller, what the database must do. Each case runs through the server's own request paths (the
 /// authenticator pool, the caller's role, real claims): reads through the data API's single-round-trip
 /// path, writes in a transaction that is rolled back afterwards.
@@ -187,7 +187,7 @@ struct RLSContractTests {
         let covered = Set(Self.contract.map(\.table))
         let uncovered = (tables + ["storage.objects"]).filter { !covered.contains($0) }
         #expect(uncovered.isEmpty, "tables without rows in the RLS contract: \(uncovered)")
-        #expect(tables.count == 23, "SPEC §3 has 23 public tables; the database has \(tables.count)")
+        #expect(tables.count == 23, "the built-in schema has 23 public tables; the database has \(tables.count)")
         for entry in Self.contract {
             for operation in Operation.allCases {
                 #expect(entry.expected[operation]?.count == Actor.allCases.count, "\(entry.name) \(operation): one letter per caller")
@@ -225,7 +225,7 @@ struct RLSContractTests {
             }
         }
         print("RLS contract: ran \(cases.count) cases over \(Self.contract.count) contract rows, \(mismatches.count) mismatches")
-        #expect(mismatches.isEmpty, "\(mismatches.count) cases differ from SPEC §4:\n\(mismatches.joined(separator: "\n"))")
+        #expect(mismatches.isEmpty, "\(mismatches.count) cases differ from the contract:\n\(mismatches.joined(separator: "\n"))")
     }
 
     /// Runs one case; returns a description of the mismatch, or nil when the database did as expected.

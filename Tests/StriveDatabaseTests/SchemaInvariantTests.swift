@@ -5,7 +5,7 @@ import StriveDatabase
 import StriveTestSupport
 import Testing
 
-/// The rules a policy alone cannot express (SPEC §4, issue 3 point 3), cross-tenant attempts by id, and
+/// The rules a policy alone cannot express (membership, roles and tenancy that must hold across tables), cross-tenant attempts by id, and
 /// the helpers' semantics. Every statement runs through the request path as a real caller.
 @Suite("Schema invariants")
 struct SchemaInvariantTests {
