@@ -30,8 +30,8 @@ public struct APIKeys: Sendable {
 
     /// Fixed claims make the derived keys stable: the same secret always yields the same keys,
     /// so a development server prints the same keys on every start.
-    static let issuedAt = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01
-    static let expiresAt = Date(timeIntervalSince1970: 4_102_444_800)  // 2100-01-01
+    static let issuedAt = Date(timeIntervalSince1970: 1_767_225_600) // 2026-01-01
+    static let expiresAt = Date(timeIntervalSince1970: 4_102_444_800) // 2100-01-01
 
     /// The key for `role`, signed with `secret` (HS256). The secret must already satisfy `SecretStrength`.
     public static func derive(role: Role, secret: Secret) async throws -> String {
@@ -55,7 +55,12 @@ public struct APIKeys: Sendable {
                 .init(variable: "STRIVE_JWT_SECRET", rule: "must be at least \(SecretStrength.minimumLength) characters")
             ])
         }
-        let keys = JWTKeyCollection()
+        // Sorted keys: the header is a dictionary, whose order otherwise varies between two encodings in
+        // one process, so the same secret would not always print the same keys.
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.outputFormatting = .sortedKeys
+        let keys = JWTKeyCollection(defaultJWTSerializer: DefaultJWTSerializer(jsonEncoder: encoder))
         await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
         return keys
     }
