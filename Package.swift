@@ -5,7 +5,7 @@ let package = Package(
     name: "strive",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "strive", targets: ["strive"]),
+        .executable(name: "strive", targets: ["strive"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -53,12 +53,29 @@ let package = Package(
             ],
             resources: [.copy("Migrations")]
         ),
-        // Accounts, passwords, sessions, refresh-token rotation, JWTs, API keys; the /auth/v1 routes.
+        // Who is calling: API keys and access tokens verified, the caller's role and claims, request body limits.
+        // Every surface needs it; only StriveAuth needs accounts, passwords and sessions.
+        .target(
+            name: "StriveIdentity",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Accounts, passwords, sessions, refresh-token rotation; the /auth/v1 routes.
         .target(
             name: "StriveAuth",
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
+                "StriveIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -77,7 +94,7 @@ let package = Package(
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
-                "StriveAuth",
+                "StriveIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -92,7 +109,7 @@ let package = Package(
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
-                "StriveAuth",
+                "StriveIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -105,6 +122,7 @@ let package = Package(
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Change feeds, broadcast and presence over Supabase Realtime's Phoenix protocol at /realtime/v1.
@@ -113,7 +131,7 @@ let package = Package(
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
-                "StriveAuth",
+                "StriveIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -130,6 +148,7 @@ let package = Package(
                 "StriveCore",
                 "StriveDatabase",
                 "StriveAuth",
+                "StriveIdentity",
                 "StriveRest",
                 "StriveStorage",
                 "StriveRealtime",
@@ -147,6 +166,7 @@ let package = Package(
                 "StriveCore",
                 "StriveDatabase",
                 "StriveAuth",
+                "StriveIdentity",
                 "StriveServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,6 +184,7 @@ let package = Package(
                 "StriveCore",
                 "StriveDatabase",
                 "StriveAuth",
+                "StriveIdentity",
                 "StriveServer",
                 "StriveRealtime",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -189,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "StriveAuthTests",
             dependencies: [
-                "StriveAuth", "StriveServer", "StriveTestSupport",
+                "StriveAuth", "StriveIdentity", "StriveServer", "StriveTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
@@ -197,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "StriveRestTests",
             dependencies: [
-                "StriveRest", "StriveAuth", "StriveServer", "StriveTestSupport",
+                "StriveRest", "StriveAuth", "StriveIdentity", "StriveServer", "StriveTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"),
             ]
@@ -205,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "StriveStorageTests",
             dependencies: [
-                "StriveStorage", "StriveCore", "StriveServer", "StriveTestSupport", "StriveAuth", "StriveDatabase",
+                "StriveStorage", "StriveCore", "StriveServer", "StriveTestSupport", "StriveAuth", "StriveIdentity", "StriveDatabase",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -215,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "StriveRealtimeTests",
             dependencies: [
-                "StriveRealtime", "StriveCore", "StriveServer", "StriveTestSupport", "StriveAuth", "StriveDatabase",
+                "StriveRealtime", "StriveCore", "StriveServer", "StriveTestSupport", "StriveAuth", "StriveIdentity", "StriveDatabase",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import StriveCore
+import StriveIdentity
 
 /// An `auth.users` row.
 public struct UserRecord: Sendable, Equatable {

@@ -7,6 +7,7 @@ import NIOFoundationCompat
 import PostgresNIO
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 /// What auth routes need from the request context: the peer address, for per-IP limits and sessions,
 /// and the caller `CallerMiddleware` resolved.
@@ -26,16 +27,16 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     public func register(on router: some RouterMethods<Context>) {
         let group = router.group("auth/v1")
-        group.post("signup") { request, context in try await mapped { try await signUp(request, context) } }
-        group.post("token") { request, context in try await mapped { try await token(request, context) } }
-        group.get("user") { request, context in try await mapped { try await user(request, context) } }
-        group.put("user") { request, context in try await mapped { try await updateUser(request, context) } }
-        group.post("logout") { request, context in try await mapped { try await logout(request, context) } }
-        group.get("admin/users") { request, context in try await mapped { try await listUsers(request, context) } }
-        group.post("admin/users") { request, context in try await mapped { try await createUser(request, context) } }
-        group.get("admin/users/:id") { request, context in try await mapped { try await adminUser(request, context) } }
-        group.put("admin/users/:id") { request, context in try await mapped { try await adminUpdate(request, context) } }
-        group.delete("admin/users/:id") { request, context in try await mapped { try await adminDelete(request, context) } }
+        group.post("signup") { request, context in try await mappingErrors { try await signUp(request, context) } }
+        group.post("token") { request, context in try await mappingErrors { try await token(request, context) } }
+        group.get("user") { request, context in try await mappingErrors { try await user(request, context) } }
+        group.put("user") { request, context in try await mappingErrors { try await updateUser(request, context) } }
+        group.post("logout") { request, context in try await mappingErrors { try await logout(request, context) } }
+        group.get("admin/users") { request, context in try await mappingErrors { try await listUsers(request, context) } }
+        group.post("admin/users") { request, context in try await mappingErrors { try await createUser(request, context) } }
+        group.get("admin/users/:id") { request, context in try await mappingErrors { try await adminUser(request, context) } }
+        group.put("admin/users/:id") { request, context in try await mappingErrors { try await adminUpdate(request, context) } }
+        group.delete("admin/users/:id") { request, context in try await mappingErrors { try await adminDelete(request, context) } }
     }
 
     // MARK: Handlers
@@ -51,7 +52,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         let body = try await decode(SignUpBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("Signups need an email address") }
         guard let password = body.password else { throw AuthError.validation("Signup requires a valid password") }
-        let session = try await service.signUp(email: email, password: password, metadata: body.data ?? [:], client: client(request, context))
+        let session = try await service.signUp(
+            email: email, password: password, metadata: body.data ?? [:], client: client(request, context))
         return try json(session)
     }
 
@@ -114,7 +116,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     func updateUser(_ request: Request, _ context: Context) async throws -> Response {
         let token = try userToken(request, context)
         let body = try await decode(UserUpdateBody.self, from: request, context)
-        let update = AuthService.UserUpdate(email: body.email, password: body.password, currentPassword: body.current_password, data: body.data)
+        let update = AuthService.UserUpdate(
+            email: body.email, password: body.password, currentPassword: body.current_password, data: body.data)
         return try json(try await service.updateCurrentUser(token, update).json)
     }
 
@@ -195,7 +198,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         guard request.headers[.authorization].flatMap(Caller.bearerToken) != nil else { throw AuthError.noAuthorization }
         let caller = try context.caller()
         guard caller.role == .authenticated else {
-            throw AuthError(status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
+            throw AuthError(
+                status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
         }
         return caller.token
     }
@@ -259,7 +263,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     /// Database refusals reach clients as auth errors: an ended session as `session_not_found`, a rule of
     /// the schema (the last OWNER of an organization, say) as a 422 naming it. Anything else stays a bug.
-    func mapped(_ body: () async throws -> Response) async throws -> Response {
+    func mappingErrors(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
         } catch let error as AuthError {

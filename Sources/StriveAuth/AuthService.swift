@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 /// Sign-up, sign-in, refresh, sign-out and account changes, independent of HTTP.
 public struct AuthService: Sendable {
@@ -13,7 +14,7 @@ public struct AuthService: Sendable {
     let ipLimiter: RateLimiter
     let emailLimiter: RateLimiter
 
-    public init(database: StriveDatabase, secret: Secret, issuer: String, settings: AuthSettings, logger: Logger) async throws {
+    public init(database: Database, secret: Secret, issuer: String, settings: AuthSettings, logger: Logger) async throws {
         store = AuthStore(database: database, logger: logger)
         tokens = try await TokenService(secret: secret, issuer: issuer, accessTokenLifetime: settings.accessTokenLifetime)
         hasher = try await PasswordHasher(cost: settings.bcryptCost)
@@ -36,7 +37,9 @@ public struct AuthService: Sendable {
 
     // MARK: Sign-up and sign-in
 
-    public func signUp(email rawEmail: String, password: String, metadata: [String: JSONValue], client: Client) async throws -> TokenResponse {
+    public func signUp(email rawEmail: String, password: String, metadata: [String: JSONValue], client: Client) async throws
+        -> TokenResponse
+    {
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client)
         try PasswordHasher.check(password)
@@ -132,7 +135,9 @@ public struct AuthService: Sendable {
         public var userMetadata: [String: JSONValue]
         public var appMetadata: [String: JSONValue]
 
-        public init(email: String, password: String?, emailConfirm: Bool, userMetadata: [String: JSONValue], appMetadata: [String: JSONValue]) {
+        public init(
+            email: String, password: String?, emailConfirm: Bool, userMetadata: [String: JSONValue], appMetadata: [String: JSONValue]
+        ) {
             self.email = email
             self.password = password
             self.emailConfirm = emailConfirm

@@ -3,15 +3,16 @@ import Logging
 import PostgresNIO
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 /// The auth schema's reads and writes. Accounts, sessions and refresh tokens are invisible to requests
 /// (no grants, forced RLS), so every call here is a service-role transaction: auth is one of the named
 /// service paths.
 public struct AuthStore: Sendable {
-    let database: StriveDatabase
+    let database: Database
     let logger: Logger
 
-    public init(database: StriveDatabase, logger: Logger) {
+    public init(database: Database, logger: Logger) {
         self.database = database
         self.logger = logger
     }
@@ -34,27 +35,33 @@ public struct AuthStore: Sendable {
         let app = JSONValue.object(appMetadata).jsonText
         let user = JSONValue.object(userMetadata).jsonText
         return try await service("/admin/users") { connection in
-            try await Self.users(connection.rows(
-                """
-                insert into auth.users (email, encrypted_password, email_confirmed_at, role, raw_app_meta_data, raw_user_meta_data)
-                values (\(email), \(passwordHash), case when \(confirmed) then now() end, \(role), \(app)::jsonb, \(user)::jsonb)
-                on conflict (email) where email is not null do nothing
-                returning \(unescaped: UserRecord.columns)
-                """, logger: logger)).first
+            try await Self.users(
+                connection.rows(
+                    """
+                    insert into auth.users (email, encrypted_password, email_confirmed_at, role, raw_app_meta_data, raw_user_meta_data)
+                    values (\(email), \(passwordHash), case when \(confirmed) then now() end, \(role), \(app)::jsonb, \(user)::jsonb)
+                    on conflict (email) where email is not null do nothing
+                    returning \(unescaped: UserRecord.columns)
+                    """, logger: logger)
+            ).first
         }
     }
 
     public func user(email: String) async throws -> UserRecord? {
         try await service("/token") { connection in
-            try await Self.users(connection.rows(
-                "select \(unescaped: UserRecord.columns) from auth.users where email = \(email)", logger: logger)).first
+            try await Self.users(
+                connection.rows(
+                    "select \(unescaped: UserRecord.columns) from auth.users where email = \(email)", logger: logger)
+            ).first
         }
     }
 
     public func user(id: UUID) async throws -> UserRecord? {
         try await service("/user") { connection in
-            try await Self.users(connection.rows(
-                "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)).first
+            try await Self.users(
+                connection.rows(
+                    "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)
+            ).first
         }
     }
 
@@ -88,21 +95,22 @@ public struct AuthStore: Sendable {
                     "select 1 from auth.users where email = \(email) and id <> \(id)", logger: logger)
                 if !taken.isEmpty { return .emailTaken }
             }
-            let rows = try await Self.users(connection.rows(
-                """
-                update auth.users set
-                    email = coalesce(\(changes.email), email),
-                    email_confirmed_at = case when \(changes.confirmEmail) then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
-                    encrypted_password = coalesce(\(changes.passwordHash), encrypted_password),
-                    raw_user_meta_data = case when \(user)::jsonb is null then raw_user_meta_data
-                        else jsonb_strip_nulls(raw_user_meta_data || \(user)::jsonb) end,
-                    raw_app_meta_data = case when \(app)::jsonb is null then raw_app_meta_data
-                        else jsonb_strip_nulls(raw_app_meta_data || \(app)::jsonb) end,
-                    banned_until = case when \(banChanges) then \(bannedUntil) else banned_until end,
-                    role = coalesce(\(changes.role), role)
-                where id = \(id)
-                returning \(unescaped: UserRecord.columns)
-                """, logger: logger))
+            let rows = try await Self.users(
+                connection.rows(
+                    """
+                    update auth.users set
+                        email = coalesce(\(changes.email), email),
+                        email_confirmed_at = case when \(changes.confirmEmail) then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
+                        encrypted_password = coalesce(\(changes.passwordHash), encrypted_password),
+                        raw_user_meta_data = case when \(user)::jsonb is null then raw_user_meta_data
+                            else jsonb_strip_nulls(raw_user_meta_data || \(user)::jsonb) end,
+                        raw_app_meta_data = case when \(app)::jsonb is null then raw_app_meta_data
+                            else jsonb_strip_nulls(raw_app_meta_data || \(app)::jsonb) end,
+                        banned_until = case when \(banChanges) then \(bannedUntil) else banned_until end,
+                        role = coalesce(\(changes.role), role)
+                    where id = \(id)
+                    returning \(unescaped: UserRecord.columns)
+                    """, logger: logger))
             return rows.first.map(UpdateOutcome.updated) ?? .notFound
         }
     }
@@ -111,9 +119,10 @@ public struct AuthStore: Sendable {
         let offset = (page - 1) * perPage
         return try await service("/admin/users") { connection in
             let total = try await connection.rows("select count(*)::int from auth.users", logger: logger).first?.decode(Int.self) ?? 0
-            let users = try await Self.users(connection.rows(
-                "select \(unescaped: UserRecord.columns) from auth.users order by created_at, id limit \(perPage) offset \(offset)",
-                logger: logger))
+            let users = try await Self.users(
+                connection.rows(
+                    "select \(unescaped: UserRecord.columns) from auth.users order by created_at, id limit \(perPage) offset \(offset)",
+                    logger: logger))
             return (users, total)
         }
     }
@@ -143,9 +152,11 @@ public struct AuthStore: Sendable {
             try await connection.run(
                 "insert into auth.refresh_tokens (token_hash, user_id, session_id) values (\(refreshTokenHash), \(user), \(session))",
                 logger: logger)
-            let updated = try await Self.users(connection.rows(
-                "update auth.users set last_sign_in_at = now() where id = \(user) returning \(unescaped: UserRecord.columns)",
-                logger: logger)).first
+            let updated = try await Self.users(
+                connection.rows(
+                    "update auth.users set last_sign_in_at = now() where id = \(user) returning \(unescaped: UserRecord.columns)",
+                    logger: logger)
+            ).first
             guard let updated else { throw StoreError.noRow("auth.users") }
             return (updated, session)
         }
@@ -201,8 +212,10 @@ public struct AuthStore: Sendable {
                 try await connection.run(
                     "update auth.sessions set refreshed_at = now() where id = \(session)", logger: logger)
             }
-            let user = try await Self.users(connection.rows(
-                "select \(unescaped: UserRecord.columns) from auth.users where id = \(userID)", logger: logger)).first
+            let user = try await Self.users(
+                connection.rows(
+                    "select \(unescaped: UserRecord.columns) from auth.users where id = \(userID)", logger: logger)
+            ).first
             guard let user else { return .notFound }
             if user.isBanned() { return .userBanned }
             return .rotated(user: user, session: session)
@@ -223,8 +236,10 @@ public struct AuthStore: Sendable {
                 logger: logger
             ).isEmpty
             guard active else { return .sessionEnded }
-            let user = try await Self.users(connection.rows(
-                "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)).first
+            let user = try await Self.users(
+                connection.rows(
+                    "select \(unescaped: UserRecord.columns) from auth.users where id = \(id)", logger: logger)
+            ).first
             return user.map(SessionUser.active) ?? .userMissing
         }
     }

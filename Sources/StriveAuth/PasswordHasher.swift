@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HummingbirdBcrypt
 import NIOPosix
+import StriveIdentity
 
 /// bcrypt, always off the event loops. A missing account is checked against a stand-in hash of the
 /// same cost, so "no such user" takes as long as "wrong password".

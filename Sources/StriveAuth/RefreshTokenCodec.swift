@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import StriveCore
+import StriveIdentity
 
 /// Refresh tokens are opaque random strings; the database keeps only their SHA-256. A rotated token's
 /// successor is an HMAC of it, so when the same token is presented twice within the reuse interval

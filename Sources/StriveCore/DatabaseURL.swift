@@ -37,7 +37,8 @@ public struct DatabaseURL: Sendable, Equatable {
 
     public init(parsing text: String) throws(ParseError) {
         guard let components = URLComponents(string: text) else {
-            throw ParseError(rule: "must be a URL of the form postgres://user:password@host:port/database", observed: "text that is not a URL")
+            throw ParseError(
+                rule: "must be a URL of the form postgres://user:password@host:port/database", observed: "text that is not a URL")
         }
         guard let scheme = components.scheme?.lowercased(), scheme == "postgres" || scheme == "postgresql" else {
             let seen = components.scheme.map { "scheme '\($0)'" } ?? "no scheme"

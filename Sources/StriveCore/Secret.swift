@@ -1,3 +1,5 @@
+import Foundation
+
 /// A string that must never reach a log line, an error message or `print`.
 public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     public let value: String
@@ -54,5 +56,3 @@ enum Base64URL {
         return text
     }
 }
-
-import Foundation

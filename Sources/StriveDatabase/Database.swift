@@ -12,7 +12,7 @@ import StriveCore
 /// monitor or the cluster supervisor says so within a quarter second of a refused connection), and no
 /// request waits for a connection longer than `acquireTimeout`; connection failures surface as
 /// `DatabaseUnavailable` too, so callers answer 503.
-public final class StriveDatabase: Service, Sendable {
+public final class Database: Service, Sendable {
     public let target: DatabaseTarget
     public let availability: DatabaseAvailability
     private let acquireTimeout: Duration
@@ -104,7 +104,8 @@ public final class StriveDatabase: Service, Sendable {
 
     /// Runs writes as `identity` in one round trip (`app.run_request_write`) and returns how many rows they
     /// changed, counted without RETURNING. All of them or none.
-    public func requestWrite(_ identity: RequestIdentity, statements: [String], values: [String], logger: Logger? = nil) async throws -> Int {
+    public func requestWrite(_ identity: RequestIdentity, statements: [String], values: [String], logger: Logger? = nil) async throws -> Int
+    {
         let logger = logger ?? self.logger
         return try await withRequestConnection { connection in
             let rows = try await connection.rows(

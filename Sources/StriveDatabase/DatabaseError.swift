@@ -93,7 +93,9 @@ extension DatabaseError {
     public static func isConnectionFailure(_ error: any Error) -> Bool {
         if error is DatabaseUnavailable || error is PoolAcquireTimeout || error is ConnectionClosed { return true }
         if let transaction = error as? PostgresTransactionError {
-            return [transaction.closureError, transaction.beginError, transaction.commitError].contains { $0.map(isConnectionFailure) ?? false }
+            return [transaction.closureError, transaction.beginError, transaction.commitError].contains {
+                $0.map(isConnectionFailure) ?? false
+            }
         }
         if let fields = serverFields(in: error) {
             // 08: connection exception; 57P01–57P05: shutdown, crash, cannot connect now (recovery), idle timeouts.

@@ -142,7 +142,8 @@ extension DatabaseTarget {
     public func withConnection<Result: Sendable>(
         as credentials: DatabaseCredentials, logger: Logger, _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(as: credentials), id: 1, logger: logger)
+        let connection = try await PostgresConnection.connect(
+            configuration: connectionConfiguration(as: credentials), id: 1, logger: logger)
         do {
             let result = try await body(connection)
             try await connection.close()

@@ -7,7 +7,7 @@ public struct Migrator: Sendable {
     public let migrations: [Migration]
 
     /// Arbitrary but fixed: every Strive process contends for this advisory lock key.
-    static let advisoryLockKey: Int64 = 0x5374_7269_7665  // "Strive"
+    static let advisoryLockKey: Int64 = 0x5374_7269_7665 // "Strive"
 
     public init(migrations: [Migration]) throws(MigrationError) {
         self.migrations = try Migration.ordered(migrations)
@@ -132,9 +132,10 @@ public struct Migrator: Sendable {
     }
 
     static func appliedMigrations(on connection: PostgresConnection, logger: Logger) async throws -> [AppliedMigration] {
-        let exists = try await connection.rows(
-            "select to_regclass('strive_meta.schema_migrations') is not null", logger: logger
-        ).first?.decode(Bool.self) ?? false
+        let exists =
+            try await connection.rows(
+                "select to_regclass('strive_meta.schema_migrations') is not null", logger: logger
+            ).first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var applied: [AppliedMigration] = []
         let rows = try await connection.rows(

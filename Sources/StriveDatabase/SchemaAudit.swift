@@ -249,7 +249,8 @@ public enum SchemaAudit {
                 """),
         Lint(
             id: "realtime_not_wired", severity: .high,
-            summary: "a table realtime must publish captures no changes, or a published table's policies cannot be evaluated for its subscribers",
+            summary:
+                "a table realtime must publish captures no changes, or a published table's policies cannot be evaluated for its subscribers",
             query: """
                 with required(name) as (values ('tasks'), ('customers'), ('projects'), ('notifications'))
                 select 'public.' || r.name, 'changes are not captured for realtime: publish it with realtime.publish(table)'

@@ -22,20 +22,31 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
     }
 
     public static let invalidCredentials = AuthError(status: .badRequest, code: "invalid_credentials", message: "Invalid login credentials")
-    public static let userAlreadyExists = AuthError(status: .unprocessableContent, code: "user_already_exists", message: "User already registered")
-    public static let emailExists = AuthError(status: .unprocessableContent, code: "email_exists", message: "A user with this email address has already been registered")
-    public static let sessionNotFound = AuthError(status: .forbidden, code: "session_not_found", message: "Session from session_id claim in JWT does not exist")
-    public static let refreshTokenNotFound = AuthError(status: .badRequest, code: "refresh_token_not_found", message: "Invalid Refresh Token: Refresh Token Not Found")
-    public static let refreshTokenAlreadyUsed = AuthError(status: .badRequest, code: "refresh_token_already_used", message: "Invalid Refresh Token: Already Used")
-    public static let notAdmin = AuthError(status: .forbidden, code: "not_admin", message: "User not allowed: this endpoint needs the service role key")
+    public static let userAlreadyExists = AuthError(
+        status: .unprocessableContent, code: "user_already_exists", message: "User already registered")
+    public static let emailExists = AuthError(
+        status: .unprocessableContent, code: "email_exists", message: "A user with this email address has already been registered")
+    public static let sessionNotFound = AuthError(
+        status: .forbidden, code: "session_not_found", message: "Session from session_id claim in JWT does not exist")
+    public static let refreshTokenNotFound = AuthError(
+        status: .badRequest, code: "refresh_token_not_found", message: "Invalid Refresh Token: Refresh Token Not Found")
+    public static let refreshTokenAlreadyUsed = AuthError(
+        status: .badRequest, code: "refresh_token_already_used", message: "Invalid Refresh Token: Already Used")
+    public static let notAdmin = AuthError(
+        status: .forbidden, code: "not_admin", message: "User not allowed: this endpoint needs the service role key")
     public static let userNotFound = AuthError(status: .notFound, code: "user_not_found", message: "User not found")
-    public static let noAuthorization = AuthError(status: .unauthorized, code: "no_authorization", message: "This endpoint requires a Bearer token")
-    public static let noAPIKey = AuthError(status: .unauthorized, code: "no_api_key", message: "No API key found in request: send the anon or service role key as the apikey header")
+    public static let noAuthorization = AuthError(
+        status: .unauthorized, code: "no_authorization", message: "This endpoint requires a Bearer token")
+    public static let noAPIKey = AuthError(
+        status: .unauthorized, code: "no_api_key",
+        message: "No API key found in request: send the anon or service role key as the apikey header")
     public static let payloadTooLarge = AuthError(status: .contentTooLarge, code: "request_too_large", message: "Request body is too large")
     /// A password change whose current_password is wrong: the caller is signed in but cannot prove it is
     /// the account's owner now — forbidden, not a malformed request.
-    public static let wrongCurrentPassword = AuthError(status: .forbidden, code: "invalid_credentials", message: "current_password is not this user's password")
-    public static let reauthenticationNeeded = AuthError(status: .badRequest, code: "reauthentication_needed", message: "Changing the password needs current_password")
+    public static let wrongCurrentPassword = AuthError(
+        status: .forbidden, code: "invalid_credentials", message: "current_password is not this user's password")
+    public static let reauthenticationNeeded = AuthError(
+        status: .badRequest, code: "reauthentication_needed", message: "Changing the password needs current_password")
     public static let userBanned = AuthError(status: .badRequest, code: "user_banned", message: "User is banned")
 
     public static func badJWT(_ reason: String) -> AuthError {
@@ -55,7 +66,9 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
     }
 
     public static func rateLimited(retryAfter seconds: Int) -> AuthError {
-        AuthError(status: .tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached; retry in \(seconds) s", retryAfter: seconds)
+        AuthError(
+            status: .tooManyRequests, code: "over_request_rate_limit", message: "Request rate limit reached; retry in \(seconds) s",
+            retryAfter: seconds)
     }
 
     /// The `X-Supabase-Api-Version` from which Supabase Auth answers `{code, message}`.

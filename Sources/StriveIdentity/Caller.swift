@@ -56,7 +56,7 @@ public struct Caller: Sendable {
     }
 
     /// `Bearer <token>` → the token. Byte-level: this runs on every request.
-    static func bearerToken(_ header: String) -> String? {
+    public static func bearerToken(_ header: String) -> String? {
         let bytes = Array(header.utf8)
         guard bytes.count > 7, bytes[6] == UInt8(ascii: " "),
             String(decoding: bytes[0..<6], as: UTF8.self).lowercased() == "bearer"

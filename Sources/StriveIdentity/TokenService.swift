@@ -1,7 +1,7 @@
 import Foundation
 import JWTKit
-import StriveCore
 import NIOConcurrencyHelpers
+import StriveCore
 
 /// The claims of every JWT Strive accepts: user access tokens (Supabase Auth's claim set) and the
 /// project's API keys (only `role`, `iss`, `iat`, `exp`).
@@ -56,7 +56,8 @@ public struct AccessClaims: JWTPayload, Equatable {
     public func verify(using algorithm: some JWTAlgorithm) async throws {
         // Dates are integer seconds since 1970, as every Supabase client and PostgREST read them.
         guard Date(timeIntervalSince1970: TimeInterval(exp)) > Date() else {
-            throw JWTError.claimVerificationFailure(failedClaim: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(exp))), reason: "expired")
+            throw JWTError.claimVerificationFailure(
+                failedClaim: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(exp))), reason: "expired")
         }
     }
 }
@@ -151,13 +152,13 @@ final class VerifiedTokenCache: Sendable {
 }
 
 extension Data {
-    init?(base64URLEncoded text: String) {
+    public init?(base64URLEncoded text: String) {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         self.init(base64Encoded: base64)
     }
 
-    var base64URLEncodedString: String {
+    public var base64URLEncodedString: String {
         base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }

@@ -11,12 +11,12 @@ import Synchronization
 /// If that query fails (a policy raising for one identity, say), the batch runs again with every identity
 /// isolated, so one failure costs only its own deliveries.
 final class Authorizer: Sendable {
-    let database: StriveDatabase
+    let database: Database
     let logger: Logger
     /// Authorisation queries run so far (for the benchmark's "queries per change").
     let queries = Atomic<Int>(0)
 
-    init(database: StriveDatabase, logger: Logger) {
+    init(database: Database, logger: Logger) {
         self.database = database
         self.logger = logger
     }
@@ -47,7 +47,9 @@ final class Authorizer: Sendable {
             for pair in result.failed {
                 logger.warning(
                     "realtime: a table's policies raised for one subscriber; its change was not delivered",
-                    metadata: ["table": "\(changes[pair.change].schema).\(changes[pair.change].table)", "role": "\(pair.identity.role.rawValue)"])
+                    metadata: [
+                        "table": "\(changes[pair.change].schema).\(changes[pair.change].table)", "role": "\(pair.identity.role.rawValue)",
+                    ])
             }
             return result
         } catch {

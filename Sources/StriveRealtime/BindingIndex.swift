@@ -31,8 +31,10 @@ struct BindingIndex {
             for binding in channel.bindings {
                 let table = Table(schema: binding.schema, table: binding.table)
                 if let filter = binding.filter, filter.op == .eq, let value = filter.values.first, Double(value) == nil {
-                    byValue[Column(schema: binding.schema, table: binding.table, column: filter.column), default: [:]][value.lowercased(), default: []]
-                        .append((key, binding))
+                    byValue[Column(schema: binding.schema, table: binding.table, column: filter.column), default: [:]][
+                        value.lowercased(), default: []
+                    ]
+                    .append((key, binding))
                     indexedColumns[table, default: []].insert(filter.column)
                 } else {
                     scanned[table, default: []].append((key, binding))

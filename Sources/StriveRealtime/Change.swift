@@ -35,7 +35,8 @@ public struct Change: Sendable {
             row["extension"]?.stringValue == "broadcast", let topic = row["topic"]?.stringValue
         else { return nil }
         return Broadcast(
-            topic: topic, event: row["event"]?.stringValue ?? "", payload: row["payload"] ?? .null, isPrivate: row["private"] != .bool(false))
+            topic: topic, event: row["event"]?.stringValue ?? "", payload: row["payload"] ?? .null,
+            isPrivate: row["private"] != .bool(false))
     }
 
     /// The row whose readability decides delivery: the new row, or for a DELETE the row before.

@@ -10,7 +10,7 @@ import StriveDatabase
 /// After a restart with changes waiting, it waits `replayWindow` first, so clients that reconnect in that
 /// time receive what they missed.
 struct ChangeFeed: Sendable {
-    let database: StriveDatabase
+    let database: Database
     let instance: String
     let replayWindow: Duration
     /// How often to look for changes: the lower bound while they flow, up to the upper bound when idle.
@@ -68,7 +68,8 @@ struct ChangeFeed: Sendable {
         do {
             try await saving.value
         } catch {
-            logger.warning("realtime: could not save the change feed's position while stopping; the last changes may be sent again after a restart",
+            logger.warning(
+                "realtime: could not save the change feed's position while stopping; the last changes may be sent again after a restart",
                 metadata: ["position": "\(position)", "error": "\(String(reflecting: error))"])
         }
         deadline.cancel()
@@ -79,11 +80,15 @@ struct ChangeFeed: Sendable {
     /// anything older).
     private func start() async throws -> Int64 {
         let (saved, newest) = try await service("start") { connection in
-            let saved = try await connection.rows("select position from realtime.cursors where instance = \(instance)", logger: logger).first?.decode(Int64.self)
-            let newest = try await connection.rows("select coalesce(max(position), 0) from realtime.changes", logger: logger).first?.decode(Int64.self) ?? 0
-            let beforeStart = try await connection.rows(
-                "select coalesce(max(position), 0) from realtime.changes where commit_timestamp < \(startedAt)", logger: logger
-            ).first?.decode(Int64.self) ?? 0
+            let saved = try await connection.rows("select position from realtime.cursors where instance = \(instance)", logger: logger)
+                .first?.decode(Int64.self)
+            let newest =
+                try await connection.rows("select coalesce(max(position), 0) from realtime.changes", logger: logger).first?.decode(
+                    Int64.self) ?? 0
+            let beforeStart =
+                try await connection.rows(
+                    "select coalesce(max(position), 0) from realtime.changes where commit_timestamp < \(startedAt)", logger: logger
+                ).first?.decode(Int64.self) ?? 0
             return (saved, saved == nil ? beforeStart : newest)
         }
         guard let saved else {
@@ -150,7 +155,8 @@ struct ChangeFeed: Sendable {
     private func changes(where condition: String, value: Int64, limit: Int?) async throws -> [Change] {
         try await database.requestStatement(
             .serviceRole(method: "REALTIME", path: "change-feed/read"),
-            statement: "select \(Self.changeColumns) from realtime.changes where \(condition) order by position, id" + (limit.map { " limit \($0)" } ?? ""),
+            statement: "select \(Self.changeColumns) from realtime.changes where \(condition) order by position, id"
+                + (limit.map { " limit \($0)" } ?? ""),
             values: [String(value)], columns: Self.changeColumnTypes, writes: false, logger: logger
         ).map(Self.change)
     }
@@ -176,13 +182,15 @@ struct ChangeFeed: Sendable {
         for position in missing where gaps[position] == nil { gaps[position] = now }
         guard missing.allSatisfy({ now - (gaps[$0] ?? now) >= Self.gapGrace }) else { return false }
         let abandoned = try await service("gap") { connection in
-            let free = try await connection.rows(
-                "select count(*)::int from unnest(\(missing)::bigint[]) p where pg_try_advisory_xact_lock_shared(-p)", logger: logger
-            ).first?.decode(Int.self) ?? 0
+            let free =
+                try await connection.rows(
+                    "select count(*)::int from unnest(\(missing)::bigint[]) p where pg_try_advisory_xact_lock_shared(-p)", logger: logger
+                ).first?.decode(Int.self) ?? 0
             guard free == missing.count else { return false }
-            let rows = try await connection.rows(
-                "select count(*)::int from realtime.changes where position = any(\(missing)::bigint[])", logger: logger
-            ).first?.decode(Int.self) ?? 0
+            let rows =
+                try await connection.rows(
+                    "select count(*)::int from realtime.changes where position = any(\(missing)::bigint[])", logger: logger
+                ).first?.decode(Int.self) ?? 0
             return rows == 0
         }
         if abandoned {

@@ -67,7 +67,8 @@ public struct ChangeFilter: Sendable, Equatable {
             return a < b ? .orderedAscending : (a > b ? .orderedDescending : .orderedSame)
         }
         // uuids arrive in lower case from PostgreSQL; filters may not.
-        let a = left.lowercased(), b = right.lowercased()
+        let a = left.lowercased()
+        let b = right.lowercased()
         return a < b ? .orderedAscending : (a > b ? .orderedDescending : .orderedSame)
     }
 }

@@ -59,7 +59,7 @@ public struct PhoenixMessage: Sendable, Equatable {
     /// change and shared by every channel they go to).
     static func frame(topic: String, event: String, payloadJSON: String, ref: String? = nil, joinRef: String? = nil) -> String {
         var text = "{\"event\":\(quote(event)),"
-        if let joinRef { text += "\"join_ref\":\(quote(joinRef)),"}
+        if let joinRef { text += "\"join_ref\":\(quote(joinRef))," }
         text += "\"payload\":\(payloadJSON),\"ref\":\(ref.map(quote) ?? "null"),\"topic\":\(quote(topic))}"
         return text
     }

@@ -9,7 +9,7 @@ import Synchronization
 /// `strive_realtime_bus`. Messages too large for a NOTIFY payload are stored in realtime.bus_messages
 /// and announced by id. Each instance ignores its own messages (it delivered them locally already).
 public final class RealtimeBus: Sendable {
-    let database: StriveDatabase
+    let database: Database
     let origin = UUID()
     let logger: Logger
     static let channel = "strive_realtime_bus"
@@ -20,7 +20,7 @@ public final class RealtimeBus: Sendable {
     public static let heartbeatInterval: Duration = .seconds(2)
     public static let silenceLimit: Duration = .seconds(6)
 
-    init(database: StriveDatabase, logger: Logger) {
+    init(database: Database, logger: Logger) {
         self.database = database
         self.logger = logger
     }
@@ -72,7 +72,9 @@ public final class RealtimeBus: Sendable {
             try await database.withServiceRoleTransaction(method: "REALTIME", path: "bus", logger: logger) { connection in
                 var notice = text
                 if text.utf8.count > Self.inlineLimit {
-                    let id = try await connection.rows("insert into realtime.bus_messages (body) values (\(text)) returning id", logger: logger).first?.decode(Int64.self) ?? 0
+                    let id =
+                        try await connection.rows("insert into realtime.bus_messages (body) values (\(text)) returning id", logger: logger)
+                        .first?.decode(Int64.self) ?? 0
                     notice = #"{"origin":"\#(origin.uuidString)","kind":"stored","stored":\#(id)}"#
                 }
                 try await connection.run("select pg_notify(\(Self.channel), \(notice))", logger: logger)
@@ -114,7 +116,9 @@ public final class RealtimeBus: Sendable {
     }
 
     struct SilentConnection: Error, CustomStringConvertible {
-        var description: String { "the LISTEN connection heard nothing, not even this instance's heartbeats, for \(RealtimeBus.silenceLimit)" }
+        var description: String {
+            "the LISTEN connection heard nothing, not even this instance's heartbeats, for \(RealtimeBus.silenceLimit)"
+        }
     }
 
     /// Hands each notification to the hub. This instance hears its own heartbeat every couple of seconds,
@@ -148,7 +152,8 @@ public final class RealtimeBus: Sendable {
         await hub.heard(from: envelope.origin)
         if let stored = envelope.stored {
             let body = try? await database.withServiceRoleTransaction(method: "REALTIME", path: "bus", logger: logger) { connection in
-                try await connection.rows("select body from realtime.bus_messages where id = \(stored)", logger: logger).first?.decode(String.self)
+                try await connection.rows("select body from realtime.bus_messages where id = \(stored)", logger: logger).first?.decode(
+                    String.self)
             }
             guard let body, let full = try? JSONDecoder().decode(Envelope.self, from: Data(body.utf8)) else { return }
             envelope = full

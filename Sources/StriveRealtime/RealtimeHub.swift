@@ -1,15 +1,15 @@
 import Foundation
 import HTTPTypes
 import Logging
-import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 /// Every socket, channel and subscription of this instance; routes protocol messages, committed changes,
 /// broadcasts and presence to them. Delivery never blocks on a socket: each has a bounded queue, and a
 /// socket whose queue is full is disconnected rather than allowed to grow memory.
 public actor RealtimeHub {
-    let database: StriveDatabase
+    let database: Database
     let tokens: TokenService
     let authorizer: Authorizer
     let limits: RealtimeLimits
@@ -17,7 +17,7 @@ public actor RealtimeHub {
     /// Where broadcasts and presence go to reach the other instances (nil: this instance is alone).
     var bus: RealtimeBus?
 
-    init(database: StriveDatabase, tokens: TokenService, limits: RealtimeLimits, logger: Logger) {
+    init(database: Database, tokens: TokenService, limits: RealtimeLimits, logger: Logger) {
         self.database = database
         self.tokens = tokens
         self.authorizer = Authorizer(database: database, logger: logger)
@@ -183,7 +183,8 @@ public actor RealtimeHub {
         } catch {
             send(
                 PhoenixMessage(
-                    topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": .string("malformed message: \(error)")]]),
+                    topic: "phoenix", event: "phx_reply",
+                    payload: ["status": "error", "response": ["reason": .string("malformed message: \(error)")]]),
                 to: id)
             return
         }
@@ -217,7 +218,9 @@ public actor RealtimeHub {
 
     func rejectBinary(from id: UUID) {
         send(
-            PhoenixMessage(topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": "binary frames are not supported; send JSON text"]]),
+            PhoenixMessage(
+                topic: "phoenix", event: "phx_reply",
+                payload: ["status": "error", "response": ["reason": "binary frames are not supported; send JSON text"]]),
             to: id)
     }
 
@@ -286,7 +289,8 @@ public actor RealtimeHub {
                 send(
                     .errorReply(
                         to: message,
-                        "\(schema).\(table) is not published for realtime (publish it with select realtime.publish('\(schema).\(table)'); published: \(names))"),
+                        "\(schema).\(table) is not published for realtime (publish it with select realtime.publish('\(schema).\(table)'); published: \(names))"
+                    ),
                     to: id)
                 return
             }
@@ -303,7 +307,8 @@ public actor RealtimeHub {
             nextBindingID += 1
         }
         if channels[key] != nil { await removeChannel(key) }
-        let presenceKey = config["presence"]?.objectValue?["key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? UUID().uuidString.lowercased()
+        let presenceKey =
+            config["presence"]?.objectValue?["key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? UUID().uuidString.lowercased()
         let broadcast = config["broadcast"]?.objectValue ?? [:]
         channels[key] = Channel(
             topic: message.topic, joinRef: message.joinRef ?? message.ref, grant: grant, bindings: bindings,
@@ -322,7 +327,9 @@ public actor RealtimeHub {
         send(.reply(to: message, status: "ok", response: ["postgres_changes": .array(replyBindings)]), to: id)
         if !bindings.isEmpty {
             send(
-                .system(topic: message.topic, status: "ok", extension: "postgres_changes", message: "Subscribed to PostgreSQL", channel: subtopic),
+                .system(
+                    topic: message.topic, status: "ok", extension: "postgres_changes", message: "Subscribed to PostgreSQL",
+                    channel: subtopic),
                 to: id)
         }
         send(PhoenixMessage(topic: message.topic, event: "presence_state", payload: presenceState(message.topic)), to: id)
@@ -338,7 +345,9 @@ public actor RealtimeHub {
     private func publishedTables() async throws -> Set<PublishedTable> {
         let logger = self.logger
         let rows = try await database.withServiceRoleTransaction(method: "REALTIME", path: "join", logger: logger) { connection in
-            try await connection.rows("select schema_name, table_name from realtime.published", logger: logger).map { try $0.decode((String, String).self) }
+            try await connection.rows("select schema_name, table_name from realtime.published", logger: logger).map {
+                try $0.decode((String, String).self)
+            }
         }
         return Set(rows.map { PublishedTable(schema: $0.0, table: $0.1) })
     }
@@ -366,7 +375,8 @@ public actor RealtimeHub {
             }
         }
         return Grant(
-            role: caller.role, user: caller.userID, expiresAt: Date(timeIntervalSince1970: TimeInterval(caller.token.claims.exp)), caller: caller)
+            role: caller.role, user: caller.userID, expiresAt: Date(timeIntervalSince1970: TimeInterval(caller.token.claims.exp)),
+            caller: caller)
     }
 
     struct ChannelAccess: Sendable {
@@ -387,7 +397,8 @@ public actor RealtimeHub {
         guard let identity = grant.identity else { return .success(ChannelAccess(isPrivate: true, canSend: true)) }
         let logger = self.logger
         do {
-            let (canRead, canWrite) = try await database.withServiceRoleTransaction(method: "REALTIME", path: "join", logger: logger) { connection in
+            let (canRead, canWrite) = try await database.withServiceRoleTransaction(method: "REALTIME", path: "join", logger: logger) {
+                connection in
                 try await connection.rows(
                     "select can_read, can_write from realtime.channel_access(\(subtopic), \(identity.role.rawValue), \(identity.claimsJSON))",
                     logger: logger
@@ -398,7 +409,9 @@ public actor RealtimeHub {
             }
             return .success(ChannelAccess(isPrivate: true, canSend: canWrite))
         } catch {
-            logger.warning("realtime: checking a private channel's policies failed", metadata: ["topic": "\(subtopic)", "error": "\(String(reflecting: error))"])
+            logger.warning(
+                "realtime: checking a private channel's policies failed",
+                metadata: ["topic": "\(subtopic)", "error": "\(String(reflecting: error))"])
             return .failure(Refusal(reason: "the channel's access policies could not be checked; try again"))
         }
     }
@@ -483,7 +496,10 @@ public actor RealtimeHub {
         }
         deliverPresenceDiff(topic: key.topic, joins: Self.presenceGroups(joins), leaves: Self.presenceGroups(Array(mine.values)))
         send(.reply(to: message, status: "ok", response: [:]), to: key.socket)
-        await bus?.publish(.presence(topic: key.topic, joins: joins.map { RealtimeBus.RemotePresence(key: $0.key, meta: $0.meta) }, leaves: Array(mine.keys)), hub: self)
+        await bus?.publish(
+            .presence(
+                topic: key.topic, joins: joins.map { RealtimeBus.RemotePresence(key: $0.key, meta: $0.meta) }, leaves: Array(mine.keys)),
+            hub: self)
     }
 
     /// `{key: {metas: [...]}}`, the shape of presence_state and of presence_diff's joins/leaves.
@@ -558,7 +574,8 @@ public actor RealtimeHub {
         let topic = "realtime:" + message.topic
         let frame = PhoenixMessage(
             topic: topic, event: "broadcast",
-            payload: ["type": "broadcast", "event": .string(message.event), "payload": message.payload]).text
+            payload: ["type": "broadcast", "event": .string(message.event), "payload": message.payload]
+        ).text
         for (key, channel) in channels where key.topic == topic && channel.isPrivate == message.isPrivate {
             changesDelivered += 1
             send(frame, to: key.socket)
@@ -617,7 +634,8 @@ public actor RealtimeHub {
                 changesDelivered += 1
                 let ids = candidate.ids.map(String.init).joined(separator: ",")
                 send(
-                    PhoenixMessage.frame(topic: candidate.key.topic, event: "postgres_changes", payloadJSON: "{\"data\":\(data),\"ids\":[\(ids)]}"),
+                    PhoenixMessage.frame(
+                        topic: candidate.key.topic, event: "postgres_changes", payloadJSON: "{\"data\":\(data),\"ids\":[\(ids)]}"),
                     to: candidate.key.socket)
             }
         }

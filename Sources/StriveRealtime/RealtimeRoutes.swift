@@ -1,12 +1,12 @@
 import Foundation
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
-import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 /// The context of WebSocket upgrade requests (they are routed apart from the HTTP API).
 public struct RealtimeRequestContext: RequestContext, WebSocketRequestContext {
@@ -56,7 +56,10 @@ public struct RealtimeRoutes: Sendable {
             caller = try await resolveKey(apikey)
         } catch {
             try? await outbound.write(
-                .text(PhoenixMessage(topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": .string(error.message)]]).text))
+                .text(
+                    PhoenixMessage(
+                        topic: "phoenix", event: "phx_reply", payload: ["status": "error", "response": ["reason": .string(error.message)]]
+                    ).text))
             // Give the client a moment to read the reason before the close frame (it may close first).
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { _ = try? await inbound.messages(maxSize: 1 << 16).reduce(0) { count, _ in count + 1 } }

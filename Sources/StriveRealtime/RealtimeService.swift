@@ -2,8 +2,8 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
-import StriveAuth
 import StriveDatabase
+import StriveIdentity
 
 /// Realtime as a service: the change feed, the bus to other instances and token expiry, around one hub.
 public final class RealtimeService: Service, Sendable {
@@ -14,7 +14,7 @@ public final class RealtimeService: Service, Sendable {
     let logger: Logger
 
     public init(
-        database: StriveDatabase, tokens: TokenService, instance: String, replayWindow: Duration, limits: RealtimeLimits = .init(),
+        database: Database, tokens: TokenService, instance: String, replayWindow: Duration, limits: RealtimeLimits = .init(),
         pollInterval: ClosedRange<Duration> = .milliseconds(5)...(.milliseconds(40)), logger: Logger
     ) {
         hub = RealtimeHub(database: database, tokens: tokens, limits: limits, logger: logger)
@@ -62,11 +62,11 @@ public final class RealtimeService: Service, Sendable {
 
 /// `columns` of change payloads (`[{name, type}]`), read from the catalog once per table.
 actor ColumnCatalog {
-    let database: StriveDatabase
+    let database: Database
     let logger: Logger
     private var cache: [String: String] = [:]
 
-    init(database: StriveDatabase, logger: Logger) {
+    init(database: Database, logger: Logger) {
         self.database = database
         self.logger = logger
     }

@@ -1,10 +1,17 @@
+import Foundation
 import HTTPTypes
 
 /// The `Prefer` header's options PostgREST honours.
 public struct Preferences: Sendable, Equatable {
-    public enum Return: String, Sendable { case minimal, representation, headersOnly = "headers-only" }
+    public enum Return: String, Sendable {
+        case minimal, representation
+        case headersOnly = "headers-only"
+    }
     public enum Count: String, Sendable { case exact, planned, estimated }
-    public enum Resolution: String, Sendable { case mergeDuplicates = "merge-duplicates", ignoreDuplicates = "ignore-duplicates" }
+    public enum Resolution: String, Sendable {
+        case mergeDuplicates = "merge-duplicates"
+        case ignoreDuplicates = "ignore-duplicates"
+    }
 
     public var returning: Return?
     public var count: Count?
@@ -26,10 +33,18 @@ public struct Preferences: Sendable, Equatable {
                 let pair = text.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 let known: Bool
                 switch pair.count == 2 ? pair[0] : "" {
-                case "return": returning = Return(rawValue: pair[1]); known = returning != nil
-                case "count": count = Count(rawValue: pair[1]); known = count != nil
-                case "resolution": resolution = Resolution(rawValue: pair[1]); known = resolution != nil
-                case "missing": missingDefault = pair[1] == "default"; known = ["default", "null"].contains(pair[1])
+                case "return":
+                    returning = Return(rawValue: pair[1])
+                    known = returning != nil
+                case "count":
+                    count = Count(rawValue: pair[1])
+                    known = count != nil
+                case "resolution":
+                    resolution = Resolution(rawValue: pair[1])
+                    known = resolution != nil
+                case "missing":
+                    missingDefault = pair[1] == "default"
+                    known = ["default", "null"].contains(pair[1])
                 case "handling":
                     strict = pair[1] == "strict"
                     known = ["strict", "lenient"].contains(pair[1])
@@ -78,5 +93,3 @@ extension HTTPField.Name {
     static let contentProfile = Self("Content-Profile")!
     static let acceptProfile = Self("Accept-Profile")!
 }
-
-import Foundation

@@ -225,7 +225,9 @@ public enum QueryGrammar {
             }
         }
         guard let op = FilterOperator(rawValue: opText) else {
-            throw .parse("unknown operator \"\(opText.prefix(20))\"", details: "operators: " + FilterOperator.allCases.map(\.rawValue).joined(separator: ", "))
+            throw .parse(
+                "unknown operator \"\(opText.prefix(20))\"",
+                details: "operators: " + FilterOperator.allCases.map(\.rawValue).joined(separator: ", "))
         }
         if language != nil && ![.fts, .plfts, .phfts, .wfts].contains(op) {
             throw .parse("only text search operators take a language", details: text)
@@ -261,7 +263,9 @@ public enum QueryGrammar {
             guard count <= maximumConditions else { throw .parse("too many filters (at most \(maximumConditions))") }
             var body = Substring(item).unicodeScalars
             var negated = false
-            let not = "not.".unicodeScalars, and = "and(".unicodeScalars, or = "or(".unicodeScalars
+            let not = "not.".unicodeScalars
+            let and = "and(".unicodeScalars
+            let or = "or(".unicodeScalars
             if body.starts(with: not) && (body.dropFirst(4).starts(with: and) || body.dropFirst(4).starts(with: or)) {
                 negated = true
                 body = body.dropFirst(4)
@@ -283,7 +287,9 @@ public enum QueryGrammar {
                 column = String(afterQuote[..<close])
                 remainder = body[body.index(close, offsetBy: 2)...]
             } else {
-                guard let dot = body.firstIndex(of: ".") else { throw .parse("\"\(item.prefix(40))\" is not column.operator.value", details: item) }
+                guard let dot = body.firstIndex(of: ".") else {
+                    throw .parse("\"\(item.prefix(40))\" is not column.operator.value", details: item)
+                }
                 column = String(body[..<dot])
                 remainder = body[body.index(after: dot)...]
             }

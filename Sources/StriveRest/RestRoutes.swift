@@ -3,8 +3,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOFoundationCompat
-import StriveAuth
 import StriveDatabase
+import StriveIdentity
 
 /// PostgREST's endpoints under `/rest/v1`: tables and views, and `rpc/` functions.
 public struct RestRoutes<Context: CallerRequestContext>: Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import PostgresNIO
+import StriveCore
 import StriveDatabase
 
 /// The schema cache, loaded on first use (the pools are not running yet when routes are built) and
@@ -9,10 +10,10 @@ import StriveDatabase
 public actor SchemaCacheStore {
     private var loaded: SchemaCache?
     private var loading: Task<SchemaCache, any Error>?
-    private let database: StriveDatabase
+    private let database: Database
     private let logger: Logger
 
-    public init(database: StriveDatabase, logger: Logger) {
+    public init(database: Database, logger: Logger) {
         self.database = database
         self.logger = logger
     }
@@ -41,7 +42,8 @@ public actor SchemaCacheStore {
             let cache = try await task.value
             loaded = cache
             loading = nil
-            logger.debug("loaded the data API schema cache", metadata: ["tables": "\(cache.tables.count)", "functions": "\(cache.functions.count)"])
+            logger.debug(
+                "loaded the data API schema cache", metadata: ["tables": "\(cache.tables.count)", "functions": "\(cache.functions.count)"])
             return cache
         } catch {
             loading = nil
@@ -70,12 +72,12 @@ public struct RestReply: Sendable {
 
 /// Executes PostgREST requests: parse → one parameterised statement → JSON built by PostgreSQL.
 public struct RestService: Sendable {
-    public let database: StriveDatabase
+    public let database: Database
     public let schema: SchemaCacheStore
     public let settings: RestSettings
     let logger: Logger
 
-    public init(database: StriveDatabase, schema: SchemaCacheStore, settings: RestSettings, logger: Logger) {
+    public init(database: Database, schema: SchemaCacheStore, settings: RestSettings, logger: Logger) {
         self.database = database
         self.schema = schema
         self.settings = settings
@@ -126,10 +128,13 @@ public struct RestService: Sendable {
             select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int, \(total)::int
             from (select \(projection) from \(source)\(order) limit \(limit) offset \(offset)) as "r"
             """
-        let (array, first, rows, count) = try await run(sql, builder, columns: "body text, first text, rows int, total int", call, writes: false) { row in
+        let (array, first, rows, count) = try await run(
+            sql, builder, columns: "body text, first text, rows int, total int", call, writes: false
+        ) { row in
             try row.decode((String, String?, Int, Int?).self)
         }
-        return try readReply(array: array, first: first, rows: rows, total: count, offset: offset, call: call, preferences: preferences, head: head)
+        return try readReply(
+            array: array, first: first, rows: rows, total: count, offset: offset, call: call, preferences: preferences, head: head)
     }
 
     private func readReply(
@@ -179,7 +184,9 @@ public struct RestService: Sendable {
         // PostgREST limits updates and deletes; an insert changes exactly the rows sent.
         preferences.maxAffected = nil
         let objects = try Self.objects(call.body, allowArray: true)
-        guard !objects.isEmpty else { return try writeReply(array: "[]", rows: 0, status: .created, call: call, preferences: preferences, table: table) }
+        guard !objects.isEmpty else {
+            return try writeReply(array: "[]", rows: 0, status: .created, call: call, preferences: preferences, table: table)
+        }
 
         let groups = try Self.insertGroups(objects, table: table, columns: query.columns, missingDefault: preferences.missingDefault)
         for object in objects { try Self.checkKinds(object, table: table) }
@@ -196,13 +203,16 @@ public struct RestService: Sendable {
             statements.append(insert + conflict)
         }
         return try await write(
-            statements, returning: "*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .created)
+            statements, returning: "*", table: table, query: query, builder: &builder, call: call, preferences: preferences,
+            status: .created)
     }
 
     public func update(table name: String, _ call: Call) async throws -> RestReply {
         var (query, preferences, builder, table) = try await prepare(table: name, call)
         let objects = try Self.objects(call.body, allowArray: false)
-        guard let object = objects.first, !object.isEmpty else { throw RestError.invalidBody("PATCH needs a JSON object with the columns to change") }
+        guard let object = objects.first, !object.isEmpty else {
+            throw RestError.invalidBody("PATCH needs a JSON object with the columns to change")
+        }
         for key in object.keys where table.column(key) == nil { throw RestError.unknownWriteColumn(key, table: name) }
         try Self.requireFilter(query, statement: "UPDATE")
         try Self.checkKinds(object, table: table)
@@ -217,7 +227,8 @@ public struct RestService: Sendable {
             \(filters)
             """
         return try await write(
-            [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .ok)
+            [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences,
+            status: .ok)
     }
 
     /// The values of a PATCH, checked before any row is touched: their types (by reading them as a row of
@@ -240,7 +251,8 @@ public struct RestService: Sendable {
         let filters = try builder.whereClause(query.top.conditions, table: table, alias: "t0")
         let statement = "delete from \(SQLBuilder.qualified(table.name)) as \"t0\"\(filters)"
         return try await write(
-            [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences, status: .ok)
+            [statement], returning: "\"t0\".*", table: table, query: query, builder: &builder, call: call, preferences: preferences,
+            status: .ok)
     }
 
     /// The objects of one insert, split by the columns each statement names. With `columns=` that list;
@@ -267,7 +279,9 @@ public struct RestService: Sendable {
             grouped[keys, default: []].append(object)
         }
         for keys in order {
-            if let unknown = keys.first(where: { table.column($0) == nil }) { throw RestError.unknownWriteColumn(unknown, table: table.name) }
+            if let unknown = keys.first(where: { table.column($0) == nil }) {
+                throw RestError.unknownWriteColumn(unknown, table: table.name)
+            }
         }
         return order.map { ($0, grouped[$0] ?? []) }
     }
@@ -288,14 +302,17 @@ public struct RestService: Sendable {
             }
             func refuse(_ expected: JSONText.Kind, _ found: JSONText.Kind, _ what: String) -> RestError {
                 RestError(
-                    .badRequest, code: "22P02", message: "\(what) of \(table.name).\(key) must be a JSON \(expected.rawValue), not a JSON \(found.rawValue)",
+                    .badRequest, code: "22P02",
+                    message: "\(what) of \(table.name).\(key) must be a JSON \(expected.rawValue), not a JSON \(found.rawValue)",
                     details: "\(key) is \(column.type)")
             }
             if column.isJSON { continue }
             if column.isArray {
                 guard value.kind == .array else { throw refuse(.array, value.kind, "the value") }
                 let element = Self.jsonKind(type: String(column.type.dropLast(2)), category: column.elementCategory)
-                if let wrong = value.elementKinds.first(where: { $0 != element && $0 != .null }) { throw refuse(element, wrong, "an element") }
+                if let wrong = value.elementKinds.first(where: { $0 != element && $0 != .null }) {
+                    throw refuse(element, wrong, "an element")
+                }
                 continue
             }
             let expected = Self.jsonKind(type: column.type, category: column.category)
@@ -313,7 +330,9 @@ public struct RestService: Sendable {
             expected = .array
         } else if argument.type == "boolean" {
             expected = .boolean
-        } else if ["smallint", "integer", "bigint", "real", "double precision"].contains(argument.type) || argument.type.hasPrefix("numeric") {
+        } else if ["smallint", "integer", "bigint", "real", "double precision"].contains(argument.type)
+            || argument.type.hasPrefix("numeric")
+        {
             expected = .number
         } else {
             expected = .string
@@ -337,7 +356,8 @@ public struct RestService: Sendable {
         guard query.top.conditions.isEmpty else { return }
         throw RestError(
             .badRequest, code: "21000", message: "\(statement) requires a WHERE clause",
-            hint: "add a filter such as id=eq.<id>; to change every row on purpose, use a filter that selects them all, e.g. id=not.is.null")
+            hint: "add a filter such as id=eq.<id>; to change every row on purpose, use a filter that selects them all, e.g. id=not.is.null"
+        )
     }
 
     /// PostgREST's `max-affected` with `handling=strict`: thrown inside the transaction, so it rolls back.
@@ -348,7 +368,9 @@ public struct RestService: Sendable {
             details: "The query affects \(rows) rows")
     }
 
-    private func conflictClause(preferences: Preferences, onConflict: [String]?, table: SchemaCache.Table, keys: Set<String>) throws(RestError) -> String {
+    private func conflictClause(preferences: Preferences, onConflict: [String]?, table: SchemaCache.Table, keys: Set<String>)
+        throws(RestError) -> String
+    {
         guard let resolution = preferences.resolution else { return "" }
         let target = onConflict ?? table.primaryKey
         guard !target.isEmpty else { throw RestError.parse("upsert needs on_conflict=<columns> on a table without a primary key") }
@@ -359,7 +381,9 @@ public struct RestService: Sendable {
             return " on conflict (\(targetList)) do nothing"
         case .mergeDuplicates:
             let updates = keys.subtracting(target).sorted().map { "\(SQLBuilder.quote($0)) = excluded.\(SQLBuilder.quote($0))" }
-            return updates.isEmpty ? " on conflict (\(targetList)) do nothing" : " on conflict (\(targetList)) do update set \(updates.joined(separator: ", "))"
+            return updates.isEmpty
+                ? " on conflict (\(targetList)) do nothing"
+                : " on conflict (\(targetList)) do update set \(updates.joined(separator: ", "))"
         }
     }
 
@@ -374,7 +398,7 @@ public struct RestService: Sendable {
             let values = builder.values
             let rows: Int
             if preferences.enforcedMaxAffected == nil {
-                rows = try await mapped(call) {
+                rows = try await mappingErrors(call) {
                     try await database.requestWrite(call.identity, statements: statements, values: values, logger: logger)
                 }
             } else {
@@ -401,7 +425,9 @@ public struct RestService: Sendable {
                    (select \(Self.locationSQL(table)) from "all_written" as "t0" limit 1)
             from (select \(projection) from "all_written" as "t0") as "r"
             """
-        let (array, rows, location) = try await run(sql, builder, columns: "body text, rows int, location text", call, writes: true, preferences: preferences) { row in
+        let (array, rows, location) = try await run(
+            sql, builder, columns: "body text, rows int, location text", call, writes: true, preferences: preferences
+        ) { row in
             let decoded = try row.decode((String?, Int, String?).self)
             try Self.checkAffected(decoded.1, preferences)
             return decoded
@@ -452,7 +478,9 @@ public struct RestService: Sendable {
         let query = try QueryGrammar.parse(pairs, treatAsPlain: viaGet ? argumentNames : [])
         let preferences = try Preferences(call.headers).validated()
         if preferences.enforcedMaxAffected != nil && !function.returnsSet {
-            throw RestError(.badRequest, code: "PGRST128", message: "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
+            throw RestError(
+                .badRequest, code: "PGRST128",
+                message: "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
         }
         var builder = SQLBuilder(cache: cache)
 
@@ -465,14 +493,17 @@ public struct RestService: Sendable {
                 throw RestError.invalidBody("an rpc body must be a JSON object of named arguments")
             }
             for (key, value) in object {
-                if let argument = function.arguments.first(where: { $0.name == key }) { try Self.checkKind(value, of: argument, function: name) }
+                if let argument = function.arguments.first(where: { $0.name == key }) {
+                    try Self.checkKind(value, of: argument, function: name)
+                }
                 provided[key] = (value.text, nil)
             }
         }
         if let unknown = provided.keys.sorted().first(where: { !argumentNames.contains($0) }) {
             throw RestError(
                 .notFound, code: "PGRST202",
-                message: "Could not find the function public.\(name)(\(provided.keys.sorted().joined(separator: ", "))) in the schema cache",
+                message:
+                    "Could not find the function public.\(name)(\(provided.keys.sorted().joined(separator: ", "))) in the schema cache",
                 details: "unknown argument \(unknown)",
                 hint: "\(name) takes: \(function.arguments.map { "\($0.name) \($0.type)" }.joined(separator: ", "))")
         }
@@ -482,7 +513,8 @@ public struct RestService: Sendable {
                 if argument.hasDefault { continue }
                 throw RestError(
                     .notFound, code: "PGRST202",
-                    message: "Could not find the function public.\(name)(\(provided.keys.sorted().joined(separator: ", "))) in the schema cache",
+                    message:
+                        "Could not find the function public.\(name)(\(provided.keys.sorted().joined(separator: ", "))) in the schema cache",
                     hint: "missing argument \(argument.name) \(argument.type)")
             }
             let expression: String
@@ -511,7 +543,9 @@ public struct RestService: Sendable {
                 select coalesce(json_agg("r"), '[]'::json)::text, (json_agg("r") -> 0)::text, count("r".*)::int
                 from (select \(projection) from \(callSQL) as "t0"\(filters)\(order) limit \(limit) offset \(offset)) as "r"
                 """
-            let (array, first, rows) = try await run(sql, builder, columns: "body text, first text, rows int", call, writes: true, preferences: preferences) { row in
+            let (array, first, rows) = try await run(
+                sql, builder, columns: "body text, first text, rows int", call, writes: true, preferences: preferences
+            ) { row in
                 let decoded = try row.decode((String, String?, Int).self)
                 try Self.checkAffected(decoded.2, preferences)
                 return decoded
@@ -520,7 +554,8 @@ public struct RestService: Sendable {
                 // A single composite row: PostgREST answers the object itself.
                 return RestReply(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: first ?? "null")
             }
-            return try readReply(array: array, first: first, rows: rows, total: nil, offset: offset, call: call, preferences: preferences, head: false)
+            return try readReply(
+                array: array, first: first, rows: rows, total: nil, offset: offset, call: call, preferences: preferences, head: false)
         }
         let sql =
             function.returnsSet
@@ -547,7 +582,7 @@ public struct RestService: Sendable {
     // MARK: Execution
 
     /// Runs the request's one statement and decodes its one row. In one round trip
-    /// (`StriveDatabase.requestStatement`; `writes` adds one to confirm the commit, functions count as
+    /// (`Database.requestStatement`; `writes` adds one to confirm the commit, functions count as
     /// writes whatever the method) unless `preferences` enforce max-affected: `decode` checks that,
     /// and its error must roll the statement back, so that case runs in a transaction of its own.
     private func run<T: Sendable>(
@@ -557,10 +592,11 @@ public struct RestService: Sendable {
         let values = builder.values
         if preferences?.enforcedMaxAffected != nil {
             return try await transaction(call) { connection in
-                try decode(Self.onlyRow(try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values)), logger: logger)))
+                try decode(
+                    Self.onlyRow(try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(values)), logger: logger)))
             }
         }
-        let rows = try await mapped(call) {
+        let rows = try await mappingErrors(call) {
             try await database.requestStatement(
                 call.identity, statement: sql, values: values, columns: columns, writes: writes,
                 logger: logger)
@@ -583,11 +619,11 @@ public struct RestService: Sendable {
 
     /// The caller's request transaction; database refusals become PostgREST errors.
     private func transaction<T: Sendable>(_ call: Call, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await mapped(call) { try await database.withRequestTransaction(call.identity, logger: logger, body) }
+        try await mappingErrors(call) { try await database.withRequestTransaction(call.identity, logger: logger, body) }
     }
 
     /// `body`, with database refusals turned into PostgREST errors.
-    private func mapped<T>(_ call: Call, _ body: () async throws -> T) async throws -> T {
+    private func mappingErrors<T>(_ call: Call, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as RestError {
@@ -610,9 +646,11 @@ public struct RestService: Sendable {
     }
 
     static func jsonText(_ objects: [[String: JSONText]]) -> String {
-        "[" + objects.map { object in
-            "{" + object.keys.sorted().map { key in "\(JSONText.quoted(key)):\(object[key]?.text ?? "null")" }.joined(separator: ",") + "}"
-        }.joined(separator: ",") + "]"
+        "["
+            + objects.map { object in
+                "{" + object.keys.sorted().map { key in "\(JSONText.quoted(key)):\(object[key]?.text ?? "null")" }.joined(separator: ",")
+                    + "}"
+            }.joined(separator: ",") + "]"
     }
 }
 
@@ -666,5 +704,3 @@ struct JSONText: Decodable, Sendable {
         JSONValue.string(key).jsonText
     }
 }
-
-import StriveCore

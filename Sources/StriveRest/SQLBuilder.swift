@@ -64,7 +64,9 @@ struct SQLBuilder {
     // MARK: Projection
 
     /// The select list of `table` (aliased `alias`), embeds included, for the resource at `path`.
-    mutating func projection(_ items: [SelectItem], table: SchemaCache.Table, alias: String, path: String, query: ParsedQuery) throws(RestError) -> String {
+    mutating func projection(_ items: [SelectItem], table: SchemaCache.Table, alias: String, path: String, query: ParsedQuery)
+        throws(RestError) -> String
+    {
         var parts: [String] = []
         for item in items {
             switch item {
@@ -75,13 +77,16 @@ struct SQLBuilder {
                 var expression = "\(Self.quote(alias)).\(Self.quote(column.name))"
                 if let cast {
                     guard let type = Self.allowedCasts[cast.lowercased()] else {
-                        throw .parse("cannot cast to \(cast.prefix(30)); allowed: \(Self.allowedCasts.keys.sorted().joined(separator: ", "))")
+                        throw .parse(
+                            "cannot cast to \(cast.prefix(30)); allowed: \(Self.allowedCasts.keys.sorted().joined(separator: ", "))")
                     }
                     expression = "(\(expression))::\(type)"
                 }
                 parts.append("\(expression) as \(Self.quote(label ?? column.name))")
             case .embed(let embed):
-                parts.append(try embedExpression(embed, parent: table, parentAlias: alias, path: path, query: query) + " as " + Self.quote(embed.name))
+                parts.append(
+                    try embedExpression(embed, parent: table, parentAlias: alias, path: path, query: query) + " as "
+                        + Self.quote(embed.name))
             }
         }
         return parts.joined(separator: ", ")
@@ -113,7 +118,9 @@ struct SQLBuilder {
         }
         guard let first = candidates.first else { throw .noRelationship(parent, embed.relation) }
         guard candidates.count == 1 else {
-            throw .ambiguousRelationship(parent, embed.relation, candidates: candidates.map { $0.foreignKey.columns.count == 1 ? $0.foreignKey.columns[0] : $0.foreignKey.name })
+            throw .ambiguousRelationship(
+                parent, embed.relation,
+                candidates: candidates.map { $0.foreignKey.columns.count == 1 ? $0.foreignKey.columns[0] : $0.foreignKey.name })
         }
         return first
     }
@@ -128,7 +135,9 @@ struct SQLBuilder {
         }.joined(separator: " and ")
     }
 
-    mutating func embedExpression(_ embed: Embed, parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery) throws(RestError) -> String {
+    mutating func embedExpression(_ embed: Embed, parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery)
+        throws(RestError) -> String
+    {
         let relationship = try relationship(from: parent.name, to: embed)
         let child = try table(embed.relation)
         let childAlias = nextAlias()
@@ -140,7 +149,8 @@ struct SQLBuilder {
             try sql(condition, table: child, alias: childAlias)
         }
         let rowAlias = Self.quote("r_" + childAlias)
-        var inner = "select \(columns) from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and "))"
+        var inner =
+            "select \(columns) from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and "))"
         if relationship.toOne {
             return "(select row_to_json(\(rowAlias)) from (\(inner) limit 1) as \(rowAlias))"
         }
@@ -151,7 +161,9 @@ struct SQLBuilder {
     }
 
     /// `exists (…)` conditions for the `!inner` embeds of `items`, applied to the parent's rows.
-    mutating func innerJoinConditions(_ items: [SelectItem], parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery) throws(RestError) -> [String] {
+    mutating func innerJoinConditions(
+        _ items: [SelectItem], parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery
+    ) throws(RestError) -> [String] {
         var result: [String] = []
         for case .embed(let embed) in items where embed.inner {
             let relationship = try relationship(from: parent.name, to: embed)
@@ -164,15 +176,21 @@ struct SQLBuilder {
                 try sql(condition, table: child, alias: childAlias)
             }
             conditions += try innerJoinConditions(embed.items, parent: child, parentAlias: childAlias, path: childPath, query: query)
-            result.append("exists (select 1 from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and ")))")
+            result.append(
+                "exists (select 1 from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and ")))"
+            )
         }
         return result
     }
 
     // MARK: Conditions and order
 
-    mutating func whereClause(_ conditions: [Condition], extra: [String] = [], table: SchemaCache.Table, alias: String) throws(RestError) -> String {
-        let parts = try conditions.map { (condition: Condition) throws(RestError) -> String in try sql(condition, table: table, alias: alias) } + extra
+    mutating func whereClause(_ conditions: [Condition], extra: [String] = [], table: SchemaCache.Table, alias: String) throws(RestError)
+        -> String
+    {
+        let parts =
+            try conditions.map { (condition: Condition) throws(RestError) -> String in try sql(condition, table: table, alias: alias) }
+            + extra
         return parts.isEmpty ? "" : " where " + parts.joined(separator: " and ")
     }
 
@@ -195,11 +213,12 @@ struct SQLBuilder {
         let text = "(\(target))::text"
         let expression: String
         // Only where the value is read as the column's type (not `is.null`, not a text pattern).
-        let typedValues: [String] = switch filter.op {
-        case .eq, .neq, .gt, .gte, .lt, .lte, .isdistinct: [filter.value]
-        case .in: filter.list
-        default: []
-        }
+        let typedValues: [String] =
+            switch filter.op {
+            case .eq, .neq, .gt, .gte, .lt, .lte, .isdistinct: [filter.value]
+            case .in: filter.list
+            default: []
+            }
         for value in typedValues { try TemporalText.check(value, type: column.type, at: "filter on \(column.name)") }
         switch filter.op {
         case .eq, .neq, .gt, .gte, .lt, .lte:
@@ -226,14 +245,19 @@ struct SQLBuilder {
         case .in:
             expression = "\(target) = any ((\(bind(filter.list)))::\(column.type)[])"
         case .cs, .cd, .ov, .sl, .sr, .nxr, .nxl, .adj:
-            let symbols: [FilterOperator: String] = [.cs: "@>", .cd: "<@", .ov: "&&", .sl: "<<", .sr: ">>", .nxr: "&<", .nxl: "&>", .adj: "-|-"]
+            let symbols: [FilterOperator: String] = [
+                .cs: "@>", .cd: "<@", .ov: "&&", .sl: "<<", .sr: ">>", .nxr: "&<", .nxl: "&>", .adj: "-|-",
+            ]
             guard column.isArray || column.isJSON || column.type.contains("range") else {
                 throw .parse("\(filter.op.rawValue) applies to array, JSON and range columns; \(column.name) is \(column.type)")
             }
             expression = "\(target) \(symbols[filter.op] ?? "@>") \(bind(filter.value))::\(column.type)"
         case .fts, .plfts, .phfts, .wfts:
-            let function = ["fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"][filter.op.rawValue] ?? "to_tsquery"
-            let vector = column.type == "tsvector" ? target : "to_tsvector(\(filter.language.map { "\(bind($0))::regconfig, " } ?? "")\(text))"
+            let function =
+                ["fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery", "wfts": "websearch_to_tsquery"][
+                    filter.op.rawValue] ?? "to_tsquery"
+            let vector =
+                column.type == "tsvector" ? target : "to_tsvector(\(filter.language.map { "\(bind($0))::regconfig, " } ?? "")\(text))"
             let config = filter.language.map { "\(bind($0))::regconfig, " } ?? ""
             expression = "\(vector) @@ \(function)(\(config)\(bind(filter.value)))"
         }

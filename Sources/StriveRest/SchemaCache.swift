@@ -101,9 +101,11 @@ public struct SchemaCache: Sendable {
         ) {
             let (table, name, type, category, nullable, hasDefault, isArray, isJSON, labels, checks, defaultExpression, elementCategory) =
                 try row.decode((String, String, String, String, Bool, Bool, Bool, Bool, [String], [String], String?, String).self)
-            columnsByTable[table, default: []].append(Column(
-                name: name, type: type, category: category, nullable: nullable, hasDefault: hasDefault, isArray: isArray, isJSON: isJSON,
-                enumLabels: labels, checks: checks, defaultExpression: defaultExpression, elementCategory: elementCategory))
+            columnsByTable[table, default: []].append(
+                Column(
+                    name: name, type: type, category: category, nullable: nullable, hasDefault: hasDefault, isArray: isArray,
+                    isJSON: isJSON,
+                    enumLabels: labels, checks: checks, defaultExpression: defaultExpression, elementCategory: elementCategory))
         }
 
         var tables: [String: Table] = [:]
@@ -121,7 +123,8 @@ public struct SchemaCache: Sendable {
             """, logger: logger
         ) {
             let (name, isView, primaryKey, insertable) = try row.decode((String, Bool, [String], Bool).self)
-            tables[name] = Table(name: name, isView: isView, columns: columnsByTable[name] ?? [], primaryKey: primaryKey, insertable: insertable)
+            tables[name] = Table(
+                name: name, isView: isView, columns: columnsByTable[name] ?? [], primaryKey: primaryKey, insertable: insertable)
         }
 
         for row in try await connection.rows(
@@ -158,7 +161,8 @@ public struct SchemaCache: Sendable {
             """, logger: logger
         ) {
             let (name, table, referenced, columns, referencedColumns) = try row.decode((String, String, String, [String], [String]).self)
-            foreignKeys.append(ForeignKey(name: name, table: table, columns: columns, referencedTable: referenced, referencedColumns: referencedColumns))
+            foreignKeys.append(
+                ForeignKey(name: name, table: table, columns: columns, referencedTable: referenced, referencedColumns: referencedColumns))
         }
 
         var functions: [String: Function] = [:]

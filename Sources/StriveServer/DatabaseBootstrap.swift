@@ -49,7 +49,9 @@ public enum DatabaseBootstrap {
 
     /// The password is hex derived from the JWT secret, so it can be spelled as a literal safely
     /// (ALTER ROLE takes no bind parameters); anything else is refused rather than spliced.
-    static func setPassword(of credentials: DatabaseCredentials, on connection: PostgresConnection, logger: Logger) async throws(StartupError) {
+    static func setPassword(of credentials: DatabaseCredentials, on connection: PostgresConnection, logger: Logger)
+        async throws(StartupError)
+    {
         guard let password = credentials.password?.value, password.allSatisfy(\.isHexDigit),
             credentials.username == DatabaseRole.authenticatorLogin
         else {

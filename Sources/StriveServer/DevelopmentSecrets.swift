@@ -31,9 +31,11 @@ public enum DevelopmentSecrets {
         let secret = SecretStrength.generate()
         // Write beside, then rename: a crash never leaves a truncated secret behind.
         let staging = path + ".tmp"
-        guard FileManager.default.createFile(
-            atPath: staging, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]
-        ) else {
+        guard
+            FileManager.default.createFile(
+                atPath: staging, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]
+            )
+        else {
             throw StoreError(description: "cannot write \(path)")
         }
         guard rename(staging, path) == 0 else {

@@ -4,7 +4,7 @@ import StriveDatabase
 
 /// `/health`: the process answers. `/ready`: the database answers and its migrations match this build.
 struct HealthRoutes: Sendable {
-    let database: StriveDatabase
+    let database: Database
     let migrator: Migrator
     /// A readiness probe must answer promptly even when the database does not.
     let readinessTimeout: Duration

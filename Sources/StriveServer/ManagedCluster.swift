@@ -10,7 +10,9 @@ public struct ManagedCluster: Sendable {
     /// nil when another Strive holds the data directory and this process only connects.
     let lock: DataDirectoryLock?
 
-    public static func open(_ settings: DatabaseSettings, detached: Bool = false, logger: Logger) async throws(StartupError) -> ManagedCluster {
+    public static func open(_ settings: DatabaseSettings, detached: Bool = false, logger: Logger) async throws(StartupError)
+        -> ManagedCluster
+    {
         do {
             let cluster = try cluster(settings)
             try await cluster.prepareDataDirectory()
@@ -32,7 +34,8 @@ public struct ManagedCluster: Sendable {
             do {
                 let cluster = try cluster(settings)
                 if let running = try await cluster.runningElsewhere() {
-                    logger.info("using the local PostgreSQL of the Strive that holds the data directory", metadata: ["port": "\(running.port)"])
+                    logger.info(
+                        "using the local PostgreSQL of the Strive that holds the data directory", metadata: ["port": "\(running.port)"])
                     return ManagedCluster(cluster: cluster, running: running, lock: nil)
                 }
             } catch {

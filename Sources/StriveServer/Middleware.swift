@@ -95,7 +95,7 @@ struct ErrorMiddleware: RouterMiddleware {
             throw surface.error(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {
             throw error
-        } catch where DatabaseError.isConnectionFailure(error) {
+        } catch  where DatabaseError.isConnectionFailure(error) {
             context.logger.warning("database unavailable", metadata: ["reason": "\(DatabaseError.connectionFailureReason(error))"])
             throw Surface(path: request.uri.path).unavailable(DatabaseError.connectionFailureReason(error))
         } catch {

@@ -15,14 +15,20 @@ public enum OpenAPIDocument {
         var schemas: [String: JSONValue] = ErrorShape.allCases.reduce(into: [:]) { $0[$1.schemaName] = $1.schema }
         schemas["JSONValue"] = ColumnSchema.jsonValue
 
-        paths["/health"] = object(["get": operation("Liveness: 200 while the process runs", tag: "ops", errors: .ops, responses: ["200": jsonResponse(object(["type": "object"]))])])
+        paths["/health"] = object([
+            "get": operation(
+                "Liveness: 200 while the process runs", tag: "ops", errors: .ops,
+                responses: ["200": jsonResponse(object(["type": "object"]))])
+        ])
         paths["/ready"] = object([
             "get": operation(
                 "Readiness: 200 when the database answers and migrations are current, else 503", tag: "ops", errors: .ops,
                 responses: ["200": jsonResponse(object(["type": "object"])), "503": jsonResponse(object(["type": "object"]))])
         ])
         paths["/openapi.json"] = object([
-            "get": operation("This document", tag: "ops", errors: .ops, responses: ["200": response(object(["type": "object"]), mediaType: "application/openapi+json")])
+            "get": operation(
+                "This document", tag: "ops", errors: .ops,
+                responses: ["200": response(object(["type": "object"]), mediaType: "application/openapi+json")])
         ])
         for (path, item) in AuthPaths.items { paths["/auth/v1" + path] = item }
 
@@ -44,7 +50,9 @@ public enum OpenAPIDocument {
             if !table.isView || table.insertable {
                 schemas["\(name).insert"] = RowSchema.insert(table)
                 schemas["\(name).update"] = RowSchema.update(table)
-                let insertBody = object(["oneOf": .array([ref("\(name).insert"), object(["type": "array", "items": ref("\(name).insert")])])])
+                let insertBody = object([
+                    "oneOf": .array([ref("\(name).insert"), object(["type": "array", "items": ref("\(name).insert")])])
+                ])
                 item["post"] = operation(
                     "Insert one \(name) row or an array of them", tag: "rest", secured: true, errors: .rest, body: insertBody,
                     responses: ["201": noContent("Created (Prefer: return=minimal)")])
@@ -89,16 +97,22 @@ public enum OpenAPIDocument {
         let names = table.columns.map(\.name)
         let orderable = table.columns.filter(FilterParameter.isOrderable).map(\.name)
         var parameters: [JSONValue] = [
-            parameter("select", "Columns to return: * or one column (the full grammar also takes lists, aliases, casts and embeds)",
-                      schema: object(["type": "string", "enum": .array((["*"] + names).map(JSONValue.string))])),
-            parameter("limit", "Maximum rows (at most the server's row limit)", schema: object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
-            parameter("offset", "Rows to skip", schema: object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
+            parameter(
+                "select", "Columns to return: * or one column (the full grammar also takes lists, aliases, casts and embeds)",
+                schema: object(["type": "string", "enum": .array((["*"] + names).map(JSONValue.string))])),
+            parameter(
+                "limit", "Maximum rows (at most the server's row limit)",
+                schema: object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
+            parameter(
+                "offset", "Rows to skip",
+                schema: object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
         ]
         if !orderable.isEmpty {
             let columns = orderable.map(FilterParameter.escaped).joined(separator: "|")
-            parameters.append(parameter(
-                "order", "column[.asc|.desc][.nullsfirst|.nullslast]",
-                schema: object(["type": "string", "pattern": .string("^(\(columns))(\\.(asc|desc))?(\\.(nullsfirst|nullslast))?$")])))
+            parameters.append(
+                parameter(
+                    "order", "column[.asc|.desc][.nullsfirst|.nullslast]",
+                    schema: object(["type": "string", "pattern": .string("^(\(columns))(\\.(asc|desc))?(\\.(nullsfirst|nullslast))?$")])))
         }
         return parameters
     }
@@ -121,18 +135,27 @@ public enum OpenAPIDocument {
         bodyRequired: Bool = true, responses: [String: JSONValue]
     ) -> JSONValue {
         var all = responses
-        all["default"] = object(["description": "Error", "content": object(["application/json": object(["schema": ref(errors.schemaName)])])])
+        all["default"] = object([
+            "description": "Error", "content": object(["application/json": object(["schema": ref(errors.schemaName)])]),
+        ])
         var result: [String: JSONValue] = ["summary": .string(summary), "tags": .array([.string(tag)]), "responses": object(all)]
         if !parameters.isEmpty { result["parameters"] = .array(parameters) }
         if let body {
-            result["requestBody"] = object(["required": .bool(bodyRequired), "content": object(["application/json": object(["schema": body])])])
+            result["requestBody"] = object([
+                "required": .bool(bodyRequired), "content": object(["application/json": object(["schema": body])]),
+            ])
         }
         if secured { result["security"] = .array([object(["apikey": .array([])]), object(["bearer": .array([])])]) }
         return object(result)
     }
 
-    static func parameter(_ name: String, _ description: String, in location: String = "query", required: Bool = false, schema: JSONValue) -> JSONValue {
-        object(["name": .string(name), "in": .string(location), "required": .bool(required), "description": .string(description), "schema": schema])
+    static func parameter(_ name: String, _ description: String, in location: String = "query", required: Bool = false, schema: JSONValue)
+        -> JSONValue
+    {
+        object([
+            "name": .string(name), "in": .string(location), "required": .bool(required), "description": .string(description),
+            "schema": schema,
+        ])
     }
 
     static func jsonResponse(_ schema: JSONValue, description: String = "Success") -> JSONValue {
@@ -168,7 +191,8 @@ enum ErrorShape: CaseIterable {
         let nullableString = OpenAPIDocument.object(["type": .array(["string", "null"])])
         func shape(_ properties: [String: JSONValue]) -> JSONValue {
             OpenAPIDocument.object([
-                "type": "object", "required": .array(properties.keys.sorted().map(JSONValue.string)), "properties": OpenAPIDocument.object(properties),
+                "type": "object", "required": .array(properties.keys.sorted().map(JSONValue.string)),
+                "properties": OpenAPIDocument.object(properties),
                 "additionalProperties": false,
             ])
         }

@@ -1,7 +1,7 @@
 import Foundation
 import StriveAuth
-import StriveAuth
 import StriveCore
+import StriveIdentity
 import StriveRest
 
 /// JSON Schemas of the data API's columns: the values PostgreSQL will take for each type, with the
@@ -132,7 +132,10 @@ enum CheckTranslation {
 
     private static func translate(_ term: String, column: String, into schema: inout [String: JSONValue]) {
         let quoted = column.contains(where: { !($0.isLowercase || $0.isNumber || $0 == "_") }) ? "\"\(column)\"" : column
-        let comparisons: [(String, String, String?)] = [(" >= ", "minimum", "minLength"), (" <= ", "maximum", "maxLength"), (" > ", "exclusiveMinimum", nil), (" < ", "exclusiveMaximum", nil)]
+        let comparisons: [(String, String, String?)] = [
+            (" >= ", "minimum", "minLength"), (" <= ", "maximum", "maxLength"), (" > ", "exclusiveMinimum", nil),
+            (" < ", "exclusiveMaximum", nil),
+        ]
         for (operatorText, numberKey, lengthKey) in comparisons {
             guard let range = term.range(of: operatorText) else { continue }
             let left = strip(String(term[..<range.lowerBound]))
@@ -206,7 +209,8 @@ enum FilterParameter {
     static func make(_ column: SchemaCache.Column, required: Bool) -> JSONValue {
         OpenAPIDocument.parameter(
             column.name, "Filter on \(column.name) (\(column.type)): [not.]operator.value, e.g. eq.<value>, in.(<a>,<b>), is.null",
-            required: required, schema: .object(["type": "string", "pattern": .string("^(not\\.)?(\(alternatives(column).joined(separator: "|")))$")]))
+            required: required,
+            schema: .object(["type": "string", "pattern": .string("^(not\\.)?(\(alternatives(column).joined(separator: "|")))$")]))
     }
 
     static func alternatives(_ column: SchemaCache.Column) -> [String] {
@@ -269,7 +273,9 @@ enum RowSchema {
         for column in table.columns {
             var property = ColumnSchema.base(type: column.type, isArray: column.isArray, isJSON: column.isJSON, labels: column.enumLabels)
             // Read values are whatever is stored: the write bounds do not describe them, their types do.
-            for bound in ["pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "maxLength", "format"] { property[bound] = nil }
+            for bound in ["pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "maxLength", "format"] {
+                property[bound] = nil
+            }
             if case .object(var items)? = property["items"] {
                 for bound in ["pattern", "minimum", "maximum", "maxLength", "format"] { items[bound] = nil }
                 property["items"] = .object(items)
@@ -329,14 +335,17 @@ enum RPCPaths {
             properties[argument.name] = .object(schema)
         }
         let required = function.arguments.filter { !$0.hasDefault }.map { JSONValue.string($0.name) }
-        let body: JSONValue = .object(["type": "object", "properties": .object(properties), "required": .array(required), "additionalProperties": false])
+        let body: JSONValue = .object([
+            "type": "object", "properties": .object(properties), "required": .array(required), "additionalProperties": false,
+        ])
         let success: [String: JSONValue] =
             function.returnType == "void"
             ? ["204": OpenAPIDocument.noContent("Done")]
             : ["200": OpenAPIDocument.jsonResponse(.object([:]))]
         let summary = "Call \(function.name) (returns \(function.returnsSet ? "setof " : "")\(function.returnType))"
         var item: [String: JSONValue] = [
-            "post": OpenAPIDocument.operation(summary, tag: "rpc", secured: true, errors: .rest, body: body, bodyRequired: !required.isEmpty, responses: success)
+            "post": OpenAPIDocument.operation(
+                summary, tag: "rpc", secured: true, errors: .rest, body: body, bodyRequired: !required.isEmpty, responses: success)
         ]
         if !function.isVolatile {
             let parameters = function.arguments.map { argument in
@@ -345,7 +354,8 @@ enum RPCPaths {
                     schema: properties[argument.name] ?? .object(ColumnSchema.base(type: argument.type, isArray: false, isJSON: false)))
             }
             item["get"] = OpenAPIDocument.operation(
-                summary + " with arguments as query parameters", tag: "rpc", secured: true, errors: .rest, parameters: parameters, responses: success)
+                summary + " with arguments as query parameters", tag: "rpc", secured: true, errors: .rest, parameters: parameters,
+                responses: success)
         }
         return item
     }
@@ -358,11 +368,16 @@ enum AuthPaths {
         "pattern": "^[^@\\s,\\u0000-\\u001f\\u007f]+@[^@\\s,.\\u0000-\\u001f\\u007f]+(\\.[^@\\s,.\\u0000-\\u001f\\u007f]+)+$",
     ])
     static let password: JSONValue = .object([
-        "type": "string", "minLength": .number(Double(PasswordHasher.minimumLength)), "maxLength": .number(Double(PasswordHasher.maximumLength)),
+        "type": "string", "minLength": .number(Double(PasswordHasher.minimumLength)),
+        "maxLength": .number(Double(PasswordHasher.maximumLength)),
     ])
-    static let metadata: JSONValue = .object(["type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"])])
+    static let metadata: JSONValue = .object([
+        "type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"]),
+    ])
     static let user: JSONValue = .object(["type": "object", "required": ["id", "aud", "role"]])
-    static let session: JSONValue = .object(["type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token", "user"]])
+    static let session: JSONValue = .object([
+        "type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token", "user"],
+    ])
 
     /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them; other
     /// fields are ignored, as supabase-js sends some this server has no use for (`gotrue_meta_security`).
@@ -387,7 +402,8 @@ enum AuthPaths {
     }
 
     static let userID = OpenAPIDocument.parameter(
-        "id", "The user's id", in: "path", required: true, schema: .object(["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]))
+        "id", "The user's id", in: "path", required: true,
+        schema: .object(["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]))
 
     static var items: [String: JSONValue] {
         typealias Doc = OpenAPIDocument
@@ -396,12 +412,17 @@ enum AuthPaths {
             "/signup": .object([
                 "post": Doc.operation(
                     "Create an account and a session", tag: "auth", secured: true, errors: .auth,
-                    body: body(["email": email, "password": password, "data": metadata], required: ["email", "password"]), responses: ok(session))
+                    body: body(["email": email, "password": password, "data": metadata], required: ["email", "password"]),
+                    responses: ok(session))
             ]),
             "/token": .object([
                 "post": Doc.operation(
                     "Sign in (grant_type=password) or refresh (grant_type=refresh_token)", tag: "auth", secured: true, errors: .auth,
-                    parameters: [Doc.parameter("grant_type", "password or refresh_token", required: true, schema: .object(["type": "string", "enum": ["password", "refresh_token"]]))],
+                    parameters: [
+                        Doc.parameter(
+                            "grant_type", "password or refresh_token", required: true,
+                            schema: .object(["type": "string", "enum": ["password", "refresh_token"]]))
+                    ],
                     body: body(["email": email, "password": password, "refresh_token": .object(["type": "string"])]),
                     responses: ok(session))
             ]),
@@ -414,7 +435,11 @@ enum AuthPaths {
             "/logout": .object([
                 "post": Doc.operation(
                     "End sessions", tag: "auth", secured: true, errors: .auth,
-                    parameters: [Doc.parameter("scope", "global (default), local or others", schema: .object(["type": "string", "enum": ["global", "local", "others"]]))],
+                    parameters: [
+                        Doc.parameter(
+                            "scope", "global (default), local or others",
+                            schema: .object(["type": "string", "enum": ["global", "local", "others"]]))
+                    ],
                     responses: ["204": Doc.noContent("Signed out")])
             ]),
             "/admin/users": .object([
@@ -432,7 +457,9 @@ enum AuthPaths {
             "/admin/users/{id}": .object([
                 "parameters": .array([userID]),
                 "get": Doc.operation("One user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
-                "put": Doc.operation("Change a user (service role)", tag: "auth", secured: true, errors: .auth, body: adminUser(required: [], banning: true), responses: ok(user)),
+                "put": Doc.operation(
+                    "Change a user (service role)", tag: "auth", secured: true, errors: .auth, body: adminUser(required: [], banning: true),
+                    responses: ok(user)),
                 "delete": Doc.operation("Delete a user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
             ]),
         ]

@@ -28,16 +28,16 @@ public enum StartupError: Error, CustomStringConvertible {
 
     public var exitCode: Int32 {
         switch self {
-        case .configuration: 78  // EX_CONFIG
+        case .configuration: 78 // EX_CONFIG
         case .cluster(.dataDirectoryIsNotADirectory), .cluster(.dataDirectoryNotWritable), .cluster(.socketPathTooLong):
-            73  // EX_CANTCREAT
-        case .cluster(.binariesNotFound), .cluster(.noUnprivilegedUser): 69  // EX_UNAVAILABLE
-        case .cluster(.alreadyInUse), .portInUse: 75  // EX_TEMPFAIL: retry once the other process is gone
-        case .cluster: 70  // EX_SOFTWARE
+            73 // EX_CANTCREAT
+        case .cluster(.binariesNotFound), .cluster(.noUnprivilegedUser): 69 // EX_UNAVAILABLE
+        case .cluster(.alreadyInUse), .portInUse: 75 // EX_TEMPFAIL: retry once the other process is gone
+        case .cluster: 70 // EX_SOFTWARE
         case .database: 69
-        case .migration: 65  // EX_DATAERR
+        case .migration: 65 // EX_DATAERR
         case .server: 70
-        case .clusterKeepsStopping: 69  // EX_UNAVAILABLE
+        case .clusterKeepsStopping: 69 // EX_UNAVAILABLE
         }
     }
 }

@@ -5,6 +5,7 @@ import NIOCore
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 import StriveRealtime
 import StriveRest
 import StriveStorage
@@ -13,7 +14,7 @@ import StriveStorage
 public enum StriveApplication {
     /// What the routes work with.
     public struct Services: Sendable {
-        public let database: StriveDatabase
+        public let database: Database
         public let migrator: Migrator
         public let auth: AuthService
         public let rest: RestService
@@ -24,7 +25,7 @@ public enum StriveApplication {
         public let logger: Logger
 
         public init(
-            database: StriveDatabase, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService,
+            database: Database, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService,
             realtime: RealtimeService, publicURL: String, logger: Logger
         ) {
             self.logger = logger
@@ -38,7 +39,7 @@ public enum StriveApplication {
         }
 
         /// The services of `config` on `database`.
-        public static func make(config: StriveConfig, database: StriveDatabase, migrator: Migrator, logger: Logger) async throws -> Services {
+        public static func make(config: StriveConfig, database: Database, migrator: Migrator, logger: Logger) async throws -> Services {
             let auth = try await AuthService(
                 database: database, secret: config.jwtSecret, issuer: config.publicURL + "/auth/v1",
                 settings: config.auth, logger: logger
@@ -51,7 +52,8 @@ public enum StriveApplication {
                 database: database, blobs: try await LocalBlobStore(root: config.storageDirectory),
                 signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
             let realtime = RealtimeService(
-                database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow, logger: logger)
+                database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow,
+                logger: logger)
             return Services(
                 database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, realtime: realtime,
                 publicURL: config.publicURL, logger: logger)
@@ -63,7 +65,8 @@ public enum StriveApplication {
             guard path.hasPrefix("/rest/v1/rpc/") else { return nil }
             return await rest.methods(ofRPC: String(path.dropFirst("/rest/v1/rpc/".count)))
         }
-        let router = CatalogingRouter(router: Router(context: StriveRequestContext.self, options: .autoGenerateHeadEndpoints), catalog: routes)
+        let router = CatalogingRouter(
+            router: Router(context: StriveRequestContext.self, options: .autoGenerateHeadEndpoints), catalog: routes)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CallerMiddleware<StriveRequestContext>(tokens: services.auth.tokens))
         router.add(middleware: AccessLogMiddleware())
@@ -73,23 +76,7 @@ public enum StriveApplication {
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
         BucketRoutes<StriveRequestContext>(storage: services.storage, logger: services.logger).register(on: router)
         ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
-        router.get("realtime/v1/websocket") { _, _ -> Response in
-            Response(
-                status: .upgradeRequired, headers: [.contentType: "application/json", .upgrade: "websocket"],
-                body: .init(byteBuffer: ByteBuffer(string: #"{"error":"upgrade_required","message":"connect with a WebSocket: GET /realtime/v1/websocket?apikey=<key>&vsn=1.0.0"}"#)))
-        }
-        // Realtime counters, for operators (service role only).
-        router.get("realtime/v1/stats") { _, context -> Response in
-            guard (try? context.caller())?.role == .serviceRole else {
-                return Response(
-                    status: .forbidden, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(string: #"{"error":"forbidden","message":"needs the service role key"}"#)))
-            }
-            let stats = await services.realtime.hub.stats
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: try SupabaseJSON.encoder.encode(stats))))
-        }
+        RealtimeHTTPRoutes<StriveRequestContext>(service: services.realtime).register(on: router)
         router.get("openapi.json") { request, _ in
             let schema = try await services.rest.schema.current
             let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)

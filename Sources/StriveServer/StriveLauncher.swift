@@ -3,6 +3,7 @@ import NIOCore
 import ServiceLifecycle
 import StriveCore
 import StriveDatabase
+import StriveStorage
 
 /// `strive serve`: the cluster (when self-managed), migrations, the pools and the HTTP server, run until
 /// SIGINT/SIGTERM, then shut down in reverse: HTTP stops, the pools drain, the cluster stops.
@@ -33,7 +34,8 @@ public struct StriveLauncher: Sendable {
         case .managed:
             let managed = try await ManagedCluster.open(config.databaseSettings, logger: logger)
             do {
-                try await run(target: try managed.target(), managed: managed, migrator: migrator, onListening: onListening, stopWhen: stopWhen)
+                try await run(
+                    target: try managed.target(), managed: managed, migrator: migrator, onListening: onListening, stopWhen: stopWhen)
             } catch {
                 await managed.close(logger: logger)
                 throw error
@@ -49,9 +51,9 @@ public struct StriveLauncher: Sendable {
         let authenticator = DatabaseCredentials.authenticator(derivedFrom: config.jwtSecret)
         try await DatabaseBootstrap.prepare(target, migrator: migrator, authenticator: authenticator, logger: logger)
 
-        let database: StriveDatabase
+        let database: Database
         do {
-            database = try StriveDatabase(
+            database = try Database(
                 target: target, authenticator: authenticator, requestPoolSize: config.poolSize,
                 statementTimeout: config.statementTimeout, acquireTimeout: config.acquireTimeout, logger: logger)
         } catch {
@@ -76,16 +78,21 @@ public struct StriveLauncher: Sendable {
             // deliveries and its saved position reach the sockets before the server closes them.
             .init(service: database), .init(service: app), .init(service: services.realtime),
             .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
-            .init(service: StorageMaintenanceService(storage: services.storage, interval: .seconds(3600), logger: logger)),
+            .init(service: StorageMaintenanceService(storage: services.storage, logger: logger)),
         ]
         serviceList.append(
-            .init(service: ShutdownDeadline(grace: .seconds(25), cluster: managed?.ownsCluster == true ? managed?.cluster : nil, logger: logger)))
+            .init(
+                service: ShutdownDeadline(
+                    grace: .seconds(25), cluster: managed?.ownsCluster == true ? managed?.cluster : nil, logger: logger)))
         // Only the process that started the cluster restarts it (not one adopting another's).
         if let managed, managed.ownsCluster {
             serviceList.append(
-                .init(service: ClusterSupervisor(cluster: managed.cluster, running: managed.running, availability: database.availability, logger: logger)))
+                .init(
+                    service: ClusterSupervisor(
+                        cluster: managed.cluster, running: managed.running, availability: database.availability, logger: logger)))
         }
-        var groupConfiguration = ServiceGroupConfiguration(services: serviceList, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: serviceList, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A graceful shutdown that cannot finish (a request stuck on a server that stopped answering) is
         // turned into cancellation. (No cancellation deadline: ServiceLifecycle turns one into a crash, and
         // its timer can outlive a group that already ended with an error.)
@@ -114,7 +121,7 @@ public struct StriveLauncher: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

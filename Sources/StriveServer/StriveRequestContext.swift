@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import StriveAuth
+import StriveIdentity
 
 /// Per-request state shared by middleware and routes.
 public struct StriveRequestContext: RequestContext, AuthRequestContext, RemoteAddressRequestContext {

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import StriveAuth
 import StriveDatabase
+import StriveIdentity
 import StriveRest
 import StriveStorage
 
@@ -39,7 +40,8 @@ enum Surface: Sendable, Equatable {
         let message = "\(method.rawValue) is not supported here; use \(allowed.map(\.rawValue).joined(separator: ", "))"
         let base: any HTTPResponseError =
             switch self {
-            case .rest: RestError(.methodNotAllowed, code: "PGRST117", message: "Unsupported HTTP method: \(method.rawValue)", details: message)
+            case .rest:
+                RestError(.methodNotAllowed, code: "PGRST117", message: "Unsupported HTTP method: \(method.rawValue)", details: message)
             default: error(.methodNotAllowed, code: "method_not_allowed", message: message)
             }
         return EditedError(base: base, headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])

@@ -65,7 +65,8 @@ public struct LocalBlobStore: BlobStore {
         blobs.appending(String(id.description.prefix(2))).appending(id.description)
     }
 
-    public func stage<Body: AsyncSequence & Sendable>(_ body: Body, limit: Int64?) async throws -> StagedBlob where Body.Element == ByteBuffer {
+    public func stage<Body: AsyncSequence & Sendable>(_ body: Body, limit: Int64?) async throws -> StagedBlob
+    where Body.Element == ByteBuffer {
         let id = BlobID()
         let temporary = staging.appending(id.description + ".part")
         let size: Int64

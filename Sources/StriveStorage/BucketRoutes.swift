@@ -4,21 +4,18 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
-import PostgresNIO
-import StriveAuth
 import StriveCore
-import StriveDatabase
+import StriveIdentity
 
 /// Supabase Storage's bucket endpoints under `/storage/v1/bucket`, for the service role: buckets are
-/// configuration, and requests made with user tokens cannot see `storage.buckets` at all.
+/// configuration. Parsing, validation and the answer's shape live here; the SQL in `BucketService`.
 public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     let storage: StorageService
-    let logger: Logger
-    var database: StriveDatabase { storage.database }
+    let buckets: BucketService
 
     public init(storage: StorageService, logger: Logger) {
         self.storage = storage
-        self.logger = logger
+        self.buckets = BucketService(database: storage.database, logger: logger)
     }
 
     public func register(on router: some RouterMethods<Context>) {
@@ -31,42 +28,14 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         group.post(":id/empty") { _, context in try await empty(context) }
     }
 
-    struct Bucket: Encodable {
-        let id: String
-        let name: String
-        let owner: String
-        let `public`: Bool
-        let file_size_limit: Int64?
-        let allowed_mime_types: [String]?
-        let created_at: Date
-        let updated_at: Date
-    }
-
-    static var columns: String { "id, name, coalesce(owner::text, owner_id, ''), public, file_size_limit, allowed_mime_types, created_at, updated_at" }
-
-    static func bucket(_ row: PostgresRow) throws -> Bucket {
-        let (id, name, owner, isPublic, limit, types, created, updated) =
-            try row.decode((String, String, String, Bool, Int64?, [String]?, Date, Date).self)
-        return Bucket(
-            id: id, name: name, owner: owner, public: isPublic, file_size_limit: limit, allowed_mime_types: types,
-            created_at: created, updated_at: updated)
-    }
-
     func list(_ context: Context) async throws -> Response {
         try requireService(context)
-        let buckets = try await service(context) { connection in
-            try await connection.rows("select \(unescaped: Self.columns) from storage.buckets order by name", logger: logger).map(Self.bucket)
-        }
-        return try Response.storageJSON(buckets)
+        return try Response.storageJSON(try await buckets.list())
     }
 
     func bucket(_ context: Context) async throws -> Response {
         try requireService(context)
-        let id = try bucketID(context)
-        let found = try await service(context) { connection in
-            try await connection.rows("select \(unescaped: Self.columns) from storage.buckets where id = \(id)", logger: logger).first.map(Self.bucket)
-        }
-        guard let found else { throw StorageError.bucketNotFound }
+        guard let found = try await buckets.bucket(id: try bucketID(context)) else { throw StorageError.bucketNotFound }
         return try Response.storageJSON(found)
     }
 
@@ -87,7 +56,8 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             `public` = try container.decodeIfPresent(Bool.self, forKey: .public)
             allowed_mime_types = try container.decodeIfPresent([String].self, forKey: .allowed_mime_types)
             if container.contains(.file_size_limit) {
-                file_size_limit = try container.decodeNil(forKey: .file_size_limit)
+                file_size_limit =
+                    try container.decodeNil(forKey: .file_size_limit)
                     ? SizeLimit(bytes: nil) : try container.decode(SizeLimit.self, forKey: .file_size_limit)
             }
         }
@@ -113,7 +83,8 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
                 guard let (unit, factor) = units.first(where: { text.hasSuffix($0.0) }),
                     let value = Int64(text.dropLast(unit.count).trimmingCharacters(in: .whitespaces))
                 else {
-                    throw DecodingError.dataCorruptedError(in: container, debugDescription: "file_size_limit must be bytes or a size like \"50MB\"")
+                    throw DecodingError.dataCorruptedError(
+                        in: container, debugDescription: "file_size_limit must be bytes or a size like \"50MB\"")
                 }
                 bytes = value * factor
             }
@@ -130,17 +101,10 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             throw StorageError(.badRequest, "Invalid Input", "bucket names are 1–63 lowercase letters, digits, '.', '_' or '-'")
         }
         try Self.check(settings)
-        let limit = settings.file_size_limit?.bytes
-        let created = try await service(context) { connection in
-            try await connection.rows(
-                """
-                insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
-                values (\(id), \(settings.name ?? id), \(settings.public ?? false), \(limit), \(settings.allowed_mime_types))
-                on conflict do nothing returning id
-                """, logger: logger
-            ).count
-        }
-        guard created == 1 else { throw StorageError(.conflict, "Duplicate", "The resource already exists") }
+        let created = try await buckets.create(
+            id: id, name: settings.name ?? id, isPublic: settings.public ?? false, sizeLimit: settings.file_size_limit?.bytes,
+            allowedMimeTypes: settings.allowed_mime_types)
+        guard created else { throw StorageError(.conflict, "Duplicate", "The resource already exists") }
         return try Response.storageJSON(["name": id])
     }
 
@@ -149,36 +113,24 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         let id = try bucketID(context)
         let settings = try await decode(request)
         try Self.check(settings)
-        let limit = settings.file_size_limit?.bytes
-        let setsLimit = settings.file_size_limit != nil
-        let updated = try await service(context) { connection in
-            try await connection.rows(
-                """
-                update storage.buckets set
-                    public = coalesce(\(settings.public), public),
-                    file_size_limit = case when \(setsLimit) then \(limit) else file_size_limit end,
-                    allowed_mime_types = case when \(settings.allowed_mime_types != nil) then \(settings.allowed_mime_types) else allowed_mime_types end
-                where id = \(id) returning id
-                """, logger: logger
-            ).count
-        }
-        guard updated == 1 else { throw StorageError.bucketNotFound }
+        let changes = BucketService.Changes(
+            isPublic: settings.public, sizeLimit: settings.file_size_limit.map(\.bytes),
+            allowedMimeTypes: settings.allowed_mime_types.map { .some($0) })
+        let updated = try await buckets.update(id: id, changes)
+        guard updated else { throw StorageError.bucketNotFound }
         return try Response.storageJSON(["message": "Successfully updated"])
     }
 
     func delete(_ context: Context) async throws -> Response {
         try requireService(context)
         let id = try bucketID(context)
-        let outcome: (exists: Bool, objects: Int, deleted: Bool) = try await service(context) { connection in
-            let exists = try await !connection.rows("select 1 from storage.buckets where id = \(id) for update", logger: logger).isEmpty
-            let objects = try await connection.rows("select count(*)::int from storage.objects where bucket_id = \(id)", logger: logger).first?.decode(Int.self) ?? 0
-            guard exists, objects == 0 else { return (exists, objects, false) }
-            try await connection.run("delete from storage.buckets where id = \(id)", logger: logger)
-            return (true, 0, true)
-        }
-        guard outcome.exists else { throw StorageError.bucketNotFound }
-        guard outcome.deleted else {
-            throw StorageError(.conflict, "InvalidRequest", "The bucket holds \(outcome.objects) objects; empty it first (POST /bucket/\(id)/empty)")
+        switch try await buckets.delete(id: id) {
+        case .deleted:
+            break
+        case .notFound:
+            throw StorageError.bucketNotFound
+        case .holdsObjects(let count):
+            throw StorageError(.conflict, "InvalidRequest", "The bucket holds \(count) objects; empty it first (POST /bucket/\(id)/empty)")
         }
         return try Response.storageJSON(["message": "Successfully deleted"])
     }
@@ -186,11 +138,7 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     func empty(_ context: Context) async throws -> Response {
         try requireService(context)
         let id = try bucketID(context)
-        let exists = try await service(context) { connection in
-            guard try await !connection.rows("select 1 from storage.buckets where id = \(id)", logger: logger).isEmpty else { return false }
-            try await connection.run("delete from storage.objects where bucket_id = \(id)", logger: logger)
-            return true
-        }
+        let exists = try await buckets.empty(id: id)
         guard exists else { throw StorageError.bucketNotFound }
         // The deleted rows queued their blobs; delete the bytes now rather than at the next sweep.
         await storage.collectGarbage()
@@ -204,7 +152,9 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             throw StorageError(.badRequest, "Invalid Input", "file_size_limit must be positive")
         }
         if let types = settings.allowed_mime_types,
-            types.contains(where: { $0.range(of: "^[a-z0-9.+-]+/([a-z0-9.+-]+|\\*)$", options: [.regularExpression, .caseInsensitive]) == nil })
+            types.contains(where: {
+                $0.range(of: "^[a-z0-9.+-]+/([a-z0-9.+-]+|\\*)$", options: [.regularExpression, .caseInsensitive]) == nil
+            })
         {
             throw StorageError(.badRequest, "Invalid Input", "allowed_mime_types must be MIME types such as image/png or image/*")
         }
@@ -223,11 +173,6 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     func bucketID(_ context: Context) throws -> String {
         guard let id = context.parameters.get("id"), !id.isEmpty else { throw StorageError.bucketNotFound }
         return id
-    }
-
-    /// Buckets are managed through the service role's own transaction: the named admin path.
-    func service<T: Sendable>(_ context: Context, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await database.withServiceRoleTransaction(method: "STORAGE", path: "/storage/v1/bucket", logger: logger, body)
     }
 
     func decode(_ request: Request) async throws -> Settings {

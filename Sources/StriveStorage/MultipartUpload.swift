@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
 import MultipartKit
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// The form fields that travel beside the file in a multipart upload (storage-js sends `cacheControl`
 /// and `metadata` before the file; a client may also send them after it).
@@ -123,7 +123,8 @@ struct MultipartFileStream: AsyncSequence, Sendable {
             } else {
                 kind = .file
                 state.sawFile = true
-                let type = state.headers.first { $0.0.lowercased() == "content-type" }?.1
+                let type =
+                    state.headers.first { $0.0.lowercased() == "content-type" }?.1
                     ?? stream.fields.withLockedValue { $0.contentType } ?? "application/octet-stream"
                 stream.fields.withLockedValue { $0.fileContentType = type }
                 do {

@@ -78,7 +78,8 @@ struct ObjectDownload {
             .acceptRanges: "bytes",
         ]
         if let downloadName {
-            let ascii = downloadName.unicodeScalars.map { $0.isASCII && $0 != "\"" && $0 != "\\" && $0.value >= 0x20 ? String($0) : "_" }.joined()
+            let ascii = downloadName.unicodeScalars.map { $0.isASCII && $0 != "\"" && $0 != "\\" && $0.value >= 0x20 ? String($0) : "_" }
+                .joined()
             let encoded = downloadName.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ascii
             headers[.contentDisposition] = "attachment; filename=\"\(ascii)\"; filename*=UTF-8''\(encoded)"
         }
@@ -98,7 +99,8 @@ struct ObjectDownload {
         case .unsatisfiable:
             headers[.contentRange] = "bytes */\(size)"
             throw StorageErrorWithHeaders(
-                error: StorageError(.rangeNotSatisfiable, "InvalidRange", "the range is outside the object's \(size) bytes"), headers: headers)
+                error: StorageError(.rangeNotSatisfiable, "InvalidRange", "the range is outside the object's \(size) bytes"),
+                headers: headers)
         }
         let length = part.map { $0.upperBound - $0.lowerBound } ?? size
         headers[.contentLength] = String(length)

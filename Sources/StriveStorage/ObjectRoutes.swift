@@ -4,9 +4,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
-import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 extension HTTPField.Name {
     static let xUpsert = HTTPField.Name("x-upsert")!
@@ -29,8 +29,10 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     /// Bytes a multipart body may carry beyond its file (boundaries, part headers, fields).
     static var multipartOverhead: Int64 { Int64(MultipartFileStream.maximumOverhead) }
 
+    static var basePath: String { "storage/v1/object" }
+
     public func register(on router: some RouterMethods<Context>) {
-        let group = router.group("storage/v1/object")
+        let group = router.group(RouterPath(Self.basePath))
         // Constant segments win over parameters in the router, so these precede `:bucket/**` by matching.
         group.post("list/:bucket") { request, context in try await list(request, context) }
         group.post("move") { request, context in try await move(request, context) }
@@ -41,38 +43,44 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         group.post("upload/sign/:bucket/**") { request, context in try await signUpload(request, context) }
         group.put("upload/sign/:bucket/**") { request, context in try await uploadSigned(request, context) }
         group.get("public/:bucket/**") { request, context in try await downloadPublic(request, context) }
-        group.get("authenticated/:bucket/**") { request, context in try await download(request, context, keyAfter: 5) }
-        group.get("info/public/:bucket/**") { request, context in try await info(request, context, keyAfter: 6, publicBucket: true) }
-        group.get("info/authenticated/:bucket/**") { request, context in try await info(request, context, keyAfter: 6, publicBucket: false) }
-        group.get("info/:bucket/**") { request, context in try await info(request, context, keyAfter: 5, publicBucket: false) }
+        group.get("authenticated/:bucket/**") { request, context in try await download(request, context, after: "authenticated") }
+        group.get("info/public/:bucket/**") { request, context in try await info(request, context, after: "info/public", publicBucket: true)
+        }
+        group.get("info/authenticated/:bucket/**") { request, context in
+            try await info(request, context, after: "info/authenticated", publicBucket: false)
+        }
+        group.get("info/:bucket/**") { request, context in try await info(request, context, after: "info", publicBucket: false) }
         group.post(":bucket/**") { request, context in try await upload(request, context, forceUpsert: false) }
         group.put(":bucket/**") { request, context in try await upload(request, context, forceUpsert: true) }
-        group.get(":bucket/**") { request, context in try await download(request, context, keyAfter: 4) }
+        group.get(":bucket/**") { request, context in try await download(request, context, after: "") }
         group.delete(":bucket/**") { request, context in try await removeOne(request, context) }
         // HEAD answers as GET would, without the bytes (storage-js's `exists()`).
         group.head("sign/:bucket/**") { request, context in try await downloadSigned(request, context).createHeadResponse() }
         group.head("public/:bucket/**") { request, context in try await downloadPublic(request, context).createHeadResponse() }
-        group.head("authenticated/:bucket/**") { request, context in try await download(request, context, keyAfter: 5).createHeadResponse() }
-        group.head(":bucket/**") { request, context in try await download(request, context, keyAfter: 4).createHeadResponse() }
+        group.head("authenticated/:bucket/**") { request, context in
+            try await download(request, context, after: "authenticated").createHeadResponse()
+        }
+        group.head(":bucket/**") { request, context in try await download(request, context, after: "").createHeadResponse() }
         group.delete(":bucket") { request, context in try await remove(request, context) }
     }
 
     // MARK: Uploads
 
     func upload(_ request: Request, _ context: Context, forceUpsert: Bool) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, keyAfter: 4)
+            let (bucket, key) = try target(request, context, after: "")
             let upsert = forceUpsert || request.headers[.xUpsert]?.lowercased() == "true"
             return try await store(
-                request, context, bucket: bucket, key: key, identity: caller.identity(method: request.method.rawValue, path: request.uri.path),
+                request, context, bucket: bucket, key: key,
+                identity: caller.identity(method: request.method.rawValue, path: request.uri.path),
                 owner: caller.userID, upsert: upsert, authorize: true)
         }
     }
 
     func uploadSigned(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
-            let (bucket, key) = try target(request, context, keyAfter: 6)
+        try await mappingErrors(context) {
+            let (bucket, key) = try target(request, context, after: "upload/sign")
             let grant = try await service.signer.verifyUpload(try token(request), bucket: bucket, key: key)
             // The signed upload path: the token stands for the caller who asked for it.
             return try await store(
@@ -146,9 +154,9 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func signUpload(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, keyAfter: 6)
+            let (bucket, key) = try target(request, context, after: "upload/sign")
             let upsert = request.headers[.xUpsert]?.lowercased() == "true"
             _ = try await service.rules(of: bucket)
             // Whoever signs must be allowed to write the object now.
@@ -157,16 +165,18 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 attributes: UploadAttributes(owner: caller.userID, mimeType: "application/octet-stream", cacheControl: "no-cache"),
                 upsert: upsert)
             let token = try await service.signer.signUpload(bucket: bucket, key: key, owner: caller.userID, upsert: upsert)
-            return try Response.storageJSON(["url": "/object/upload/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)", "token": token])
+            return try Response.storageJSON([
+                "url": "/object/upload/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)", "token": token,
+            ])
         }
     }
 
     // MARK: Downloads
 
-    func download(_ request: Request, _ context: Context, keyAfter: Int) async throws -> Response {
-        try await mapped(context) {
+    func download(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, keyAfter: keyAfter)
+            let (bucket, key) = try target(request, context, after: prefix)
             let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
             guard let object = try await service.object(identity, bucket: bucket, key: key) else {
                 _ = try await service.rules(of: bucket)
@@ -177,19 +187,20 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func downloadPublic(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
-            let (bucket, key) = try target(request, context, keyAfter: 5)
+        try await mappingErrors(context) {
+            let (bucket, key) = try target(request, context, after: "public")
             let rules = try await service.rules(of: bucket)
             // Private buckets answer as if the object did not exist: a public URL reveals nothing.
-            guard rules.isPublic, let object = try await service.object(.serviceRole(method: "GET", path: "public-object"), bucket: bucket, key: key)
+            guard rules.isPublic,
+                let object = try await service.object(.serviceRole(method: "GET", path: "public-object"), bucket: bucket, key: key)
             else { throw StorageError.objectNotFound }
             return try await serve(object, request, key: key)
         }
     }
 
     func downloadSigned(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
-            let (bucket, key) = try target(request, context, keyAfter: 5)
+        try await mappingErrors(context) {
+            let (bucket, key) = try target(request, context, after: "sign")
             try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
             guard let object = try await service.object(.serviceRole(method: "GET", path: "signed-object"), bucket: bucket, key: key)
             else { throw StorageError.objectNotFound }
@@ -203,9 +214,9 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         return try await ObjectDownload(object: object, blobs: service.blobs).response(to: request, downloadName: download)
     }
 
-    func info(_ request: Request, _ context: Context, keyAfter: Int, publicBucket: Bool) async throws -> Response {
-        try await mapped(context) {
-            let (bucket, key) = try target(request, context, keyAfter: keyAfter)
+    func info(_ request: Request, _ context: Context, after prefix: String, publicBucket: Bool) async throws -> Response {
+        try await mappingErrors(context) {
+            let (bucket, key) = try target(request, context, after: prefix)
             let identity: RequestIdentity
             if publicBucket {
                 guard try await service.rules(of: bucket).isPublic else { throw StorageError.objectNotFound }
@@ -223,13 +234,14 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     // MARK: Listing, removing, moving, copying
 
     func list(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
             let bucket = try bucketParameter(context)
             let options = try await decode(ObjectQueries.ListOptions.self, request)
             _ = try await service.rules(of: bucket)
             let body = try await service.json(
-                caller.identity(method: request.method.rawValue, path: request.uri.path), try ObjectQueries.list(bucket: bucket, options: options))
+                caller.identity(method: request.method.rawValue, path: request.uri.path),
+                try ObjectQueries.list(bucket: bucket, options: options))
             return Response.storageJSON(text: body ?? "[]")
         }
     }
@@ -239,24 +251,26 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func remove(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
             let bucket = try bucketParameter(context)
             let names = try await decode(RemoveRequest.self, request).prefixes
             guard (1...1000).contains(names.count) else { throw StorageError.invalidInput("prefixes must name 1 to 1000 objects") }
             _ = try await service.rules(of: bucket)
             let body = try await service.change(
-                caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: names))
+                caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: names)
+            )
             return Response.storageJSON(text: body ?? "[]")
         }
     }
 
     func removeOne(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, keyAfter: 4)
+            let (bucket, key) = try target(request, context, after: "")
             let body = try await service.change(
-                caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: [key.value]))
+                caller.identity(method: request.method.rawValue, path: request.uri.path),
+                ObjectQueries.remove(bucket: bucket, names: [key.value]))
             guard let body, body != "[]" else {
                 _ = try await service.rules(of: bucket)
                 throw StorageError.objectNotFound
@@ -273,7 +287,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func move(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
             let (source, destination) = try await transfer(request)
             try await checkDestination(source: source, destination: destination, caller: caller, request: request)
@@ -287,7 +301,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func copy(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
             let (source, destination) = try await transfer(request)
             try await checkDestination(source: source, destination: destination, caller: caller, request: request)
@@ -297,7 +311,8 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             }
             let attributes = UploadAttributes(owner: caller.userID, mimeType: original.mimeType, cacheControl: original.cacheControl)
             let upsert = request.headers[.xUpsert]?.lowercased() == "true"
-            try await service.authorizeUpload(identity, bucket: destination.bucket, key: destination.key, attributes: attributes, upsert: upsert)
+            try await service.authorizeUpload(
+                identity, bucket: destination.bucket, key: destination.key, attributes: attributes, upsert: upsert)
             let staged = try await service.blobs.stageCopy(of: original.blob)
             _ = try await service.commitUpload(
                 identity, bucket: destination.bucket, key: destination.key, staged: staged, attributes: attributes, upsert: upsert)
@@ -325,7 +340,9 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         guard destination.bucket != source.bucket else { return }
         let rules = try await service.rules(of: destination.bucket)
         let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
-        guard let object = try await service.object(identity, bucket: source.bucket, key: source.key) else { throw StorageError.objectNotFound }
+        guard let object = try await service.object(identity, bucket: source.bucket, key: source.key) else {
+            throw StorageError.objectNotFound
+        }
         try rules.check(size: object.size)
         try rules.check(mimeType: object.mimeType)
     }
@@ -343,7 +360,9 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             if let number = try? container.decode(Int.self, forKey: .expiresIn) {
                 expiresIn = number
-            } else if let text = try? container.decode(String.self, forKey: .expiresIn), let number = Int(text.trimmingCharacters(in: .whitespaces)) {
+            } else if let text = try? container.decode(String.self, forKey: .expiresIn),
+                let number = Int(text.trimmingCharacters(in: .whitespaces))
+            {
                 expiresIn = number
             } else {
                 throw StorageError.invalidInput("expiresIn must be a number of seconds")
@@ -353,9 +372,9 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func sign(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, keyAfter: 5)
+            let (bucket, key) = try target(request, context, after: "sign")
             let expiresIn = try Self.lifetime(try await decode(SignRequest.self, request).expiresIn)
             let visible = try await visibleKeys(caller, request, bucket: bucket, keys: [key.value])
             guard visible.contains(key.value) else { throw StorageError.objectNotFound }
@@ -371,7 +390,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func signMany(_ request: Request, _ context: Context) async throws -> Response {
-        try await mapped(context) {
+        try await mappingErrors(context) {
             let caller = try requireCaller(context)
             let bucket = try bucketParameter(context)
             let body = try await decode(SignRequest.self, request)
@@ -383,11 +402,13 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             var entries: [SignedEntry] = []
             for path in paths {
                 guard visible.contains(path), let key = try? ObjectKey(path) else {
-                    entries.append(SignedEntry(error: "Either the object does not exist or you do not have access to it", path: path, signedURL: nil))
+                    entries.append(
+                        SignedEntry(error: "Either the object does not exist or you do not have access to it", path: path, signedURL: nil))
                     continue
                 }
                 let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
-                entries.append(SignedEntry(error: nil, path: path, signedURL: "/object/sign/\(bucket)/\(Self.encodePath(path))?token=\(token)"))
+                entries.append(
+                    SignedEntry(error: nil, path: path, signedURL: "/object/sign/\(bucket)/\(Self.encodePath(path))?token=\(token)"))
             }
             return try Response.storageJSON(entries)
         }
@@ -410,7 +431,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     // MARK: Helpers
 
     /// Maps every failure to Storage's error shape once; an unexpected one stays a logged 500.
-    private func mapped(_ context: Context, _ body: () async throws -> Response) async throws -> Response {
+    private func mappingErrors(_ context: Context, _ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
         } catch let error as StorageErrorWithHeaders {
@@ -439,9 +460,12 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     /// The bucket and key of the request. The key is taken from the raw path (every segment after the
     /// bucket, percent-decoded once) so that `//`, `..` and `%2e%2e` reach validation instead of being
     /// normalised away.
-    func target(_ request: Request, _ context: Context, keyAfter segments: Int) throws(StorageError) -> (String, ObjectKey) {
+    /// `prefix` is the route's constant part between `storage/v1/object/` and `:bucket` ("" for none).
+    func target(_ request: Request, _ context: Context, after prefix: String) throws(StorageError) -> (String, ObjectKey) {
         let bucket = try bucketParameter(context)
-        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(segments + 1)
+        let fixed = Self.basePath.split(separator: "/").count + prefix.split(separator: "/").count + 1
+        // The leading "/" makes an empty first element.
+        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(1 + fixed)
         guard let raw = parts.joined(separator: "/").removingPercentEncoding else {
             throw .invalidKey(.empty)
         }

@@ -3,9 +3,9 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import PostgresNIO
-import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 /// A storage failure in Supabase Storage's shape: `{statusCode, error, message}` (statusCode a string).
 public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {

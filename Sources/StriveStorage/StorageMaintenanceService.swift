@@ -5,12 +5,19 @@ import StriveStorage
 
 /// Deletes released blobs and the leftovers of interrupted writes: at start-up, then every `interval`.
 /// Files younger than a minute are left alone, so a write in flight is never mistaken for an orphan.
-struct StorageMaintenanceService: Service {
+public struct StorageMaintenanceService: Service {
     let storage: StorageService
     let interval: Duration
     let logger: Logger
 
-    func run() async throws {
+    /// Sweeps every `interval` (an hour unless a test wants it sooner).
+    public init(storage: StorageService, interval: Duration = .seconds(3600), logger: Logger) {
+        self.storage = storage
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
         while !Task.isCancelled {
             do {
                 let removed = try await storage.sweep(modifiedBefore: Date(timeIntervalSinceNow: -60))

@@ -53,12 +53,12 @@ public struct UploadAttributes: Sendable {
 /// before it commits, and blobs the rows stop pointing at are deleted after commit from the queue the
 /// database keeps (`storage.blob_garbage`).
 public struct StorageService: Sendable {
-    public let database: StriveDatabase
+    public let database: Database
     public let blobs: any BlobStore
     public let signer: SignedURLSigner
     let logger: Logger
 
-    public init(database: StriveDatabase, blobs: any BlobStore, signer: SignedURLSigner, logger: Logger) {
+    public init(database: Database, blobs: any BlobStore, signer: SignedURLSigner, logger: Logger) {
         self.database = database
         self.blobs = blobs
         self.signer = signer
@@ -87,7 +87,9 @@ public struct StorageService: Sendable {
 
     // MARK: Writes
 
-    static func writeStatement(id: UUID, bucket: String, key: ObjectKey, blob: String, size: Int64, attributes: UploadAttributes, upsert: Bool) -> PostgresQuery {
+    static func writeStatement(
+        id: UUID, bucket: String, key: ObjectKey, blob: String, size: Int64, attributes: UploadAttributes, upsert: Bool
+    ) -> PostgresQuery {
         let owner = attributes.owner?.uuidString.lowercased()
         var query: PostgresQuery = """
             insert into storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata)
@@ -110,11 +112,14 @@ public struct StorageService: Sendable {
 
     /// Runs the upload's row write and rolls it back: the bucket policies (and a taken key) refuse an
     /// upload before its body is read, not after it was stored.
-    public func authorizeUpload(_ identity: RequestIdentity, bucket: String, key: ObjectKey, attributes: UploadAttributes, upsert: Bool) async throws {
+    public func authorizeUpload(_ identity: RequestIdentity, bucket: String, key: ObjectKey, attributes: UploadAttributes, upsert: Bool)
+        async throws
+    {
         do {
             try await database.withRequestTransaction(identity, logger: logger) { connection in
                 try await connection.run(
-                    Self.writeStatement(id: UUID(), bucket: bucket, key: key, blob: "preflight", size: 0, attributes: attributes, upsert: upsert),
+                    Self.writeStatement(
+                        id: UUID(), bucket: bucket, key: key, blob: "preflight", size: 0, attributes: attributes, upsert: upsert),
                     logger: logger)
                 throw DryRun()
             }
@@ -131,7 +136,8 @@ public struct StorageService: Sendable {
             try await database.withRequestTransaction(identity, logger: logger) { connection in
                 try await connection.run(
                     Self.writeStatement(
-                        id: id, bucket: bucket, key: key, blob: staged.id.description, size: staged.size, attributes: attributes, upsert: upsert),
+                        id: id, bucket: bucket, key: key, blob: staged.id.description, size: staged.size, attributes: attributes,
+                        upsert: upsert),
                     logger: logger)
                 try await blobs.publish(staged)
             }
@@ -148,8 +154,11 @@ public struct StorageService: Sendable {
     /// periodic sweep removes blobs that lost their queue entry in a crash.
     public func collectGarbage() async {
         do {
-            let versions = try await database.withServiceRoleTransaction(method: "STORAGE", path: "blob-garbage", logger: logger) { connection in
-                try await connection.rows("delete from storage.blob_garbage returning version", logger: logger).map { try $0.decode(String.self) }
+            let versions = try await database.withServiceRoleTransaction(method: "STORAGE", path: "blob-garbage", logger: logger) {
+                connection in
+                try await connection.rows("delete from storage.blob_garbage returning version", logger: logger).map {
+                    try $0.decode(String.self)
+                }
             }
             for version in versions {
                 guard let uuid = UUID(uuidString: version) else { continue }
@@ -168,7 +177,9 @@ public struct StorageService: Sendable {
             guard !candidates.isEmpty else { return [] }
             let versions = candidates.map(\.description)
             let live = try await database.withServiceRoleTransaction(method: "STORAGE", path: "blob-sweep", logger: logger) { connection in
-                try await connection.rows("select version from storage.objects where version = any(\(versions))", logger: logger).map { try $0.decode(String.self) }
+                try await connection.rows("select version from storage.objects where version = any(\(versions))", logger: logger).map {
+                    try $0.decode(String.self)
+                }
             }
             return Set(live.compactMap { UUID(uuidString: $0).map(BlobID.init) })
         }

@@ -3,6 +3,7 @@ import PostgresNIO
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 extension TenantFixture {
     /// An access token for every actor, as Auth would issue it: a live session row and the claims of a

@@ -127,14 +127,14 @@ public struct TestDatabase: Sendable {
     }
 
     /// Runs `body` with the server's database service running (both pools), stopping it afterwards.
-    public func withStriveDatabase<T: Sendable>(
+    public func withDatabase<T: Sendable>(
         requestPoolSize: Int = 4,
         statementTimeout: Duration = .seconds(8),
-        _ body: @Sendable (StriveDatabase) async throws -> T
+        _ body: @Sendable (Database) async throws -> T
     ) async throws -> T {
         // Small pools and a parallel suite on two cores: a request may wait long for a connection here
         // without anything being wrong, so the acquire timeout is far above the server's default.
-        let database = try StriveDatabase(
+        let database = try Database(
             target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, statementTimeout: statementTimeout,
             acquireTimeout: .seconds(30), logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in

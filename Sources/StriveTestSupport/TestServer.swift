@@ -34,7 +34,7 @@ extension TestDatabase {
         // STRIVE_TEST_LOG_LEVEL=debug shows what the in-process server does (warnings only by default).
         quiet.logLevel = ProcessInfo.processInfo.environment["STRIVE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let logger = quiet
-        return try await withStriveDatabase { database in
+        return try await withDatabase { database in
             let migrator = try Migrator(migrations: try Migration.bundled())
             let services = try await StriveApplication.Services.make(config: config, database: database, migrator: migrator, logger: logger)
             let app = StriveApplication.make(host: "127.0.0.1", port: 0, services: services, logger: logger)

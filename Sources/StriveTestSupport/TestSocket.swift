@@ -50,7 +50,8 @@ public final class TestSocket: Sendable {
         }()
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
-                try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 22), logger: logger) { inbound, outbound, _ in
+                try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 22), logger: logger) {
+                    inbound, outbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { inner in
                         inner.addTask {
                             for await text in stream { try await outbound.write(.text(text)) }
@@ -119,7 +120,9 @@ public final class TestSocket: Sendable {
     }
 
     /// Waits until `count` messages satisfy `predicate` (or the timeout passes) and returns them.
-    public func waitForAll(count: Int, timeout: Duration = .seconds(20), where predicate: @Sendable (PhoenixMessage) -> Bool) async -> [PhoenixMessage] {
+    public func waitForAll(count: Int, timeout: Duration = .seconds(20), where predicate: @Sendable (PhoenixMessage) -> Bool) async
+        -> [PhoenixMessage]
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let found = await all(where: predicate)
@@ -158,10 +161,11 @@ public func changesConfig(_ bindings: [(event: String, table: String, filter: St
     .object([
         "broadcast": ["self": false, "ack": false],
         "presence": ["key": ""],
-        "postgres_changes": .array(bindings.map { binding in
-            var object: [String: JSONValue] = ["event": .string(binding.event), "schema": "public", "table": .string(binding.table)]
-            if let filter = binding.filter { object["filter"] = .string(filter) }
-            return .object(object)
-        }),
+        "postgres_changes": .array(
+            bindings.map { binding in
+                var object: [String: JSONValue] = ["event": .string(binding.event), "schema": "public", "table": .string(binding.table)]
+                if let filter = binding.filter { object["filter"] = .string(filter) }
+                return .object(object)
+            }),
     ])
 }

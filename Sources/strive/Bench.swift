@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import StriveAuth
 import StriveCore
+import StriveIdentity
 import StriveServer
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,7 +67,7 @@ struct AuthBench: AsyncParsableCommand {
             defer { finish.finish() }
             var iterator = stream.makeAsyncIterator()
             guard let base = await iterator.next() else {
-                try await group.waitForAll()  // the server failed to start; its error is reported
+                try await group.waitForAll() // the server failed to start; its error is reported
                 return
             }
             let client = BenchClient(base: base, anonKey: config.apiKeys.anon)
@@ -93,12 +95,13 @@ struct AuthBench: AsyncParsableCommand {
     static func verificationThroughput(config: StriveConfig, seconds: Int) async throws -> Double {
         let tokens = try await TokenService(secret: config.jwtSecret, issuer: "bench", accessTokenLifetime: .seconds(3600))
         let now = Int(Date().timeIntervalSince1970)
-        let token = try await tokens.sign(AccessClaims(
-            sub: UUID().uuidString.lowercased(), aud: "authenticated", role: "authenticated", email: "bench@example.com",
-            exp: now + 3600, iat: now, session_id: UUID().uuidString.lowercased(), aal: "aal1",
-            amr: [.init(method: "password", timestamp: now)], app_metadata: .object([:]), user_metadata: .object([:]),
-            is_anonymous: false
-        ))
+        let token = try await tokens.sign(
+            AccessClaims(
+                sub: UUID().uuidString.lowercased(), aud: "authenticated", role: "authenticated", email: "bench@example.com",
+                exp: now + 3600, iat: now, session_id: UUID().uuidString.lowercased(), aal: "aal1",
+                amr: [.init(method: "password", timestamp: now)], app_metadata: .object([:]), user_metadata: .object([:]),
+                is_anonymous: false
+            ))
         let deadline = ContinuousClock.now + .seconds(seconds)
         var count = 0
         while ContinuousClock.now < deadline {

@@ -6,12 +6,12 @@ import StriveDatabase
 import StriveServer
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
-struct Database: AsyncParsableCommand {
+struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Manage the self-managed PostgreSQL cluster in the data directory.",
@@ -31,7 +31,7 @@ struct Database: AsyncParsableCommand {
             let logger = makeLogger(level: try commandLogLevel())
             try await reportingFailure { () async throws(StartupError) in
                 let managed = try await ManagedCluster.open(try options.settings(), detached: true, logger: logger)
-                let url = try wrapCluster { () throws(LocalClusterError) in try managed.cluster.url(port: managed.running.port) }
+                let url = try await wrapCluster { () throws(LocalClusterError) in try managed.cluster.url(port: managed.running.port) }
                 print(managed.running.startedNow ? "started" : "already running")
                 print(url)
             }
@@ -46,7 +46,7 @@ struct Database: AsyncParsableCommand {
             let logger = makeLogger(level: try commandLogLevel())
             try await reportingFailure { () async throws(StartupError) in
                 let cluster = try options.cluster()
-                try wrapCluster { () throws(LocalClusterError) in
+                try await wrapCluster { () throws(LocalClusterError) in
                     _ = try DataDirectoryLock(dataDirectory: cluster.dataDirectory)
                 }
                 try await wrapCluster { () async throws(LocalClusterError) in try await cluster.stop(logger: logger) }
@@ -76,13 +76,14 @@ struct Database: AsyncParsableCommand {
     }
 
     struct URL: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the owner's connection URL of the running cluster (it holds the password).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the owner's connection URL of the running cluster (it holds the password).")
         @OptionGroup var options: DataDirectoryOption
 
         func run() async throws {
             try await reportingFailure { () async throws(StartupError) in
                 let (cluster, port) = try await options.runningPort()
-                print(try wrapCluster { () throws(LocalClusterError) in try cluster.url(port: port) })
+                print(try await wrapCluster { () throws(LocalClusterError) in try cluster.url(port: port) })
             }
         }
     }
@@ -95,7 +96,7 @@ struct Database: AsyncParsableCommand {
         func run() async throws {
             try await reportingFailure { () async throws(StartupError) in
                 let (cluster, port) = try await options.runningPort()
-                let url = try wrapCluster { () throws(LocalClusterError) in try cluster.url(port: port) }
+                let url = try await wrapCluster { () throws(LocalClusterError) in try cluster.url(port: port) }
                 let psql = [cluster.binaries.psql, "/usr/bin/psql"].first { FileManager.default.isExecutableFile(atPath: $0) }
                 guard let psql else {
                     throw .server("psql was not found; install the PostgreSQL client")
@@ -108,10 +109,6 @@ struct Database: AsyncParsableCommand {
             }
         }
     }
-}
-
-func wrapCluster<T>(_ body: () throws(LocalClusterError) -> T) throws(StartupError) -> T {
-    do { return try body() } catch { throw .cluster(error) }
 }
 
 func wrapCluster<T>(_ body: () async throws(LocalClusterError) -> T) async throws(StartupError) -> T {

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
-import StriveDatabase
+import Logging
 import PostgresNIO
+import StriveDatabase
 import StriveServer
 
 struct Migrate: AsyncParsableCommand {
@@ -16,7 +17,7 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let logger = makeLogger(level: try commandLogLevel())
         try await reportingFailure { () async throws(StartupError) in
-            let migrator = try wrap { () throws(MigrationError) in try Migrator(migrations: try Migration.bundled()) }
+            let migrator = try await wrap { () throws(MigrationError) in try Migrator(migrations: try Migration.bundled()) }
             try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
                 try await perform(migrator, on: connection, logger: logger)
             }
@@ -38,12 +39,6 @@ struct Migrate: AsyncParsableCommand {
     }
 }
 
-private func wrap<T>(_ body: () throws(MigrationError) -> T) throws(StartupError) -> T {
-    do { return try body() } catch { throw .migration(error) }
-}
-
 private func wrap<T>(_ body: () async throws(MigrationError) -> T) async throws(StartupError) -> T {
     do { return try await body() } catch { throw .migration(error) }
 }
-
-import Logging

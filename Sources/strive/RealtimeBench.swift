@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HummingbirdWSClient
 import Logging
 import NIOConcurrencyHelpers
@@ -10,7 +7,12 @@ import PostgresNIO
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 import StriveServer
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Commit-to-delivery latency of task updates for many subscribed sockets, against a running server.
 /// Sets up ORGS organizations with SOCKETS/ORGS members each (one socket per member, subscribed to its
@@ -19,7 +21,8 @@ import StriveServer
 struct RealtimeBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "realtime",
-        abstract: "Realtime commit-to-delivery latency, server CPU and RSS, authorisation queries per change (needs a running strive serve)."
+        abstract:
+            "Realtime commit-to-delivery latency, server CPU and RSS, authorisation queries per change (needs a running strive serve)."
     )
 
     @Option(help: "The running server.") var url = "http://127.0.0.1:54321"
@@ -51,7 +54,8 @@ struct RealtimeBench: AsyncParsableCommand {
             try await database.withOwnerConnection(logger: logger) { connection, target throws(StartupError) in
                 do {
                     let tenants = try await setUp(connection, logger: logger)
-                    try await measure(tenants: tenants, target: target, signer: signer, socketBase: socketBase, serviceKey: serviceKey, logger: logger)
+                    try await measure(
+                        tenants: tenants, target: target, signer: signer, socketBase: socketBase, serviceKey: serviceKey, logger: logger)
                 } catch let error as StartupError {
                     throw error
                 } catch {
@@ -65,7 +69,8 @@ struct RealtimeBench: AsyncParsableCommand {
         let perOrg = max(1, sockets / orgs)
         var tenants: [Tenant] = []
         for index in 0..<orgs {
-            let organization = UUID(), project = UUID()
+            let organization = UUID()
+            let project = UUID()
             let tasks = (0..<Self.tasksPerOrganization).map { _ in UUID() }
             let tag = "rtbench-\(organization.uuidString.prefix(8).lowercased())"
             var members: [(UUID, UUID)] = []
@@ -73,15 +78,18 @@ struct RealtimeBench: AsyncParsableCommand {
             let users = members.map(\.0)
             let sessions = members.map(\.1)
             let emails = users.map { "\(tag)-\($0.uuidString.prefix(8).lowercased())@bench.test" }
-            try await connection.run("insert into auth.users (id, email) select * from unnest(\(users)::uuid[], \(emails)::text[])", logger: logger)
-            try await connection.run("insert into auth.sessions (id, user_id) select * from unnest(\(sessions)::uuid[], \(users)::uuid[])", logger: logger)
+            try await connection.run(
+                "insert into auth.users (id, email) select * from unnest(\(users)::uuid[], \(emails)::text[])", logger: logger)
+            try await connection.run(
+                "insert into auth.sessions (id, user_id) select * from unnest(\(sessions)::uuid[], \(users)::uuid[])", logger: logger)
             try await connection.run(
                 "insert into public.organizations (id, name, slug) values (\(organization), \("Bench \(index)"), \(tag))", logger: logger)
             try await connection.run(
                 "insert into public.organization_members (user_id, organization_id, role) select u, \(organization), 'MEMBER' from unnest(\(users)::uuid[]) u",
                 logger: logger)
             try await connection.run(
-                "insert into public.projects (id, organization_id, name) values (\(project), \(organization), 'Bench project')", logger: logger)
+                "insert into public.projects (id, organization_id, name) values (\(project), \(organization), 'Bench project')",
+                logger: logger)
             try await connection.run(
                 "insert into public.tasks (id, project_id, title, created_by) select t, \(project), 'bench', \(users[0]) from unnest(\(tasks)::uuid[]) t",
                 logger: logger)
@@ -94,7 +102,12 @@ struct RealtimeBench: AsyncParsableCommand {
     final class Collector: Sendable {
         private let state = NIOLockedValueBox<(active: Bool, samples: [Double])>((false, []))
         func start() { state.withLockedValue { $0 = (true, []) } }
-        func stop() -> [Double] { state.withLockedValue { value in value.active = false; return value.samples } }
+        func stop() -> [Double] {
+            state.withLockedValue { value in
+                value.active = false
+                return value.samples
+            }
+        }
         func record(_ milliseconds: Double) { state.withLockedValue { if $0.active { $0.samples.append(milliseconds) } } }
     }
 
@@ -113,9 +126,11 @@ struct RealtimeBench: AsyncParsableCommand {
                     let now = Int(Date().timeIntervalSince1970)
                     let token = try await signer.sign(
                         AccessClaims(
-                            sub: member.user.uuidString.lowercased(), aud: "authenticated", role: "authenticated", exp: now + 3600, iat: now,
+                            sub: member.user.uuidString.lowercased(), aud: "authenticated", role: "authenticated", exp: now + 3600,
+                            iat: now,
                             session_id: member.session.uuidString.lowercased()))
-                    let join = #"{"topic":"realtime:tasks","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"UPDATE","schema":"public","table":"tasks","filter":"project_id=eq.\#(tenant.project.uuidString.lowercased())"}]},"access_token":"\#(token)"},"ref":"1","join_ref":"1"}"#
+                    let join =
+                        #"{"topic":"realtime:tasks","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"UPDATE","schema":"public","table":"tasks","filter":"project_id=eq.\#(tenant.project.uuidString.lowercased())"}]},"access_token":"\#(token)"},"ref":"1","join_ref":"1"}"#
                     group.addTask {
                         try await WebSocketClient.connect(url: socketBase, logger: logger) { inbound, outbound, _ in
                             try await outbound.write(.text(join))
@@ -147,7 +162,9 @@ struct RealtimeBench: AsyncParsableCommand {
             while joined.withLockedValue({ $0 }) < total && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            print("\(joined.withLockedValue { $0 }) of \(total) sockets joined, \(tenants.count) organizations, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            print(
+                "\(joined.withLockedValue { $0 }) of \(total) sockets joined, \(tenants.count) organizations, \(ProcessInfo.processInfo.activeProcessorCount) cores"
+            )
 
             for rate in self.rate {
                 let before = try await stats(serviceKey: serviceKey)
@@ -169,7 +186,7 @@ struct RealtimeBench: AsyncParsableCommand {
                     try await writes.waitForAll()
                 }
                 let writing = ContinuousClock.now - started
-                try await Task.sleep(for: .seconds(3))  // let the last deliveries arrive
+                try await Task.sleep(for: .seconds(3)) // let the last deliveries arrive
                 let samples = collector.stop().sorted()
                 let after = try await stats(serviceKey: serviceKey)
                 let cpuAfter = pid.flatMap(Self.cpuSeconds)
@@ -177,14 +194,21 @@ struct RealtimeBench: AsyncParsableCommand {
                     samples.isEmpty ? "-" : String(format: "%.1f ms", samples[min(samples.count - 1, Int(Double(samples.count) * p))])
                 }
                 let expected = changes * (total / tenants.count)
-                print("rate \(rate)/s for \(seconds) s: \(changes) changes committed in \(writing); \(samples.count) of \(expected) deliveries received")
-                print("  commit→delivery p50 \(percentile(0.5)), p99 \(percentile(0.99)), max \(samples.last.map { String(format: "%.1f ms", $0) } ?? "-")")
+                print(
+                    "rate \(rate)/s for \(seconds) s: \(changes) changes committed in \(writing); \(samples.count) of \(expected) deliveries received"
+                )
+                print(
+                    "  commit→delivery p50 \(percentile(0.5)), p99 \(percentile(0.99)), max \(samples.last.map { String(format: "%.1f ms", $0) } ?? "-")"
+                )
                 let changesSeen = after.changes - before.changes
                 let queries = after.authorisationQueries - before.authorisationQueries
-                print("  authorisation queries: \(queries) for \(changesSeen) changes (\(changesSeen > 0 ? String(format: "%.2f", Double(queries) / Double(changesSeen)) : "-") per change) and \(total) subscribers")
+                print(
+                    "  authorisation queries: \(queries) for \(changesSeen) changes (\(changesSeen > 0 ? String(format: "%.2f", Double(queries) / Double(changesSeen)) : "-") per change) and \(total) subscribers"
+                )
                 if let pid, let cpuBefore, let cpuAfter {
                     let elapsed = Double(writing.components.seconds) + 3
-                    print(String(format: "  server CPU %.0f%% of one core; RSS %@", (cpuAfter - cpuBefore) / elapsed * 100, Self.memory(pid)))
+                    print(
+                        String(format: "  server CPU %.0f%% of one core; RSS %@", (cpuAfter - cpuBefore) / elapsed * 100, Self.memory(pid)))
                 }
             }
             stopAll.finish()

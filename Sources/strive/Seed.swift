@@ -20,7 +20,8 @@ struct Seed: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...10_000).contains(scale) else { throw ValidationError("--scale must be between 1 and 10000") }
-        if ProcessInfo.processInfo.environment[ConfigVariable.environment.rawValue]?.lowercased() == RuntimeEnvironment.production.rawValue {
+        if ProcessInfo.processInfo.environment[ConfigVariable.environment.rawValue]?.lowercased() == RuntimeEnvironment.production.rawValue
+        {
             throw ValidationError("strive seed creates accounts with a published password; it refuses STRIVE_ENV=production")
         }
     }
@@ -49,7 +50,8 @@ struct Seed: AsyncParsableCommand {
         }
         guard let summary = seeded else { return }
         let elapsed = ContinuousClock.now - started
-        print("""
+        print(
+            """
             Seeded in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))): \
             \(summary.organizations) organizations, \(summary.users) members, \(summary.customers) customers, \
             \(summary.projects) projects, \(summary.tasks) tasks, \(summary.notifications) notifications.
@@ -57,7 +59,9 @@ struct Seed: AsyncParsableCommand {
             Sign in with any of these (password: \(DemoSeed.password)):
             """)
         for login in summary.logins {
-            print("  \(login.email.padding(toLength: 26, withPad: " ", startingAt: 0))  \(login.role.padding(toLength: 14, withPad: " ", startingAt: 0))  \(login.organization)")
+            print(
+                "  \(login.email.padding(toLength: 26, withPad: " ", startingAt: 0))  \(login.role.padding(toLength: 14, withPad: " ", startingAt: 0))  \(login.organization)"
+            )
         }
     }
 }

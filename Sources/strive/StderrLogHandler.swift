@@ -27,7 +27,8 @@ struct StderrLogHandler: LogHandler {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { _, explicit in explicit } }
         let rendered = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let line = "\(Self.timestamp()) \(event.level) \(label):\(rendered.isEmpty ? "" : " " + rendered) [\(event.source)] \(event.message)\n"
+        let line =
+            "\(Self.timestamp()) \(event.level) \(label):\(rendered.isEmpty ? "" : " " + rendered) [\(event.source)] \(event.message)\n"
         // One write per line: lines from different threads never interleave.
         FileHandle.standardError.write(Data(line.utf8))
     }

@@ -31,9 +31,10 @@ struct Verify: AsyncParsableCommand {
                 do {
                     return (try await SchemaAudit.run(on: connection, logger: logger), target.displayLocation)
                 } catch {
-                    throw .database(.statementFailed(
-                        sqlState: DatabaseError.serverError(in: error)?.sqlState,
-                        message: DatabaseError.serverError(in: error)?.message ?? "the audit queries failed"))
+                    throw .database(
+                        .statementFailed(
+                            sqlState: DatabaseError.serverError(in: error)?.sqlState,
+                            message: DatabaseError.serverError(in: error)?.message ?? "the audit queries failed"))
                 }
             }
         }

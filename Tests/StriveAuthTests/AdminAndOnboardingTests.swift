@@ -3,6 +3,7 @@ import HTTPTypes
 import PostgresNIO
 import StriveAuth
 import StriveDatabase
+import StriveIdentity
 import StriveTestSupport
 import Testing
 
@@ -26,7 +27,8 @@ struct AdminAndOnboardingTests {
             let email = uniqueEmail("admin-made")
             let created = try await auth.send(
                 .post, "/admin/users",
-                json: #"{"email":"\#(email)","password":"a long password","email_confirm":true,"user_metadata":{"name":"Made"},"app_metadata":{"tier":"gold"}}"#,
+                json:
+                    #"{"email":"\#(email)","password":"a long password","email_confirm":true,"user_metadata":{"name":"Made"},"app_metadata":{"tier":"gold"}}"#,
                 apikey: service, bearer: service
             )
             #expect(created.status == .ok)
@@ -46,15 +48,21 @@ struct AdminAndOnboardingTests {
             #expect(try await auth.send(.get, "/admin/users/not-a-uuid", apikey: service, bearer: service).status == .notFound)
 
             let banned = try await auth.send(
-                .put, "/admin/users/\(made.id)", json: #"{"ban_duration":"24h","user_metadata":{"name":"Renamed"}}"#, apikey: service, bearer: service)
+                .put, "/admin/users/\(made.id)", json: #"{"ban_duration":"24h","user_metadata":{"name":"Renamed"}}"#, apikey: service,
+                bearer: service)
             #expect(banned.status == .ok)
             #expect(try banned.decode(UserJSON.self).user_metadata.objectValue?["name"] == .string("Renamed"))
             #expect(try await auth.signIn(email, password: "a long password").errorCode == "user_banned")
-            let badBan = try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"forever"}"#, apikey: service, bearer: service)
+            let badBan = try await auth.send(
+                .put, "/admin/users/\(made.id)", json: #"{"ban_duration":"forever"}"#, apikey: service, bearer: service)
             #expect(badBan.errorCode == "validation_failed")
             // A zero duration is a duration (GoTrue's time.ParseDuration): the ban ends at once.
-            #expect(try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"0m"}"#, apikey: service, bearer: service).status == .ok)
-            #expect(try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"none"}"#, apikey: service, bearer: service).status == .ok)
+            #expect(
+                try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"0m"}"#, apikey: service, bearer: service)
+                    .status == .ok)
+            #expect(
+                try await auth.send(.put, "/admin/users/\(made.id)", json: #"{"ban_duration":"none"}"#, apikey: service, bearer: service)
+                    .status == .ok)
             #expect(try await auth.signIn(email, password: "a long password").status == .ok)
 
             for _ in 0..<3 { _ = try await auth.session(uniqueEmail("page")) }
@@ -92,8 +100,10 @@ struct AdminAndOnboardingTests {
                         .collect().first?.decode(UUID.self)
                 }
             }
-            let first = try #require(try await createOrganization("first-\(UUID().uuidString.prefix(6).lowercased())", as: session.access_token))
-            let second = try #require(try await createOrganization("second-\(UUID().uuidString.prefix(6).lowercased())", as: session.access_token))
+            let first = try #require(
+                try await createOrganization("first-\(UUID().uuidString.prefix(6).lowercased())", as: session.access_token))
+            let second = try #require(
+                try await createOrganization("second-\(UUID().uuidString.prefix(6).lowercased())", as: session.access_token))
 
             func activeOrganization(_ token: String) async throws -> UUID? {
                 try await services.database.withRequestTransaction(try await identity(token)) { connection in
@@ -105,7 +115,8 @@ struct AdminAndOnboardingTests {
 
             let service = auth.serviceKey
             let update = try await auth.send(
-                .put, "/admin/users/\(session.user.id)", json: #"{"app_metadata":{"organization_id":"\#(second.uuidString.lowercased())"}}"#,
+                .put, "/admin/users/\(session.user.id)",
+                json: #"{"app_metadata":{"organization_id":"\#(second.uuidString.lowercased())"}}"#,
                 apikey: service, bearer: service)
             #expect(update.status == .ok)
             let renewed = try await auth.refresh(session.refresh_token).decode(TokenResponse.self)

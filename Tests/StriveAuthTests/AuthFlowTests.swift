@@ -7,6 +7,7 @@ import PostgresNIO
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 import StriveServer
 import StriveTestSupport
 import Testing
@@ -39,10 +40,15 @@ struct AuthFlowTests {
             #expect(session.user.user_metadata == .object(["name": .string("Ada"), "plan": .string("pro")]))
             #expect(session.user.app_metadata.objectValue?["provider"] == .string("email"))
             let userFields = Set(signUp.json["user"].flatMap { $0 as? [String: Any] }?.keys.map { $0 } ?? [])
-            #expect(userFields.isSuperset(of: ["id", "aud", "role", "email", "app_metadata", "user_metadata", "created_at", "updated_at", "identities", "is_anonymous"]))
+            #expect(
+                userFields.isSuperset(of: [
+                    "id", "aud", "role", "email", "app_metadata", "user_metadata", "created_at", "updated_at", "identities", "is_anonymous",
+                ]))
 
             let tokenClaims = try claims(of: session.access_token)
-            for claim in ["sub", "aud", "role", "email", "exp", "iat", "session_id", "aal", "amr", "app_metadata", "user_metadata", "is_anonymous"] {
+            for claim in [
+                "sub", "aud", "role", "email", "exp", "iat", "session_id", "aal", "amr", "app_metadata", "user_metadata", "is_anonymous",
+            ] {
                 #expect(tokenClaims[claim] != nil, "access token lacks \(claim)")
             }
             #expect(tokenClaims["sub"] as? String == session.user.id)
@@ -60,7 +66,8 @@ struct AuthFlowTests {
             #expect(user.status == .ok)
             #expect(try user.decode(UserJSON.self).id == session.user.id)
 
-            let updated = try await auth.send(.put, "/user", json: #"{"data":{"plan":null,"theme":"dark"}}"#, apikey: auth.anonKey, bearer: session.access_token)
+            let updated = try await auth.send(
+                .put, "/user", json: #"{"data":{"plan":null,"theme":"dark"}}"#, apikey: auth.anonKey, bearer: session.access_token)
             #expect(updated.status == .ok)
             #expect(try updated.decode(UserJSON.self).user_metadata == .object(["name": .string("Ada"), "theme": .string("dark")]))
 
@@ -95,7 +102,8 @@ struct AuthFlowTests {
             #expect(noKey.status == .unauthorized)
             #expect(noKey.errorCode == "no_api_key")
 
-            let forged = try await auth.send(.post, "/signup", json: "{}", apikey: "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl")
+            let forged = try await auth.send(
+                .post, "/signup", json: "{}", apikey: "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl")
             #expect(forged.status == .unauthorized)
             #expect(forged.errorCode == "bad_jwt")
 
@@ -199,11 +207,14 @@ struct AuthFlowTests {
                     group.addTask {
                         // A connection of its own per refresh, so they really are concurrent.
                         try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
-                            let response = try await client.execute(.init(
-                                "/auth/v1/token?grant_type=refresh_token", method: .post, authority: "127.0.0.1",
-                                headers: [HTTPField.Name("apikey")!: anonKey, .contentType: "application/json"],
-                                body: ByteBuffer(string: #"{"refresh_token":"\#(session.refresh_token)"}"#)))
-                            let json = try response.body.flatMap { try JSONSerialization.jsonObject(with: Data($0.readableBytesView)) as? [String: Any] }
+                            let response = try await client.execute(
+                                .init(
+                                    "/auth/v1/token?grant_type=refresh_token", method: .post, authority: "127.0.0.1",
+                                    headers: [HTTPField.Name("apikey")!: anonKey, .contentType: "application/json"],
+                                    body: ByteBuffer(string: #"{"refresh_token":"\#(session.refresh_token)"}"#)))
+                            let json = try response.body.flatMap {
+                                try JSONSerialization.jsonObject(with: Data($0.readableBytesView)) as? [String: Any]
+                            }
                             return (Int(response.status.code), json?["refresh_token"] as? String)
                         }
                     }
@@ -279,17 +290,21 @@ struct AuthFlowTests {
         try await withAuth { auth, _ in
             let email = uniqueEmail()
             let session = try await auth.session(email)
-            let without = try await auth.send(.put, "/user", json: #"{"password":"a brand new password"}"#, apikey: auth.anonKey, bearer: session.access_token)
+            let without = try await auth.send(
+                .put, "/user", json: #"{"password":"a brand new password"}"#, apikey: auth.anonKey, bearer: session.access_token)
             #expect(without.errorCode == "reauthentication_needed")
             let wrong = try await auth.send(
-                .put, "/user", json: #"{"password":"a brand new password","current_password":"guess"}"#, apikey: auth.anonKey, bearer: session.access_token)
+                .put, "/user", json: #"{"password":"a brand new password","current_password":"guess"}"#, apikey: auth.anonKey,
+                bearer: session.access_token)
             #expect(wrong.errorCode == "invalid_credentials")
             #expect(wrong.status == .forbidden)
             let null = try await auth.send(
-                .put, "/user", json: #"{"password":null,"current_password":"correct horse battery"}"#, apikey: auth.anonKey, bearer: session.access_token)
+                .put, "/user", json: #"{"password":null,"current_password":"correct horse battery"}"#, apikey: auth.anonKey,
+                bearer: session.access_token)
             #expect(null.status == .badRequest)
             let weak = try await auth.send(
-                .put, "/user", json: #"{"password":"short","current_password":"correct horse battery"}"#, apikey: auth.anonKey, bearer: session.access_token)
+                .put, "/user", json: #"{"password":"short","current_password":"correct horse battery"}"#, apikey: auth.anonKey,
+                bearer: session.access_token)
             #expect(weak.errorCode == "weak_password")
             let changed = try await auth.send(
                 .put, "/user", json: #"{"password":"a brand new password","current_password":"correct horse battery"}"#,

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import StriveAuth
 import StriveCore
+import StriveIdentity
 import StriveServer
 import StriveTestSupport
 import Testing

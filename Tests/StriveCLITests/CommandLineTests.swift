@@ -32,10 +32,12 @@ struct CommandLineTests {
 
     @Test func invalidConfigurationListsEveryProblemAndExits78() async throws {
         let dataDirectory = temporaryPath("strive-badconf")
-        let output = try await StriveProcess.run(["serve", "--data-dir", dataDirectory], environment: [
-            "STRIVE_ENV": "production", "STRIVE_PORT": "http", "STRIVE_JWT_SECRET": "tooshort-secret-value",
-            "STRIVE_LOG_LEVEL": "chatty",
-        ])
+        let output = try await StriveProcess.run(
+            ["serve", "--data-dir", dataDirectory],
+            environment: [
+                "STRIVE_ENV": "production", "STRIVE_PORT": "http", "STRIVE_JWT_SECRET": "tooshort-secret-value",
+                "STRIVE_LOG_LEVEL": "chatty",
+            ])
         #expect(output.status == 78)
         #expect(output.stderr.contains("invalid configuration (5 problems)"))
         for variable in ["STRIVE_PORT", "STRIVE_JWT_SECRET", "STRIVE_LOG_LEVEL", "STRIVE_ANON_KEY", "STRIVE_SERVICE_ROLE_KEY"] {
@@ -46,10 +48,12 @@ struct CommandLineTests {
     }
 
     @Test func malformedDatabaseURLIsAConfigurationErrorThatHidesThePassword() async throws {
-        let output = try await StriveProcess.run(["serve"], environment: [
-            "DATABASE_URL": "mysql://admin:hunter2-secret@db:3306/app", "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value,
-            "STRIVE_DATA_DIR": temporaryPath("strive-badurl"),
-        ])
+        let output = try await StriveProcess.run(
+            ["serve"],
+            environment: [
+                "DATABASE_URL": "mysql://admin:hunter2-secret@db:3306/app", "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value,
+                "STRIVE_DATA_DIR": temporaryPath("strive-badurl"),
+            ])
         #expect(output.status == 78)
         #expect(output.stderr.contains("DATABASE_URL: must start with postgres:// or postgresql:// (got scheme 'mysql')"))
         #expect(!output.stderr.contains("hunter2"))
@@ -57,10 +61,12 @@ struct CommandLineTests {
 
     @Test func unreachableDatabaseIsOneClearLine() async throws {
         let port = try #require(LoopbackPort.free())
-        let output = try await StriveProcess.run(["serve", "--port", "0"], environment: [
-            "DATABASE_URL": "postgres://owner:hunter2-secret@127.0.0.1:\(port)/app?sslmode=disable",
-            "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value, "STRIVE_DATA_DIR": temporaryPath("strive-unreach"),
-        ])
+        let output = try await StriveProcess.run(
+            ["serve", "--port", "0"],
+            environment: [
+                "DATABASE_URL": "postgres://owner:hunter2-secret@127.0.0.1:\(port)/app?sslmode=disable",
+                "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value, "STRIVE_DATA_DIR": temporaryPath("strive-unreach"),
+            ])
         #expect(output.status == 69)
         #expect(output.stderr == "strive: cannot reach the database at 127.0.0.1:\(port)/app: connection refused\n")
     }
@@ -72,16 +78,19 @@ struct CommandLineTests {
         let withoutSecret = try await StriveProcess.run(["serve", "--data-dir", path])
         #expect(withoutSecret.status == 78)
         #expect(withoutSecret.stderr.contains("is a file, not a directory"))
-        let withSecret = try await StriveProcess.run(["serve", "--data-dir", path], environment: ["STRIVE_JWT_SECRET": TestCluster.jwtSecret.value])
+        let withSecret = try await StriveProcess.run(
+            ["serve", "--data-dir", path], environment: ["STRIVE_JWT_SECRET": TestCluster.jwtSecret.value])
         #expect(withSecret.status == 73)
         #expect(withSecret.stderr.contains("exists but is not a directory"))
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "precious")
     }
 
     @Test func unwritableDataDirectoryIsRefused() async throws {
-        let output = try await StriveProcess.run(["serve", "--data-dir", "/proc/strive-cannot-exist"], environment: [
-            "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value,
-        ])
+        let output = try await StriveProcess.run(
+            ["serve", "--data-dir", "/proc/strive-cannot-exist"],
+            environment: [
+                "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value
+            ])
         #expect(output.status == 73)
         #expect(output.stderr.contains("data directory /proc/strive-cannot-exist is not writable"))
     }
@@ -104,7 +113,8 @@ struct CommandLineTests {
 
         // An applied file whose contents changed is a hard error naming it.
         try await database.withOwnerConnection { connection in
-            try await connection.run("update strive_meta.schema_migrations set checksum = 'edited' where version = 1", logger: database.logger)
+            try await connection.run(
+                "update strive_meta.schema_migrations set checksum = 'edited' where version = 1", logger: database.logger)
         }
         let edited = try await StriveProcess.run(["migrate", "--database-url", url])
         #expect(edited.status == 65)

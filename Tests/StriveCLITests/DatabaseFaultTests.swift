@@ -1,16 +1,16 @@
 import Foundation
 import Logging
-import StriveRealtime
 import StriveCore
 import StriveDatabase
+import StriveRealtime
 import StriveTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `strive serve` on its embedded cluster while the database fails under it, with writers and readers
@@ -32,7 +32,8 @@ struct DatabaseFaultTests {
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
         let base = try await server.waitUntilReady()
-        let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let cluster = try TestCluster.localCluster(at: dataDirectory)
         let key = try server.serviceKey()
         try await subscribed(base: base, key: key, databaseURL: databaseURL) { _ in
@@ -95,7 +96,9 @@ struct DatabaseFaultTests {
             stop.set()
             try await group.waitForAll()
             let summary = log.summary(since: injected)
-            print("fault \(fault): \(summary.requests) requests after the fault, \(summary.unavailable) answered 503, slowest \(summary.slowest); database back after \(accepting - injected), first success \(firstSuccess - accepting) later")
+            print(
+                "fault \(fault): \(summary.requests) requests after the fault, \(summary.unavailable) answered 503, slowest \(summary.slowest); database back after \(accepting - injected), first success \(firstSuccess - accepting) later"
+            )
             #expect(summary.serverErrors.isEmpty, "answers other than 2xx/503: \(summary.serverErrors.prefix(5))")
             // A bound on waiting, not the latency goal: the whole suite runs at once on two cores, where
             // scheduling alone can hold a request for a second or two (quiet-machine numbers are measured
@@ -131,8 +134,11 @@ struct DatabaseFaultTests {
 
     /// The ids of committed organization inserts, in commit order.
     static func committedInserts(_ databaseURL: String) throws -> [String] {
-        try psql(databaseURL, "select record->>'id' from realtime.changes where table_name = 'organizations' and type = 'INSERT' order by position, id")
-            .split(separator: "\n").map(String.init)
+        try psql(
+            databaseURL,
+            "select record->>'id' from realtime.changes where table_name = 'organizations' and type = 'INSERT' order by position, id"
+        )
+        .split(separator: "\n").map(String.init)
     }
 
     /// The organization ids `socket` received, once `count` have arrived or 20 s have passed.
@@ -161,7 +167,8 @@ struct DatabaseFaultTests {
         let base = try await first.waitUntilReady()
         let port = try #require(base.split(separator: ":").last.map(String.init))
         let key = try first.serviceKey()
-        let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         _ = try psql(databaseURL, "select realtime.publish('public.organizations')")
         let url = TestSocket.realtimeURL(base: base, apikey: key)
         let log = ClientLog()
@@ -220,7 +227,9 @@ struct DatabaseFaultTests {
                     // The old backends are still stopped: only new connections can carry this.
                     var arrived = false
                     for attempt in 0..<10 where !arrived {
-                        await speaker.push(topic: "realtime:room", event: "broadcast", payload: ["type": "broadcast", "event": "after-silence", "payload": ["n": .number(Double(attempt))]])
+                        await speaker.push(
+                            topic: "realtime:room", event: "broadcast",
+                            payload: ["type": "broadcast", "event": "after-silence", "payload": ["n": .number(Double(attempt))]])
                         arrived = await listener.first(timeout: .seconds(1)) { $0.payload.objectValue?["event"] == "after-silence" } != nil
                     }
                     #expect(arrived, "broadcasts no longer cross instances after their LISTEN connections went silent")
@@ -234,7 +243,10 @@ struct DatabaseFaultTests {
 
     /// Two `strive serve` processes (named "doomed" and "survivor") on one database Strive does not manage.
     func withTwoInstances(
-        _ body: (_ databaseURL: String, _ doomed: StriveProcess.Running, _ survivor: StriveProcess.Running, _ doomedURL: String, _ survivorURL: String)
+        _ body: (
+            _ databaseURL: String, _ doomed: StriveProcess.Running, _ survivor: StriveProcess.Running, _ doomedURL: String,
+            _ survivorURL: String
+        )
             async throws -> Void
     ) async throws {
         let dataDirectory = temporaryPath("strive-two-instances")
@@ -269,9 +281,11 @@ struct DatabaseFaultTests {
 
     /// `strive serve` on `databaseURL`, with the test secret and its own data directory.
     static func serve(on databaseURL: String, dataDirectory: String, environment: [String: String] = [:]) throws -> StriveProcess.Running {
-        try StriveProcess.start(["serve", "--port", "0"], environment: environment.merging([
-            "DATABASE_URL": databaseURL, "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value, "STRIVE_DATA_DIR": dataDirectory,
-        ]) { _, new in new })
+        try StriveProcess.start(
+            ["serve", "--port", "0"],
+            environment: environment.merging([
+                "DATABASE_URL": databaseURL, "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value, "STRIVE_DATA_DIR": dataDirectory,
+            ]) { _, new in new })
     }
 
     static func presenceCheck(databaseURL: String, doomed: StriveProcess.Running, doomedURL: String, survivorURL: String) async throws {
@@ -280,8 +294,11 @@ struct DatabaseFaultTests {
             #expect(try await watcher.join("lobby", config: ["presence": ["key": "watcher"]]).status == "ok")
             try await TestSocket.connect(url: doomedURL) { walker in
                 #expect(try await walker.join("lobby", config: room).status == "ok")
-                await walker.push(topic: "realtime:lobby", event: "presence", payload: ["type": "presence", "event": "track", "payload": ["at": "lobby"]])
-                #expect(await watcher.first { $0.event == "presence_diff" && $0.payload.objectValue?["joins"]?.objectValue?["walker"] != nil } != nil)
+                await walker.push(
+                    topic: "realtime:lobby", event: "presence", payload: ["type": "presence", "event": "track", "payload": ["at": "lobby"]])
+                #expect(
+                    await watcher.first { $0.event == "presence_diff" && $0.payload.objectValue?["joins"]?.objectValue?["walker"] != nil }
+                        != nil)
 
                 _ = try psql(databaseURL, #"select realtime.send('{"n": 1}', 'from-sql', 'lobby', false)"#)
                 for socket in [watcher, walker] {

@@ -4,7 +4,7 @@ import StriveTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `strive serve` on its embedded default, end to end: a real binary, a real cluster, real HTTP, signals.
@@ -22,16 +22,21 @@ struct ServeLifecycleTests {
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
         let base = try await server.waitUntilReady()
-        let anonKey = try #require(server.stdout.split(separator: "\n").first { $0.contains("anon key:") }?.split(separator: " ").last.map(String.init))
+        let anonKey = try #require(
+            server.stdout.split(separator: "\n").first { $0.contains("anon key:") }?.split(separator: " ").last.map(String.init))
         let probe = base + "/rest/v1/reload_probe"
         let before = try await httpGet(probe, headers: ["apikey": anonKey])
         #expect(before.0 == 404)
         #expect(before.1.contains("PGRST205"))
 
-        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let psql = Process()
         psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        psql.arguments = ["psql", url, "-X", "-q", "-c", "create table public.reload_probe (id int primary key); grant select on public.reload_probe to anon;"]
+        psql.arguments = [
+            "psql", url, "-X", "-q", "-c",
+            "create table public.reload_probe (id int primary key); grant select on public.reload_probe to anon;",
+        ]
         try psql.run()
         psql.waitUntilExit()
         #expect(psql.terminationStatus == 0)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The built `strive` binary, run as a user would run it.
@@ -30,7 +30,10 @@ struct StriveProcess {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        var base = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "STRIVE_LOG_LEVEL": ProcessInfo.processInfo.environment["STRIVE_TEST_SERVER_LOG_LEVEL"] ?? "warning"]
+        var base = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "STRIVE_LOG_LEVEL": ProcessInfo.processInfo.environment["STRIVE_TEST_SERVER_LOG_LEVEL"] ?? "warning",
+        ]
         base["HOME"] = ProcessInfo.processInfo.environment["HOME"]
         process.environment = base.merging(environment) { _, new in new }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strive-cli-\(UUID().uuidString.prefix(8))")
@@ -79,8 +82,9 @@ struct StriveProcess {
 
         /// The service-role key `strive serve` prints for its development secret.
         func serviceKey() throws -> String {
-            guard let key = stdout.split(separator: "\n").first(where: { $0.contains("service role key:") })?
-                .split(separator: " ").dropFirst(3).first
+            guard
+                let key = stdout.split(separator: "\n").first(where: { $0.contains("service role key:") })?
+                    .split(separator: " ").dropFirst(3).first
             else { throw Failure("strive printed no service role key") }
             return String(key)
         }

@@ -5,7 +5,10 @@ import Testing
 @Suite("Configuration")
 struct ConfigLoaderTests {
     static let strongSecret = "Zq8#kP2v!Lm9@xR4$tW7^bN1&cF6*hJ3"
-    let noSecretStore: (String) throws -> String = { _ in Issue.record("must not generate a secret"); return "" }
+    let noSecretStore: (String) throws -> String = { _ in
+        Issue.record("must not generate a secret")
+        return ""
+    }
 
     func load(_ environment: [String: String], store: ((String) throws -> String)? = nil) async throws(ConfigurationError) -> StriveConfig {
         let loader = ConfigLoader(environment: environment, workingDirectory: "/srv/app")
@@ -36,9 +39,10 @@ struct ConfigLoaderTests {
             ])
         }
         let problems = try #require(error).problems
-        #expect(Set(problems.map(\.variable)) == [
-            "STRIVE_ENV", "STRIVE_PORT", "STRIVE_LOG_LEVEL", "STRIVE_JWT_SECRET", "DATABASE_URL", "STRIVE_PUBLIC_URL",
-        ])
+        #expect(
+            Set(problems.map(\.variable)) == [
+                "STRIVE_ENV", "STRIVE_PORT", "STRIVE_LOG_LEVEL", "STRIVE_JWT_SECRET", "DATABASE_URL", "STRIVE_PUBLIC_URL",
+            ])
         let text = try #require(error).description
         #expect(!text.contains(weak))
         #expect(!text.contains("hunter2"))
@@ -52,7 +56,8 @@ struct ConfigLoaderTests {
         #expect(defaults.refreshReuseInterval == .seconds(10))
         #expect(defaults.bcryptCost >= 10)
 
-        let tuned = try await load(["STRIVE_JWT_EXPIRY": "300", "STRIVE_REFRESH_REUSE_INTERVAL": "0", "STRIVE_AUTH_RATE_LIMIT_IP": "5"]).auth
+        let tuned = try await load(["STRIVE_JWT_EXPIRY": "300", "STRIVE_REFRESH_REUSE_INTERVAL": "0", "STRIVE_AUTH_RATE_LIMIT_IP": "5"])
+            .auth
         #expect(tuned.accessTokenLifetime == .seconds(300))
         #expect(tuned.refreshReuseInterval == .zero)
         #expect(tuned.attemptsPerMinutePerIP == 5)
@@ -60,7 +65,10 @@ struct ConfigLoaderTests {
         let error = await #expect(throws: ConfigurationError.self) {
             try await load(["STRIVE_JWT_EXPIRY": "forever", "STRIVE_BCRYPT_COST": "4", "STRIVE_AUTH_RATE_LIMIT_EMAIL": "0"])
         }
-        #expect(Set(try #require(error).problems.map(\.variable)) == ["STRIVE_JWT_EXPIRY", "STRIVE_BCRYPT_COST", "STRIVE_AUTH_RATE_LIMIT_EMAIL"])
+        #expect(
+            Set(try #require(error).problems.map(\.variable)) == [
+                "STRIVE_JWT_EXPIRY", "STRIVE_BCRYPT_COST", "STRIVE_AUTH_RATE_LIMIT_EMAIL",
+            ])
         // Cheap hashes are for the test suite only.
         #expect(try await load(["STRIVE_ENV": "test", "STRIVE_BCRYPT_COST": "4"]).auth.bcryptCost == 4)
     }

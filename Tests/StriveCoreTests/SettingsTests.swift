@@ -13,7 +13,8 @@ struct SettingsTests {
         let table = String(text[begin.upperBound..<end.lowerBound])
         #expect(
             table == ConfigVariable.markdownTable(),
-            "README.md's settings table differs from the declarations in Settings.swift; replace it with:\n\(ConfigVariable.markdownTable())")
+            "README.md's settings table differs from the declarations in Settings.swift; replace it with:\n\(ConfigVariable.markdownTable())"
+        )
     }
 
     @Test(arguments: ConfigVariable.allCases)
@@ -49,6 +50,9 @@ struct SettingsTests {
         }
         #expect(error?.problems.map(\.variable) == ["STRIVE_PG_USER", "STRIVE_PG_BIN_DIR"])
         let settings = try ConfigLoader(environment: ["STRIVE_DATA_DIR": "data"], workingDirectory: "/srv/app").loadDatabaseSettings()
-        #expect(settings == DatabaseSettings(dataDirectory: "/srv/app/data", location: .managed, postgresUser: "postgres", postgresBinDirectory: nil))
+        #expect(
+            settings
+                == DatabaseSettings(dataDirectory: "/srv/app/data", location: .managed, postgresUser: "postgres", postgresBinDirectory: nil)
+        )
     }
 }

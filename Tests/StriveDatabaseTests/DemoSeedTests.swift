@@ -37,7 +37,7 @@ struct DemoSeedTests {
         #expect(passwordMatches)
 
         // Through the request path, the member sees Acme's rows only.
-        let seen = try await database.withStriveDatabase { db in
+        let seen = try await database.withDatabase { db in
             try await db.withRequestTransaction(TenantFixture.userIdentity(memberID)) { connection in
                 try await connection.query(
                     "select (select count(*)::int from public.tasks), (select count(*)::int from public.organizations), (select count(*)::int from public.notifications)",

@@ -6,7 +6,7 @@ import StriveTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Each test owns a fresh data directory and its own cluster: these are the embedded default's lifecycle.

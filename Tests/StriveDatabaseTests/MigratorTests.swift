@@ -48,7 +48,8 @@ struct MigratorTests {
             ).collect().first?.decode(String.self)
             return (roles, functions, checksum)
         }
-        #expect(roles == "anon:false:false:false,authenticated:false:false:false,authenticator:true:false:false,service_role:false:true:false")
+        #expect(
+            roles == "anon:false:false:false,authenticated:false:false:false,authenticator:true:false:false,service_role:false:true:false")
         #expect(functions == 3)
         #expect(checksum == migrator.migrations.first?.checksum)
     }

@@ -20,7 +20,9 @@ struct RLSContractTests {
     typealias Actor = TenantFixture.Actor
 
     enum Outcome: Character, Sendable, CustomStringConvertible {
-        case allowed = "A", filtered = "F", denied = "D"
+        case allowed = "A"
+        case filtered = "F"
+        case denied = "D"
         var description: String { String(rawValue) }
     }
 
@@ -55,105 +57,137 @@ struct RLSContractTests {
 
     //                                                                  anon,outsider,viewer,member,admin,owner,platformAdmin,service
     static let contract: [Entry] = [
-        Entry("organizations", target: "id = :orgA",
-              insert: "(name, slug) values ('New', 'new-' || substr(md5(random()::text), 1, 10))",
-              update: "description = 'changed'",
-              select: "DFAAAAFA", insert: "DDDDDDDA", update: "DFFFAAFA", delete: "DFFFFAFA"),
-        Entry("organization_members", target: "user_id = :viewer and organization_id = :orgA",
-              insert: "(user_id, organization_id, role) values (:candidate, :orgA, 'MEMBER')",
-              update: "role = 'MEMBER'",
-              select: "DFAAAAFA", insert: "DDDDAADA", update: "DFFFAAFA", delete: "DFAFAAFA"),
-        Entry("users", target: "id = :member",
-              insert: "(id, email) values (:orphan, 'orphan@a.test')",
-              update: "name = 'Changed'",
-              select: "DFAAAAAA", insert: "DDDDDDDA", update: "DFFAFFFA", delete: "DFFFFFAA"),
-        Entry("customers", target: "id = :customerA",
-              insert: "(organization_id, name) values (:orgA, 'New')",
-              update: "name = 'Changed'",
-              select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
-        Entry("projects", target: "id = :projectA",
-              insert: "(organization_id, name, project_manager_id) values (:orgA, 'New', :actor)",
-              update: "description = 'changed'",
-              select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFFAAFA", delete: "DFFFAAFA"),
-        Entry("tasks", target: "id = :taskA",
-              insert: "(project_id, title, created_by) values (:projectA, 'New', :actor)",
-              update: "title = 'Changed'",
-              select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFAAAFA"),
-        Entry("notifications", target: "id = :notificationA",
-              insert: "(user_id, organization_id, title, message) values (:member, :orgA, 'Hi', 'A message')",
-              update: "read = true",
-              select: "DFFAFFFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAFFFA"),
-        Entry("attachments", target: "id = :attachmentA",
-              insert: """
-                  (organization_id, entity_type, entity_id, file_name, file_size, mime_type, file_path, uploaded_by_id)
-                  values (:orgA, 'task', :taskA, 'b.pdf', 1, 'application/pdf', :orgA::text || '/task/' || :taskA::text || '/a.pdf', :actor)
-                  """,
-              update: "file_name = 'c.pdf'",
-              select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAAAFA"),
-        Entry("appointments", target: "id = :appointmentA",
-              insert: "(organization_id, title, start_time, end_time, assigned_to) values (:orgA, 'New', now(), now() + interval '1 hour', :actor)",
-              update: "title = 'Changed'",
-              select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
-        Entry("ai_conversations", target: "id = :aiConversationA",
-              insert: "(user_id, organization_id, title) values (:actor, :orgA, 'New')",
-              update: "title = 'Changed'",
-              select: "DFFAAAFA", insert: "DDAAAADA", update: "DFFAFFFA", delete: "DFFAFFFA"),
-        Entry("content (draft)", table: "public.content", target: "id = :draftA",
-              insert: "(organization_id, title, slug, author_id) values (:orgA, 'New', 'new-page', :actor)",
-              update: "title = 'Changed'",
-              select: "FFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
-        Entry("content (published)", table: "public.content", target: "id = :publishedA",
-              insert: "(organization_id, title, slug, author_id, status) values (:orgA, 'New', 'new-post', :actor, 'PUBLISHED')",
-              update: "title = 'Changed'",
-              select: "AAAAAAAA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
-        Entry("activity_logs", target: "id = :activityA",
-              insert: "(organization_id, user_id, action, resource_type) values (:orgA, :actor, 'create', 'task')",
-              update: "action = 'edit'",
-              select: "DFFFAAFA", insert: "DDAAAADA", update: "DDDDDDDD", delete: "DDDDDDDD"),
-        Entry("conversations", target: "id = :conversationA",
-              insert: "(organization_id, session_id, user_message, assistant_response) values (:orgA, 's2', 'q', 'a')",
-              update: "outcome = 'won'",
-              select: "DFAAAAFA", insert: "DDAAAADA", update: "DFFFAAFA", delete: "DFFFAAFA"),
-        Entry("subscriptions", target: "id = :subscriptionA",
-              insert: "(organization_id) values (:orgC)",
-              update: "tier = 'PRO'",
-              select: "DFFFAAFA", insert: "DDDDDDDA", update: "DDDDDDDA", delete: "DDDDDDDA"),
-        Entry("usage_tracking", target: "id = :usageA",
-              insert: "(organization_id, user_id, resource_type, resource_name, billing_period) values (:orgA, :member, 'SEATS', 'seats', '2026-11')",
-              update: "usage_amount = 5",
-              select: "DFFAAAFA", insert: "DDDDDDDA", update: "DDDDDDDA", delete: "DDDDDDDA"),
-        Entry("ai_tools", target: "id = :aiTool",
-              insert: "(name, tool_type) values ('New ' || gen_random_uuid(), 'ANALYSIS')",
-              update: "description = 'changed'",
-              select: "DAAAAAAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
-        Entry("example_conversations", target: "id = :exampleConversation",
-              insert: "(user_input, assistant_response) values ('q', 'a')",
-              update: "outcome = 'won'",
-              select: "DAAAAAAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
-        analytics("page_views", target: "pageView", insert: "(session_id, url, path) values ('s2', 'https://x.test/b', '/b')", update: "title = 'B'"),
+        Entry(
+            "organizations", target: "id = :orgA",
+            insert: "(name, slug) values ('New', 'new-' || substr(md5(random()::text), 1, 10))",
+            update: "description = 'changed'",
+            select: "DFAAAAFA", insert: "DDDDDDDA", update: "DFFFAAFA", delete: "DFFFFAFA"),
+        Entry(
+            "organization_members", target: "user_id = :viewer and organization_id = :orgA",
+            insert: "(user_id, organization_id, role) values (:candidate, :orgA, 'MEMBER')",
+            update: "role = 'MEMBER'",
+            select: "DFAAAAFA", insert: "DDDDAADA", update: "DFFFAAFA", delete: "DFAFAAFA"),
+        Entry(
+            "users", target: "id = :member",
+            insert: "(id, email) values (:orphan, 'orphan@a.test')",
+            update: "name = 'Changed'",
+            select: "DFAAAAAA", insert: "DDDDDDDA", update: "DFFAFFFA", delete: "DFFFFFAA"),
+        Entry(
+            "customers", target: "id = :customerA",
+            insert: "(organization_id, name) values (:orgA, 'New')",
+            update: "name = 'Changed'",
+            select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
+        Entry(
+            "projects", target: "id = :projectA",
+            insert: "(organization_id, name, project_manager_id) values (:orgA, 'New', :actor)",
+            update: "description = 'changed'",
+            select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFFAAFA", delete: "DFFFAAFA"),
+        Entry(
+            "tasks", target: "id = :taskA",
+            insert: "(project_id, title, created_by) values (:projectA, 'New', :actor)",
+            update: "title = 'Changed'",
+            select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFAAAFA"),
+        Entry(
+            "notifications", target: "id = :notificationA",
+            insert: "(user_id, organization_id, title, message) values (:member, :orgA, 'Hi', 'A message')",
+            update: "read = true",
+            select: "DFFAFFFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAFFFA"),
+        Entry(
+            "attachments", target: "id = :attachmentA",
+            insert: """
+                (organization_id, entity_type, entity_id, file_name, file_size, mime_type, file_path, uploaded_by_id)
+                values (:orgA, 'task', :taskA, 'b.pdf', 1, 'application/pdf', :orgA::text || '/task/' || :taskA::text || '/a.pdf', :actor)
+                """,
+            update: "file_name = 'c.pdf'",
+            select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAAAFA"),
+        Entry(
+            "appointments", target: "id = :appointmentA",
+            insert:
+                "(organization_id, title, start_time, end_time, assigned_to) values (:orgA, 'New', now(), now() + interval '1 hour', :actor)",
+            update: "title = 'Changed'",
+            select: "DFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
+        Entry(
+            "ai_conversations", target: "id = :aiConversationA",
+            insert: "(user_id, organization_id, title) values (:actor, :orgA, 'New')",
+            update: "title = 'Changed'",
+            select: "DFFAAAFA", insert: "DDAAAADA", update: "DFFAFFFA", delete: "DFFAFFFA"),
+        Entry(
+            "content (draft)", table: "public.content", target: "id = :draftA",
+            insert: "(organization_id, title, slug, author_id) values (:orgA, 'New', 'new-page', :actor)",
+            update: "title = 'Changed'",
+            select: "FFAAAAFA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
+        Entry(
+            "content (published)", table: "public.content", target: "id = :publishedA",
+            insert: "(organization_id, title, slug, author_id, status) values (:orgA, 'New', 'new-post', :actor, 'PUBLISHED')",
+            update: "title = 'Changed'",
+            select: "AAAAAAAA", insert: "DDDAAADA", update: "DFFAAAFA", delete: "DFFFAAFA"),
+        Entry(
+            "activity_logs", target: "id = :activityA",
+            insert: "(organization_id, user_id, action, resource_type) values (:orgA, :actor, 'create', 'task')",
+            update: "action = 'edit'",
+            select: "DFFFAAFA", insert: "DDAAAADA", update: "DDDDDDDD", delete: "DDDDDDDD"),
+        Entry(
+            "conversations", target: "id = :conversationA",
+            insert: "(organization_id, session_id, user_message, assistant_response) values (:orgA, 's2', 'q', 'a')",
+            update: "outcome = 'won'",
+            select: "DFAAAAFA", insert: "DDAAAADA", update: "DFFFAAFA", delete: "DFFFAAFA"),
+        Entry(
+            "subscriptions", target: "id = :subscriptionA",
+            insert: "(organization_id) values (:orgC)",
+            update: "tier = 'PRO'",
+            select: "DFFFAAFA", insert: "DDDDDDDA", update: "DDDDDDDA", delete: "DDDDDDDA"),
+        Entry(
+            "usage_tracking", target: "id = :usageA",
+            insert:
+                "(organization_id, user_id, resource_type, resource_name, billing_period) values (:orgA, :member, 'SEATS', 'seats', '2026-11')",
+            update: "usage_amount = 5",
+            select: "DFFAAAFA", insert: "DDDDDDDA", update: "DDDDDDDA", delete: "DDDDDDDA"),
+        Entry(
+            "ai_tools", target: "id = :aiTool",
+            insert: "(name, tool_type) values ('New ' || gen_random_uuid(), 'ANALYSIS')",
+            update: "description = 'changed'",
+            select: "DAAAAAAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
+        Entry(
+            "example_conversations", target: "id = :exampleConversation",
+            insert: "(user_input, assistant_response) values ('q', 'a')",
+            update: "outcome = 'won'",
+            select: "DAAAAAAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
+        analytics(
+            "page_views", target: "pageView", insert: "(session_id, url, path) values ('s2', 'https://x.test/b', '/b')",
+            update: "title = 'B'"),
         analytics("user_sessions", target: "userSession", insert: "(session_id) values ('s-' || gen_random_uuid())", update: "events = 2"),
-        analytics("analytics_events", target: "analyticsEvent", insert: "(session_id, event_name) values ('s2', 'view')", update: "event_category = 'nav'"),
-        analytics("web_vitals_metrics", target: "webVital", insert: "(url, path, metric_name, metric_value) values ('https://x.test/b', '/b', 'CLS', 0.1)", update: "rating = 'good'"),
-        analytics("analytics_goals", target: "goal", insert: "(name, goal_type) values ('Goal ' || gen_random_uuid(), 'EVENT')", update: "description = 'd'"),
+        analytics(
+            "analytics_events", target: "analyticsEvent", insert: "(session_id, event_name) values ('s2', 'view')",
+            update: "event_category = 'nav'"),
+        analytics(
+            "web_vitals_metrics", target: "webVital",
+            insert: "(url, path, metric_name, metric_value) values ('https://x.test/b', '/b', 'CLS', 0.1)", update: "rating = 'good'"),
+        analytics(
+            "analytics_goals", target: "goal", insert: "(name, goal_type) values ('Goal ' || gen_random_uuid(), 'EVENT')",
+            update: "description = 'd'"),
         analytics("goal_conversions", target: "goalConversion", insert: "(goal_id, session_id) values (:goal, 's2')", update: "value = 1"),
-        Entry("objects (attachments)", table: "storage.objects", target: "id = :attachmentObject",
-              insert: "(bucket_id, name, owner) values ('attachments', :orgA::text || '/task/x/new-' || gen_random_uuid() || '.pdf', :actor)",
-              update: "metadata = '{\"size\": 1}'",
-              select: "FFAAAAFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAAAFA"),
-        Entry("objects (avatars)", table: "storage.objects", target: "id = :avatarObject",
-              insert: "(bucket_id, name, owner) values ('avatars', :actor::text || '/new-' || gen_random_uuid() || '.png', :actor)",
-              update: "metadata = '{\"size\": 1}'",
-              select: "AAAAAAAA", insert: "DAAAAAAA", update: "DFFAFFFA", delete: "DFFAFFFA"),
-        Entry("objects (public-assets)", table: "storage.objects", target: "id = :publicAssetObject",
-              insert: "(bucket_id, name, owner) values ('public-assets', 'brand/new-' || gen_random_uuid() || '.png', :actor)",
-              update: "metadata = '{\"size\": 1}'",
-              select: "AAAAAAAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
+        Entry(
+            "objects (attachments)", table: "storage.objects", target: "id = :attachmentObject",
+            insert: "(bucket_id, name, owner) values ('attachments', :orgA::text || '/task/x/new-' || gen_random_uuid() || '.pdf', :actor)",
+            update: "metadata = '{\"size\": 1}'",
+            select: "FFAAAAFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAAAFA"),
+        Entry(
+            "objects (avatars)", table: "storage.objects", target: "id = :avatarObject",
+            insert: "(bucket_id, name, owner) values ('avatars', :actor::text || '/new-' || gen_random_uuid() || '.png', :actor)",
+            update: "metadata = '{\"size\": 1}'",
+            select: "AAAAAAAA", insert: "DAAAAAAA", update: "DFFAFFFA", delete: "DFFAFFFA"),
+        Entry(
+            "objects (public-assets)", table: "storage.objects", target: "id = :publicAssetObject",
+            insert: "(bucket_id, name, owner) values ('public-assets', 'brand/new-' || gen_random_uuid() || '.png', :actor)",
+            update: "metadata = '{\"size\": 1}'",
+            select: "AAAAAAAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
     ]
 
     /// Product analytics: platform admins read, only the service writes.
     static func analytics(_ table: String, target: String, insert: String, update: String) -> Entry {
-        Entry(table, target: "id = :\(target)", insert: insert, update: update,
-              select: "DFFFFFAA", insert: "DDDDDDDA", update: "DDDDDDDA", delete: "DDDDDDDA")
+        Entry(
+            table, target: "id = :\(target)", insert: insert, update: update,
+            select: "DFFFFFAA", insert: "DDDDDDDA", update: "DDDDDDDA", delete: "DDDDDDDA")
     }
 
     struct Case: Sendable {
@@ -208,7 +242,7 @@ struct RLSContractTests {
         }
         #expect(cases.count == Self.contract.count * 4 * Actor.allCases.count)
 
-        let mismatches = try await database.withStriveDatabase(requestPoolSize: 4) { db in
+        let mismatches = try await database.withDatabase(requestPoolSize: 4) { db in
             try await withThrowingTaskGroup(of: String?.self) { group in
                 var pending = cases.makeIterator()
                 var mismatches: [String] = []
@@ -229,14 +263,15 @@ struct RLSContractTests {
     }
 
     /// Runs one case; returns a description of the mismatch, or nil when the database did as expected.
-    static func check(_ testCase: Case, fixture: TenantFixture, on db: StriveDatabase, logger: Logger) async throws -> String? {
+    static func check(_ testCase: Case, fixture: TenantFixture, on db: Database, logger: Logger) async throws -> String? {
         let observation = try await observe(testCase, fixture: fixture, on: db, logger: logger)
         guard observation.outcome != testCase.expected else { return nil }
         let got = observation.outcome.map(\.description) ?? "an unexpected error"
-        return "\(testCase.entry.name) \(testCase.operation) as \(testCase.actor): expected \(testCase.expected), got \(got) (\(observation.detail))"
+        return
+            "\(testCase.entry.name) \(testCase.operation) as \(testCase.actor): expected \(testCase.expected), got \(got) (\(observation.detail))"
     }
 
-    static func observe(_ testCase: Case, fixture: TenantFixture, on db: StriveDatabase, logger: Logger) async throws -> Observation {
+    static func observe(_ testCase: Case, fixture: TenantFixture, on db: Database, logger: Logger) async throws -> Observation {
         let entry = testCase.entry
         let actorID = fixture.userID(of: testCase.actor) ?? fixture.id("owner")
         let sql: String

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
 import PostgresNIO
-@testable import StriveDatabase
 import StriveTestSupport
 import Testing
+
+@testable import StriveDatabase
 
 @Suite("Request-scoped transactions")
 struct RequestTransactionTests {
@@ -57,9 +58,12 @@ struct RequestTransactionTests {
         let logger = self.logger
         let identity = userIdentity
         let expectedUID = userID.uuidString.lowercased()
-        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+        try await database.withDatabase(requestPoolSize: 1) { db in
             let inside = try await db.withRequestTransaction(identity) { try await Self.observe($0, logger) }
-            #expect(inside == Observed(currentUser: "authenticated", uid: expectedUID, role: "authenticated", email: "a@example.com", method: "GET"))
+            #expect(
+                inside
+                    == Observed(
+                        currentUser: "authenticated", uid: expectedUID, role: "authenticated", email: "a@example.com", method: "GET"))
             // Pool of one: the next lease is the same session.
             let after = try await db.withRequestPoolConnection { try await Self.observeSession($0, logger) }
             #expect(after == Self.clean)
@@ -70,7 +74,7 @@ struct RequestTransactionTests {
         let database = try await TestCluster.shared.makeDatabase()
         let logger = self.logger
         let identity = userIdentity
-        try await database.withStriveDatabase(requestPoolSize: 1, statementTimeout: .milliseconds(200)) { db in
+        try await database.withDatabase(requestPoolSize: 1, statementTimeout: .milliseconds(200)) { db in
             // Open the pool's connection first, so the clock below measures the cancelled statement only.
             _ = try await db.withRequestTransaction(identity) { try await $0.query("select 1", logger: logger).collect().count }
             let started = ContinuousClock.now
@@ -84,7 +88,8 @@ struct RequestTransactionTests {
             #expect(ContinuousClock.now - started < .seconds(4))
             // The request pool's sessions carry it (a single-statement request has nowhere else to set it).
             let after = try await db.withRequestPoolConnection { connection in
-                try await connection.query("select current_setting('statement_timeout')", logger: logger).collect().first?.decode(String.self)
+                try await connection.query("select current_setting('statement_timeout')", logger: logger).collect().first?.decode(
+                    String.self)
             }
             #expect(after == "200ms")
             // It holds for the single-round-trip path too.
@@ -105,7 +110,7 @@ struct RequestTransactionTests {
         let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: logger) }
         let organization = fixture.id("orgA").uuidString.lowercased()
         let statement = "select count(*)::int from public.projects where organization_id = ($1[1])::uuid"
-        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+        try await database.withDatabase(requestPoolSize: 1) { db in
             func seen(_ actor: TenantFixture.Actor) async throws -> Int? {
                 do {
                     let rows = try await db.requestStatement(
@@ -142,15 +147,17 @@ struct RequestTransactionTests {
         let logger = self.logger
         let identity = userIdentity
         let expectedUID = userID.uuidString.lowercased()
-        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+        try await database.withDatabase(requestPoolSize: 1) { db in
             let rows = try await db.requestStatement(
                 identity,
                 statement: """
                     select current_user::text, auth.uid()::text, auth.jwt() ->> 'email', current_setting('request.path'),
                            ($1[1])::int + 1, ($1[2])::text[]
                     """,
-                values: ["41", #"{"a,b","c\"d"}"#], columns: "who text, uid text, email text, path text, answer int, list text[]", writes: false)
-            let (who, uid, email, path, answer, list) = try #require(rows.first).decode((String, String?, String?, String, Int, [String]).self)
+                values: ["41", #"{"a,b","c\"d"}"#], columns: "who text, uid text, email text, path text, answer int, list text[]",
+                writes: false)
+            let (who, uid, email, path, answer, list) = try #require(rows.first).decode(
+                (String, String?, String?, String, Int, [String]).self)
             #expect([who, uid, email, path] == ["authenticated", expectedUID, "a@example.com", "/rest/v1/tasks"])
             #expect(answer == 42)
             #expect(list == ["a,b", "c\"d"])
@@ -172,7 +179,8 @@ struct RequestTransactionTests {
             #expect(inserted == 3)
             await #expect(throws: (any Error).self) {
                 try await db.requestWrite(
-                    .serviceRole(), statements: ["update public.organizations set name = 'changed' where slug like 'w-%'", "select 1/0"], values: [])
+                    .serviceRole(), statements: ["update public.organizations set name = 'changed' where slug like 'w-%'", "select 1/0"],
+                    values: [])
             }
             let names = try await db.requestStatement(
                 .serviceRole(), statement: "select string_agg(name, ',' order by name) from public.organizations where slug like 'w-%'",
@@ -195,14 +203,15 @@ struct RequestTransactionTests {
                 """, logger: logger)
             try await connection.run("grant insert on public.deferred_check to service_role", logger: logger)
         }
-        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+        try await database.withDatabase(requestPoolSize: 1) { db in
             let identity = RequestIdentity.serviceRole(method: "POST", path: "/rest/v1/deferred_check")
             await #expect(throws: (any Error).self) {
                 _ = try await db.requestWrite(identity, statements: ["insert into public.deferred_check values (1), (1)"], values: [])
             }
             await #expect(throws: (any Error).self) {
                 _ = try await db.requestStatement(
-                    identity, statement: "with w as (insert into public.deferred_check values (2), (2) returning id) select count(*)::int from w",
+                    identity,
+                    statement: "with w as (insert into public.deferred_check values (2), (2) returning id) select count(*)::int from w",
                     values: [], columns: "n int", writes: true)
             }
             // A write whose commit succeeds is still acknowledged, on a fresh connection.
@@ -220,7 +229,7 @@ struct RequestTransactionTests {
         let database = try await TestCluster.shared.makeDatabase()
         let logger = self.logger
         let identity = userIdentity
-        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+        try await database.withDatabase(requestPoolSize: 1) { db in
             await #expect(throws: (any Error).self) {
                 try await db.withRequestTransaction(identity) { connection in
                     try await connection.run("create temp table should_vanish(id int)", logger: logger)
@@ -241,7 +250,7 @@ struct RequestTransactionTests {
         let database = try await TestCluster.shared.makeDatabase()
         let logger = self.logger
         let identity = userIdentity
-        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+        try await database.withDatabase(requestPoolSize: 1) { db in
             let task = Task {
                 try await db.withRequestTransaction(identity) { connection in
                     try await connection.run("select pg_sleep(0.5)", logger: logger)
@@ -259,7 +268,7 @@ struct RequestTransactionTests {
     @Test func poolLogsInAsAnUnprivilegedRoleAndEachRequestActsAsItsRole() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let logger = self.logger
-        try await database.withStriveDatabase(requestPoolSize: 1) { db in
+        try await database.withDatabase(requestPoolSize: 1) { db in
             let login = try await db.withRequestPoolConnection { connection in
                 try await connection.query(
                     "select rolsuper, rolbypassrls from pg_roles where rolname = session_user", logger: logger
@@ -288,12 +297,13 @@ struct RequestTransactionTests {
                 try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
         }
-        try await database.withStriveDatabase(requestPoolSize: 2) { db in
+        try await database.withDatabase(requestPoolSize: 2) { db in
             let asUser = try await db.withRequestTransaction(identity) { connection in
                 try await connection.query("select count(*)::int from notes", logger: logger).collect().first?.decode(Int.self)
             }
             let asService = try await db.withServiceRoleTransaction { connection in
-                try await connection.query("select count(*)::int, current_user::text from notes", logger: logger).collect().first?.decode((Int, String).self)
+                try await connection.query("select count(*)::int, current_user::text from notes", logger: logger).collect().first?.decode(
+                    (Int, String).self)
             }
             #expect(asUser == 0)
             #expect(asService?.0 == 1)
@@ -301,4 +311,3 @@ struct RequestTransactionTests {
         }
     }
 }
-

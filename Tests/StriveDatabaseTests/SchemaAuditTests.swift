@@ -22,15 +22,24 @@ struct SchemaAuditTests {
         ("rls_disabled", ["alter table public.tasks disable row level security"]),
         ("rls_not_forced", ["alter table public.customers no force row level security"]),
         ("table_without_policies", ["drop policy subscriptions_select on public.subscriptions"]),
-        ("update_policy_without_with_check", [
-            "create policy customers_loose on public.customers for update to authenticated using (false)",
-        ]),
-        ("security_definer_without_search_path", [
-            "create function public.leaky() returns int language sql security definer as 'select 1'",
-        ]),
-        ("policy_calls_function_per_row", [
-            "create policy tasks_slow on public.tasks for select to authenticated using (created_by = auth.uid())",
-        ]),
+        (
+            "update_policy_without_with_check",
+            [
+                "create policy customers_loose on public.customers for update to authenticated using (false)"
+            ]
+        ),
+        (
+            "security_definer_without_search_path",
+            [
+                "create function public.leaky() returns int language sql security definer as 'select 1'"
+            ]
+        ),
+        (
+            "policy_calls_function_per_row",
+            [
+                "create policy tasks_slow on public.tasks for select to authenticated using (created_by = auth.uid())"
+            ]
+        ),
         ("unindexed_foreign_key", ["drop index public.tasks_assigned_to_idx"]),
         ("unindexed_policy_column", ["drop index public.content_status_idx"]),
         ("bucket_missing_or_misconfigured", ["update storage.buckets set file_size_limit = 1 where id = 'avatars'"]),
@@ -40,15 +49,21 @@ struct SchemaAuditTests {
         ("anon_can_write", ["grant insert on public.tasks to anon"]),
         ("realtime_not_wired", ["drop trigger realtime_capture on public.customers"]),
         // A policy calling a function subscribers may not execute: evaluating it for them fails.
-        ("realtime_not_wired", [
-            "create function public.rt_private() returns boolean language sql stable as 'select true'",
-            "revoke all on function public.rt_private() from public",
-            "create policy customers_private on public.customers for select to authenticated using (public.rt_private())",
-        ]),
-        ("realtime_published_without_rls", [
-            "create table public.rt_open (id int primary key)",
-            "select realtime.publish('public.rt_open')",
-        ]),
+        (
+            "realtime_not_wired",
+            [
+                "create function public.rt_private() returns boolean language sql stable as 'select true'",
+                "revoke all on function public.rt_private() from public",
+                "create policy customers_private on public.customers for select to authenticated using (public.rt_private())",
+            ]
+        ),
+        (
+            "realtime_published_without_rls",
+            [
+                "create table public.rt_open (id int primary key)",
+                "select realtime.publish('public.rt_open')",
+            ]
+        ),
     ]
 
     @Test func everyLintHasABreakage() {

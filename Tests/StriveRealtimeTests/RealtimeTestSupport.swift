@@ -53,4 +53,3 @@ struct RealtimeHarness: Sendable {
         return try await TestSocket.connect(url: TestSocket.realtimeURL(base: "http://127.0.0.1:\(port)", apikey: apikey), body)
     }
 }
-

@@ -1,6 +1,7 @@
 import Foundation
 import StriveAuth
 import StriveCore
+import StriveIdentity
 import StriveTestSupport
 import Testing
 
@@ -11,7 +12,7 @@ struct SlowConsumerTests {
     /// A socket that does not read is cut off once its bounded queue is full; others keep receiving.
     @Test func aSocketThatStopsReadingIsDisconnectedNotBuffered() async throws {
         let database = try await TestCluster.shared.makeDatabase()
-        try await database.withStriveDatabase { strive in
+        try await database.withDatabase { strive in
             var limits = RealtimeLimits()
             limits.outboundQueue = 8
             let tokens = try await TokenService(secret: TestCluster.jwtSecret, issuer: "test", accessTokenLifetime: .seconds(60))
@@ -19,7 +20,8 @@ struct SlowConsumerTests {
             let key = try await tokens.verify(try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret))
             let (slowStream, slow) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingOldest(limits.outboundQueue))
             let (fastStream, fast) = AsyncStream<String>.makeStream()
-            let slowID = UUID(), fastID = UUID()
+            let slowID = UUID()
+            let fastID = UUID()
             await hub.connect(id: slowID, outbound: slow, apikey: Caller(role: .anon, token: key))
             await hub.connect(id: fastID, outbound: fast, apikey: Caller(role: .anon, token: key))
             let reader = Task {
@@ -27,12 +29,15 @@ struct SlowConsumerTests {
                 for await _ in fastStream { count += 1 }
                 return count
             }
-            let join = PhoenixMessage(topic: "realtime:room", event: "phx_join", payload: ["config": ["broadcast": ["self": true]]], ref: "1").text
+            let join = PhoenixMessage(
+                topic: "realtime:room", event: "phx_join", payload: ["config": ["broadcast": ["self": true]]], ref: "1"
+            ).text
             await hub.receive(join, from: slowID)
             await hub.receive(join, from: fastID)
             for index in 0..<50 {
                 let message = PhoenixMessage(
-                    topic: "realtime:room", event: "broadcast", payload: ["type": "broadcast", "event": "tick", "payload": ["n": .number(Double(index))]],
+                    topic: "realtime:room", event: "broadcast",
+                    payload: ["type": "broadcast", "event": "tick", "payload": ["n": .number(Double(index))]],
                     ref: String(index + 2))
                 await hub.receive(message.text, from: fastID)
                 await Task.yield()
@@ -40,7 +45,7 @@ struct SlowConsumerTests {
             #expect(await hub.isSlow(slowID))
             #expect(await !hub.isSlow(fastID))
             var queued = 0
-            for await _ in slowStream { queued += 1 }  // ended by the hub: never more than the bound
+            for await _ in slowStream { queued += 1 } // ended by the hub: never more than the bound
             #expect(queued <= limits.outboundQueue)
             await hub.disconnect(slowID)
             await hub.disconnect(fastID)

@@ -43,9 +43,12 @@ struct ErrorPipelineTests {
 
     @Test(arguments: cases)
     func failuresAnswerInTheSurfacesShapeWithARequestID(_ testCase: Case) async throws {
-        try await RestHarness.run { h in
-            let headers: HTTPFields = [HTTPField.Name("apikey")!: h.serviceKey, .authorization: "Bearer \(h.serviceKey)", HTTPField.Name("X-Request-Id")!: "probe-1"]
-            try await h.client.execute(uri: testCase.path, method: testCase.method, headers: headers, body: nil) { response in
+        try await RestHarness.run { harness in
+            let headers: HTTPFields = [
+                HTTPField.Name("apikey")!: harness.serviceKey, .authorization: "Bearer \(harness.serviceKey)",
+                HTTPField.Name("X-Request-Id")!: "probe-1",
+            ]
+            try await harness.client.execute(uri: testCase.path, method: testCase.method, headers: headers, body: nil) { response in
                 #expect(Int(response.status.code) == testCase.status)
                 #expect(response.headers[HTTPField.Name("X-Request-Id")!] == "probe-1")
                 #expect(response.headers[HTTPField.Name("Allow")!] == testCase.allow)
@@ -57,8 +60,8 @@ struct ErrorPipelineTests {
 
     /// Successful answers carry it too, generated when the client sent none.
     @Test func successesCarryARequestID() async throws {
-        try await RestHarness.run { h in
-            let reply = try await h.send(.get, "tasks?select=id&limit=1", token: h.serviceKey)
+        try await RestHarness.run { harness in
+            let reply = try await harness.send(.get, "tasks?select=id&limit=1", token: harness.serviceKey)
             #expect(reply.status == .ok)
             #expect(UUID(uuidString: reply.headers[HTTPField.Name("X-Request-Id")!] ?? "") != nil)
         }

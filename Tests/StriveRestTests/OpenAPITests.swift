@@ -20,7 +20,8 @@ struct OpenAPITests {
             for table in schema.tables.keys { #expect(paths.contains("/rest/v1/\(table)"), "missing \(table)") }
             for function in schema.functions.keys { #expect(paths.contains("/rest/v1/rpc/\(function)"), "missing rpc \(function)") }
             #expect(schema.tables.count == 23)
-            #expect(paths.isSuperset(of: ["/health", "/ready", "/auth/v1/signup", "/auth/v1/token", "/rest/v1/rpc/mark_notifications_read"]))
+            #expect(
+                paths.isSuperset(of: ["/health", "/ready", "/auth/v1/signup", "/auth/v1/token", "/rest/v1/rpc/mark_notifications_read"]))
             let tasks = try #require(document.components.schemas["tasks"])
             #expect(tasks.objectContext?.properties["title"] != nil)
         }

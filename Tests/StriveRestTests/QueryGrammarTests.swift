@@ -1,5 +1,6 @@
-@testable import StriveRest
 import Testing
+
+@testable import StriveRest
 
 @Suite("PostgREST grammar")
 struct QueryGrammarTests {
@@ -8,18 +9,32 @@ struct QueryGrammarTests {
     }
 
     @Test func selectListsAliasesCastsAndEmbeds() throws {
-        let items = try QueryGrammar.parseSelect("id,label:title,budget::text,project:projects(name,customers!inner(name)),assignee:users!assigned_to(name)")
-        #expect(items == [
-            .column(name: "id", alias: nil, cast: nil),
-            .column(name: "title", alias: "label", cast: nil),
-            .column(name: "budget", alias: nil, cast: "text"),
-            .embed(Embed(alias: "project", relation: "projects", hint: nil, inner: false, items: [
-                .column(name: "name", alias: nil, cast: nil),
-                .embed(Embed(alias: nil, relation: "customers", hint: nil, inner: true, items: [.column(name: "name", alias: nil, cast: nil)])),
-            ])),
-            .embed(Embed(alias: "assignee", relation: "users", hint: "assigned_to", inner: false, items: [.column(name: "name", alias: nil, cast: nil)])),
-        ])
-        #expect(try QueryGrammar.parseSelect("*,tasks(*)") == [.star, .embed(Embed(alias: nil, relation: "tasks", hint: nil, inner: false, items: [.star]))])
+        let items = try QueryGrammar.parseSelect(
+            "id,label:title,budget::text,project:projects(name,customers!inner(name)),assignee:users!assigned_to(name)")
+        #expect(
+            items == [
+                .column(name: "id", alias: nil, cast: nil),
+                .column(name: "title", alias: "label", cast: nil),
+                .column(name: "budget", alias: nil, cast: "text"),
+                .embed(
+                    Embed(
+                        alias: "project", relation: "projects", hint: nil, inner: false,
+                        items: [
+                            .column(name: "name", alias: nil, cast: nil),
+                            .embed(
+                                Embed(
+                                    alias: nil, relation: "customers", hint: nil, inner: true,
+                                    items: [.column(name: "name", alias: nil, cast: nil)])),
+                        ])),
+                .embed(
+                    Embed(
+                        alias: "assignee", relation: "users", hint: "assigned_to", inner: false,
+                        items: [.column(name: "name", alias: nil, cast: nil)])),
+            ])
+        #expect(
+            try QueryGrammar.parseSelect("*,tasks(*)") == [
+                .star, .embed(Embed(alias: nil, relation: "tasks", hint: nil, inner: false, items: [.star])),
+            ])
         #expect(throws: RestError.self) { try QueryGrammar.parseSelect("id;drop table tasks") }
         #expect(throws: RestError.self) { try QueryGrammar.parseSelect("projects(name") }
         let deep = String(repeating: "a(", count: 20) + "id" + String(repeating: ")", count: 20)
@@ -39,7 +54,10 @@ struct QueryGrammarTests {
         #expect(filters[3].op == .ilike && filters[3].value == "*plan*")
         #expect(filters[4].op == .fts && filters[4].language == "english" && filters[4].value == "cats")
         // A plain filter keeps dots and commas in its value.
-        #expect(try parse("name=eq.a.b,c").top.conditions == [.filter(Filter(column: "name", negated: false, op: .eq, value: "a.b,c", list: [], language: nil))])
+        #expect(
+            try parse("name=eq.a.b,c").top.conditions == [
+                .filter(Filter(column: "name", negated: false, op: .eq, value: "a.b,c", list: [], language: nil))
+            ])
         #expect(throws: RestError.self) { try parse("status=equals.DONE") }
         #expect(throws: RestError.self) { try parse("status=DONE") }
         #expect(throws: RestError.self) { try parse("id=in.1,2") }
@@ -65,14 +83,19 @@ struct QueryGrammarTests {
         #expect(throws: RestError.self) { try parse(nested) }
         #expect(throws: RestError.self) { try parse("or=(a.eq.1") }
         #expect(throws: RestError.self) { try parse("or=()") }
-        #expect(try parse("not.and=(a.eq.1,b.eq.2)").top.conditions.first.map { if case .all(_, true) = $0 { true } else { false } } == true)
+        #expect(
+            try parse("not.and=(a.eq.1,b.eq.2)").top.conditions.first.map { if case .all(_, true) = $0 { true } else { false } } == true)
     }
 
     @Test func orderLimitOffsetAndEmbeddedParameters() throws {
-        let query = try parse("order=position.desc.nullslast,title&limit=10&offset=20&tasks.order=position&tasks.limit=2&tasks.status=eq.TODO&tasks.or=(a.eq.1,b.eq.2)")
-        #expect(query.top.order == [
-            OrderTerm(column: "position", descending: true, nullsFirst: false), OrderTerm(column: "title", descending: false, nullsFirst: nil),
-        ])
+        let query = try parse(
+            "order=position.desc.nullslast,title&limit=10&offset=20&tasks.order=position&tasks.limit=2&tasks.status=eq.TODO&tasks.or=(a.eq.1,b.eq.2)"
+        )
+        #expect(
+            query.top.order == [
+                OrderTerm(column: "position", descending: true, nullsFirst: false),
+                OrderTerm(column: "title", descending: false, nullsFirst: nil),
+            ])
         #expect(query.top.limit == 10)
         #expect(query.top.offset == 20)
         let tasks = try #require(query.resources["tasks"])

@@ -7,6 +7,7 @@ import PostgresNIO
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 import StriveServer
 import StriveTestSupport
 import Testing

@@ -10,10 +10,15 @@ import Testing
 
 @Suite("Ops routes")
 struct OpsRoutesTests {
-    let logger = { var logger = Logger(label: "test.ops"); logger.logLevel = .critical; return logger }()
+    let logger = {
+        var logger = Logger(label: "test.ops")
+        logger.logLevel = .critical
+        return logger
+    }()
 
-    func app(_ db: StriveDatabase, migrator: Migrator) async throws -> some ApplicationProtocol {
-        let services = try await StriveApplication.Services.make(config: try await TestServer.config(), database: db, migrator: migrator, logger: logger)
+    func app(_ db: Database, migrator: Migrator) async throws -> some ApplicationProtocol {
+        let services = try await StriveApplication.Services.make(
+            config: try await TestServer.config(), database: db, migrator: migrator, logger: logger)
         return StriveApplication.make(host: "127.0.0.1", port: 0, services: services, logger: logger)
     }
 
@@ -37,7 +42,7 @@ struct OpsRoutesTests {
     @Test func healthAndReadyOnACurrentDatabase() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let migrator = try Migrator(migrations: try Migration.bundled())
-        try await database.withStriveDatabase { db in
+        try await database.withDatabase { db in
             try await app(db, migrator: migrator).test(.live) { client in
                 try await client.execute(uri: "/health", method: .get) { response in
                     #expect(response.status == .ok)
@@ -56,7 +61,7 @@ struct OpsRoutesTests {
     @Test func notReadyWhileMigrationsArePending() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let ahead = try Migrator(migrations: try Migration.bundled() + [try Migration(fileName: "9999_future.sql", sql: "select 1;")])
-        try await database.withStriveDatabase { db in
+        try await database.withDatabase { db in
             try await app(db, migrator: ahead).test(.live) { client in
                 let (status, body) = try await readiness(client)
                 #expect(status == .serviceUnavailable)
@@ -73,8 +78,9 @@ struct OpsRoutesTests {
             endpoint: .tcp(host: "127.0.0.1", port: port, sslMode: .disable), database: "nowhere",
             owner: .init(username: "nobody", password: nil)
         )
-        let db = try StriveDatabase(
-            target: target, authenticator: .authenticator(derivedFrom: TestCluster.jwtSecret), requestPoolSize: 2, statementTimeout: .seconds(8),
+        let db = try Database(
+            target: target, authenticator: .authenticator(derivedFrom: TestCluster.jwtSecret), requestPoolSize: 2,
+            statementTimeout: .seconds(8),
             acquireTimeout: .seconds(10), logger: logger)
         let migrator = try Migrator(migrations: try Migration.bundled())
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -96,7 +102,7 @@ struct OpsRoutesTests {
     @Test func requestIdsAreEchoedOrGeneratedAndErrorsAreJSON() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let migrator = try Migrator(migrations: try Migration.bundled())
-        try await database.withStriveDatabase { db in
+        try await database.withDatabase { db in
             try await app(db, migrator: migrator).test(.live) { client in
                 try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-Id")!: "trace-42"]) { response in
                     #expect(response.headers[.init("X-Request-Id")!] == "trace-42")

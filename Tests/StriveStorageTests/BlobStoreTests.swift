@@ -82,7 +82,7 @@ struct BlobStoreTests {
         try await store.publish(live)
         let orphan = try await store.stage(Self.chunks([5]), limit: nil)
         try await store.publish(orphan)
-        _ = try await store.stage(Self.chunks([5]), limit: nil)  // a crash before publish leaves this behind
+        _ = try await store.stage(Self.chunks([5]), limit: nil) // a crash before publish leaves this behind
         // Files newer than the cutoff may belong to a write in flight: left alone.
         #expect(try await store.sweep(modifiedBefore: Date(timeIntervalSinceNow: -60)) { Set($0).intersection([live.id]) } == 0)
         let removed = try await store.sweep(modifiedBefore: Date(timeIntervalSinceNow: 1)) { Set($0).intersection([live.id]) }

@@ -13,10 +13,14 @@ struct BucketRoutesTests {
         try await database.withLiveApp { client, _ in
             let service = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
             let anon = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
-            func send(_ method: HTTPRequest.Method, _ path: String, key: String = service, json: String? = nil) async throws -> (HTTPResponse.Status, [String: Any], Data) {
+            func send(_ method: HTTPRequest.Method, _ path: String, key: String = service, json: String? = nil) async throws -> (
+                HTTPResponse.Status, [String: Any], Data
+            ) {
                 var headers: HTTPFields = [HTTPField.Name("apikey")!: key, .authorization: "Bearer \(key)"]
                 if json != nil { headers[.contentType] = "application/json" }
-                return try await client.execute(uri: "/storage/v1/" + path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) { response in
+                return try await client.execute(
+                    uri: "/storage/v1/" + path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }
+                ) { response in
                     let data = Data(response.body.readableBytesView)
                     return (response.status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:], data)
                 }
@@ -36,7 +40,9 @@ struct BucketRoutesTests {
             #expect(refused.0 == .forbidden)
             #expect(refused.1["statusCode"] as? String == "403")
 
-            let created = try await send(.post, "bucket", json: #"{"name":"reports","public":false,"file_size_limit":"2MB","allowed_mime_types":["application/pdf"]}"#)
+            let created = try await send(
+                .post, "bucket",
+                json: #"{"name":"reports","public":false,"file_size_limit":"2MB","allowed_mime_types":["application/pdf"]}"#)
             #expect(created.0 == .ok)
             #expect(created.1["name"] as? String == "reports")
             #expect(try await send(.post, "bucket", json: #"{"name":"reports"}"#).0 == .conflict)
@@ -54,7 +60,8 @@ struct BucketRoutesTests {
 
             // A bucket with objects is not deleted until emptied.
             try await database.withOwnerConnection { connection in
-                try await connection.run("insert into storage.objects (bucket_id, name) values ('reports', 'a/b.pdf')", logger: database.logger)
+                try await connection.run(
+                    "insert into storage.objects (bucket_id, name) values ('reports', 'a/b.pdf')", logger: database.logger)
             }
             let full = try await send(.delete, "bucket/reports")
             #expect(full.0 == .conflict)

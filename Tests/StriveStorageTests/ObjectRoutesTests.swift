@@ -13,19 +13,21 @@ struct ObjectRoutesTests {
     /// The original system's storage test: upload to all three buckets, a signed URL for the private one,
     /// public URLs for the public ones, download, delete.
     @Test func theOriginalScenarioThroughStorageJSRequestShapes() async throws {
-        try await StorageHarness.run { h in
-            let attachment = "\(h.id("orgA"))/task/\(h.id("taskA"))/report.pdf"
-            let uploaded = try await h.uploadForm("attachments", attachment, Self.pdf, type: "application/pdf", as: .member, metadata: #"{"source":"test"}"#)
+        try await StorageHarness.run { harness in
+            let attachment = "\(harness.id("orgA"))/task/\(harness.id("taskA"))/report.pdf"
+            let uploaded = try await harness.uploadForm(
+                "attachments", attachment, Self.pdf, type: "application/pdf", as: .member, metadata: #"{"source":"test"}"#)
             #expect(uploaded.status == .ok, "\(uploaded.text)")
             #expect(uploaded.object["Key"] as? String == "attachments/" + attachment)
             #expect(UUID(uuidString: uploaded.object["Id"] as? String ?? "") != nil)
 
-            let avatar = "\(h.id("member"))/profile.png"
-            let avatarUpload = try await h.upload("avatars", avatar, Self.png, type: "image/png", as: .member)
+            let avatar = "\(harness.id("member"))/profile.png"
+            let avatarUpload = try await harness.upload("avatars", avatar, Self.png, type: "image/png", as: .member)
             #expect(avatarUpload.status == .ok, "\(avatarUpload.text)")
-            #expect(try await h.upload("public-assets", "brand/new.png", Self.png, type: "image/png", as: .platformAdmin).status == .ok)
+            #expect(
+                try await harness.upload("public-assets", "brand/new.png", Self.png, type: "image/png", as: .platformAdmin).status == .ok)
 
-            let downloaded = try await h.send(.get, "object/attachments/\(attachment)", as: .member)
+            let downloaded = try await harness.send(.get, "object/attachments/\(attachment)", as: .member)
             #expect(downloaded.status == .ok)
             #expect(Array(downloaded.body) == Self.pdf)
             #expect(downloaded["Content-Type"] == "application/pdf")
@@ -35,31 +37,31 @@ struct ObjectRoutesTests {
             #expect(downloaded["Last-Modified"]?.hasSuffix("GMT") == true)
 
             // The private bucket: a signed URL works without credentials; its public URL does not.
-            let signed = try await h.send(.post, "object/sign/attachments/\(attachment)", as: .member, json: #"{"expiresIn":60}"#)
+            let signed = try await harness.send(.post, "object/sign/attachments/\(attachment)", as: .member, json: #"{"expiresIn":60}"#)
             let signedURL = try #require(signed.object["signedURL"] as? String)
             #expect(signedURL.hasPrefix("/object/sign/attachments/"))
-            let viaSigned = try await h.send(.get, String(signedURL.dropFirst()), as: nil)
+            let viaSigned = try await harness.send(.get, String(signedURL.dropFirst()), as: nil)
             #expect(viaSigned.status == .ok)
             #expect(Array(viaSigned.body) == Self.pdf)
-            #expect(try await h.send(.get, "object/public/attachments/\(attachment)", as: nil).status == .notFound)
+            #expect(try await harness.send(.get, "object/public/attachments/\(attachment)", as: nil).status == .notFound)
 
             // Public buckets: no credentials needed.
-            let publicAvatar = try await h.send(.get, "object/public/avatars/\(avatar)", as: nil)
+            let publicAvatar = try await harness.send(.get, "object/public/avatars/\(avatar)", as: nil)
             #expect(publicAvatar.status == .ok)
             #expect(Array(publicAvatar.body) == Self.png)
-            #expect(try await h.send(.get, "object/public/public-assets/brand/new.png", as: nil).status == .ok)
+            #expect(try await harness.send(.get, "object/public/public-assets/brand/new.png", as: nil).status == .ok)
 
-            let info = try await h.send(.get, "object/info/attachments/\(attachment)", as: .member)
+            let info = try await harness.send(.get, "object/info/attachments/\(attachment)", as: .member)
             #expect(info.object["size"] as? Int == Self.pdf.count)
             #expect(info.object["content_type"] as? String == "application/pdf")
             #expect((info.object["metadata"] as? [String: Any])?["source"] as? String == "test")
 
-            let blobsBefore = h.files(in: "blobs").count
-            let removed = try await h.send(.delete, "object/attachments", as: .member, json: #"{"prefixes":["\#(attachment)"]}"#)
+            let blobsBefore = harness.files(in: "blobs").count
+            let removed = try await harness.send(.delete, "object/attachments", as: .member, json: #"{"prefixes":["\#(attachment)"]}"#)
             #expect(removed.status == .ok)
             #expect(removed.array.map { $0["name"] as? String } == [attachment])
-            #expect(try await h.send(.get, "object/attachments/\(attachment)", as: .member).status == .notFound)
-            #expect(h.files(in: "blobs").count == blobsBefore - 1)
+            #expect(try await harness.send(.get, "object/attachments/\(attachment)", as: .member).status == .notFound)
+            #expect(harness.files(in: "blobs").count == blobsBefore - 1)
         }
     }
 
@@ -67,7 +69,7 @@ struct ObjectRoutesTests {
 
     /// The bucket policies, caller by caller, through every object operation (✓ allowed, · refused).
     @Test func eachBucketAndRoleGetsWhatThePoliciesSay() async throws {
-        try await StorageHarness.run { h in
+        try await StorageHarness.run { harness in
             let actors: [TenantFixture.Actor] = [.anon, .outsider, .member, .owner, .platformAdmin, .service]
             // Per bucket and operation, one character per actor above.
             let expected: [String: [Op: String]] = [
@@ -77,8 +79,9 @@ struct ObjectRoutesTests {
             ]
             func folder(_ bucket: String, _ actor: TenantFixture.Actor) -> String {
                 switch bucket {
-                case "attachments": "\(h.id("orgA"))/task/\(h.id("taskA"))"
-                case "avatars": actor == .anon || actor == .service ? h.id("member") : h.fixture.userID(of: actor)!.uuidString.lowercased()
+                case "attachments": "\(harness.id("orgA"))/task/\(harness.id("taskA"))"
+                case "avatars":
+                    actor == .anon || actor == .service ? harness.id("member") : harness.fixture.userID(of: actor)!.uuidString.lowercased()
                 default: "brand"
                 }
             }
@@ -88,40 +91,47 @@ struct ObjectRoutesTests {
                 // The object everyone reads, lists, signs and tries to delete: uploaded by the member (the
                 // platform admin for public-assets), through the service key so setup never depends on policies.
                 let shared = "\(folder(bucket, bucket == "public-assets" ? .platformAdmin : .member))/shared.bin"
-                #expect(try await h.upload(bucket, shared, Self.png, type: type, as: .service).status == .ok)
-                try await h.database.withOwnerConnection { connection in
-                    let owner = h.fixture.userID(of: bucket == "public-assets" ? .platformAdmin : .member)!
+                #expect(try await harness.upload(bucket, shared, Self.png, type: type, as: .service).status == .ok)
+                try await harness.database.withOwnerConnection { connection in
+                    let owner = harness.fixture.userID(of: bucket == "public-assets" ? .platformAdmin : .member)!
                     try await connection.run(
                         "update storage.objects set owner = \(owner), owner_id = \(owner.uuidString.lowercased()) where name = \(shared)",
-                        logger: h.database.logger)
+                        logger: harness.database.logger)
                 }
                 for (index, actor) in actors.enumerated() {
                     func allowed(_ op: Op) -> Bool { Array(operations[op]!)[index] == "✓" }
                     let mine = "\(folder(bucket, actor))/\(actor.rawValue)-\(UUID().uuidString.prefix(6)).bin"
-                    let upload = try await h.upload(bucket, mine, Self.png, type: type, as: actor)
-                    if (upload.status == .ok) != allowed(.upload) { mismatches.append("\(bucket) upload \(actor): \(upload.status) \(upload.text)") }
+                    let upload = try await harness.upload(bucket, mine, Self.png, type: type, as: actor)
+                    if (upload.status == .ok) != allowed(.upload) {
+                        mismatches.append("\(bucket) upload \(actor): \(upload.status) \(upload.text)")
+                    }
                     if upload.status != .ok && ![.forbidden, .unauthorized].contains(upload.status) {
                         mismatches.append("\(bucket) upload \(actor) refused with \(upload.status)")
                     }
-                    let download = try await h.send(.get, "object/\(bucket)/\(shared)", as: actor)
-                    if (download.status == .ok) != allowed(.download) { mismatches.append("\(bucket) download \(actor): \(download.status)") }
+                    let download = try await harness.send(.get, "object/\(bucket)/\(shared)", as: actor)
+                    if (download.status == .ok) != allowed(.download) {
+                        mismatches.append("\(bucket) download \(actor): \(download.status)")
+                    }
                     let prefix = shared.split(separator: "/").dropLast().joined(separator: "/")
-                    let list = try await h.send(.post, "object/list/\(bucket)", as: actor, json: #"{"prefix":"\#(prefix)"}"#)
+                    let list = try await harness.send(.post, "object/list/\(bucket)", as: actor, json: #"{"prefix":"\#(prefix)"}"#)
                     let listed = list.array.contains { $0["name"] as? String == "shared.bin" }
                     if listed != allowed(.list) { mismatches.append("\(bucket) list \(actor): \(list.status) \(list.text.prefix(80))") }
-                    let sign = try await h.send(.post, "object/sign/\(bucket)/\(shared)", as: actor, json: #"{"expiresIn":"60"}"#)
+                    let sign = try await harness.send(.post, "object/sign/\(bucket)/\(shared)", as: actor, json: #"{"expiresIn":"60"}"#)
                     if (sign.status == .ok) != allowed(.sign) { mismatches.append("\(bucket) sign \(actor): \(sign.status)") }
                 }
                 // Deletes last, in an order where a refused delete leaves the object for the next caller.
                 for (index, actor) in actors.enumerated() {
                     let victim = "\(folder(bucket, bucket == "public-assets" ? .platformAdmin : .member))/victim-\(actor.rawValue).bin"
-                    #expect(try await h.upload(bucket, victim, Self.png, type: type, as: .service).status == .ok)
-                    let owner = h.fixture.userID(of: bucket == "public-assets" ? .platformAdmin : .member)!
-                    try await h.database.withOwnerConnection { connection in
-                        try await connection.run("update storage.objects set owner = \(owner) where name = \(victim)", logger: h.database.logger)
+                    #expect(try await harness.upload(bucket, victim, Self.png, type: type, as: .service).status == .ok)
+                    let owner = harness.fixture.userID(of: bucket == "public-assets" ? .platformAdmin : .member)!
+                    try await harness.database.withOwnerConnection { connection in
+                        try await connection.run(
+                            "update storage.objects set owner = \(owner) where name = \(victim)", logger: harness.database.logger)
                     }
-                    _ = try await h.send(.delete, "object/\(bucket)", as: actor, json: #"{"prefixes":["\#(victim)"]}"#)
-                    let gone = try await h.ownerValue("select count(*)::int from storage.objects where name = '\(victim)'", as: Int.self) == 0
+                    _ = try await harness.send(.delete, "object/\(bucket)", as: actor, json: #"{"prefixes":["\#(victim)"]}"#)
+                    let gone =
+                        try await harness.ownerValue("select count(*)::int from storage.objects where name = '\(victim)'", as: Int.self)
+                        == 0
                     if gone != (Array(operations[.delete]!)[index] == "✓") { mismatches.append("\(bucket) delete \(actor): gone=\(gone)") }
                 }
             }

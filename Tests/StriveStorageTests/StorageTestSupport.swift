@@ -8,6 +8,7 @@ import PostgresNIO
 import StriveAuth
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 import StriveServer
 import StriveStorage
 import StriveTestSupport
@@ -25,7 +26,9 @@ struct StorageHarness: Sendable {
     let serviceKey: String
     let tokens: [TenantFixture.Actor: String]
 
-    static func run<T: Sendable>(environment: [String: String] = [:], _ body: @Sendable (StorageHarness) async throws -> T) async throws -> T {
+    static func run<T: Sendable>(environment: [String: String] = [:], _ body: @Sendable (StorageHarness) async throws -> T) async throws
+        -> T
+    {
         let database = try await TestCluster.shared.makeDatabase()
         let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
         let directory = NSTemporaryDirectory() + "strive-storage-" + UUID().uuidString.prefix(8)
@@ -98,7 +101,8 @@ struct StorageHarness: Sendable {
         body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"\"; filename=\"blob\"\r\nContent-Type: \(type)\r\n\r\n")
         body.writeBytes(bytes)
         body.writeString("\r\n--\(boundary)--\r\n")
-        return try await send(.post, "object/\(bucket)/\(key)", as: actor, headers: ["content-type": "multipart/form-data; boundary=\(boundary)"], body: body)
+        return try await send(
+            .post, "object/\(bucket)/\(key)", as: actor, headers: ["content-type": "multipart/form-data; boundary=\(boundary)"], body: body)
     }
 
     func id(_ key: String) -> String { fixture.id(key).uuidString.lowercased() }
@@ -115,7 +119,8 @@ struct StorageHarness: Sendable {
 
     func ownerValue<T: PostgresDecodable & Sendable>(_ sql: String, as type: T.Type = T.self) async throws -> T? {
         try await database.withOwnerConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: fixture.substitute(sql)), logger: database.logger).collect().first?.decode(T.self)
+            try await connection.query(PostgresQuery(unsafeSQL: fixture.substitute(sql)), logger: database.logger).collect().first?.decode(
+                T.self)
         }
     }
 

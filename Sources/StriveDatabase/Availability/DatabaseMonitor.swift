@@ -1,7 +1,7 @@
 import Logging
-import PostgresNIO
 import NIOConcurrencyHelpers
 import NIOCore
+import PostgresNIO
 import ServiceLifecycle
 
 /// Keeps `DatabaseAvailability` current from a connection of its own: a `select 1` every `interval`,
@@ -99,7 +99,12 @@ public struct DatabaseMonitor: Service {
         let outcome = connection.eventLoop.makePromise(of: Void.self)
         let settled = NIOLockedValueBox(false)
         let settle: @Sendable (Result<Void, any Error>) -> Void = { result in
-            guard settled.withLockedValue({ done in defer { done = true }; return !done }) else { return }
+            guard
+                settled.withLockedValue({ done in
+                    defer { done = true }
+                    return !done
+                })
+            else { return }
             outcome.completeWith(result)
         }
         connection.checkedQuery("select 1", logger: logger).whenComplete { result in settle(result.map { _ in }) }

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Keeps the self-managed cluster running: if its postmaster dies (killed, crashed, stopped from
@@ -95,7 +95,8 @@ public struct ClusterSupervisor: Service {
                 guard running.port == port else {
                     // The pools address the old socket; serving on another port would look up but fail every request.
                     try? await cluster.stop(logger: logger)
-                    throw LocalClusterError.commandFailed(command: "restarting on port \(port)", output: "came back on port \(running.port)")
+                    throw LocalClusterError.commandFailed(
+                        command: "restarting on port \(port)", output: "came back on port \(running.port)")
                 }
                 logger.notice("the local PostgreSQL runs again", metadata: ["port": "\(port)", "attempt": "\(restarts.count)"])
                 // It accepts connections (start waited for that): serve now rather than at the monitor's next
@@ -125,7 +126,8 @@ extension LocalCluster {
     /// `pg_ctl stop -m immediate`, waiting on this thread: for a process that must exit now and cannot
     /// rely on its tasks.
     public func stopImmediatelyBlocking() {
-        let (launchPath, arguments) = runner.command(binaries.pgCtl, ["stop", "-D", clusterDirectory, "-m", "immediate", "-w", "-t", "10", "-s"])
+        let (launchPath, arguments) = runner.command(
+            binaries.pgCtl, ["stop", "-D", clusterDirectory, "-m", "immediate", "-w", "-t", "10", "-s"])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launchPath)
         process.arguments = arguments

@@ -3,9 +3,9 @@ import Logging
 import PostgresNIO
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A PostgreSQL cluster that Strive creates and runs itself inside its data directory:
@@ -133,10 +133,12 @@ public struct LocalCluster: Sendable {
         }
 
         logger.info("initialising local PostgreSQL cluster", metadata: ["path": "\(clusterDirectory)"])
-        let result = try await run(binaries.initdb, [
-            "-D", staging, "-U", Self.superuser, "--pwfile=\(passwordCopy)",
-            "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale",
-        ])
+        let result = try await run(
+            binaries.initdb,
+            [
+                "-D", staging, "-U", Self.superuser, "--pwfile=\(passwordCopy)",
+                "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale",
+            ])
         guard result.succeeded else {
             try? FileManager.default.removeItem(atPath: staging)
             throw .commandFailed(command: "initdb", output: result.output)
@@ -162,9 +164,11 @@ public struct LocalCluster: Sendable {
             if !trimmed.isEmpty { return trimmed }
         }
         let password = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        guard FileManager.default.createFile(
-            atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600]
-        ) else {
+        guard
+            FileManager.default.createFile(
+                atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600]
+            )
+        else {
             throw .dataDirectoryNotWritable(dataDirectory, reason: "cannot write \(passwordFile)")
         }
         return password
@@ -205,7 +209,8 @@ public struct LocalCluster: Sendable {
         let result = try await run(binaries.pgCtl, ["start", "-D", clusterDirectory, "-l", logFile, "-w", "-t", "60", "-s"])
         guard result.succeeded else {
             let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
-            throw .commandFailed(command: "pg_ctl start", output: result.output + "\n" + log.split(separator: "\n").suffix(3).joined(separator: "\n"))
+            throw .commandFailed(
+                command: "pg_ctl start", output: result.output + "\n" + log.split(separator: "\n").suffix(3).joined(separator: "\n"))
         }
         if detached {
             _ = FileManager.default.createFile(atPath: detachedMarker, contents: Data())
@@ -235,7 +240,8 @@ public struct LocalCluster: Sendable {
     /// `pg_ctl restart`: stops the running cluster in `mode` and starts it again with its settings.
     public func restart(mode: ShutdownMode = .fast, logger: Logger) async throws(LocalClusterError) {
         logger.info("restarting local PostgreSQL", metadata: ["path": "\(clusterDirectory)", "mode": "\(mode.rawValue)"])
-        let result = try await run(binaries.pgCtl, ["restart", "-D", clusterDirectory, "-m", mode.rawValue, "-l", logFile, "-w", "-t", "60", "-s"])
+        let result = try await run(
+            binaries.pgCtl, ["restart", "-D", clusterDirectory, "-m", mode.rawValue, "-l", logFile, "-w", "-t", "60", "-s"])
         guard result.succeeded else { throw .commandFailed(command: "pg_ctl restart", output: result.output) }
     }
 
@@ -315,9 +321,10 @@ public struct LocalCluster: Sendable {
         let target = try target(running, database: "postgres")
         do {
             try await target.withConnection(as: target.owner, logger: logger) { connection in
-                let exists = try await connection.rows(
-                    "select 1 from pg_database where datname = \(Self.databaseName)", logger: logger
-                ).isEmpty == false
+                let exists =
+                    try await connection.rows(
+                        "select 1 from pg_database where datname = \(Self.databaseName)", logger: logger
+                    ).isEmpty == false
                 if !exists {
                     try await connection.run(PostgresQuery(unsafeSQL: "create database \(Self.databaseName)"), logger: logger)
                 }

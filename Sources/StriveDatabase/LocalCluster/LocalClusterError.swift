@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why the self-managed cluster could not be prepared, started or stopped.
 public enum LocalClusterError: Error, Sendable, Equatable, CustomStringConvertible {
     case binariesNotFound(searched: [String])
@@ -39,5 +41,3 @@ public enum LocalClusterError: Error, Sendable, Equatable, CustomStringConvertib
         }
     }
 }
-
-import Foundation

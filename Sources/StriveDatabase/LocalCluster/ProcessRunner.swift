@@ -2,9 +2,9 @@ import Foundation
 import Subprocess
 
 #if canImport(System)
-import System
+    import System
 #else
-import SystemPackage
+    import SystemPackage
 #endif
 
 /// Runs a command to completion and returns its exit status and combined output. When `user` is set
@@ -46,6 +46,7 @@ public struct ProcessRunner: Sendable {
         return (Self.runuser, ["-u", user, "--", executable] + arguments)
     }
 
-    public static let runuser = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+    public static let runuser =
+        ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
         .first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/runuser"
 }

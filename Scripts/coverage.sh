@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Line coverage of each module of Sources/ by the whole test suite, and a failure when a module is
+# below MINIMUM percent (default 0: report only; pass 80 to hold the bar).
+#
+# The instrumented build lives in .build-coverage, apart from the everyday .build (the first run
+# builds everything once, about ten minutes on two cores).
+#
+#   Scripts/coverage.sh [MINIMUM]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minimum="${1:-0}"
+scratch=".build-coverage"
+
+swift test --enable-code-coverage --scratch-path "$scratch"
+
+profile="$(find "$scratch" -name default.profdata -path '*codecov*' | head -1)"
+binary="$(find "$scratch/debug/" -maxdepth 1 -name '*PackageTests.xctest' | head -1)"
+[ -n "$profile" ] && [ -n "$binary" ] || { echo "coverage: no profile or test binary under $scratch" >&2; exit 1; }
+llvm_cov="$(command -v llvm-cov || echo "$(dirname "$(command -v swift)")/llvm-cov")"
+
+# The CLI tests run the instrumented `strive` executable as a subprocess; its profile lands beside the
+# test binary's (same LLVM_PROFILE_FILE pattern), so its object is reported too.
+objects=("$binary")
+[ -x "$scratch/debug/strive" ] && objects+=(-object "$scratch/debug/strive")
+"$llvm_cov" export -summary-only -instr-profile "$profile" "${objects[@]}" |
+    python3 -c '
+import json, os, sys
+minimum = float(sys.argv[1])
+root = os.getcwd() + "/Sources/"
+modules = {}
+for entry in json.load(sys.stdin)["data"][0]["files"]:
+    name = entry["filename"]
+    if not name.startswith(root):
+        continue
+    module = name[len(root):].split("/")[0]
+    lines = entry["summary"]["lines"]
+    total, covered = modules.get(module, (0, 0))
+    modules[module] = (total + lines["count"], covered + lines["covered"])
+failed = []
+print(f"{\"module\":<20} {\"lines\":>7} {\"covered\":>8} {\"percent\":>8}")
+for module, (total, covered) in sorted(modules.items()):
+    percent = 100.0 * covered / total if total else 100.0
+    mark = "" if percent >= minimum else "  below " + str(minimum)
+    print(f"{module:<20} {total:>7} {covered:>8} {percent:>7.1f}%{mark}")
+    if percent < minimum:
+        failed.append(module)
+all_total = sum(t for t, _ in modules.values())
+all_covered = sum(c for _, c in modules.values())
+print(f"{\"all\":<20} {all_total:>7} {all_covered:>8} {100.0 * all_covered / all_total:>7.1f}%")
+sys.exit(1 if failed else 0)
+' "$minimum"

@@ -1,0 +1,39 @@
+import Hummingbird
+import NIOCore
+import StriveCore
+import StriveIdentity
+
+/// Realtime's plain HTTP routes beside its WebSocket: the socket URL answered without an upgrade, and the
+/// operators' counters.
+public struct RealtimeHTTPRoutes<Context: CallerRequestContext>: Sendable {
+    let service: RealtimeService
+
+    public init(service: RealtimeService) {
+        self.service = service
+    }
+
+    public func register(on router: some RouterMethods<Context>) {
+        router.get("realtime/v1/websocket") { _, _ -> Response in
+            Self.json(
+                .upgradeRequired,
+                #"{"error":"upgrade_required","message":"connect with a WebSocket: GET /realtime/v1/websocket?apikey=<key>&vsn=1.0.0"}"#,
+                extra: [.upgrade: "websocket"])
+        }
+        // Service role only: the counters describe every tenant's traffic.
+        router.get("realtime/v1/stats") { _, context -> Response in
+            guard (try? context.caller())?.role == .serviceRole else {
+                return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key"}"#)
+            }
+            let stats = await service.hub.stats
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: try SupabaseJSON.encoder.encode(stats))))
+        }
+    }
+
+    private static func json(_ status: HTTPResponse.Status, _ body: String, extra: HTTPFields = [:]) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.append(contentsOf: extra)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
