@@ -12,12 +12,19 @@ cd "$(dirname "$0")/.."
 minimum="${1:-0}"
 scratch=".build-coverage"
 
-swift test --enable-code-coverage --scratch-path "$scratch"
+tests=0
+swift test --enable-code-coverage --scratch-path "$scratch" || tests=$?
 
-profile="$(find "$scratch" -name default.profdata -path '*codecov*' | head -1)"
+# Merged here rather than by SwiftPM, which merges only after a passing run: a failing test still
+# leaves a report (and this script still fails).
+codecov="$(dirname "$(find "$scratch" -name '*.profraw' -path '*codecov*' | head -1)")"
 binary="$(find "$scratch/debug/" -maxdepth 1 -name '*PackageTests.xctest' | head -1)"
-[ -n "$profile" ] && [ -n "$binary" ] || { echo "coverage: no profile or test binary under $scratch" >&2; exit 1; }
-llvm_cov="$(command -v llvm-cov || echo "$(dirname "$(command -v swift)")/llvm-cov")"
+[ -d "$codecov" ] && [ -n "$binary" ] || { echo "coverage: no profiles or test binary under $scratch" >&2; exit 1; }
+toolchain="$(dirname "$(command -v swift)")"
+llvm_cov="$(command -v llvm-cov || echo "$toolchain/llvm-cov")"
+llvm_profdata="$(command -v llvm-profdata || echo "$toolchain/llvm-profdata")"
+profile="$codecov/merged.profdata"
+"$llvm_profdata" merge -sparse "$codecov"/*.profraw -o "$profile"
 
 # The CLI tests run the instrumented `strive` executable as a subprocess; its profile lands beside the
 # test binary's (same LLVM_PROFILE_FILE pattern), so its object is reported too.
@@ -50,3 +57,4 @@ all_covered = sum(c for _, c in modules.values())
 print(f"{\"all\":<20} {all_total:>7} {all_covered:>8} {100.0 * all_covered / all_total:>7.1f}%")
 sys.exit(1 if failed else 0)
 ' "$minimum"
+exit "$tests"

@@ -60,8 +60,8 @@ public struct APIKeys: Sendable {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
         encoder.outputFormatting = .sortedKeys
-        let keys = JWTKeyCollection(defaultJWTSerializer: DefaultJWTSerializer(jsonEncoder: encoder))
-        await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256, serializer: DefaultJWTSerializer(jsonEncoder: encoder))
         return keys
     }
 }

@@ -76,6 +76,8 @@ struct DatabaseFaultTests {
     /// Writers and readers through `fault`: answers stay fast and honest (2xx or 503), the first success
     /// comes within 5 s of the database accepting connections again, and every acknowledged write is
     /// stored exactly once.
+    static let meaningfulWrites = 20
+
     func serveThrough(_ fault: String, base: String, key: String, databaseURL: String, inject: () async throws -> Void) async throws {
         let log = ClientLog()
         let stop = Flag()
@@ -92,7 +94,13 @@ struct DatabaseFaultTests {
             // Until the database accepts connections again, then until the first request succeeds.
             let accepting = try await untilAccepting(databaseURL, since: injected)
             let firstSuccess = try await log.firstSuccess(after: accepting, timeout: .seconds(15))
+            // At least a second more, and enough acknowledged writes to mean something on a slow build
+            // (an instrumented one writes far fewer).
+            let enough = ContinuousClock.now + .seconds(15)
             try await Task.sleep(for: .seconds(1))
+            while log.acknowledged.count <= Self.meaningfulWrites, ContinuousClock.now < enough {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             stop.set()
             try await group.waitForAll()
             let summary = log.summary(since: injected)
@@ -109,7 +117,7 @@ struct DatabaseFaultTests {
 
         // Every acknowledged write is there, none twice.
         let acknowledged = log.acknowledged
-        #expect(acknowledged.count > 20, "too few writes to mean anything: \(acknowledged.count)")
+        #expect(acknowledged.count > Self.meaningfulWrites, "too few writes to mean anything: \(acknowledged.count)")
         let stored = try psql(databaseURL, "select id from public.organizations where slug like 'fault-%'")
             .split(separator: "\n").map(String.init)
         #expect(Set(stored).isSuperset(of: acknowledged), "missing: \(Set(acknowledged).subtracting(stored).prefix(5))")
@@ -147,7 +155,7 @@ struct DatabaseFaultTests {
     }
 
     static func expectSameSequence(delivered: [String], committed: [String]) {
-        #expect(committed.count > 20, "too few changes to mean anything: \(committed.count)")
+        #expect(committed.count > Self.meaningfulWrites, "too few changes to mean anything: \(committed.count)")
         let missing = Set(committed).subtracting(delivered)
         #expect(missing.isEmpty, "\(missing.count) of \(committed.count) committed inserts never delivered")
         #expect(delivered.count == Set(delivered).count, "\(delivered.count - Set(delivered).count) delivered twice")

@@ -35,6 +35,8 @@ struct StriveProcess {
             "STRIVE_LOG_LEVEL": ProcessInfo.processInfo.environment["STRIVE_TEST_SERVER_LOG_LEVEL"] ?? "warning",
         ]
         base["HOME"] = ProcessInfo.processInfo.environment["HOME"]
+        // Under `swift test --enable-code-coverage` the server's profile joins the test binary's.
+        base["LLVM_PROFILE_FILE"] = ProcessInfo.processInfo.environment["LLVM_PROFILE_FILE"]
         process.environment = base.merging(environment) { _, new in new }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strive-cli-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
