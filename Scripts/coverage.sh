@@ -21,8 +21,9 @@ codecov="$(dirname "$(find "$scratch" -name '*.profraw' -path '*codecov*' | head
 binary="$(find "$scratch/debug/" -maxdepth 1 -name '*PackageTests.xctest' | head -1)"
 [ -d "$codecov" ] && [ -n "$binary" ] || { echo "coverage: no profiles or test binary under $scratch" >&2; exit 1; }
 toolchain="$(dirname "$(command -v swift)")"
-llvm_cov="$(command -v llvm-cov || echo "$toolchain/llvm-cov")"
-llvm_profdata="$(command -v llvm-profdata || echo "$toolchain/llvm-profdata")"
+# The toolchain's own LLVM tools: a system LLVM of another version cannot read Swift's profiles.
+llvm_cov="$toolchain/llvm-cov"
+llvm_profdata="$toolchain/llvm-profdata"
 profile="$codecov/merged.profdata"
 "$llvm_profdata" merge -sparse "$codecov"/*.profraw -o "$profile"
 

@@ -23,46 +23,14 @@ struct AuthClient: Sendable {
         serviceKey = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
     }
 
-    struct Reply: Sendable {
-        let status: HTTPResponse.Status
-        let headers: HTTPFields
-        let body: Data
-
-        var json: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:]
-        }
-
-        func decode<T: Decodable>(_ type: T.Type) throws -> T {
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .custom { decoder in
-                let text = try decoder.singleValueContainer().decode(String.self)
-                guard let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else {
-                    throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not ISO 8601: \(text)"))
-                }
-                return date
-            }
-            return try decoder.decode(T.self, from: body)
-        }
-
-        /// Supabase Auth's legacy error shape: `{code: <status>, error_code, msg}`.
-        var errorCode: String? { json["error_code"] as? String }
-    }
+    typealias Reply = TestHTTP.Reply
 
     func send(
         _ method: HTTPRequest.Method, _ path: String, json body: String? = nil, apikey: String? = nil, bearer: String? = nil,
         headers extra: HTTPFields = [:], rawBody: ByteBuffer? = nil
     ) async throws -> Reply {
-        var headers = extra
-        if let apikey { headers[HTTPField.Name("apikey")!] = apikey }
-        if let bearer { headers[.authorization] = "Bearer \(bearer)" }
-        var buffer = rawBody
-        if let body {
-            headers[.contentType] = "application/json"
-            buffer = ByteBuffer(string: body)
-        }
-        return try await client.execute(uri: "/auth/v1" + path, method: method, headers: headers, body: buffer) { response in
-            Reply(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
-        }
+        try await TestHTTP(client).send(
+            method, "/auth/v1" + path, apikey: apikey, bearer: bearer, headers: extra, json: body, body: rawBody)
     }
 
     func signUp(_ email: String, password: String = "correct horse battery", data: String = "{}") async throws -> Reply {
@@ -97,4 +65,24 @@ func claims(of token: String) throws -> [String: Any] {
 
 func uniqueEmail(_ prefix: String = "user") -> String {
     "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+}
+
+extension TestHTTP.Reply {
+    var json: [String: Any] { object }
+
+    /// Supabase Auth's legacy error shape: `{code: <status>, error_code, msg}`.
+    var errorCode: String? { object["error_code"] as? String }
+
+    /// Auth's dates are ISO 8601 with fractional seconds.
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not ISO 8601: \(text)"))
+            }
+            return date
+        }
+        return try decoder.decode(T.self, from: body)
+    }
 }

@@ -182,10 +182,16 @@ struct DatabaseFaultTests {
         let log = ClientLog()
         let stop = Flag()
         let join = changesConfig([("INSERT", "organizations", nil)])
-        let writer = Task { try await write(base: base, key: key, writer: 0, until: stop, log: log) }
+        // Writes start once the subscriber has joined: a change committed before it joined is not its to get.
+        let joined = Flag()
+        let writer = Task {
+            while !joined.isSet { try await Task.sleep(for: .milliseconds(10)) }
+            try await write(base: base, key: key, writer: 0, until: stop, log: log)
+        }
         // First life: writes flow, then SIGTERM while they still do.
         let beforeRestart = try await TestSocket.connect(url: url) { socket in
             #expect(try await socket.join("organizations", config: join).status == "ok")
+            joined.set()
             try await Task.sleep(for: .seconds(2))
             first.signal(SIGTERM)
             let exit = try await first.wait(timeout: .seconds(30))

@@ -31,44 +31,19 @@ struct RestHarness: Sendable {
         }
     }
 
-    struct Reply: Sendable {
-        let status: HTTPResponse.Status
-        let headers: HTTPFields
-        let body: Data
-
-        var text: String { String(decoding: body, as: UTF8.self) }
-        var array: [[String: Any]] { (try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? [] }
-        var object: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
-        var code: String? { object["code"] as? String }
-        var contentRange: String? { headers[HTTPField.Name("Content-Range")!] }
-    }
+    typealias Reply = TestHTTP.Reply
 
     /// Signs in a seeded account and returns its access token.
     func token(_ email: String) async throws -> String {
-        let reply = try await client.execute(
-            uri: "/auth/v1/token?grant_type=password", method: .post,
-            headers: [HTTPField.Name("apikey")!: anonKey, .contentType: "application/json"],
-            body: ByteBuffer(string: #"{"email":"\#(email)","password":"\#(DemoSeed.password)"}"#)
-        ) { response in Data(response.body.readableBytesView) }
-        let json = try #require(try JSONSerialization.jsonObject(with: reply) as? [String: Any])
-        return try #require(json["access_token"] as? String, "sign-in of \(email) failed: \(String(decoding: reply, as: UTF8.self))")
+        try await TestHTTP(client).accessToken(email: email, password: DemoSeed.password, apikey: anonKey)
     }
 
     func send(
         _ method: HTTPRequest.Method, _ path: String, token: String?, json: String? = nil, headers extra: [String: String] = [:],
         rawBody: ByteBuffer? = nil
     ) async throws -> Reply {
-        var headers: HTTPFields = [HTTPField.Name("apikey")!: anonKey]
-        if let token { headers[.authorization] = "Bearer \(token)" }
-        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
-        var body = rawBody
-        if let json {
-            headers[.contentType] = "application/json"
-            body = ByteBuffer(string: json)
-        }
-        return try await client.execute(uri: "/rest/v1/" + path, method: method, headers: headers, body: body) { response in
-            Reply(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
-        }
+        try await TestHTTP(client).send(
+            method, "/rest/v1/" + path, apikey: anonKey, bearer: token, headers: TestHTTP.fields(extra), json: json, body: rawBody)
     }
 
     /// One value read as the database owner (outside RLS), for checking what really happened.
@@ -89,4 +64,9 @@ struct RestHarness: Sendable {
 
 func encoded(_ text: String) -> String {
     text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+}
+
+extension TestHTTP.Reply {
+    var code: String? { object["code"] as? String }
+    var contentRange: String? { self["Content-Range"] }
 }

@@ -16,14 +16,8 @@ struct BucketRoutesTests {
             func send(_ method: HTTPRequest.Method, _ path: String, key: String = service, json: String? = nil) async throws -> (
                 HTTPResponse.Status, [String: Any], Data
             ) {
-                var headers: HTTPFields = [HTTPField.Name("apikey")!: key, .authorization: "Bearer \(key)"]
-                if json != nil { headers[.contentType] = "application/json" }
-                return try await client.execute(
-                    uri: "/storage/v1/" + path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }
-                ) { response in
-                    let data = Data(response.body.readableBytesView)
-                    return (response.status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:], data)
-                }
+                let reply = try await TestHTTP(client).send(method, "/storage/v1/" + path, apikey: key, bearer: key, json: json)
+                return (reply.status, reply.object, reply.body)
             }
 
             let (status, _, body) = try await send(.get, "bucket")

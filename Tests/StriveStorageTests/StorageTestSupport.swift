@@ -46,35 +46,17 @@ struct StorageHarness: Sendable {
         }
     }
 
-    struct Reply: Sendable {
-        let status: HTTPResponse.Status
-        let headers: HTTPFields
-        let body: Data
-
-        var text: String { String(decoding: body, as: UTF8.self) }
-        var object: [String: Any] { (try? JSONSerialization.jsonObject(with: body) as? [String: Any]) ?? [:] }
-        var array: [[String: Any]] { (try? JSONSerialization.jsonObject(with: body) as? [[String: Any]]) ?? [] }
-        var error: String? { object["error"] as? String }
-        subscript(_ name: String) -> String? { headers[HTTPField.Name(name)!] }
-    }
+    typealias Reply = TestHTTP.Reply
 
     /// A request to `/storage/v1/<path>` as `actor` (nil: no credentials at all), as storage-js sends it.
     func send(
         _ method: HTTPRequest.Method, _ path: String, as actor: TenantFixture.Actor? = .service, headers extra: [String: String] = [:],
         json: String? = nil, body: ByteBuffer? = nil
     ) async throws -> Reply {
-        var headers = HTTPFields()
-        if let actor {
-            headers[HTTPField.Name("apikey")!] = actor == .service ? serviceKey : anonKey
-            headers[.authorization] = "Bearer \(tokens[actor] ?? anonKey)"
-        }
-        if json != nil { headers[.contentType] = "application/json" }
-        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
-        return try await client.execute(
-            uri: "/storage/v1/" + path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) } ?? body
-        ) { response in
-            Reply(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
-        }
+        let apikey = actor.map { $0 == .service ? serviceKey : anonKey }
+        let bearer = actor.map { tokens[$0] ?? anonKey }
+        return try await TestHTTP(client).send(
+            method, "/storage/v1/" + path, apikey: apikey, bearer: bearer, headers: TestHTTP.fields(extra), json: json, body: body)
     }
 
     /// A raw-body upload (storage-js with a Buffer or string body).
@@ -166,4 +148,8 @@ func eventually(_ seconds: Double = 15, _ condition: @Sendable () async throws -
         try await Task.sleep(for: .milliseconds(50))
     }
     return try await condition()
+}
+
+extension TestHTTP.Reply {
+    var error: String? { object["error"] as? String }
 }
