@@ -1,8 +1,5 @@
 import Foundation
-import StriveAuth
 import StriveCore
-import StriveIdentity
-import StriveRest
 
 /// JSON Schemas of the data API's columns: the values PostgreSQL will take for each type, with the
 /// column's own CHECK constraints (length, range, pattern, list) where they can be said in JSON Schema.
@@ -203,11 +200,11 @@ enum CheckTranslation {
 /// A filter query parameter as the grammar has it: `[not.]operator.value`, with values of the
 /// column's type, so every string the schema allows is a filter the server answers.
 enum FilterParameter {
-    static let uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    static let uuid = OpenAPI.uuidPattern
     static let ipv4 = "((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 
     static func make(_ column: SchemaCache.Column, required: Bool) -> JSONValue {
-        OpenAPIDocument.parameter(
+        OpenAPI.parameter(
             column.name, "Filter on \(column.name) (\(column.type)): [not.]operator.value, e.g. eq.<value>, in.(<a>,<b>), is.null",
             required: required,
             schema: .object(["type": "string", "pattern": .string("^(not\\.)?(\(alternatives(column).joined(separator: "|")))$")]))
@@ -340,20 +337,20 @@ enum RPCPaths {
         ])
         let success: [String: JSONValue] =
             function.returnType == "void"
-            ? ["204": OpenAPIDocument.noContent("Done")]
-            : ["200": OpenAPIDocument.jsonResponse(.object([:]))]
+            ? ["204": OpenAPI.noContent("Done")]
+            : ["200": OpenAPI.jsonResponse(.object([:]))]
         let summary = "Call \(function.name) (returns \(function.returnsSet ? "setof " : "")\(function.returnType))"
         var item: [String: JSONValue] = [
-            "post": OpenAPIDocument.operation(
+            "post": OpenAPI.operation(
                 summary, tag: "rpc", secured: true, errors: .rest, body: body, bodyRequired: !required.isEmpty, responses: success)
         ]
         if !function.isVolatile {
             let parameters = function.arguments.map { argument in
-                OpenAPIDocument.parameter(
+                OpenAPI.parameter(
                     argument.name, "\(argument.type) argument", required: !argument.hasDefault,
                     schema: properties[argument.name] ?? .object(ColumnSchema.base(type: argument.type, isArray: false, isJSON: false)))
             }
-            item["get"] = OpenAPIDocument.operation(
+            item["get"] = OpenAPI.operation(
                 summary + " with arguments as query parameters", tag: "rpc", secured: true, errors: .rest, parameters: parameters,
                 responses: success)
         }
@@ -361,117 +358,91 @@ enum RPCPaths {
     }
 }
 
-/// `/auth/v1`: bodies as Supabase Auth takes them, answers in its two error shapes.
-enum AuthPaths {
-    static let email: JSONValue = .object([
-        "type": "string", "maxLength": 254,
-        "pattern": "^[^@\\s,\\u0000-\\u001f\\u007f]+@[^@\\s,.\\u0000-\\u001f\\u007f]+(\\.[^@\\s,.\\u0000-\\u001f\\u007f]+)+$",
-    ])
-    static let password: JSONValue = .object([
-        "type": "string", "minLength": .number(Double(PasswordHasher.minimumLength)),
-        "maxLength": .number(Double(PasswordHasher.maximumLength)),
-    ])
-    static let metadata: JSONValue = .object([
-        "type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"]),
-    ])
-    static let user: JSONValue = .object(["type": "object", "required": ["id", "aud", "role"]])
-    static let session: JSONValue = .object([
-        "type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token", "user"],
-    ])
-
-    /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them; other
-    /// fields are ignored, as supabase-js sends some this server has no use for (`gotrue_meta_security`).
-    static func body(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
-        var fields: [String: JSONValue] = ["gotrue_meta_security": .object(["type": "object"])]
-        for (name, schema) in properties {
-            fields[name] = required.contains(name) ? schema : .object(["anyOf": [schema, ["type": "null"]]])
+/// The data API's part of `/openapi.json`, generated from the live schema cache. The document promises
+/// only what the server accepts: filters are the grammar's `operator.value` strings whose values fit the
+/// column's type, `select` and `order` name real columns, one-column CHECK constraints become JSON
+/// Schema bounds.
+public enum RestOpenAPI {
+    /// The data API's paths (every exposed table and rpc function) and the schemas they refer to.
+    public static func paths(schema: SchemaCache) -> (paths: [String: JSONValue], schemas: [String: JSONValue]) {
+        var paths: [String: JSONValue] = [:]
+        var schemas: [String: JSONValue] = ["JSONValue": ColumnSchema.jsonValue]
+        for name in schema.tables.keys.sorted() {
+            guard let table = schema.tables[name] else { continue }
+            schemas[name] = RowSchema.read(table)
+            let filters = table.columns.map { FilterParameter.make($0, required: false) }
+            let rows = OpenAPI.object(["type": "array", "items": OpenAPI.ref(name)])
+            var item: [String: JSONValue] = [
+                "get": OpenAPI.operation(
+                    "Read \(name) (row-level security applies)", tag: "rest", secured: true, errors: .rest,
+                    parameters: readParameters(table) + filters, responses: ["200": OpenAPI.jsonResponse(rows)])
+            ]
+            // A filter is required: PATCH and DELETE without one are refused (no accidental whole-table writes).
+            let keyed = writeFilters(table)
+            item["delete"] = OpenAPI.operation(
+                "Delete the \(name) rows the filters select", tag: "rest", secured: true, errors: .rest, parameters: keyed,
+                responses: ["204": OpenAPI.noContent("Deleted (Prefer: return=minimal)")])
+            if !table.isView || table.insertable {
+                schemas["\(name).insert"] = RowSchema.insert(table)
+                schemas["\(name).update"] = RowSchema.update(table)
+                let insertBody = OpenAPI.object([
+                    "oneOf": .array([
+                        OpenAPI.ref("\(name).insert"), OpenAPI.object(["type": "array", "items": OpenAPI.ref("\(name).insert")]),
+                    ])
+                ])
+                item["post"] = OpenAPI.operation(
+                    "Insert one \(name) row or an array of them", tag: "rest", secured: true, errors: .rest, body: insertBody,
+                    responses: ["201": OpenAPI.noContent("Created (Prefer: return=minimal)")])
+                item["patch"] = OpenAPI.operation(
+                    "Update the \(name) rows the filters select", tag: "rest", secured: true, errors: .rest, parameters: keyed,
+                    body: OpenAPI.ref("\(name).update"), responses: ["204": OpenAPI.noContent("Updated (Prefer: return=minimal)")])
+            }
+            paths["/rest/v1/\(name)"] = OpenAPI.object(item)
         }
-        return .object(["type": "object", "properties": .object(fields), "required": .array(required.map(JSONValue.string))])
-    }
 
-    /// `PUT /user`: a new password comes with the current one; neither may be null.
-    static var userUpdateBody: JSONValue {
-        guard case .object(var schema) = body(["email": email, "data": metadata]), case .object(var fields) = schema["properties"] else {
-            return body([:])
+        for name in schema.functions.keys.sorted() {
+            guard let function = schema.functions[name] else { continue }
+            paths["/rest/v1/rpc/\(name)"] = OpenAPI.object(RPCPaths.item(function, schema: schema))
         }
-        fields["password"] = password
-        fields["current_password"] = .object(["type": "string"])
-        schema["properties"] = .object(fields)
-        schema["dependentRequired"] = .object(["password": ["current_password"]])
-        return .object(schema)
+        return (paths, schemas)
     }
 
-    static let userID = OpenAPIDocument.parameter(
-        "id", "The user's id", in: "path", required: true,
-        schema: .object(["type": "string", "format": "uuid", "pattern": .string("^\(FilterParameter.uuid)$")]))
+    // MARK: Data API parameters
 
-    static var items: [String: JSONValue] {
-        typealias Doc = OpenAPIDocument
-        let ok = { (schema: JSONValue) in ["200": Doc.jsonResponse(schema)] }
-        return [
-            "/signup": .object([
-                "post": Doc.operation(
-                    "Create an account and a session", tag: "auth", secured: true, errors: .auth,
-                    body: body(["email": email, "password": password, "data": metadata], required: ["email", "password"]),
-                    responses: ok(session))
-            ]),
-            "/token": .object([
-                "post": Doc.operation(
-                    "Sign in (grant_type=password) or refresh (grant_type=refresh_token)", tag: "auth", secured: true, errors: .auth,
-                    parameters: [
-                        Doc.parameter(
-                            "grant_type", "password or refresh_token", required: true,
-                            schema: .object(["type": "string", "enum": ["password", "refresh_token"]]))
-                    ],
-                    body: body(["email": email, "password": password, "refresh_token": .object(["type": "string"])]),
-                    responses: ok(session))
-            ]),
-            "/user": .object([
-                "get": Doc.operation("The signed-in user", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
-                "put": Doc.operation(
-                    "Change the signed-in user's metadata, email or password", tag: "auth", secured: true, errors: .auth,
-                    body: userUpdateBody, responses: ok(user)),
-            ]),
-            "/logout": .object([
-                "post": Doc.operation(
-                    "End sessions", tag: "auth", secured: true, errors: .auth,
-                    parameters: [
-                        Doc.parameter(
-                            "scope", "global (default), local or others",
-                            schema: .object(["type": "string", "enum": ["global", "local", "others"]]))
-                    ],
-                    responses: ["204": Doc.noContent("Signed out")])
-            ]),
-            "/admin/users": .object([
-                "get": Doc.operation(
-                    "List users (service role)", tag: "auth", secured: true, errors: .auth,
-                    parameters: [
-                        Doc.parameter("page", "1-based page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1_000_000])),
-                        Doc.parameter("per_page", "Users per page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1000])),
-                    ],
-                    responses: ok(.object(["type": "object", "required": ["users"]]))),
-                "post": Doc.operation(
-                    "Create a user (service role)", tag: "auth", secured: true, errors: .auth,
-                    body: adminUser(required: ["email"], banning: false), responses: ok(user)),
-            ]),
-            "/admin/users/{id}": .object([
-                "parameters": .array([userID]),
-                "get": Doc.operation("One user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
-                "put": Doc.operation(
-                    "Change a user (service role)", tag: "auth", secured: true, errors: .auth, body: adminUser(required: [], banning: true),
-                    responses: ok(user)),
-                "delete": Doc.operation("Delete a user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
-            ]),
+    static func readParameters(_ table: SchemaCache.Table) -> [JSONValue] {
+        let names = table.columns.map(\.name)
+        let orderable = table.columns.filter(FilterParameter.isOrderable).map(\.name)
+        var parameters: [JSONValue] = [
+            OpenAPI.parameter(
+                "select", "Columns to return: * or one column (the full grammar also takes lists, aliases, casts and embeds)",
+                schema: OpenAPI.object(["type": "string", "enum": .array((["*"] + names).map(JSONValue.string))])),
+            OpenAPI.parameter(
+                "limit", "Maximum rows (at most the server's row limit)",
+                schema: OpenAPI.object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
+            OpenAPI.parameter(
+                "offset", "Rows to skip",
+                schema: OpenAPI.object(["type": "integer", "minimum": 0, "maximum": .number(Double(QueryGrammar.maximumCount))])),
         ]
+        if !orderable.isEmpty {
+            let columns = orderable.map(FilterParameter.escaped).joined(separator: "|")
+            parameters.append(
+                OpenAPI.parameter(
+                    "order", "column[.asc|.desc][.nullsfirst|.nullslast]",
+                    schema: OpenAPI.object([
+                        "type": "string", "pattern": .string("^(\(columns))(\\.(asc|desc))?(\\.(nullsfirst|nullslast))?$"),
+                    ])))
+        }
+        return parameters
     }
 
-    /// `ban_duration` is read when a user is changed, not when one is created.
-    static func adminUser(required: [String], banning: Bool) -> JSONValue {
-        var fields: [String: JSONValue] = [
-            "email": email, "password": password, "email_confirm": .object(["type": "boolean"]),
-            "user_metadata": metadata, "app_metadata": metadata,
-        ]
-        if banning { fields["ban_duration"] = .object(["type": "string", "pattern": "^(none|[0-9]{1,6}(h|m|s))$"]) }
-        return body(fields, required: required)
+    /// PATCH and DELETE need a filter. The document declares the one that addresses rows, `key=eq.<value>`
+    /// on the primary key (or the first column), as required; the server takes any filter of the grammar.
+    static func writeFilters(_ table: SchemaCache.Table) -> [JSONValue] {
+        let keys = table.primaryKey.isEmpty ? Array(table.columns.prefix(1).map(\.name)) : table.primaryKey
+        return table.columns.filter { keys.contains($0.name) }.map { column in
+            OpenAPI.parameter(
+                column.name, "The \(column.name) of the rows to change: eq.<value> (any filter of the grammar is accepted)", required: true,
+                schema: OpenAPI.object(["type": "string", "pattern": .string("^eq\\.\(FilterParameter.value(column) ?? ".*")$")]))
+        }
     }
 }

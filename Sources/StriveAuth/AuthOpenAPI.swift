@@ -1,0 +1,116 @@
+import StriveCore
+
+/// `/auth/v1`: bodies as Supabase Auth takes them, answers in its two error shapes.
+public enum AuthOpenAPI {
+    static let email: JSONValue = .object([
+        "type": "string", "maxLength": 254,
+        "pattern": "^[^@\\s,\\u0000-\\u001f\\u007f]+@[^@\\s,.\\u0000-\\u001f\\u007f]+(\\.[^@\\s,.\\u0000-\\u001f\\u007f]+)+$",
+    ])
+    static let password: JSONValue = .object([
+        "type": "string", "minLength": .number(Double(PasswordHasher.minimumLength)),
+        "maxLength": .number(Double(PasswordHasher.maximumLength)),
+    ])
+    static let metadata: JSONValue = .object([
+        "type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"]),
+    ])
+    static let user: JSONValue = .object(["type": "object", "required": ["id", "aud", "role"]])
+    static let session: JSONValue = .object([
+        "type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token", "user"],
+    ])
+
+    /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them; other
+    /// fields are ignored, as supabase-js sends some this server has no use for (`gotrue_meta_security`).
+    static func body(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
+        var fields: [String: JSONValue] = ["gotrue_meta_security": .object(["type": "object"])]
+        for (name, schema) in properties {
+            fields[name] = required.contains(name) ? schema : .object(["anyOf": [schema, ["type": "null"]]])
+        }
+        return .object(["type": "object", "properties": .object(fields), "required": .array(required.map(JSONValue.string))])
+    }
+
+    /// `PUT /user`: a new password comes with the current one; neither may be null.
+    static var userUpdateBody: JSONValue {
+        guard case .object(var schema) = body(["email": email, "data": metadata]), case .object(var fields) = schema["properties"] else {
+            return body([:])
+        }
+        fields["password"] = password
+        fields["current_password"] = .object(["type": "string"])
+        schema["properties"] = .object(fields)
+        schema["dependentRequired"] = .object(["password": ["current_password"]])
+        return .object(schema)
+    }
+
+    static let userID = OpenAPI.parameter(
+        "id", "The user's id", in: "path", required: true,
+        schema: .object(["type": "string", "format": "uuid", "pattern": .string("^\(OpenAPI.uuidPattern)$")]))
+
+    public static var items: [String: JSONValue] {
+        typealias Doc = OpenAPI
+        let ok = { (schema: JSONValue) in ["200": Doc.jsonResponse(schema)] }
+        return [
+            "/signup": .object([
+                "post": Doc.operation(
+                    "Create an account and a session", tag: "auth", secured: true, errors: .auth,
+                    body: body(["email": email, "password": password, "data": metadata], required: ["email", "password"]),
+                    responses: ok(session))
+            ]),
+            "/token": .object([
+                "post": Doc.operation(
+                    "Sign in (grant_type=password) or refresh (grant_type=refresh_token)", tag: "auth", secured: true, errors: .auth,
+                    parameters: [
+                        Doc.parameter(
+                            "grant_type", "password or refresh_token", required: true,
+                            schema: .object(["type": "string", "enum": ["password", "refresh_token"]]))
+                    ],
+                    body: body(["email": email, "password": password, "refresh_token": .object(["type": "string"])]),
+                    responses: ok(session))
+            ]),
+            "/user": .object([
+                "get": Doc.operation("The signed-in user", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
+                "put": Doc.operation(
+                    "Change the signed-in user's metadata, email or password", tag: "auth", secured: true, errors: .auth,
+                    body: userUpdateBody, responses: ok(user)),
+            ]),
+            "/logout": .object([
+                "post": Doc.operation(
+                    "End sessions", tag: "auth", secured: true, errors: .auth,
+                    parameters: [
+                        Doc.parameter(
+                            "scope", "global (default), local or others",
+                            schema: .object(["type": "string", "enum": ["global", "local", "others"]]))
+                    ],
+                    responses: ["204": Doc.noContent("Signed out")])
+            ]),
+            "/admin/users": .object([
+                "get": Doc.operation(
+                    "List users (service role)", tag: "auth", secured: true, errors: .auth,
+                    parameters: [
+                        Doc.parameter("page", "1-based page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1_000_000])),
+                        Doc.parameter("per_page", "Users per page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1000])),
+                    ],
+                    responses: ok(.object(["type": "object", "required": ["users"]]))),
+                "post": Doc.operation(
+                    "Create a user (service role)", tag: "auth", secured: true, errors: .auth,
+                    body: adminUser(required: ["email"], banning: false), responses: ok(user)),
+            ]),
+            "/admin/users/{id}": .object([
+                "parameters": .array([userID]),
+                "get": Doc.operation("One user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
+                "put": Doc.operation(
+                    "Change a user (service role)", tag: "auth", secured: true, errors: .auth, body: adminUser(required: [], banning: true),
+                    responses: ok(user)),
+                "delete": Doc.operation("Delete a user (service role)", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
+            ]),
+        ]
+    }
+
+    /// `ban_duration` is read when a user is changed, not when one is created.
+    static func adminUser(required: [String], banning: Bool) -> JSONValue {
+        var fields: [String: JSONValue] = [
+            "email": email, "password": password, "email_confirm": .object(["type": "boolean"]),
+            "user_metadata": metadata, "app_metadata": metadata,
+        ]
+        if banning { fields["ban_duration"] = .object(["type": "string", "pattern": "^(none|[0-9]{1,6}(h|m|s))$"]) }
+        return body(fields, required: required)
+    }
+}
