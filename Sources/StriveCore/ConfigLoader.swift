@@ -172,9 +172,11 @@ public struct ConfigLoader: Sendable {
                 valid = false
             }
         }
+        let migrationsDirectory = absolute(value(.migrationsDirectory) ?? ConfigVariable.migrationsDirectory.setting.defaultText)
         guard valid else { return nil }
         return DatabaseSettings(
-            dataDirectory: dataDirectory, location: location, postgresUser: postgresUser, postgresBinDirectory: binDirectory)
+            dataDirectory: dataDirectory, location: location, postgresUser: postgresUser, postgresBinDirectory: binDirectory,
+            migrationsDirectory: migrationsDirectory)
     }
 
     /// An integer setting within its declared range, or its declared default (`computedDefault` for the

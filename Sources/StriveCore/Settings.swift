@@ -26,6 +26,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case realtimeReplaySeconds = "STRIVE_REALTIME_REPLAY_SECONDS"
     case postgresUser = "STRIVE_PG_USER"
     case postgresBinDirectory = "STRIVE_PG_BIN_DIR"
+    case migrationsDirectory = "STRIVE_MIGRATIONS_DIR"
 
     var isSecret: Bool {
         switch self {
@@ -176,6 +177,12 @@ extension ConfigVariable {
             Setting(
                 .text, default: "postgres",
                 "OS user that runs the self-managed cluster when Strive runs as root (PostgreSQL refuses root)")
+        case .migrationsDirectory:
+            Setting(
+                .text, default: "./migrations", "the project's own SQL migrations, applied after Strive's built-in ones",
+                details: "the project's own SQL migrations (`<timestamp>_name.sql`, from `strive migration new NAME`), applied "
+                    + "in name order after Strive's built-in ones by `strive migrate` and at `strive serve` start; a missing "
+                    + "folder means none")
         case .postgresBinDirectory:
             Setting(
                 .text, described: "searched", "directory holding initdb, pg_ctl and postgres",

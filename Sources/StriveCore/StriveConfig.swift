@@ -54,12 +54,17 @@ public struct DatabaseSettings: Sendable, Equatable {
     public var postgresUser: String
     /// Where initdb, pg_ctl and postgres are (`STRIVE_PG_BIN_DIR`); nil to search for them.
     public var postgresBinDirectory: String?
+    /// Absolute path of the project's migrations folder (`STRIVE_MIGRATIONS_DIR`).
+    public var migrationsDirectory: String
 
-    public init(dataDirectory: String, location: DatabaseLocation, postgresUser: String, postgresBinDirectory: String?) {
+    public init(
+        dataDirectory: String, location: DatabaseLocation, postgresUser: String, postgresBinDirectory: String?, migrationsDirectory: String
+    ) {
         self.dataDirectory = dataDirectory
         self.location = location
         self.postgresUser = postgresUser
         self.postgresBinDirectory = postgresBinDirectory
+        self.migrationsDirectory = migrationsDirectory
     }
 }
 

@@ -35,6 +35,8 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
         public let detail: String?
         public let hint: String?
         public let constraint: String?
+        /// 1-based character offset of the error in the statement, or in the SQL a function ran (EXECUTE).
+        public var position: Int? = nil
 
         /// `sqlState` as PostgresNIO names it, for `switch` over `.uniqueViolation` and friends.
         public var code: PostgresError.Code { PostgresError.Code(raw: sqlState) }
@@ -57,7 +59,10 @@ public enum DatabaseError: Error, Sendable, CustomStringConvertible {
         guard let psql = error as? PSQLError, let info = psql.serverInfo, let state = info[.sqlState], let message = info[.message] else {
             return nil
         }
-        return ServerFields(sqlState: state, message: message, detail: info[.detail], hint: info[.hint], constraint: info[.constraintName])
+        var fields = ServerFields(
+            sqlState: state, message: message, detail: info[.detail], hint: info[.hint], constraint: info[.constraintName])
+        fields.position = (info[.internalPosition] ?? info[.position]).flatMap { Int($0) }
+        return fields
     }
 
     /// Maps a failure to open a connection to `unreachable` or `loginRefused`.

@@ -73,8 +73,11 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
     case checksumMismatch(fileName: String)
     /// The database has a version this build does not ship: it was migrated by a newer Strive.
     case unknownAppliedVersion(version: Int, name: String)
-    /// The file's SQL failed; nothing of it was applied.
-    case failed(fileName: String, sqlState: String?, message: String)
+    /// The file's SQL failed; nothing of it was applied. `line` is where PostgreSQL placed the error, when it did.
+    case failed(fileName: String, line: Int?, sqlState: String?, message: String)
+    case invalidProjectFileName(String)
+    /// The database has a project migration the folder no longer holds.
+    case unknownAppliedProjectMigration(fileName: String)
     case connection(String)
 
     public var description: String {
@@ -91,8 +94,13 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
             "migration \(name) was changed after it was applied (checksum differs); add a new migration instead of editing it"
         case .unknownAppliedVersion(let version, let name):
             "the database has migration \(String(format: "%04d", version))_\(name), which this build does not know: it was migrated by a newer Strive"
-        case .failed(let name, let state, let message):
-            "migration \(name) failed and was rolled back: \(message)" + (state.map { " (SQLSTATE \($0))" } ?? "")
+        case .failed(let name, let line, let state, let message):
+            "migration \(name)\(line.map { " line \($0)" } ?? "") failed and was rolled back: \(message)"
+                + (state.map { " (SQLSTATE \($0))" } ?? "")
+        case .invalidProjectFileName(let name):
+            "project migration file name '\(name)' must look like 20261130120000_snake_case_name.sql"
+        case .unknownAppliedProjectMigration(let name):
+            "the database has project migration \(name), which the migrations folder does not hold (restore the file)"
         case .connection(let reason):
             "migrations could not run: \(reason)"
         }

@@ -36,7 +36,7 @@ public enum DatabaseBootstrap {
         logger: Logger
     ) async throws(StartupError) {
         try await withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
-            let applied: [Migration]
+            let applied: [String]
             do throws(MigrationError) {
                 applied = try await migrator.migrate(on: connection, logger: logger)
             } catch {

@@ -47,8 +47,8 @@ struct HealthRoutes: Sendable {
         switch outcome {
         case .success(let status):
             let migrations = Readiness.Migrations(
-                applied: status.applied.count, expected: migrator.migrations.count,
-                pending: status.pending.map(\.fileName)
+                applied: status.applied.count + status.projectApplied.count, expected: migrator.fileCount,
+                pending: status.pendingFileNames
             )
             if status.isCurrent {
                 return .init(status: .ok, response: .init(status: "ready", database: "up", migrations: migrations, reason: nil))

@@ -26,7 +26,11 @@ public struct StriveLauncher: Sendable {
             throw .portInUse(host: config.host, port: config.port)
         }
         let migrator: Migrator
-        do { migrator = try Migrator(migrations: try Migration.bundled()) } catch { throw .migration(error) }
+        do {
+            migrator = try Migrator.standard(projectDirectory: config.databaseSettings.migrationsDirectory)
+        } catch {
+            throw .migration(error)
+        }
 
         switch config.database {
         case .external(let url):

@@ -31,9 +31,10 @@ struct Seed: AsyncParsableCommand {
         var seeded: DemoSeed.Summary?
         let started = ContinuousClock.now
         try await reportingFailure { () async throws(StartupError) in
+            let settings = try database.settings()
             seeded = try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
                 do {
-                    let migrator = try Migrator(migrations: try Migration.bundled())
+                    let migrator = try Migrator.standard(projectDirectory: settings.migrationsDirectory)
                     _ = try await migrator.migrate(on: connection, logger: logger)
                 } catch let error as MigrationError {
                     throw .migration(error)

@@ -12,6 +12,8 @@ struct Strive: AsyncParsableCommand {
             environment variable; `strive serve --help` lists them.
             """,
         version: StriveVersionText.full,
-        subcommands: [Serve.self, Migrate.self, Verify.self, Seed.self, DatabaseCommand.self, Bench.self, Version.self]
+        subcommands: [
+            Serve.self, Migrate.self, Verify.self, MigrationCommand.self, Seed.self, DatabaseCommand.self, Bench.self, Version.self,
+        ]
     )
 }

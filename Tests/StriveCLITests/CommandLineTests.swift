@@ -101,7 +101,7 @@ struct CommandLineTests {
         let url = try started.cluster.url(port: started.running.port, database: database.target.database)
         let status = try await StriveProcess.run(["migrate", "--status", "--database-url", url])
         #expect(status.status == 0)
-        #expect(status.stdout.contains("pending  0001_roles_and_auth.sql"))
+        #expect(status.stdout.contains("pending  built-in  0001_roles_and_auth.sql"))
         #expect(status.stdout.contains("database is not current"))
 
         let applied = try await StriveProcess.run(["migrate"], environment: ["DATABASE_URL": url])

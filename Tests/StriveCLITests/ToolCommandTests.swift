@@ -5,10 +5,10 @@ import Testing
     import Glibc
 #endif
 
-/// The commands people run beside the server — `seed` and the two `bench` tools — as the real binary on a
+/// The commands people run beside the server — `seed`, `migration`/`migrate` and the two `bench` tools — as the real binary on a
 /// real cluster. The benchmarks' timings are not asserted (they belong to release builds on a quiet
 /// machine); what they count is.
-@Suite("strive seed and bench", .serialized)
+@Suite("strive seed, migration and bench", .serialized)
 struct ToolCommandTests {
     @Test func seedLoadsTheDemoDataPrintsItsLoginsAndRefusesProduction() async throws {
         let dataDirectory = temporaryPath("strive-seed")
@@ -31,6 +31,48 @@ struct ToolCommandTests {
         let badScale = try await StriveProcess.run(["seed", "--scale", "0", "--data-dir", dataDirectory])
         #expect(badScale.status != 0)
         #expect(badScale.stderr.contains("--scale must be between 1 and 10000"), "\(badScale.stderr)")
+    }
+
+    @Test func projectMigrationsAreCreatedCheckedAppliedAndNeverEdited() async throws {
+        let dataDirectory = temporaryPath("strive-project")
+        let folder = dataDirectory + "-migrations"
+        defer {
+            try? FileManager.default.removeItem(atPath: dataDirectory)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        let environment = ["STRIVE_MIGRATIONS_DIR": folder]
+        let created = try await StriveProcess.run(["migration", "new", "Add widgets"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let path = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fileName = URL(fileURLWithPath: path).lastPathComponent
+        #expect(path.hasPrefix(folder + "/") && fileName.hasSuffix("_add_widgets.sql"), "\(path)")
+        let header = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(header.hasPrefix("-- \(fileName)"))
+        try (header + "create table public.widgets (id bigint primary key, name text not null);\n").write(
+            toFile: path, atomically: true, encoding: .utf8)
+
+        let migrate = ["migrate", "--data-dir", dataDirectory]
+        let pending = try await StriveProcess.run(migrate + ["--status"], environment: environment, timeout: .seconds(120))
+        #expect(pending.stdout.contains("pending  project   \(fileName)"), "\(pending.stdout)\(pending.stderr)")
+        #expect(pending.stdout.contains("database is not current"))
+        let dryRun = try await StriveProcess.run(migrate + ["--dry-run"], environment: environment, timeout: .seconds(120))
+        #expect(dryRun.status == 0, "\(dryRun.stderr)")
+        #expect(dryRun.stdout.contains("would apply  \(fileName)"))
+        #expect(
+            try await StriveProcess.run(migrate + ["--status"], environment: environment).stdout.contains("pending  project   \(fileName)"))
+        let applied = try await StriveProcess.run(migrate, environment: environment, timeout: .seconds(120))
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout.contains("applied  \(fileName)"))
+        let current = try await StriveProcess.run(migrate + ["--status"], environment: environment)
+        #expect(current.stdout.contains("applied  project   \(fileName)"))
+        #expect(current.stdout.contains("database is current"))
+
+        // Edited after it was applied: serve refuses to start, naming the file.
+        try (header + "create table public.widgets (id int primary key);\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let refused = try await StriveProcess.run(
+            ["serve", "--data-dir", dataDirectory, "--port", "0"], environment: environment, timeout: .seconds(120))
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("migration \(fileName) was changed after it was applied"), "\(refused.stderr)")
     }
 
     @Test func authBenchSignsInVerifiesAndRefreshes() async throws {

@@ -52,7 +52,9 @@ struct SettingsTests {
         let settings = try ConfigLoader(environment: ["STRIVE_DATA_DIR": "data"], workingDirectory: "/srv/app").loadDatabaseSettings()
         #expect(
             settings
-                == DatabaseSettings(dataDirectory: "/srv/app/data", location: .managed, postgresUser: "postgres", postgresBinDirectory: nil)
+                == DatabaseSettings(
+                    dataDirectory: "/srv/app/data", location: .managed, postgresUser: "postgres", postgresBinDirectory: nil,
+                    migrationsDirectory: "/srv/app/migrations")
         )
     }
 }
