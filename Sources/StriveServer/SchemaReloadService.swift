@@ -1,22 +1,65 @@
 import Logging
+import PostgresNIO
 import ServiceLifecycle
+import StriveDatabase
 import StriveRest
 import UnixSignals
 
-/// Reloads the data API's schema cache on SIGHUP, so a `strive migrate` against a running server takes
-/// effect without a restart (`kill -HUP <pid>`).
+/// Keeps the data API's schema cache current: it reloads when the database announces a DDL commit on
+/// `strive_schema` (migration 0017's event trigger), and on SIGHUP (`kill -HUP <pid>`) where no event
+/// trigger could be created. Requests in flight finish on the cache they started with.
 struct SchemaReloadService: Service {
+    static let channel = "strive_schema"
+
     let schema: SchemaCacheStore
+    let database: Database
     let logger: Logger
 
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
-        for await _ in signals.cancelOnGracefulShutdown() {
+        // Newest-only: a burst of DDL (a migration of many statements) becomes one reload, started after
+        // the last notice of the burst has arrived or while the previous reload runs.
+        let (changes, changed) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await reason in changes { await reload(reason) }
+            }
+            group.addTask {
+                let signals = await UnixSignalsSequence(trapping: .sighup)
+                for await _ in signals.cancelOnGracefulShutdown() { changed.yield("SIGHUP") }
+            }
+            group.addTask {
+                try? await cancelWhenGracefulShutdown { await listen(changed) }
+                changed.finish()
+            }
+        }
+    }
+
+    private func reload(_ reason: String) async {
+        do {
+            try await schema.reload()
+            logger.notice("reloaded the data API schema cache", metadata: ["reason": "\(reason)"])
+        } catch {
+            logger.error("could not reload the data API schema cache", metadata: ["reason": "\(reason)", "error": "\(error)"])
+        }
+    }
+
+    /// LISTENs until cancelled, reconnecting after outages. Every (re)connection reloads once: DDL
+    /// committed while nobody listened is picked up then.
+    private func listen(_ changed: AsyncStream<String>.Continuation) async {
+        var backoff = Backoff.reconnect
+        while !Task.isCancelled {
             do {
-                try await schema.reload()
-                logger.notice("reloaded the data API schema cache (SIGHUP)")
+                try await database.withDedicatedConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        backoff.reset()
+                        changed.yield("listening")
+                        for try await notification in notifications { changed.yield(notification.payload) }
+                    }
+                }
             } catch {
-                logger.error("could not reload the data API schema cache", metadata: ["error": "\(error)"])
+                if Task.isCancelled { return }
+                logger.warning("schema change notifications lost their connection; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }

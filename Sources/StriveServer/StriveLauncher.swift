@@ -81,7 +81,7 @@ public struct StriveLauncher: Sendable {
             // Services stop in reverse order: realtime before the HTTP server, so the change feed's last
             // deliveries and its saved position reach the sockets before the server closes them.
             .init(service: database), .init(service: app), .init(service: services.realtime),
-            .init(service: SchemaReloadService(schema: services.rest.schema, logger: logger)),
+            .init(service: SchemaReloadService(schema: services.rest.schema, database: database, logger: logger)),
             .init(service: StorageMaintenanceService(storage: services.storage, logger: logger)),
         ]
         serviceList.append(

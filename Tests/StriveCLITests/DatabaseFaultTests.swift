@@ -232,7 +232,7 @@ struct DatabaseFaultTests {
                 #expect(try await listener.join("room").status == "ok")
                 try await TestSocket.connect(url: firstURL) { speaker in
                     #expect(try await speaker.join("room").status == "ok")
-                    let listeners = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%'")
+                    let listeners = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%strive_realtime_bus%'")
                         .split(separator: "\n").compactMap { Int32($0) }
                     #expect(listeners.count == 2, "one LISTEN connection per instance")
                     for pid in listeners { kill(pid, SIGSTOP) }
@@ -247,7 +247,7 @@ struct DatabaseFaultTests {
                         arrived = await listener.first(timeout: .seconds(1)) { $0.payload.objectValue?["event"] == "after-silence" } != nil
                     }
                     #expect(arrived, "broadcasts no longer cross instances after their LISTEN connections went silent")
-                    let replaced = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%'")
+                    let replaced = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%strive_realtime_bus%'")
                         .split(separator: "\n").compactMap { Int32($0) }
                     #expect(Set(replaced).subtracting(listeners).count == 2, "each instance opened a new LISTEN connection")
                 }

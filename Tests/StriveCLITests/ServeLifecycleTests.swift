@@ -17,6 +17,61 @@ struct ServeLifecycleTests {
 
     func isAlive(_ pid: Int32) -> Bool { ProcessLiveness.isRunning(pid) }
 
+    /// Runs `sql` with psql as the owner of the cluster `url` points at.
+    func ownerSQL(_ url: String, _ sql: String) throws {
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        psql.arguments = ["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        try psql.run()
+        psql.waitUntilExit()
+        #expect(psql.terminationStatus == 0, "psql: \(sql)")
+    }
+
+    /// Polls `url` until it answers something other than 404, for up to `seconds`.
+    func firstAnswerOtherThan404(_ url: String, apikey: String, seconds: Double = 10) async throws -> (Int, String) {
+        var answer = (0, "")
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        repeat {
+            answer = try await httpGet(url, headers: ["apikey": apikey])
+            if answer.0 != 404 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        } while ContinuousClock.now < deadline
+        return answer
+    }
+
+    @Test func ddlFromAnywhereReachesTheDataAPIWithoutASignal() async throws {
+        let dataDirectory = temporaryPath("strive-ddl")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
+        let base = try await server.waitUntilReady()
+        let anonKey = try #require(
+            server.stdout.split(separator: "\n").first { $0.contains("anon key:") }?.split(separator: " ").last.map(String.init))
+        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        let probe = base + "/rest/v1/live_probe"
+        #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404)
+
+        let committed = ContinuousClock.now
+        try ownerSQL(url, "create table public.live_probe (id int primary key); grant select on public.live_probe to anon;")
+        let answer = try await firstAnswerOtherThan404(probe, apikey: anonKey)
+        print("DDL commit to a request that sees it: \(ContinuousClock.now - committed)")
+        #expect(answer.0 == 200)
+        #expect(answer.1 == "[]")
+
+        // A column added later is there too (the cache is replaced, not just extended).
+        try ownerSQL(url, "alter table public.live_probe add column label text; insert into public.live_probe values (1, 'one');")
+        var selected = (0, "")
+        for _ in 0..<500 {
+            selected = try await httpGet(probe + "?select=label", headers: ["apikey": anonKey])
+            if selected.0 == 200 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(selected.0 == 200)
+        server.signal(SIGTERM)
+        #expect(try await server.wait().status == 0)
+    }
+
+    /// Where no event trigger exists (the owner was not a superuser), SIGHUP reloads by hand.
     @Test func sighupReloadsTheDataAPISchemaCache() async throws {
         let dataDirectory = temporaryPath("strive-hup")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
@@ -24,31 +79,19 @@ struct ServeLifecycleTests {
         let base = try await server.waitUntilReady()
         let anonKey = try #require(
             server.stdout.split(separator: "\n").first { $0.contains("anon key:") }?.split(separator: " ").last.map(String.init))
+        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        try ownerSQL(url, "drop event trigger strive_schema_changed")
         let probe = base + "/rest/v1/reload_probe"
         let before = try await httpGet(probe, headers: ["apikey": anonKey])
         #expect(before.0 == 404)
         #expect(before.1.contains("PGRST205"))
 
-        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
-            in: .whitespacesAndNewlines)
-        let psql = Process()
-        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        psql.arguments = [
-            "psql", url, "-X", "-q", "-c",
-            "create table public.reload_probe (id int primary key); grant select on public.reload_probe to anon;",
-        ]
-        try psql.run()
-        psql.waitUntilExit()
-        #expect(psql.terminationStatus == 0)
-
-        #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404, "the cache is not reloaded by itself")
+        try ownerSQL(url, "create table public.reload_probe (id int primary key); grant select on public.reload_probe to anon;")
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404, "without the trigger the cache waits for SIGHUP")
         server.signal(SIGHUP)
-        var after = (0, "")
-        for _ in 0..<50 {
-            after = try await httpGet(probe, headers: ["apikey": anonKey])
-            if after.0 != 404 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let after = try await firstAnswerOtherThan404(probe, apikey: anonKey, seconds: 5)
         #expect(after.0 == 200)
         #expect(after.1 == "[]")
         server.signal(SIGTERM)
