@@ -232,8 +232,10 @@ struct DatabaseFaultTests {
                 #expect(try await listener.join("room").status == "ok")
                 try await TestSocket.connect(url: firstURL) { speaker in
                     #expect(try await speaker.join("room").status == "ok")
-                    let listeners = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%strive_realtime_bus%'")
-                        .split(separator: "\n").compactMap { Int32($0) }
+                    let listeners = try psql(
+                        databaseURL, "select pid from pg_stat_activity where query ilike 'listen%strive_realtime_bus%'"
+                    )
+                    .split(separator: "\n").compactMap { Int32($0) }
                     #expect(listeners.count == 2, "one LISTEN connection per instance")
                     for pid in listeners { kill(pid, SIGSTOP) }
                     defer { for pid in listeners { kill(pid, SIGCONT) } }
