@@ -269,5 +269,92 @@ public enum SchemaAudit {
                 from realtime.published p join pg_catalog.pg_class c on c.oid = p.relation
                 where not c.relrowsecurity
                 """),
+        // From Supabase's database advisor (splinter), the lints that apply to a Strive database.
+        Lint(
+            id: "policy_exists_rls_disabled", severity: .critical,
+            summary: "a table outside the API schemas has policies but row-level security is off, so none of them applies",
+            query: """
+                select n.nspname || '.' || c.relname, count(*) || ' polic(ies) defined, but row-level security is disabled'
+                from pg_catalog.pg_class c
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                join pg_catalog.pg_policy p on p.polrelid = c.oid
+                where c.relkind in ('r', 'p') and not c.relrowsecurity
+                  -- rls_disabled reports these schemas' tables already, policies or not.
+                  and n.nspname not in ('public', 'storage', 'auth', 'pg_catalog', 'information_schema')
+                group by n.nspname, c.relname
+                """),
+        Lint(
+            id: "security_definer_view", severity: .critical,
+            summary: "an exposed view runs with its owner's rights, bypassing the caller's row-level security",
+            query: """
+                select n.nspname || '.' || c.relname, 'view without security_invoker: it reads as its owner, not as the caller'
+                from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind = 'v' and n.nspname in \(exposedSchemas)
+                  and not coalesce('security_invoker=true' = any(c.reloptions) or 'security_invoker=on' = any(c.reloptions), false)
+                  and (pg_catalog.has_table_privilege('anon', c.oid, 'select')
+                       or pg_catalog.has_table_privilege('authenticated', c.oid, 'select'))
+                """),
+        Lint(
+            id: "auth_users_exposed", severity: .critical,
+            summary: "an exposed view or materialized view reads auth.users, handing account data to the API",
+            query: """
+                select distinct n.nspname || '.' || c.relname, 'reads auth.users'
+                from pg_catalog.pg_depend d
+                join pg_catalog.pg_rewrite r on r.oid = d.objid
+                join pg_catalog.pg_class c on c.oid = r.ev_class
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where d.refobjid = 'auth.users'::regclass and c.relkind in ('v', 'm') and n.nspname in \(exposedSchemas)
+                  and c.oid <> 'auth.users'::regclass
+                """),
+        Lint(
+            id: "materialized_view_in_api", severity: .high,
+            summary: "a materialized view in an exposed schema has no row-level security",
+            query: """
+                select n.nspname || '.' || c.relname, 'materialized views cannot have row-level security; move it out of the API schemas'
+                from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind = 'm' and n.nspname in \(exposedSchemas)
+                """),
+        Lint(
+            id: "rls_references_user_metadata", severity: .high,
+            summary: "a policy trusts user_metadata from the token, which every user can change for themselves",
+            query: """
+                select n.nspname || '.' || c.relname, 'policy ' || p.polname || ' reads user_metadata (use app_metadata or a table)'
+                from pg_catalog.pg_policy p
+                join pg_catalog.pg_class c on c.oid = p.polrelid
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' '
+                      || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '') like '%user_metadata%'
+                """),
+        Lint(
+            id: "extension_in_public", severity: .low,
+            summary: "an extension is installed in public, where its objects mix with the API's",
+            query: """
+                select e.extname, 'installed in schema public; create it in a schema of its own (extensions)'
+                from pg_catalog.pg_extension e join pg_catalog.pg_namespace n on n.oid = e.extnamespace
+                where n.nspname = 'public'
+                """),
+        Lint(
+            id: "no_primary_key", severity: .low,
+            summary: "a table has no primary key: rows cannot be addressed, replicated or updated one at a time reliably",
+            query: """
+                select n.nspname || '.' || c.relname, 'no primary key'
+                from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind in ('r', 'p') and n.nspname in \(exposedSchemas)
+                  and not exists (select 1 from pg_catalog.pg_index i where i.indrelid = c.oid and i.indisprimary)
+                """),
+        Lint(
+            id: "duplicate_index", severity: .low,
+            summary: "two indexes are identical: every write maintains both, reads use one",
+            query: """
+                select n.nspname || '.' || c.relname, 'identical indexes: ' || string_agg(ic.relname, ', ' order by ic.relname)
+                from pg_catalog.pg_index i
+                join pg_catalog.pg_class c on c.oid = i.indrelid
+                join pg_catalog.pg_class ic on ic.oid = i.indexrelid
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where n.nspname in ('public', 'storage', 'auth', 'realtime')
+                group by n.nspname, c.relname, i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text,
+                         coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '')
+                having count(*) > 1
+                """),
     ]
 }

@@ -64,6 +64,28 @@ struct SchemaAuditTests {
                 "select realtime.publish('public.rt_open')",
             ]
         ),
+        (
+            "policy_exists_rls_disabled",
+            [
+                "create schema crm", "create table crm.deals (id int primary key)",
+                "create policy deals_read on crm.deals for select using (true)",
+            ]
+        ),
+        (
+            "security_definer_view",
+            ["create view public.all_tasks as select * from public.tasks", "grant select on public.all_tasks to authenticated"]
+        ),
+        ("auth_users_exposed", ["create view public.people with (security_invoker = on) as select id, email from auth.users"]),
+        ("materialized_view_in_api", ["create materialized view public.task_counts as select count(*) from public.tasks"]),
+        (
+            "rls_references_user_metadata",
+            [
+                "create policy tasks_by_metadata on public.tasks for select to authenticated using ((auth.jwt() -> 'user_metadata' ->> 'admin') = 'true')"
+            ]
+        ),
+        ("extension_in_public", ["create extension if not exists pg_trgm schema public"]),
+        ("no_primary_key", ["create table public.loose (id int)", "alter table public.loose enable row level security"]),
+        ("duplicate_index", ["create index tasks_assigned_to_copy on public.tasks (assigned_to)"]),
     ]
 
     @Test func everyLintHasABreakage() {
