@@ -39,15 +39,22 @@ struct ServeLifecycleTests {
         return answer
     }
 
-    @Test func ddlFromAnywhereReachesTheDataAPIWithoutASignal() async throws {
-        let dataDirectory = temporaryPath("strive-ddl")
-        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+    /// `strive serve` on its own cluster in `dataDirectory`: the process, its URL, its anon key and the
+    /// owner's database URL.
+    func serving(_ dataDirectory: String) async throws -> (StriveProcess.Running, String, String, String) {
         let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
         let base = try await server.waitUntilReady()
         let anonKey = try #require(
             server.stdout.split(separator: "\n").first { $0.contains("anon key:") }?.split(separator: " ").last.map(String.init))
         let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
             in: .whitespacesAndNewlines)
+        return (server, base, anonKey, url)
+    }
+
+    @Test func ddlFromAnywhereReachesTheDataAPIWithoutASignal() async throws {
+        let dataDirectory = temporaryPath("strive-ddl")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let (server, base, anonKey, url) = try await serving(dataDirectory)
         let probe = base + "/rest/v1/live_probe"
         #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404)
 
@@ -75,12 +82,7 @@ struct ServeLifecycleTests {
     @Test func sighupReloadsTheDataAPISchemaCache() async throws {
         let dataDirectory = temporaryPath("strive-hup")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
-        let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", "0"])
-        let base = try await server.waitUntilReady()
-        let anonKey = try #require(
-            server.stdout.split(separator: "\n").first { $0.contains("anon key:") }?.split(separator: " ").last.map(String.init))
-        let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
-            in: .whitespacesAndNewlines)
+        let (server, base, anonKey, url) = try await serving(dataDirectory)
         try ownerSQL(url, "drop event trigger strive_schema_changed")
         let probe = base + "/rest/v1/reload_probe"
         let before = try await httpGet(probe, headers: ["apikey": anonKey])
