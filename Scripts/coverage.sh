@@ -31,13 +31,12 @@ profile="$codecov/merged.profdata"
 # test binary's (same LLVM_PROFILE_FILE pattern), so its object is reported too.
 objects=("$binary")
 [ -x "$scratch/debug/strive" ] && objects+=(-object "$scratch/debug/strive")
-"$llvm_cov" export -summary-only -instr-profile "$profile" "${objects[@]}" |
-    python3 -c '
-import json, os, sys
-minimum = float(sys.argv[1])
-root = os.getcwd() + "/Sources/"
+"$llvm_cov" export -summary-only -instr-profile "$profile" "${objects[@]}" > "$codecov/summary.json"
+python3 - "$codecov/summary.json" "$minimum" "$PWD/Sources/" << 'PY'
+import json, sys
+summary, minimum, root = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 modules = {}
-for entry in json.load(sys.stdin)["data"][0]["files"]:
+for entry in json.load(open(summary))["data"][0]["files"]:
     name = entry["filename"]
     if not name.startswith(root):
         continue
@@ -45,17 +44,18 @@ for entry in json.load(sys.stdin)["data"][0]["files"]:
     lines = entry["summary"]["lines"]
     total, covered = modules.get(module, (0, 0))
     modules[module] = (total + lines["count"], covered + lines["covered"])
+row = "{:<20} {:>7} {:>8} {:>8}"
+print(row.format("module", "lines", "covered", "percent"))
 failed = []
-print(f"{\"module\":<20} {\"lines\":>7} {\"covered\":>8} {\"percent\":>8}")
 for module, (total, covered) in sorted(modules.items()):
     percent = 100.0 * covered / total if total else 100.0
-    mark = "" if percent >= minimum else "  below " + str(minimum)
-    print(f"{module:<20} {total:>7} {covered:>8} {percent:>7.1f}%{mark}")
+    mark = "" if percent >= minimum else "  below {:.0f}".format(minimum)
+    print(row.format(module, total, covered, "{:.1f}%".format(percent)) + mark)
     if percent < minimum:
         failed.append(module)
 all_total = sum(t for t, _ in modules.values())
 all_covered = sum(c for _, c in modules.values())
-print(f"{\"all\":<20} {all_total:>7} {all_covered:>8} {100.0 * all_covered / all_total:>7.1f}%")
+print(row.format("all", all_total, all_covered, "{:.1f}%".format(100.0 * all_covered / all_total)))
 sys.exit(1 if failed else 0)
-' "$minimum"
+PY
 exit "$tests"
