@@ -22,7 +22,30 @@ public struct Migration: Sendable, Equatable {
         self.name = String(parts[1])
         self.fileName = fileName
         self.sql = sql
-        self.checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.checksum = Self.checksum(of: sql)
+    }
+
+    /// SHA-256 of a migration's text, hex: what the migrator records and compares.
+    static func checksum(of sql: String) -> String {
+        SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The names and texts of the `.sql` files of `directory`, in name order.
+    static func sqlFiles(in directory: String) throws(MigrationError) -> [(name: String, sql: String)] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw .unreadable(directory, "\(error)")
+        }
+        var files: [(name: String, sql: String)] = []
+        for name in names.sorted() where name.hasSuffix(".sql") {
+            guard let sql = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
+                throw .unreadable(name, "not valid UTF-8 text")
+            }
+            files.append((name, sql))
+        }
+        return files
     }
 
     /// The migrations shipped with this build, in version order.
@@ -35,21 +58,9 @@ public struct Migration: Sendable, Equatable {
 
     /// Every `.sql` file of `directory`, validated and ordered. Other files are ignored.
     public static func load(directory: URL) throws(MigrationError) -> [Migration] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-        } catch {
-            throw .unreadable(directory.path, "\(error)")
-        }
         var migrations: [Migration] = []
-        for name in names where name.hasSuffix(".sql") {
-            let sql: String
-            do {
-                sql = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-            } catch {
-                throw .unreadable(name, "not valid UTF-8 text")
-            }
-            migrations.append(try Migration(fileName: name, sql: sql))
+        for file in try sqlFiles(in: directory.path) {
+            migrations.append(try Migration(fileName: file.name, sql: file.sql))
         }
         return try ordered(migrations)
     }

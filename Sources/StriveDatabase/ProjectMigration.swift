@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// One SQL file of the project's own migrations folder (`STRIVE_MIGRATIONS_DIR`, default `./migrations`):
@@ -14,7 +13,7 @@ public struct ProjectMigration: Sendable, Equatable {
         guard Self.isValidName(fileName) else { throw .invalidProjectFileName(fileName) }
         self.fileName = fileName
         self.sql = sql
-        self.checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.checksum = Migration.checksum(of: sql)
     }
 
     /// `<digits>_<snake_case>.sql`: the digits (a timestamp from `strive migration new`) order the files.
@@ -27,18 +26,9 @@ public struct ProjectMigration: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else { return [] }
         guard isDirectory.boolValue else { throw .unreadable(directory, "not a directory") }
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory)
-        } catch {
-            throw .unreadable(directory, "\(error)")
-        }
         var migrations: [ProjectMigration] = []
-        for name in names.sorted() where name.hasSuffix(".sql") {
-            guard let sql = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
-                throw .unreadable(name, "not valid UTF-8 text")
-            }
-            migrations.append(try ProjectMigration(fileName: name, sql: sql))
+        for file in try Migration.sqlFiles(in: directory) {
+            migrations.append(try ProjectMigration(fileName: file.name, sql: file.sql))
         }
         return migrations
     }
