@@ -141,6 +141,16 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // Client types (TypeScript for supabase-js, Swift Codable structs) generated from the data API's schema cache.
+        .target(
+            name: "StriveTypeGen",
+            dependencies: [
+                "StriveDatabase",
+                "StriveRest",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The Hummingbird application: routes, middleware, error mapping, service assembly.
         .target(
             name: "StriveServer",
@@ -168,6 +178,7 @@ let package = Package(
                 "StriveAuth",
                 "StriveIdentity",
                 "StriveServer",
+                "StriveTypeGen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -243,6 +254,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveRealtime", "StriveTestSupport"]),
+        .testTarget(
+            name: "StriveTypeGenTests",
+            dependencies: [
+                "StriveTypeGen", "StriveCore", "StriveDatabase", "StriveTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

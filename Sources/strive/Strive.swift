@@ -13,7 +13,8 @@ struct Strive: AsyncParsableCommand {
             """,
         version: StriveVersionText.full,
         subcommands: [
-            Serve.self, Migrate.self, Verify.self, MigrationCommand.self, Seed.self, DatabaseCommand.self, Bench.self, Version.self,
+            Serve.self, Migrate.self, Verify.self, MigrationCommand.self, Generate.self, Seed.self, DatabaseCommand.self, Bench.self,
+            Version.self,
         ]
     )
 }

@@ -5,7 +5,7 @@ import Testing
     import Glibc
 #endif
 
-/// The commands people run beside the server — `seed`, `migration`/`migrate` and the two `bench` tools — as the real binary on a
+/// The commands people run beside the server — `seed`, `migration`/`migrate`, `gen types` and the two `bench` tools — as the real binary on a
 /// real cluster. The benchmarks' timings are not asserted (they belong to release builds on a quiet
 /// machine); what they count is.
 @Suite("strive seed, migration and bench", .serialized)
@@ -66,6 +66,20 @@ struct ToolCommandTests {
         let current = try await StriveProcess.run(migrate + ["--status"], environment: environment)
         #expect(current.stdout.contains("applied  project   \(fileName)"))
         #expect(current.stdout.contains("database is current"))
+
+        // The project's table is in the generated client types.
+        let typescript = try await StriveProcess.run(["gen", "types", "--lang", "typescript", "--data-dir", dataDirectory])
+        #expect(typescript.status == 0, "\(typescript.stderr)")
+        #expect(
+            typescript.stdout.contains("      widgets: {\n        Row: {\n          id: number\n          name: string\n"),
+            "\(typescript.stdout)")
+        let swiftFile = folder + "/Database.swift.txt"
+        let swift = try await StriveProcess.run(["gen", "types", "--lang", "swift", "-o", swiftFile, "--data-dir", dataDirectory])
+        #expect(swift.status == 0 && swift.stdout.isEmpty, "\(swift.stderr)")
+        #expect(try String(contentsOfFile: swiftFile, encoding: .utf8).contains("public enum Widgets {"))
+        let unknownLanguage = try await StriveProcess.run(["gen", "types", "--lang", "kotlin", "--data-dir", dataDirectory])
+        #expect(unknownLanguage.status != 0 && unknownLanguage.stderr.contains("typescript"), "\(unknownLanguage.stderr)")
+        try FileManager.default.removeItem(atPath: swiftFile)
 
         // Edited after it was applied: serve refuses to start, naming the file.
         try (header + "create table public.widgets (id int primary key);\n").write(toFile: path, atomically: true, encoding: .utf8)
