@@ -18,12 +18,39 @@ public struct DatabaseCredentials: Sendable {
     /// The login the request pool uses. Its password is derived from the JWT secret so every Strive
     /// instance sharing a database (and a secret) agrees on it without another setting to manage.
     public static func authenticator(derivedFrom jwtSecret: Secret) -> DatabaseCredentials {
+        derived(username: DatabaseRole.authenticatorLogin, from: jwtSecret)
+    }
+
+    /// The login for a team's own server-side code (`strive db url --role service|app`), derived the same way.
+    public static func serverLogin(_ login: ServerLogin, derivedFrom jwtSecret: Secret) -> DatabaseCredentials {
+        derived(username: login.rawValue, from: jwtSecret)
+    }
+
+    /// Hex, so it can be spelled as a literal in ALTER ROLE (which takes no bind parameters) and in a URL.
+    private static func derived(username: String, from jwtSecret: Secret) -> DatabaseCredentials {
         let mac = HMAC<SHA256>.authenticationCode(
-            for: Data("strive:authenticator-password:v1".utf8),
+            for: Data("strive:\(username)-password:v1".utf8),
             using: SymmetricKey(data: Data(jwtSecret.value.utf8))
         )
         let hex = mac.map { String(format: "%02x", $0) }.joined()
-        return DatabaseCredentials(username: DatabaseRole.authenticatorLogin, password: Secret(hex))
+        return DatabaseCredentials(username: username, password: Secret(hex))
+    }
+}
+
+/// Logins for server-side code that is not the schema owner (migration 0018): each session runs as one
+/// request role, so what the code may do is what a data-API request of that role may do.
+public enum ServerLogin: String, Sendable, CaseIterable {
+    /// Runs as `service_role`: every row, no DDL.
+    case service = "strive_service"
+    /// Runs as `authenticated` under row-level security, as the user its claims name.
+    case app = "strive_app"
+
+    /// The request role every session of this login runs as.
+    public var role: DatabaseRole {
+        switch self {
+        case .service: .serviceRole
+        case .app: .authenticated
+        }
     }
 }
 
@@ -62,6 +89,25 @@ public struct DatabaseTarget: Sendable {
         var copy = self
         copy.database = database
         return copy
+    }
+
+    /// A libpq connection URL for this database as `credentials` (it holds their password).
+    public func url(as credentials: DatabaseCredentials) -> String {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let user = credentials.username.addingPercentEncoding(withAllowedCharacters: allowed) ?? credentials.username
+        let password = credentials.password.map { ":" + ($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "") } ?? ""
+        let name = database.addingPercentEncoding(withAllowedCharacters: allowed) ?? database
+        switch endpoint {
+        case .tcp(let host, let port, let sslMode):
+            let bracketed = host.contains(":") ? "[\(host)]" : host
+            return "postgres://\(user)\(password)@\(bracketed):\(port)/\(name)?sslmode=\(sslMode.rawValue)"
+        case .unixSocket(let path):
+            // `<dir>/.s.PGSQL.<port>`: libpq wants the directory and the port apart.
+            let directory = (path as NSString).deletingLastPathComponent
+            let port = (path as NSString).lastPathComponent.split(separator: ".").last.map(String.init) ?? "5432"
+            let host = directory.addingPercentEncoding(withAllowedCharacters: allowed) ?? directory
+            return "postgres://\(user)\(password)@/\(name)?host=\(host)&port=\(port)"
+        }
     }
 
     /// Where the server is, for messages. Never includes credentials.

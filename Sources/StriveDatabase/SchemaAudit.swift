@@ -219,9 +219,10 @@ public enum SchemaAudit {
                 """),
         Lint(
             id: "privileged_request_role", severity: .critical,
-            summary: "a role requests use can log in where it must not, or bypasses security",
+            summary: "a request role or server login can log in where it must not, inherits, or bypasses security",
             query: """
-                with expected(name, may_login) as (values ('anon', false), ('authenticated', false), ('authenticator', true))
+                with expected(name, may_login) as (
+                    values ('anon', false), ('authenticated', false), ('authenticator', true), ('strive_service', true), ('strive_app', true))
                 select 'role ' || e.name,
                        case when r.rolname is null then 'role is missing'
                             else concat_ws(', ',

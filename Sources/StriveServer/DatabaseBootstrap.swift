@@ -43,27 +43,30 @@ public enum DatabaseBootstrap {
                 throw .migration(error)
             }
             logger.info("database schema is current", metadata: ["applied_now": "\(applied.count)"])
-            try await setPassword(of: authenticator, on: connection, logger: logger)
+            try await enableLogin(authenticator, on: connection, logger: logger)
         }
     }
 
-    /// The password is hex derived from the JWT secret, so it can be spelled as a literal safely
-    /// (ALTER ROLE takes no bind parameters); anything else is refused rather than spliced.
-    static func setPassword(of credentials: DatabaseCredentials, on connection: PostgresConnection, logger: Logger)
+    /// Gives one of Strive's own logins (the request pool's `authenticator`, or a `ServerLogin`) LOGIN and
+    /// its derived password. The password is hex derived from the JWT secret, so it can be spelled as a
+    /// literal safely (ALTER ROLE takes no bind parameters); anything else is refused rather than spliced.
+    public static func enableLogin(_ credentials: DatabaseCredentials, on connection: PostgresConnection, logger: Logger)
         async throws(StartupError)
     {
-        guard let password = credentials.password?.value, password.allSatisfy(\.isHexDigit),
-            credentials.username == DatabaseRole.authenticatorLogin
+        let logins = [DatabaseRole.authenticatorLogin] + ServerLogin.allCases.map(\.rawValue)
+        guard let password = credentials.password?.value, !password.isEmpty, password.allSatisfy(\.isHexDigit),
+            logins.contains(credentials.username)
         else {
-            throw .server("refusing to set a non-derived authenticator password")
+            throw .server("refusing to set a password that Strive did not derive, or for a role that is not its own login")
         }
         do {
             try await connection.run(
-                PostgresQuery(unsafeSQL: "alter role authenticator with login password '\(password)'"), logger: logger
+                PostgresQuery(unsafeSQL: "alter role \(credentials.username) with login password '\(password)'"), logger: logger
             )
         } catch {
             let message = DatabaseError.serverError(in: error)?.message ?? "\(error)"
-            throw .database(.statementFailed(sqlState: nil, message: "cannot enable the authenticator login: \(message)"))
+            throw .database(
+                .statementFailed(sqlState: nil, message: "cannot enable the \(credentials.username) login: \(message)"))
         }
     }
 }

@@ -76,14 +76,59 @@ struct DatabaseCommand: AsyncParsableCommand {
     }
 
     struct URL: AsyncParsableCommand {
+        enum Role: String, ExpressibleByArgument, CaseIterable {
+            case owner, service, app
+        }
+
         static let configuration = CommandConfiguration(
-            abstract: "Print the owner's connection URL of the running cluster (it holds the password).")
-        @OptionGroup var options: DataDirectoryOption
+            abstract: "Print a connection URL of the database (it holds the password): the owner's, or a login for your server code.",
+            discussion: """
+                --role owner (default): the schema owner, for migrations and psql.
+                --role service: strive_service, whose sessions run as service_role: every row, no DDL.
+                --role app: strive_app, whose sessions run as authenticated under row-level security. In each
+                transaction, before anything else, say whose request it serves:
+                  select set_config('request.jwt.claims', '{"sub": "<user id>", "role": "authenticated"}', true);
+                Without it auth.uid() is null and the policies show no tenant's rows.
+                The service and app passwords are derived from the JWT secret (STRIVE_JWT_SECRET) and stay the same
+                until it changes; printing the URL enables the login. With DATABASE_URL (or --database-url), the URL
+                is for that server; else the self-managed cluster must be running (strive db start, or strive serve).
+                """)
+        @Option(help: "owner, service or app.") var role: Role = .owner
+        @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
+            let logger = makeLogger(level: try commandLogLevel())
+            let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: database.overrides)
             try await reportingFailure { () async throws(StartupError) in
-                let (cluster, port) = try await options.runningPort()
-                print(try await wrapCluster { () throws(LocalClusterError) in try cluster.url(port: port) })
+                let target: DatabaseTarget
+                switch try database.settings().location {
+                case .external(let url):
+                    target = DatabaseTarget(url: url)
+                case .managed:
+                    let (cluster, port) = try await database.dataDirectory.runningPort()
+                    let owner = try await wrapCluster { () throws(LocalClusterError) in try cluster.url(port: port) }
+                    guard let url = try? DatabaseURL(parsing: owner) else { throw .server("the cluster's own URL did not parse") }
+                    target = DatabaseTarget(url: url)
+                }
+                let login: ServerLogin
+                switch role {
+                case .owner:
+                    print(target.url(as: target.owner))
+                    return
+                case .service: login = .service
+                case .app: login = .app
+                }
+                let secret: Secret
+                do throws(ConfigurationError) {
+                    secret = try await loader.load(developmentSecret: DevelopmentSecrets.jwtSecret).jwtSecret
+                } catch {
+                    throw .configuration(error)
+                }
+                let credentials = DatabaseCredentials.serverLogin(login, derivedFrom: secret)
+                try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
+                    try await DatabaseBootstrap.enableLogin(credentials, on: connection, logger: logger)
+                }
+                print(target.url(as: credentials))
             }
         }
     }

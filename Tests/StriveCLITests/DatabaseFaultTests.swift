@@ -502,15 +502,23 @@ func read(base: String, key: String, until stop: Flag, log: ClientLog) async thr
 
 /// Runs `sql` with psql against `url`; the unaligned, tuples-only output.
 func psql(_ url: String, _ sql: String) throws -> String {
+    let result = try psqlResult(url, sql)
+    guard result.status == 0 else { throw StriveProcess.Failure("psql failed: \(sql)") }
+    return result.stdout
+}
+
+/// psql's exit status, output and error text for `sql` (one -c string: one implicit transaction).
+func psqlResult(_ url: String, _ sql: String) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["psql", url, "-X", "-q", "-A", "-t", "-c", sql]
+    process.arguments = ["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
     let output = Pipe()
+    let errors = Pipe()
     process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
+    process.standardError = errors
     try process.run()
     let data = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw StriveProcess.Failure("psql failed: \(sql)") }
-    return String(decoding: data, as: UTF8.self)
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
 }

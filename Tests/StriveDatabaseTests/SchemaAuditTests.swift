@@ -46,6 +46,9 @@ struct SchemaAuditTests {
         ("bucket_without_policies", ["drop policy avatars_delete on storage.objects"]),
         ("missing_helper", ["drop function app.org_role(uuid)"]),
         ("privileged_request_role", ["alter role authenticator bypassrls"]),
+        // Inheriting would give the app login authenticated's rights even after `SET ROLE NONE`.
+        ("privileged_request_role", ["alter role strive_app inherit"]),
+        ("privileged_request_role", ["alter role strive_service createrole"]),
         ("anon_can_write", ["grant insert on public.tasks to anon"]),
         ("realtime_not_wired", ["drop trigger realtime_capture on public.customers"]),
         // A policy calling a function subscribers may not execute: evaluating it for them fails.
