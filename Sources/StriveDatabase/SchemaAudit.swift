@@ -59,6 +59,15 @@ public enum SchemaAudit {
 
     /// Schemas the request roles reach: the data API's and storage's.
     static let exposedSchemas = "('public', 'storage')"
+    /// Schemas whose objects a team writes itself (public and any of its own), not PostgreSQL's or Strive's.
+    static let isProjectSchema = """
+        n.nspname not in ('pg_catalog', 'information_schema', 'auth', 'storage', 'realtime', 'app', 'strive_meta') \
+        and n.nspname not like 'pg\\_%'
+        """
+    /// Every schema but PostgreSQL's own: for lints about performance and upkeep, which apply to Strive's too.
+    static let isUserSchema = "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'"
+    /// A policy expression that allows everything, as PostgreSQL deparses it (spaces removed).
+    static let alwaysTrue = "('true', '(true)', '1=1', '(1=1)')"
 
     public static let lints: [Lint] = [
         Lint(
@@ -96,7 +105,7 @@ public enum SchemaAudit {
                 from pg_catalog.pg_policy p
                 join pg_catalog.pg_class c on c.oid = p.polrelid
                 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-                where p.polcmd in ('w', '*') and p.polwithcheck is null and n.nspname in \(exposedSchemas)
+                where p.polcmd in ('w', '*') and p.polwithcheck is null and \(isUserSchema)
                 """),
         Lint(
             id: "security_definer_without_search_path", severity: .high,
@@ -119,7 +128,7 @@ public enum SchemaAudit {
                     from pg_catalog.pg_policy p
                     join pg_catalog.pg_class c on c.oid = p.polrelid
                     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-                    where n.nspname in \(exposedSchemas)
+                    where \(isUserSchema)
                 )
                 select object, 'policy ' || polname || ' calls ' || (calls - wrapped) || ' function(s) per row; wrap them as (select f())'
                 from (
@@ -137,7 +146,7 @@ public enum SchemaAudit {
                 select c.conrelid::regclass::text, 'foreign key ' || c.conname || ' has no index starting with '
                        || (select a.attname from pg_catalog.pg_attribute a where a.attrelid = c.conrelid and a.attnum = c.conkey[1])
                 from pg_catalog.pg_constraint c join pg_catalog.pg_namespace n on n.oid = c.connamespace
-                where c.contype = 'f' and n.nspname in ('public', 'storage', 'auth')
+                where c.contype = 'f' and \(isUserSchema)
                   and not exists (
                       select 1 from pg_catalog.pg_index i
                       where i.indrelid = c.conrelid and (string_to_array(i.indkey::text, ' ')::int2[])[1] = c.conkey[1]
@@ -158,7 +167,7 @@ public enum SchemaAudit {
                 join pg_catalog.pg_attribute a on a.attrelid = pc.relid and a.attnum = pc.attnum
                 join pg_catalog.pg_class c on c.oid = pc.relid
                 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-                where n.nspname in \(exposedSchemas)
+                where \(isUserSchema)
                   and not exists (
                       select 1 from pg_catalog.pg_index i
                       where i.indrelid = pc.relid and pc.attnum = any (string_to_array(i.indkey::text, ' ')::int2[])
@@ -340,7 +349,7 @@ public enum SchemaAudit {
             query: """
                 select n.nspname || '.' || c.relname, 'no primary key'
                 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-                where c.relkind in ('r', 'p') and n.nspname in \(exposedSchemas)
+                where c.relkind in ('r', 'p') and \(isUserSchema)
                   and not exists (select 1 from pg_catalog.pg_index i where i.indrelid = c.oid and i.indisprimary)
                 """),
         Lint(
@@ -352,10 +361,178 @@ public enum SchemaAudit {
                 join pg_catalog.pg_class c on c.oid = i.indrelid
                 join pg_catalog.pg_class ic on ic.oid = i.indexrelid
                 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-                where n.nspname in ('public', 'storage', 'auth', 'realtime')
+                where \(isUserSchema)
                 group by n.nspname, c.relname, i.indrelid, i.indkey::text, i.indclass::text, i.indcollation::text,
                          coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), ''), coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '')
                 having count(*) > 1
+                """),
+        Lint(
+            id: "function_search_path_mutable", severity: .medium,
+            summary: "a project function resolves names through the caller's search_path, which the caller controls",
+            query: """
+                select n.nspname || '.' || p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',
+                       'no fixed search_path: add SET search_path = '''' and qualify names'
+                from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+                where \(isProjectSchema) and p.prokind in ('f', 'p')
+                  and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
+                  and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) setting where setting like 'search_path=%')
+                """),
+        Lint(
+            id: "multiple_permissive_policies", severity: .low,
+            summary: "a table has several permissive policies for one role and action: every one is evaluated for every row",
+            query: """
+                select n.nspname || '.' || c.relname,
+                       'role ' || r.rolname || ', ' || action || ': ' || string_agg(p.polname, ', ' order by p.polname) || '; merge them'
+                from pg_catalog.pg_policy p
+                join pg_catalog.pg_class c on c.oid = p.polrelid
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                join pg_catalog.pg_roles r on p.polroles @> array[r.oid] or p.polroles = array[0::oid]
+                cross join lateral unnest(case p.polcmd when 'r' then array['SELECT'] when 'a' then array['INSERT']
+                                                        when 'w' then array['UPDATE'] when 'd' then array['DELETE']
+                                                        else array['SELECT', 'INSERT', 'UPDATE', 'DELETE'] end) action
+                where p.polpermissive and c.relkind in ('r', 'p') and \(isProjectSchema)
+                  and not r.rolbypassrls and r.rolname not like 'pg\\_%'
+                group by n.nspname, c.relname, r.rolname, action
+                having count(*) > 1
+                """),
+        Lint(
+            id: "foreign_table_in_api", severity: .high,
+            summary: "a foreign table in an exposed schema: foreign tables cannot have row-level security",
+            query: """
+                select n.nspname || '.' || c.relname, 'foreign table in the API schemas; move it to a private schema'
+                from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind = 'f' and n.nspname in \(exposedSchemas)
+                """),
+        Lint(
+            id: "unsupported_reg_types", severity: .low,
+            summary: "a column stores an OID-based reg* type, which pg_upgrade cannot carry over",
+            query: """
+                select n.nspname || '.' || c.relname, 'column ' || a.attname || ' is ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+                from pg_catalog.pg_attribute a
+                join pg_catalog.pg_class c on c.oid = a.attrelid
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind in ('r', 'p', 'm') and a.attnum > 0 and not a.attisdropped and \(isUserSchema)
+                  and a.atttypid in ('regcollation'::regtype, 'regconfig'::regtype, 'regdictionary'::regtype, 'regnamespace'::regtype,
+                                     'regoper'::regtype, 'regoperator'::regtype, 'regproc'::regtype, 'regprocedure'::regtype)
+                """),
+        Lint(
+            id: "fkey_to_auth_unique", severity: .high,
+            summary: "a foreign key references a unique key of an auth table other than its primary key, which Auth may change",
+            query: """
+                select c.conrelid::regclass::text, 'foreign key ' || c.conname || ' references ' || c.confrelid::regclass::text
+                       || ' by a key that is not its primary key'
+                from pg_catalog.pg_constraint c
+                join pg_catalog.pg_class rc on rc.oid = c.confrelid
+                join pg_catalog.pg_namespace rn on rn.oid = rc.relnamespace
+                where c.contype = 'f' and rn.nspname = 'auth'
+                  and not exists (select 1 from pg_catalog.pg_index i where i.indexrelid = c.conindid and i.indisprimary)
+                """),
+        Lint(
+            id: "extension_versions_outdated", severity: .low,
+            summary: "an extension is older than the version this server ships",
+            query: """
+                select e.extname, 'installed ' || e.extversion || ', available ' || a.default_version || ': ALTER EXTENSION ' || e.extname || ' UPDATE'
+                from pg_catalog.pg_extension e join pg_catalog.pg_available_extensions a on a.name = e.extname
+                where a.default_version is not null and e.extversion <> a.default_version
+                """),
+        Lint(
+            id: "sensitive_columns_exposed", severity: .critical,
+            summary: "a table the request roles can read has no row-level security and a column named like a secret or personal data",
+            query: """
+                select n.nspname || '.' || c.relname,
+                       'readable without row-level security, with ' || string_agg(a.attname, ', ' order by a.attname)
+                from pg_catalog.pg_class c
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+                where c.relkind in ('r', 'p') and n.nspname in \(exposedSchemas) and not c.relrowsecurity
+                  and (pg_catalog.has_table_privilege('anon', c.oid, 'select')
+                       or pg_catalog.has_table_privilege('authenticated', c.oid, 'select'))
+                  and replace(lower(a.attname), '-', '_') in (
+                      'password', 'passwd', 'pwd', 'passphrase', 'secret', 'secret_key', 'private_key', 'api_key', 'apikey', 'auth_key',
+                      'token', 'jwt', 'access_token', 'refresh_token', 'oauth_token', 'session_token', 'bearer_token', 'auth_code',
+                      'session_id', 'session_key', 'session_secret', 'recovery_code', 'backup_code', 'verification_code', 'otp',
+                      'two_factor', '2fa_secret', '2fa_code', 'ssn', 'social_security', 'social_security_number', 'driver_license',
+                      'drivers_license', 'license_number', 'passport_number', 'passport_id', 'national_id', 'tax_id', 'credit_card',
+                      'card_number', 'cvv', 'cvc', 'cvn', 'bank_account', 'account_number', 'routing_number', 'iban', 'swift_code', 'bic',
+                      'health_record', 'medical_record', 'patient_id', 'insurance_number', 'health_insurance', 'medical_insurance',
+                      'treatment', 'mac_address', 'macaddr', 'imei', 'device_uuid', 'pgp_key', 'gpg_key', 'ssh_key', 'certificate',
+                      'license_key', 'activation_key', 'facial_recognition')
+                group by n.nspname, c.relname
+                """),
+        Lint(
+            id: "rls_policy_always_true", severity: .high,
+            summary: "a policy lets anon or authenticated write any row (its USING or WITH CHECK is true or missing)",
+            query: """
+                select n.nspname || '.' || c.relname,
+                       'policy ' || p.polname || ' allows '
+                       || case p.polcmd when 'a' then 'INSERT' when 'w' then 'UPDATE' when 'd' then 'DELETE' else 'ALL' end
+                       || ' of any row to ' || (select string_agg(case when r = 0 then 'public' else r::regrole::text end, ', ')
+                                                from unnest(p.polroles) r)
+                from pg_catalog.pg_policy p
+                join pg_catalog.pg_class c on c.oid = p.polrelid
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind in ('r', 'p') and c.relrowsecurity and p.polpermissive and p.polcmd <> 'r' and \(isProjectSchema)
+                  and (p.polroles = array[0::oid] or p.polroles && array['anon'::regrole::oid, 'authenticated'::regrole::oid])
+                  and (replace(lower(coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '')), ' ', '') in \(alwaysTrue)
+                       or replace(lower(coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')), ' ', '') in \(alwaysTrue)
+                       or (p.polqual is null and p.polcmd in ('w', 'd', '*'))
+                       or (p.polwithcheck is null and p.polcmd = 'a'))
+                """),
+        Lint(
+            id: "public_bucket_allows_listing", severity: .medium,
+            summary: "a public bucket lets every caller list its objects; public URLs need no SELECT policy",
+            query: """
+                select 'bucket ' || b.id, 'listable by anyone through ' || string_agg(p.polname, ', ' order by p.polname)
+                from storage.buckets b
+                join pg_catalog.pg_policy p on p.polrelid = 'storage.objects'::regclass
+                where b.public and p.polpermissive and p.polcmd in ('r', '*')
+                  and (p.polroles = array[0::oid] or p.polroles && array['anon'::regrole::oid, 'authenticated'::regrole::oid])
+                  and (p.polqual is null
+                       or replace(lower(pg_catalog.pg_get_expr(p.polqual, p.polrelid)), ' ', '') in \(alwaysTrue)
+                       or pg_catalog.pg_get_expr(p.polqual, p.polrelid)
+                          ~ ('^\\(*bucket_id = ' || pg_catalog.quote_literal(b.id) || '(::text)?\\)*$'))
+                group by b.id
+                """),
+        Lint(
+            id: "anon_security_definer_function_executable", severity: .critical,
+            summary: "anyone with the anon key can call a SECURITY DEFINER function through /rpc, bypassing row-level security",
+            query: """
+                select 'public.' || p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',
+                       'SECURITY DEFINER and executable by anon'
+                from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+                where n.nspname = 'public' and p.prosecdef and pg_catalog.has_function_privilege('anon', p.oid, 'execute')
+                """),
+        Lint(
+            id: "authenticated_security_definer_function_executable", severity: .medium,
+            summary: "every signed-in user can call a SECURITY DEFINER function through /rpc, and its comment gives no reason",
+            query: """
+                select 'public.' || p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',
+                       'SECURITY DEFINER and executable by authenticated; if intended, add a line ''@security-definer <reason>'' '
+                       || 'to its comment'
+                from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+                where n.nspname = 'public' and p.prosecdef and pg_catalog.has_function_privilege('authenticated', p.oid, 'execute')
+                  and not pg_catalog.has_function_privilege('anon', p.oid, 'execute')
+                  and coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '') !~ '(^|\\n)@security-definer \\S'
+                """),
+        Lint(
+            id: "invalid_index", severity: .medium,
+            summary: "an index is invalid (a failed CREATE INDEX CONCURRENTLY): writes maintain it, no query uses it",
+            query: """
+                select n.nspname || '.' || ic.relname, 'invalid index on ' || c.relname || ': drop it and build it again'
+                from pg_catalog.pg_index i
+                join pg_catalog.pg_class ic on ic.oid = i.indexrelid
+                join pg_catalog.pg_class c on c.oid = i.indrelid
+                join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where not i.indisvalid and \(isUserSchema)
+                """),
+        Lint(
+            id: "autovacuum_disabled", severity: .low,
+            summary: "autovacuum is off for a table: dead rows pile up and statistics go stale",
+            query: """
+                select n.nspname || '.' || c.relname, 'autovacuum_enabled = false'
+                from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind in ('r', 'p', 'm') and \(isUserSchema)
+                  and exists (select 1 from unnest(c.reloptions) o where lower(o) in ('autovacuum_enabled=false', 'autovacuum_enabled=off'))
                 """),
     ]
 }

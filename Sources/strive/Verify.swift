@@ -16,6 +16,7 @@ struct Verify: AsyncParsableCommand {
     )
 
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "List the lints (id, severity, what each finds) without connecting to a database.") var list = false
     @Option(name: .customLong("min-score"), help: "Lowest passing score (default 100).") var minScore = 100
     @OptionGroup var database: DatabaseOptions
 
@@ -24,6 +25,14 @@ struct Verify: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if list {
+            let width = SchemaAudit.lints.map(\.id.count).max() ?? 0
+            for lint in SchemaAudit.lints {
+                let severity = lint.severity.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+                print("\(lint.id.padding(toLength: width, withPad: " ", startingAt: 0))  \(severity)  \(lint.summary)")
+            }
+            return
+        }
         let logger = makeLogger(level: try commandLogLevel())
         var outcome: (report: SchemaAudit.Report, location: String)?
         try await reportingFailure { () async throws(StartupError) in

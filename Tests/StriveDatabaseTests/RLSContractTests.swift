@@ -175,12 +175,13 @@ struct RLSContractTests {
             "objects (avatars)", table: "storage.objects", target: "id = :avatarObject",
             insert: "(bucket_id, name, owner) values ('avatars', :actor::text || '/new-' || gen_random_uuid() || '.png', :actor)",
             update: "metadata = '{\"size\": 1}'",
-            select: "AAAAAAAA", insert: "DAAAAAAA", update: "DFFAFFFA", delete: "DFFAFFFA"),
+            // Read by everyone through public URLs, which need no policy; listed only by its user and platform admins.
+            select: "FFFAFFAA", insert: "DAAAAAAA", update: "DFFAFFFA", delete: "DFFAFFFA"),
         Entry(
             "objects (public-assets)", table: "storage.objects", target: "id = :publicAssetObject",
             insert: "(bucket_id, name, owner) values ('public-assets', 'brand/new-' || gen_random_uuid() || '.png', :actor)",
             update: "metadata = '{\"size\": 1}'",
-            select: "AAAAAAAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
+            select: "FFFFFFAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
     ]
 
     /// Product analytics: platform admins read, only the service writes.

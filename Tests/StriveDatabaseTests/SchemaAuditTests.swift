@@ -89,6 +89,62 @@ struct SchemaAuditTests {
         ("extension_in_public", ["create extension if not exists pg_trgm schema public"]),
         ("no_primary_key", ["create table public.loose (id int)", "alter table public.loose enable row level security"]),
         ("duplicate_index", ["create index tasks_assigned_to_copy on public.tasks (assigned_to)"]),
+        ("function_search_path_mutable", ["create function public.loose_path() returns int language sql as 'select 1'"]),
+        (
+            "multiple_permissive_policies",
+            ["create policy tasks_select_too on public.tasks for select to authenticated using (assigned_to = (select auth.uid()))"]
+        ),
+        (
+            "foreign_table_in_api",
+            [
+                "create foreign data wrapper nowhere", "create server faraway foreign data wrapper nowhere",
+                "create foreign table public.remote_rows (id int) server faraway",
+            ]
+        ),
+        (
+            "unsupported_reg_types",
+            ["create table public.hooks (id int primary key, handler regproc)", "alter table public.hooks enable row level security"]
+        ),
+        (
+            "fkey_to_auth_unique",
+            [
+                "create unique index users_email_everywhere on auth.users (email)",
+                "alter table public.customers add constraint customers_email_account foreign key (email) references auth.users (email)",
+            ]
+        ),
+        ("extension_versions_outdated", ["create extension pg_trgm version '1.3' schema extensions"]),
+        (
+            "sensitive_columns_exposed",
+            ["create table public.integrations (id int primary key, api_key text)", "grant select on public.integrations to anon"]
+        ),
+        ("rls_policy_always_true", ["create policy tasks_delete_any on public.tasks for delete to authenticated using (true)"]),
+        (
+            "public_bucket_allows_listing",
+            ["create policy avatars_list on storage.objects for select to anon using (bucket_id = 'avatars')"]
+        ),
+        (
+            "anon_security_definer_function_executable",
+            [
+                "create function public.open_door() returns int language sql security definer set search_path = '' as 'select 1'",
+                "grant execute on function public.open_door() to anon",
+            ]
+        ),
+        (
+            "authenticated_security_definer_function_executable",
+            ["comment on function public.create_organization(text, text) is 'Creates an organization.'"]
+        ),
+        (
+            "invalid_index",
+            ["update pg_catalog.pg_index set indisvalid = false where indexrelid = 'public.tasks_assigned_to_idx'::regclass"]
+        ),
+        ("autovacuum_disabled", ["alter table public.tasks set (autovacuum_enabled = false)"]),
+        // The same lints over a schema of the project's own, not only public.
+        (
+            "unindexed_foreign_key",
+            ["create schema crm", "create table crm.deals (id int primary key, customer_id uuid references public.customers (id))"]
+        ),
+        ("function_search_path_mutable", ["create schema crm", "create function crm.score() returns int language sql as 'select 1'"]),
+        ("no_primary_key", ["create schema crm", "create table crm.events (at timestamptz)"]),
     ]
 
     @Test func everyLintHasABreakage() {

@@ -229,22 +229,23 @@ struct ObjectEdgeTests {
             #expect(notModified.status == .notModified)
             #expect(notModified.body.isEmpty)
             #expect(
-                try await harness.send(.get, "object/public-assets/\(key)", as: .member, headers: ["if-none-match": "\"other\""]).status
+                try await harness.send(.get, "object/public-assets/\(key)", as: .platformAdmin, headers: ["if-none-match": "\"other\""])
+                    .status
                     == .ok)
 
-            let part = try await harness.send(.get, "object/public-assets/\(key)", as: .member, headers: ["range": "bytes=10-19"])
+            let part = try await harness.send(.get, "object/public-assets/\(key)", as: .platformAdmin, headers: ["range": "bytes=10-19"])
             #expect(part.status == .partialContent)
             #expect(Array(part.body) == Array(bytes[10..<20]))
             #expect(part["Content-Range"] == "bytes 10-19/1000")
-            let suffix = try await harness.send(.get, "object/public-assets/\(key)", as: .member, headers: ["range": "bytes=-5"])
+            let suffix = try await harness.send(.get, "object/public-assets/\(key)", as: .platformAdmin, headers: ["range": "bytes=-5"])
             #expect(Array(suffix.body) == Array(bytes[995...]))
-            let open = try await harness.send(.get, "object/public-assets/\(key)", as: .member, headers: ["range": "bytes=990-"])
+            let open = try await harness.send(.get, "object/public-assets/\(key)", as: .platformAdmin, headers: ["range": "bytes=990-"])
             #expect(open.body.count == 10)
-            let outside = try await harness.send(.get, "object/public-assets/\(key)", as: .member, headers: ["range": "bytes=5000-"])
+            let outside = try await harness.send(.get, "object/public-assets/\(key)", as: .platformAdmin, headers: ["range": "bytes=5000-"])
             #expect(outside.status == .rangeNotSatisfiable)
             #expect(outside["Content-Range"] == "bytes */1000")
 
-            let head = try await harness.send(.head, "object/public-assets/\(key)", as: .member)
+            let head = try await harness.send(.head, "object/public-assets/\(key)", as: .platformAdmin)
             #expect(head.status == .ok)
             #expect(head["Content-Length"] == "1000")
             #expect(head.body.isEmpty)

@@ -74,8 +74,10 @@ struct ObjectRoutesTests {
             // Per bucket and operation, one character per actor above.
             let expected: [String: [Op: String]] = [
                 "attachments": [.upload: "··✓✓·✓", .download: "··✓✓·✓", .list: "··✓✓·✓", .sign: "··✓✓·✓", .delete: "··✓✓·✓"],
-                "avatars": [.upload: "·✓✓✓✓✓", .download: "✓✓✓✓✓✓", .list: "✓✓✓✓✓✓", .sign: "✓✓✓✓✓✓", .delete: "··✓··✓"],
-                "public-assets": [.upload: "····✓✓", .download: "✓✓✓✓✓✓", .list: "✓✓✓✓✓✓", .sign: "✓✓✓✓✓✓", .delete: "····✓✓"],
+                // Public buckets are read by public URL (no policy); listing and the authenticated routes belong
+                // to the folder's user and platform admins, so the anon key cannot enumerate accounts.
+                "avatars": [.upload: "·✓✓✓✓✓", .download: "··✓·✓✓", .list: "··✓·✓✓", .sign: "··✓·✓✓", .delete: "··✓··✓"],
+                "public-assets": [.upload: "····✓✓", .download: "····✓✓", .list: "····✓✓", .sign: "····✓✓", .delete: "····✓✓"],
             ]
             func folder(_ bucket: String, _ actor: TenantFixture.Actor) -> String {
                 switch bucket {
