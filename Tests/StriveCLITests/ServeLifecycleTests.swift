@@ -51,25 +51,40 @@ struct ServeLifecycleTests {
         return (server, base, anonKey, url)
     }
 
+    /// Two instances on one database (the second through DATABASE_URL, sharing the first's JWT secret as a
+    /// deployment would): DDL by psql reaches both data APIs, with no signal.
     @Test func ddlFromAnywhereReachesTheDataAPIWithoutASignal() async throws {
         let dataDirectory = temporaryPath("strive-ddl")
-        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let secondDirectory = temporaryPath("strive-ddl-second")
+        defer {
+            try? FileManager.default.removeItem(atPath: dataDirectory)
+            try? FileManager.default.removeItem(atPath: secondDirectory)
+        }
         let (server, base, anonKey, url) = try await serving(dataDirectory)
-        let probe = base + "/rest/v1/live_probe"
-        #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404)
+        let secret = try String(contentsOfFile: dataDirectory + "/jwt-secret", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        let second = try StriveProcess.start(
+            ["serve", "--data-dir", secondDirectory, "--port", "0"], environment: ["DATABASE_URL": url, "STRIVE_JWT_SECRET": secret])
+        let secondBase = try await second.waitUntilReady()
+        let probes = [base + "/rest/v1/live_probe", secondBase + "/rest/v1/live_probe"]
+        for probe in probes { #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404) }
 
         let committed = ContinuousClock.now
         try ownerSQL(url, "create table public.live_probe (id int primary key); grant select on public.live_probe to anon;")
-        let answer = try await firstAnswerOtherThan404(probe, apikey: anonKey)
-        print("DDL commit to a request that sees it: \(ContinuousClock.now - committed)")
-        #expect(answer.0 == 200)
-        #expect(answer.1 == "[]")
+        for (index, probe) in probes.enumerated() {
+            let answer = try await firstAnswerOtherThan404(probe, apikey: anonKey)
+            print("DDL commit to a request that sees it, instance \(index + 1): \(ContinuousClock.now - committed)")
+            #expect(answer.0 == 200, "instance \(index + 1): \(answer.1)")
+            #expect(answer.1 == "[]")
+        }
+        second.signal(SIGTERM)
+        #expect(try await second.wait().status == 0)
 
         // A column added later is there too (the cache is replaced, not just extended).
         try ownerSQL(url, "alter table public.live_probe add column label text; insert into public.live_probe values (1, 'one');")
         var selected = (0, "")
         for _ in 0..<500 {
-            selected = try await httpGet(probe + "?select=label", headers: ["apikey": anonKey])
+            selected = try await httpGet(probes[0] + "?select=label", headers: ["apikey": anonKey])
             if selected.0 == 200 { break }
             try await Task.sleep(for: .milliseconds(20))
         }

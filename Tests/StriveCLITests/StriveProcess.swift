@@ -83,11 +83,15 @@ struct StriveProcess {
         }
 
         /// The service-role key `strive serve` prints for its development secret.
-        func serviceKey() throws -> String {
-            guard
-                let key = stdout.split(separator: "\n").first(where: { $0.contains("service role key:") })?
-                    .split(separator: " ").dropFirst(3).first
-            else { throw Failure("strive printed no service role key") }
+        func serviceKey() throws -> String { try printedKey("service role key:") }
+
+        /// The anon key `strive serve` prints for its development secret.
+        func anonKey() throws -> String { try printedKey("anon key:") }
+
+        private func printedKey(_ label: String) throws -> String {
+            guard let line = stdout.split(separator: "\n").first(where: { $0.contains(label) }),
+                let key = line.split(separator: " ").first(where: { $0.hasPrefix("ey") })
+            else { throw Failure("strive printed no \(label.dropLast())") }
             return String(key)
         }
 
