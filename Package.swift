@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         // Streaming multipart/form-data parsing for storage uploads.
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        // Auth mail: templates (swift-mustache) and SMTP's line framing (NIOExtras, already built for Hummingbird).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         // Tests only: validates the generated /openapi.json.
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
     ],
@@ -141,6 +144,22 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // Auth mail: SMTP delivery (STARTTLS, AUTH) from the database outbox, Mustache templates, MIME messages.
+        .target(
+            name: "StriveMail",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Client types (TypeScript for supabase-js, Swift Codable structs) generated from the data API's schema cache.
         .target(
             name: "StriveTypeGen",
@@ -162,6 +181,7 @@ let package = Package(
                 "StriveRest",
                 "StriveStorage",
                 "StriveRealtime",
+                "StriveMail",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -221,7 +241,7 @@ let package = Package(
         .testTarget(
             name: "StriveAuthTests",
             dependencies: [
-                "StriveAuth", "StriveIdentity", "StriveServer", "StriveTestSupport",
+                "StriveAuth", "StriveIdentity", "StriveServer", "StriveTestSupport", "StriveMail", "StriveCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]

@@ -37,6 +37,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         group.get("admin/users/:id") { request, context in try await mappingErrors { try await adminUser(request, context) } }
         group.put("admin/users/:id") { request, context in try await mappingErrors { try await adminUpdate(request, context) } }
         group.delete("admin/users/:id") { request, context in try await mappingErrors { try await adminDelete(request, context) } }
+        registerMailFlows(on: group)
     }
 
     // MARK: Handlers
@@ -45,6 +46,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         var email: String?
         var password: String?
         var data: [String: JSONValue]?
+        var code_challenge: String?
+        var code_challenge_method: String?
     }
 
     func signUp(_ request: Request, _ context: Context) async throws -> Response {
@@ -52,9 +55,14 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         let body = try await decode(SignUpBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("Signups need an email address") }
         guard let password = body.password else { throw AuthError.validation("Signup requires a valid password") }
-        let session = try await service.signUp(
-            email: email, password: password, metadata: body.data ?? [:], client: client(request, context))
-        return try json(session)
+        let result = try await service.register(
+            email: email, password: password, metadata: body.data ?? [:],
+            request: try mailRequest(request, challenge: body.code_challenge, method: body.code_challenge_method),
+            client: client(request, context))
+        switch result {
+        case .session(let session): return try json(session)
+        case .confirmationSent(let user): return try json(user)
+        }
     }
 
     /// Both grants' fields, typed: a value of the wrong type is refused whichever grant ignores it.
@@ -63,6 +71,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         var phone: String?
         var password: String?
         var refresh_token: String?
+        var auth_code: String?
+        var code_verifier: String?
     }
 
     func token(_ request: Request, _ context: Context) async throws -> Response {
@@ -79,10 +89,16 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
             let body = try await decode(TokenBody.self, from: request, context)
             guard let token = body.refresh_token else { throw AuthError.validation("grant_type=refresh_token needs refresh_token") }
             return try json(try await service.refresh(token: token))
+        case "pkce":
+            let body = try await decode(TokenBody.self, from: request, context)
+            guard let code = body.auth_code, let verifier = body.code_verifier else {
+                throw AuthError.validation("grant_type=pkce needs auth_code and code_verifier")
+            }
+            return try json(try await service.exchangeAuthCode(code, verifier: verifier, client: client(request, context)))
         case let other:
             throw AuthError(
                 status: .badRequest, code: "unsupported_grant_type",
-                message: "grant_type must be password or refresh_token\(other.map { ", not \"\($0)\"" } ?? "")"
+                message: "grant_type must be password, refresh_token or pkce\(other.map { ", not \"\($0)\"" } ?? "")"
             )
         }
     }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import StriveCore
@@ -13,6 +14,8 @@ public struct AuthService: Sendable {
     let codec: RefreshTokenCodec
     let ipLimiter: RateLimiter
     let emailLimiter: RateLimiter
+    /// Keys the hashes of mailed 6-digit codes.
+    let codeKey: SymmetricKey
 
     public init(database: Database, secret: Secret, issuer: String, settings: AuthSettings, logger: Logger) async throws {
         store = AuthStore(database: database, logger: logger)
@@ -21,6 +24,7 @@ public struct AuthService: Sendable {
         codec = RefreshTokenCodec(secret: secret)
         ipLimiter = RateLimiter(limit: settings.attemptsPerMinutePerIP)
         emailLimiter = RateLimiter(limit: settings.attemptsPerMinutePerEmail)
+        codeKey = SymmetricKey(data: SHA256.hash(data: Data("strive mailed-code|\(secret.value)".utf8)))
         self.settings = settings
     }
 
@@ -61,6 +65,7 @@ public struct AuthService: Sendable {
             throw AuthError.invalidCredentials
         }
         if user.isBanned() { throw AuthError.userBanned }
+        if user.emailConfirmedAt == nil && !settings.autoconfirm { throw AuthError.emailNotConfirmed }
         return try await startSession(for: user, method: "password", client: client)
     }
 
@@ -112,8 +117,14 @@ public struct AuthService: Sendable {
         if let email = update.email { changes.email = try Self.normalisedEmail(email) }
         if let password = update.password {
             try PasswordHasher.check(password)
-            guard let current = update.currentPassword else { throw AuthError.reauthenticationNeeded }
-            guard try await hasher.verify(current, against: user.encryptedPassword) else { throw AuthError.wrongCurrentPassword }
+            // A session that a recovery link started, or an account without a password (magic links), sets
+            // one without knowing the old one; everyone else proves it.
+            let recovering = token.claims.amr?.contains { $0.method == "recovery" } ?? false
+            if let current = update.currentPassword {
+                guard try await hasher.verify(current, against: user.encryptedPassword) else { throw AuthError.wrongCurrentPassword }
+            } else if !recovering && user.encryptedPassword != nil {
+                throw AuthError.reauthenticationNeeded
+            }
             changes.passwordHash = try await hasher.hash(password)
         }
         changes.userMetadata = update.data
@@ -206,12 +217,12 @@ public struct AuthService: Sendable {
         }
     }
 
-    private func limit(email: String, client: Client) async throws {
+    func limit(email: String, client: Client) async throws {
         if let ip = client.ip, let wait = await ipLimiter.attempt(ip) { throw AuthError.rateLimited(retryAfter: wait) }
         if let wait = await emailLimiter.attempt(email) { throw AuthError.rateLimited(retryAfter: wait) }
     }
 
-    private func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {
+    func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {
         let refreshToken = codec.random()
         let (signedIn, session) = try await store.startSession(
             user: user.id, refreshTokenHash: RefreshTokenCodec.hash(refreshToken), userAgent: client.userAgent, ip: client.ip

@@ -71,7 +71,7 @@ public struct ConfigLoader: Sendable {
             problems.add(.publicURL, "must be an absolute http:// or https:// URL", "text that is not a URL")
         }
 
-        let auth = AuthSettings(
+        var auth = AuthSettings(
             accessTokenLifetime: .seconds(integer(.jwtExpiry, &problems)),
             refreshReuseInterval: .seconds(integer(.refreshReuseInterval, &problems)),
             attemptsPerMinutePerIP: integer(.authRateLimitPerIP, &problems),
@@ -80,6 +80,21 @@ public struct ConfigLoader: Sendable {
         if auth.bcryptCost < 10 && mode != .test {
             problems.add(.bcryptCost, "must be at least 10 (lower costs are for STRIVE_ENV=test only)", quoted(String(auth.bcryptCost)))
         }
+        auth.autoconfirm = boolean(.authAutoconfirm, &problems) ?? (mode != .production)
+        auth.siteURL = value(.siteURL) ?? ConfigVariable.siteURL.setting.defaultText
+        if !Self.isAbsoluteWebURL(auth.siteURL) {
+            problems.add(.siteURL, "must be an absolute http:// or https:// URL", quoted(auth.siteURL))
+        }
+        auth.redirectURLs = (value(.authRedirectURLs) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        for pattern in auth.redirectURLs
+        where !(pattern.hasPrefix("http://") || pattern.hasPrefix("https://")) || pattern.contains(where: \.isWhitespace) {
+            problems.add(.authRedirectURLs, "must be comma-separated http:// or https:// URLs (with * or ** wildcards)", quoted(pattern))
+        }
+        auth.otpLifetime = .seconds(integer(.otpExpiry, &problems))
+        auth.emailsPerHour = integer(.emailRateLimit, &problems)
+        auth.emailInterval = .seconds(integer(.emailInterval, &problems))
+        let mail = mailSettings(mode: mode, autoconfirm: auth.autoconfirm, &problems)
 
         let maxRows = integer(.maxRows, &problems)
         let restMaxBodyBytes = integer(.restMaxBodyBytes, &problems)
@@ -143,8 +158,64 @@ public struct ConfigLoader: Sendable {
             poolSize: poolSize,
             acquireTimeout: acquireTimeout,
             instanceID: instanceID,
-            realtimeReplayWindow: .seconds(replaySeconds)
+            realtimeReplayWindow: .seconds(replaySeconds),
+            mail: mail
         )
+    }
+
+    private func mailSettings(mode: RuntimeEnvironment, autoconfirm: Bool, _ problems: inout Problems) -> MailSettings {
+        var smtp: SMTPURL?
+        if let text = value(.smtpURL) {
+            do {
+                smtp = try SMTPURL(parsing: text)
+            } catch {
+                problems.add(.smtpURL, error.rule, error.observed)
+            }
+        }
+        if mode == .production {
+            if smtp?.security == SMTPURL.Security.none {
+                problems.add(.smtpURL, "must use STARTTLS or TLS in production (not starttls=off)")
+            }
+            if smtp == nil && !autoconfirm {
+                problems.add(.smtpURL, "is required in production while sign-ups need confirmation (or set STRIVE_AUTH_AUTOCONFIRM=true)")
+            }
+        }
+        let senderEmail = value(.smtpSenderEmail) ?? ConfigVariable.smtpSenderEmail.setting.defaultText
+        if senderEmail.split(separator: "@", omittingEmptySubsequences: false).count != 2
+            || senderEmail.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" })
+        {
+            problems.add(.smtpSenderEmail, "must be an email address", quoted(senderEmail))
+        }
+        let senderName = value(.smtpSenderName) ?? ConfigVariable.smtpSenderName.setting.defaultText
+        if senderName.contains(where: { $0 == "\r" || $0 == "\n" }) {
+            problems.add(.smtpSenderName, "must be one line", quoted(senderName))
+        }
+        let caFile = value(.smtpCAFile).map(absolute)
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            problems.add(.smtpCAFile, "must be a readable PEM file", quoted(caFile))
+        }
+        let templates = value(.mailTemplatesDirectory).map(absolute)
+        var isDirectory: ObjCBool = false
+        if let templates, !FileManager.default.fileExists(atPath: templates, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            problems.add(.mailTemplatesDirectory, "must be a directory", quoted(templates))
+        }
+        return MailSettings(smtp: smtp, senderEmail: senderEmail, senderName: senderName, caFile: caFile, templatesDirectory: templates)
+    }
+
+    private func boolean(_ variable: ConfigVariable, _ problems: inout Problems) -> Bool? {
+        guard let text = value(variable) else { return nil }
+        switch text.lowercased() {
+        case "true": return true
+        case "false": return false
+        default:
+            problems.add(variable, "must be true or false", quoted(text))
+            return nil
+        }
+    }
+
+    static func isAbsoluteWebURL(_ text: String) -> Bool {
+        guard let url = URLComponents(string: text) else { return false }
+        return ["http", "https"].contains(url.scheme?.lowercased() ?? "") && !(url.host ?? "").isEmpty
     }
 
     private func databaseSettings(_ problems: inout Problems) -> DatabaseSettings? {

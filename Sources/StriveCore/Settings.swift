@@ -27,10 +27,21 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case postgresUser = "STRIVE_PG_USER"
     case postgresBinDirectory = "STRIVE_PG_BIN_DIR"
     case migrationsDirectory = "STRIVE_MIGRATIONS_DIR"
+    case siteURL = "STRIVE_SITE_URL"
+    case authRedirectURLs = "STRIVE_AUTH_REDIRECT_URLS"
+    case authAutoconfirm = "STRIVE_AUTH_AUTOCONFIRM"
+    case otpExpiry = "STRIVE_AUTH_OTP_EXPIRY"
+    case emailRateLimit = "STRIVE_AUTH_EMAIL_RATE_LIMIT"
+    case emailInterval = "STRIVE_AUTH_EMAIL_INTERVAL"
+    case smtpURL = "STRIVE_SMTP_URL"
+    case smtpSenderEmail = "STRIVE_SMTP_SENDER_EMAIL"
+    case smtpSenderName = "STRIVE_SMTP_SENDER_NAME"
+    case smtpCAFile = "STRIVE_SMTP_CA_FILE"
+    case mailTemplatesDirectory = "STRIVE_MAIL_TEMPLATES_DIR"
 
     var isSecret: Bool {
         switch self {
-        case .jwtSecret, .serviceRoleKey, .databaseURL: true
+        case .jwtSecret, .serviceRoleKey, .databaseURL, .smtpURL: true
         default: false
         }
     }
@@ -188,6 +199,50 @@ extension ConfigVariable {
                 .text, described: "searched", "directory holding initdb, pg_ctl and postgres",
                 details: "directory holding `initdb`/`pg_ctl`/`postgres`; unset: `PATH`, `pg_config --bindir`, then "
                     + "`/usr/lib/postgresql/<version>/bin` newest first")
+        case .siteURL:
+            Setting(
+                .text, default: "http://localhost:3000", "your app's URL: where links in mail lead, and an allowed redirect")
+        case .authRedirectURLs:
+            Setting(
+                .text, "further allowed redirect targets for links in mail, comma-separated",
+                details: "further allowed `redirect_to` targets, comma-separated URLs; `*` matches within one host label or "
+                    + "path segment, `**` matches anything (`https://*.example.com/**`). Anything else falls back to "
+                    + "`STRIVE_SITE_URL`: no open redirects.")
+        case .authAutoconfirm:
+            Setting(
+                .choice(["true", "false"], default: "true"), described: "true (development, test), false (production)",
+                "confirm sign-ups at once instead of mailing a confirmation link",
+                details: "`true` confirms sign-ups at once; `false` mails a confirmation link and refuses password sign-in "
+                    + "until it is followed. Default: true in development and test, false in production (which then needs "
+                    + "`STRIVE_SMTP_URL`).")
+        case .otpExpiry:
+            Setting(.integer(range: 60...86_400, unit: "seconds", default: 3600), "how long a link or code sent by mail stays valid")
+        case .emailRateLimit:
+            Setting(
+                .integer(range: 1...100_000, unit: "emails", default: 30),
+                "mails auth sends per hour, all instances together (429 over_email_send_rate_limit)")
+        case .emailInterval:
+            Setting(
+                .integer(range: 0...3600, unit: "seconds", default: 60),
+                "least time between two mails to one address (429 over_email_send_rate_limit)")
+        case .smtpURL:
+            Setting(
+                .text, "mail server; unset: development logs each mail's links instead of sending it",
+                details: "`smtp://user:password@host:587` (STARTTLS, required), `smtps://user:password@host:465` (TLS), or "
+                    + "`smtp://host:1025?starttls=off` (plain, not in production). Unset: development and test log each "
+                    + "mail's links; production refuses to start while sign-ups need confirmation.")
+        case .smtpSenderEmail:
+            Setting(.text, default: "no-reply@localhost", "the From address of auth mail")
+        case .smtpSenderName:
+            Setting(.text, default: "Strive", "the From name of auth mail")
+        case .smtpCAFile:
+            Setting(.text, "PEM file of certificates to trust for the mail server instead of the system's")
+        case .mailTemplatesDirectory:
+            Setting(
+                .text, "folder of mail templates replacing the built-in ones",
+                details: "folder whose `<template>.subject`, `<template>.html` and `<template>.txt` files (Mustache) replace "
+                    + "the built-in ones; templates: `confirmation`, `recovery`, `magic_link`. Variables: `confirmation_url`, "
+                    + "`token`, `token_hash`, `site_url`, `email`, `redirect_to`.")
         }
     }
 

@@ -41,7 +41,8 @@ public struct StriveConfig: Sendable {
     /// After a restart, how long realtime waits for clients to rejoin before it delivers the changes
     /// committed while it was down (`STRIVE_REALTIME_REPLAY_SECONDS`).
     public var realtimeReplayWindow: Duration
-
+    /// The mail server and sender (`STRIVE_SMTP_*`).
+    public var mail: MailSettings
 }
 
 /// The part of the configuration every command that reaches the database needs.
@@ -81,6 +82,19 @@ public struct AuthSettings: Sendable, Equatable {
     public var attemptsPerMinutePerEmail: Int
     /// bcrypt cost factor of new password hashes.
     public var bcryptCost: Int
+    /// Sign-ups are confirmed at once (no confirmation mail) — `STRIVE_AUTH_AUTOCONFIRM`.
+    public var autoconfirm: Bool = true
+    /// Where links in mail lead by default (`STRIVE_SITE_URL`); always an allowed redirect.
+    public var siteURL: String = "http://localhost:3000"
+    /// Further allowed redirect targets (`STRIVE_AUTH_REDIRECT_URLS`): URLs, `*` matching within one
+    /// path segment or host label and `**` matching anything.
+    public var redirectURLs: [String] = []
+    /// How long a link or code sent by mail stays valid (`STRIVE_AUTH_OTP_EXPIRY`).
+    public var otpLifetime: Duration = .seconds(3600)
+    /// Mails auth may send per hour, all instances together (`STRIVE_AUTH_EMAIL_RATE_LIMIT`).
+    public var emailsPerHour: Int = 30
+    /// Least time between two mails to one address (`STRIVE_AUTH_EMAIL_INTERVAL`).
+    public var emailInterval: Duration = .seconds(60)
 
     /// The declared defaults of the settings behind each field.
     public static var `default`: AuthSettings {

@@ -71,6 +71,21 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
             retryAfter: seconds)
     }
 
+    public static func overEmailSendRateLimit(retryAfter seconds: Int) -> AuthError {
+        AuthError(
+            status: .tooManyRequests, code: "over_email_send_rate_limit",
+            message: "Email rate limit exceeded; retry in \(seconds) s", retryAfter: seconds)
+    }
+
+    public static let emailNotConfirmed = AuthError(status: .badRequest, code: "email_not_confirmed", message: "Email not confirmed")
+    public static let otpExpired = AuthError(status: .forbidden, code: "otp_expired", message: "Token has expired or is invalid")
+    public static let flowStateNotFound = AuthError(
+        status: .notFound, code: "flow_state_not_found", message: "invalid flow state, no valid flow state found")
+    public static let flowStateExpired = AuthError(
+        status: .badRequest, code: "flow_state_expired", message: "invalid flow state, flow state has expired")
+    public static let badCodeVerifier = AuthError(
+        status: .badRequest, code: "bad_code_verifier", message: "code challenge does not match previously saved code verifier")
+
     /// The `X-Supabase-Api-Version` from which Supabase Auth answers `{code, message}`.
     static let currentAPIVersion = "2024-01-01"
 

@@ -6,6 +6,7 @@ import StriveAuth
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveMail
 import StriveRealtime
 import StriveRest
 import StriveStorage
@@ -22,12 +23,17 @@ public enum StriveApplication {
         public let realtime: RealtimeService
         /// The URL clients use, for documents and links that name the server.
         public let publicURL: String
+        /// The mail server, sender and templates auth mail is delivered with.
+        public let mailSettings: MailSettings
+        public let mailTemplates: MailTemplates
         public let logger: Logger
 
         public init(
             database: Database, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService,
-            realtime: RealtimeService, publicURL: String, logger: Logger
+            realtime: RealtimeService, publicURL: String, mailSettings: MailSettings, mailTemplates: MailTemplates, logger: Logger
         ) {
+            self.mailSettings = mailSettings
+            self.mailTemplates = mailTemplates
             self.logger = logger
             self.database = database
             self.migrator = migrator
@@ -56,7 +62,13 @@ public enum StriveApplication {
                 logger: logger)
             return Services(
                 database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, realtime: realtime,
-                publicURL: config.publicURL, logger: logger)
+                publicURL: config.publicURL, mailSettings: config.mail,
+                mailTemplates: try MailTemplates.load(directory: config.mail.templatesDirectory), logger: logger)
+        }
+
+        /// Delivers the mail auth queues (the launcher runs it beside the HTTP server).
+        public func mailDelivery(pollInterval: Duration = .seconds(5)) -> MailDelivery {
+            MailDelivery(database: database, settings: mailSettings, templates: mailTemplates, pollInterval: pollInterval, logger: logger)
         }
     }
 

@@ -83,6 +83,7 @@ public struct StriveLauncher: Sendable {
             .init(service: database), .init(service: app), .init(service: services.realtime),
             .init(service: SchemaReloadService(schema: services.rest.schema, database: database, logger: logger)),
             .init(service: StorageMaintenanceService(storage: services.storage, logger: logger)),
+            .init(service: services.mailDelivery()),
         ]
         serviceList.append(
             .init(

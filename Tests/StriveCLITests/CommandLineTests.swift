@@ -39,8 +39,10 @@ struct CommandLineTests {
                 "STRIVE_LOG_LEVEL": "chatty",
             ])
         #expect(output.status == 78)
-        #expect(output.stderr.contains("invalid configuration (5 problems)"))
-        for variable in ["STRIVE_PORT", "STRIVE_JWT_SECRET", "STRIVE_LOG_LEVEL", "STRIVE_ANON_KEY", "STRIVE_SERVICE_ROLE_KEY"] {
+        #expect(output.stderr.contains("invalid configuration (6 problems)"))
+        for variable in [
+            "STRIVE_PORT", "STRIVE_JWT_SECRET", "STRIVE_LOG_LEVEL", "STRIVE_ANON_KEY", "STRIVE_SERVICE_ROLE_KEY", "STRIVE_SMTP_URL",
+        ] {
             #expect(output.stderr.contains(variable))
         }
         #expect(!output.stderr.contains("tooshort-secret-value"))

@@ -1,4 +1,5 @@
 import Foundation
+import StriveTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ struct WalkthroughTests {
         let python = try #require(
             Self.supabasePython,
             """
-            no Python with supabase-py: run `python3 -m venv .build-venv && .build-venv/bin/pip install supabase==2.34.1` \
+            no Python with supabase-py: run `python3 -m venv .build-venv && .build-venv/bin/pip install supabase==2.34.1 aiosmtpd==1.4.6` \
             in the repository (.ci/run does), or set STRIVE_TEST_PYTHON
             """)
 
@@ -56,7 +57,7 @@ struct WalkthroughTests {
         let anonKey = try server.anonKey()
         let scriptPath = folder + "/walkthrough.py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-        let ran = try await Self.run(python, [scriptPath], environment: ["STRIVE_URL": base, "STRIVE_ANON_KEY": anonKey])
+        let ran = try ToolProcess.run(python, [scriptPath], environment: ["STRIVE_URL": base, "STRIVE_ANON_KEY": anonKey])
         server.signal(SIGTERM)
         #expect(try await server.wait().status == 0)
 
@@ -97,29 +98,7 @@ struct WalkthroughTests {
         ].compactMap { $0 }
         return candidates.first { candidate in
             FileManager.default.isExecutableFile(atPath: candidate)
-                && (try? Self.runBlocking(candidate, ["-c", "import supabase"], environment: [:]).status) == 0
+                && (try? ToolProcess.run(candidate, ["-c", "import supabase"]).status) == 0
         }
     }()
-
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]) async throws -> (
-        status: Int32, output: String
-    ) {
-        try runBlocking(executable, arguments, environment: environment)
-    }
-
-    private static func runBlocking(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> (
-        status: Int32, output: String
-    ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
 }

@@ -78,7 +78,11 @@ struct ConfigLoaderTests {
         let error = await #expect(throws: ConfigurationError.self) {
             try await loader.load(developmentSecret: noSecretStore)
         }
-        #expect(Set(try #require(error).problems.map(\.variable)) == ["STRIVE_JWT_SECRET", "STRIVE_ANON_KEY", "STRIVE_SERVICE_ROLE_KEY"])
+        // Confirmation mail is on by default in production, so the mail server is required too.
+        #expect(
+            Set(try #require(error).problems.map(\.variable)) == [
+                "STRIVE_JWT_SECRET", "STRIVE_ANON_KEY", "STRIVE_SERVICE_ROLE_KEY", "STRIVE_SMTP_URL",
+            ])
     }
 
     @Test(arguments: [
@@ -103,9 +107,14 @@ struct ConfigLoaderTests {
             "STRIVE_ENV": "production", "STRIVE_JWT_SECRET": Self.strongSecret,
             "STRIVE_ANON_KEY": anon, "STRIVE_SERVICE_ROLE_KEY": service,
             "DATABASE_URL": "postgres://owner:p%40ss@db.internal:6543/strive?sslmode=require",
+            "STRIVE_SMTP_URL": "smtp://mailer:s%3Acret@smtp.example.com",
         ])
         let config = try await loader.load(developmentSecret: noSecretStore)
         #expect(!config.jwtSecretWasGenerated)
+        #expect(!config.auth.autoconfirm)
+        #expect(
+            config.mail.smtp
+                == SMTPURL(host: "smtp.example.com", port: 587, username: "mailer", password: Secret("s:cret"), security: .startTLS))
         let expected = DatabaseURL(
             endpoint: .tcp(host: "db.internal", port: 6543), username: "owner", password: Secret("p@ss"),
             database: "strive", sslMode: .require
@@ -119,7 +128,7 @@ struct ConfigLoaderTests {
         let foreign = try await APIKeys.derive(role: .serviceRole, secret: Secret("another-secret-Q1w2E3r4T5y6U7i8O9p0-zz"))
         let loader = ConfigLoader(environment: [
             "STRIVE_ENV": "production", "STRIVE_JWT_SECRET": Self.strongSecret,
-            "STRIVE_ANON_KEY": foreign, "STRIVE_SERVICE_ROLE_KEY": anon,
+            "STRIVE_ANON_KEY": foreign, "STRIVE_SERVICE_ROLE_KEY": anon, "STRIVE_AUTH_AUTOCONFIRM": "true",
         ])
         let error = await #expect(throws: ConfigurationError.self) {
             try await loader.load(developmentSecret: noSecretStore)
@@ -127,6 +136,48 @@ struct ConfigLoaderTests {
         let problems = try #require(error).problems
         #expect(problems.count == 2)
         #expect(problems.contains { $0.variable == "STRIVE_SERVICE_ROLE_KEY" && $0.observed == "a key for role anon" })
+    }
+
+    @Test func mailAndRedirectSettingsAreValidated() async throws {
+        let development = try await load([:])
+        #expect(development.auth.autoconfirm && development.mail.smtp == nil)
+        #expect(development.auth.siteURL == "http://localhost:3000" && development.auth.otpLifetime == .seconds(3600))
+        let tuned = try await load([
+            "STRIVE_SMTP_URL": "smtps://relay.example.com", "STRIVE_AUTH_AUTOCONFIRM": "FALSE",
+            "STRIVE_SITE_URL": "https://app.example.com",
+            "STRIVE_AUTH_REDIRECT_URLS": "https://*.preview.example.com/**, http://localhost:3000/**",
+            "STRIVE_AUTH_EMAIL_RATE_LIMIT": "5", "STRIVE_SMTP_SENDER_NAME": "Acme Ünited",
+        ])
+        #expect(tuned.mail.smtp?.security == .implicitTLS && tuned.mail.smtp?.port == 465 && tuned.mail.smtp?.username == nil)
+        #expect(!tuned.auth.autoconfirm && tuned.auth.emailsPerHour == 5)
+        #expect(tuned.auth.redirectURLs == ["https://*.preview.example.com/**", "http://localhost:3000/**"])
+        #expect(tuned.mail.senderName == "Acme Ünited")
+
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await load([
+                "STRIVE_SMTP_URL": "http://mail.example.com", "STRIVE_AUTH_AUTOCONFIRM": "maybe", "STRIVE_SITE_URL": "app.example.com",
+                "STRIVE_AUTH_REDIRECT_URLS": "ftp://files.example.com", "STRIVE_SMTP_SENDER_EMAIL": "not an address",
+                "STRIVE_SMTP_CA_FILE": "/no/such/ca.pem", "STRIVE_MAIL_TEMPLATES_DIR": "/no/such/templates",
+            ])
+        }
+        #expect(
+            Set(try #require(error).problems.map(\.variable)) == [
+                "STRIVE_SMTP_URL", "STRIVE_AUTH_AUTOCONFIRM", "STRIVE_SITE_URL", "STRIVE_AUTH_REDIRECT_URLS", "STRIVE_SMTP_SENDER_EMAIL",
+                "STRIVE_SMTP_CA_FILE", "STRIVE_MAIL_TEMPLATES_DIR",
+            ])
+        // Plain-text SMTP, with a password on the wire, is for a local relay in development only.
+        #expect(try await load(["STRIVE_SMTP_URL": "smtp://localhost:1025?starttls=off"]).mail.smtp?.security == SMTPURL.Security.none)
+        let secret = Secret(Self.strongSecret)
+        let production = ConfigLoader(environment: [
+            "STRIVE_ENV": "production", "STRIVE_JWT_SECRET": Self.strongSecret,
+            "STRIVE_ANON_KEY": try await APIKeys.derive(role: .anon, secret: secret),
+            "STRIVE_SERVICE_ROLE_KEY": try await APIKeys.derive(role: .serviceRole, secret: secret),
+            "STRIVE_SMTP_URL": "smtp://user:pw@localhost:1025?starttls=off",
+        ])
+        let plain = await #expect(throws: ConfigurationError.self) { try await production.load(developmentSecret: noSecretStore) }
+        #expect(try #require(plain).problems.map(\.variable) == ["STRIVE_SMTP_URL"])
+        #expect(try #require(plain).description.contains("STARTTLS or TLS"))
+        #expect(!(try #require(plain).description.contains("pw@")), "the URL's password is never printed")
     }
 
     @Test func flagsOverrideVariablesAndAreNamedInProblems() async throws {

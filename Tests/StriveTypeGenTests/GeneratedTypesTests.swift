@@ -95,8 +95,8 @@ struct GeneratedTypesTests {
           missing, wrongLabel, wrongType, unknownColumn, notNull, noArgs]
         """.write(toFile: folder + "/usage.ts", atomically: true, encoding: .utf8)
 
-        let tsc = try #require(Self.executable("tsc"), "tsc not found: install Debian's node-typescript (.ci/run does)")
-        let result = try Self.run(
+        let tsc = try #require(ToolProcess.find("tsc"), "tsc not found: install Debian's node-typescript (.ci/run does)")
+        let result = try ToolProcess.run(
             tsc, ["--noEmit", "--strict", "--target", "es2020", "--moduleResolution", "node", "usage.ts"], in: folder)
         #expect(result.status == 0, "tsc failed:\n\(result.output)")
     }
@@ -143,10 +143,10 @@ struct GeneratedTypesTests {
         print(Mood.allCases.map(\\.rawValue).joined(separator: "|"))
         """.write(toFile: folder + "/main.swift", atomically: true, encoding: .utf8)
 
-        let swiftc = try #require(Self.executable("swiftc"), "swiftc not found")
-        let compiled = try Self.run(swiftc, ["-swift-version", "6", "-o", "decode", "Database.swift", "main.swift"], in: folder)
+        let swiftc = try #require(ToolProcess.find("swiftc"), "swiftc not found")
+        let compiled = try ToolProcess.run(swiftc, ["-swift-version", "6", "-o", "decode", "Database.swift", "main.swift"], in: folder)
         try #require(compiled.status == 0, "swiftc failed:\n\(compiled.output)")
-        let ran = try Self.run(folder + "/decode", [folder], in: folder)
+        let ran = try ToolProcess.run(folder + "/decode", [folder], in: folder)
         #expect(ran.status == 0, "\(ran.output)")
         let lines = ran.output.split(separator: "\n").map(String.init)
         #expect(lines.count == 5, "\(ran.output)")
@@ -184,26 +184,5 @@ struct GeneratedTypesTests {
         let folder = NSTemporaryDirectory() + "strive-typegen-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         return folder
-    }
-
-    static func executable(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return (path.split(separator: ":").map(String.init) + ["/usr/bin", "/opt/swift/usr/bin"])
-            .map { $0 + "/" + name }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    static func run(_ executable: String, _ arguments: [String], in folder: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }

@@ -1,0 +1,120 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import StriveCore
+import StriveIdentity
+
+/// The handlers of GoTrue's mail flows: `/verify`, `/recover`, `/otp`, `/resend`, and the PKCE fields the
+/// sign-up, recovery and OTP bodies carry.
+extension AuthRoutes {
+    func registerMailFlows(on group: RouterGroup<Context>) {
+        group.get("verify") { request, context in try await mappingErrors { try await verifyLink(request, context) } }
+        group.post("verify") { request, context in try await mappingErrors { try await verify(request, context) } }
+        group.post("recover") { request, context in try await mappingErrors { try await recover(request, context) } }
+        group.post("otp") { request, context in try await mappingErrors { try await otp(request, context) } }
+        group.post("resend") { request, context in try await mappingErrors { try await resend(request, context) } }
+    }
+
+    /// The PKCE pair of a body: both or neither.
+    static func pkce(challenge: String?, method: String?) throws -> PKCEChallenge? {
+        switch (challenge, method) {
+        case (nil, nil): return nil
+        case (let challenge?, let method?):
+            guard let parsed = PKCEChallenge.Method(rawValue: method.lowercased()) else {
+                throw AuthError.validation("code_challenge_method must be s256 or plain")
+            }
+            guard (43...128).contains(challenge.utf8.count),
+                challenge.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._~".contains($0)) })
+            else {
+                throw AuthError.validation("code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)")
+            }
+            return PKCEChallenge(challenge: challenge, method: parsed)
+        default:
+            throw AuthError.validation("PKCE flow requires code_challenge_method and code_challenge")
+        }
+    }
+
+    /// `redirect_to` of the query string (supabase-js sends it there), or of the body.
+    func mailRequest(_ request: Request, bodyRedirect: String? = nil, challenge: String?, method: String?) throws
+        -> AuthService.MailRequest
+    {
+        AuthService.MailRequest(
+            redirectTo: try query(request)["redirect_to"] ?? bodyRedirect, pkce: try Self.pkce(challenge: challenge, method: method))
+    }
+
+    func verifyLink(_ request: Request, _ context: Context) async throws -> Response {
+        let parameters = try query(request)
+        let location = try await service.verifyLink(
+            token: parameters["token"] ?? "", type: parameters["type"] ?? "", redirectTo: parameters["redirect_to"])
+        return Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    struct VerifyBody: Decodable {
+        var type: String?
+        var token_hash: String?
+        var email: String?
+        var token: String?
+        var redirect_to: String?
+    }
+
+    func verify(_ request: Request, _ context: Context) async throws -> Response {
+        _ = try context.caller()
+        let body = try await decode(VerifyBody.self, from: request, context)
+        guard let type = body.type else { throw AuthError.validation("Verify requires a verification type") }
+        let session = try await service.verifyOTP(
+            type: type, tokenHash: body.token_hash, email: body.email, code: body.token, client: client(request, context))
+        return try json(session)
+    }
+
+    struct RecoverBody: Decodable {
+        var email: String?
+        var code_challenge: String?
+        var code_challenge_method: String?
+    }
+
+    func recover(_ request: Request, _ context: Context) async throws -> Response {
+        _ = try context.caller()
+        let body = try await decode(RecoverBody.self, from: request, context)
+        guard let email = body.email else { throw AuthError.validation("Password recovery requires an email") }
+        try await service.recover(
+            email: email, request: try mailRequest(request, challenge: body.code_challenge, method: body.code_challenge_method),
+            client: client(request, context))
+        return try json([String: String]())
+    }
+
+    struct OTPBody: Decodable {
+        var email: String?
+        var phone: String?
+        var create_user: Bool?
+        var data: [String: JSONValue]?
+        var code_challenge: String?
+        var code_challenge_method: String?
+    }
+
+    func otp(_ request: Request, _ context: Context) async throws -> Response {
+        _ = try context.caller()
+        let body = try await decode(OTPBody.self, from: request, context)
+        if body.phone != nil && body.email == nil { throw AuthError.validation("Phone sign-in is not supported; use email") }
+        guard let email = body.email else { throw AuthError.validation("An email address is required") }
+        try await service.sendOTP(
+            email: email, createUser: body.create_user ?? true, metadata: body.data ?? [:],
+            request: try mailRequest(request, challenge: body.code_challenge, method: body.code_challenge_method),
+            client: client(request, context))
+        return try json([String: String]())
+    }
+
+    struct ResendBody: Decodable {
+        var type: String?
+        var email: String?
+    }
+
+    func resend(_ request: Request, _ context: Context) async throws -> Response {
+        _ = try context.caller()
+        let body = try await decode(ResendBody.self, from: request, context)
+        guard body.type == "signup" else { throw AuthError.validation("type must be signup (email changes are not supported yet)") }
+        guard let email = body.email else { throw AuthError.validation("An email address is required") }
+        try await service.resendConfirmation(
+            email: email, request: try mailRequest(request, challenge: nil, method: nil), client: client(request, context))
+        return try json([String: String]())
+    }
+}
