@@ -88,7 +88,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         case "refresh_token":
             let body = try await decode(TokenBody.self, from: request, context)
             guard let token = body.refresh_token else { throw AuthError.validation("grant_type=refresh_token needs refresh_token") }
-            return try json(try await service.refresh(token: token))
+            return try json(try await service.refresh(token: token, client: client(request, context)))
         case "pkce":
             let body = try await decode(TokenBody.self, from: request, context)
             guard let code = body.auth_code, let verifier = body.code_verifier else {
@@ -242,7 +242,23 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func client(_ request: Request, _ context: Context) -> AuthService.Client {
-        AuthService.Client(ip: context.remoteAddress?.ipAddress, userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+        AuthService.Client(
+            ip: Self.clientIP(
+                peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor],
+                trusted: service.settings.trustedProxies),
+            userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+    }
+
+    /// The peer, unless it is a trusted proxy: then the nearest `X-Forwarded-For` address (right to left)
+    /// that is not a trusted proxy itself. A client can prepend anything to the header, never append.
+    public static func clientIP(peer: String?, forwardedFor: [String], trusted: [IPNetwork]) -> String? {
+        guard let peer, trusted.contains(where: { $0.contains(peer) }) else { return peer }
+        let chain = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for address in chain.reversed() {
+            guard IPNetwork.bytes(of: address) != nil else { return peer }
+            if !trusted.contains(where: { $0.contains(address) }) { return address }
+        }
+        return chain.first.flatMap { IPNetwork.bytes(of: $0) != nil ? $0 : nil } ?? peer
     }
 
     /// Reads at most `maximumBodyBytes` and decodes it, with errors that name the field at fault.
@@ -300,6 +316,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 }
 
 extension HTTPField.Name {
+    static let xForwardedFor = Self("X-Forwarded-For")!
     static let xTotalCount = Self("X-Total-Count")!
     static let link = Self("Link")!
 }

@@ -12,8 +12,7 @@ public struct AuthService: Sendable {
     public let hasher: PasswordHasher
     public let settings: AuthSettings
     let codec: RefreshTokenCodec
-    let ipLimiter: RateLimiter
-    let emailLimiter: RateLimiter
+    let limits: SharedRateLimits
     /// Keys the hashes of mailed 6-digit codes.
     let codeKey: SymmetricKey
 
@@ -22,8 +21,7 @@ public struct AuthService: Sendable {
         tokens = try await TokenService(secret: secret, issuer: issuer, accessTokenLifetime: settings.accessTokenLifetime)
         hasher = try await PasswordHasher(cost: settings.bcryptCost)
         codec = RefreshTokenCodec(secret: secret)
-        ipLimiter = RateLimiter(limit: settings.attemptsPerMinutePerIP)
-        emailLimiter = RateLimiter(limit: settings.attemptsPerMinutePerEmail)
+        limits = SharedRateLimits(database: database, logger: logger)
         codeKey = SymmetricKey(data: SHA256.hash(data: Data("strive mailed-code|\(secret.value)".utf8)))
         self.settings = settings
     }
@@ -69,7 +67,8 @@ public struct AuthService: Sendable {
         return try await startSession(for: user, method: "password", client: client)
     }
 
-    public func refresh(token: String) async throws -> TokenResponse {
+    public func refresh(token: String, client: Client) async throws -> TokenResponse {
+        try await limit(.tokenRefresh, client: client)
         guard !token.isEmpty, token.utf8.count <= 256 else { throw AuthError.refreshTokenNotFound }
         let successor = codec.successor(of: token)
         let rotation = try await store.rotate(
@@ -217,9 +216,24 @@ public struct AuthService: Sendable {
         }
     }
 
-    func limit(email: String, client: Client) async throws {
-        if let ip = client.ip, let wait = await ipLimiter.attempt(ip) { throw AuthError.rateLimited(retryAfter: wait) }
-        if let wait = await emailLimiter.attempt(email) { throw AuthError.rateLimited(retryAfter: wait) }
+    /// Counts an attempt for `email` against its client IP's allowance (`category`: sign-in, mail or
+    /// verify) and the address's own; throws `over_request_rate_limit` past either.
+    func limit(email: String, client: Client, category: SharedRateLimits.Category = .signIn) async throws {
+        try await limit(category, client: client)
+        try await limits.take(.address, key: email, maximum: settings.attemptsPerMinutePerEmail, window: .seconds(60))
+    }
+
+    /// Counts an attempt against the client IP's allowance for `category`, all instances together.
+    func limit(_ category: SharedRateLimits.Category, client: Client) async throws {
+        guard let ip = client.ip else { return }
+        let maximum =
+            switch category {
+            case .signIn, .address: settings.signInsPerIP
+            case .tokenRefresh: settings.refreshesPerIP
+            case .verify: settings.verificationsPerIP
+            case .mail: settings.mailRequestsPerIP
+            }
+        try await limits.take(category, key: ip, maximum: maximum, window: .seconds(300))
     }
 
     func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {

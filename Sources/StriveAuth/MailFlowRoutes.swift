@@ -45,7 +45,8 @@ extension AuthRoutes {
     func verifyLink(_ request: Request, _ context: Context) async throws -> Response {
         let parameters = try query(request)
         let location = try await service.verifyLink(
-            token: parameters["token"] ?? "", type: parameters["type"] ?? "", redirectTo: parameters["redirect_to"])
+            token: parameters["token"] ?? "", type: parameters["type"] ?? "", redirectTo: parameters["redirect_to"],
+            client: client(request, context))
         return Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 

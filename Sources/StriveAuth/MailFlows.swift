@@ -54,7 +54,7 @@ extension AuthService {
     /// `POST /recover`: a recovery mail if the address has an account.
     public func recover(email rawEmail: String, request: MailRequest, client: Client) async throws {
         let email = try Self.normalisedEmail(rawEmail)
-        try await limit(email: email, client: client)
+        try await limit(email: email, client: client, category: .mail)
         guard let user = try await store.user(email: email), !user.isBanned() else { return }
         try await mail(.recovery, to: user, request: request, quietlyWhenTooSoon: true)
     }
@@ -64,7 +64,7 @@ extension AuthService {
         email rawEmail: String, createUser: Bool, metadata: [String: JSONValue], request: MailRequest, client: Client
     ) async throws {
         let email = try Self.normalisedEmail(rawEmail)
-        try await limit(email: email, client: client)
+        try await limit(email: email, client: client, category: .mail)
         var user = try await store.user(email: email)
         if user == nil && createUser {
             user = try await store.createUser(
@@ -78,7 +78,7 @@ extension AuthService {
     /// `POST /resend` (type signup): the confirmation mail again, if the account still needs it.
     public func resendConfirmation(email rawEmail: String, request: MailRequest, client: Client) async throws {
         let email = try Self.normalisedEmail(rawEmail)
-        try await limit(email: email, client: client)
+        try await limit(email: email, client: client, category: .mail)
         guard let user = try await store.user(email: email), user.emailConfirmedAt == nil else { return }
         try await mail(.signup, to: user, request: request, quietlyWhenTooSoon: false)
     }
@@ -87,7 +87,8 @@ extension AuthService {
 
     /// `GET /verify?token=…&type=…&redirect_to=…`: where to send the browser — the session in the URL
     /// fragment, `?code=` for a PKCE flow, or `#error=…` when the link is used up or expired.
-    public func verifyLink(token: String, type: String, redirectTo: String?) async throws -> String {
+    public func verifyLink(token: String, type: String, redirectTo: String?, client: Client) async throws -> String {
+        try await limit(.verify, client: client)
         let fallback = allowedRedirect(redirectTo)
         guard !token.isEmpty, token.utf8.count <= 256, let purposes = Self.purposes(ofVerifyType: type),
             let consumed = try await store.consume(linkTokenHash: RefreshTokenCodec.hash(token)), purposes.contains(consumed.purpose)
@@ -109,7 +110,7 @@ extension AuthService {
             try await store.issueAuthCode(flowState: flow, codeHash: RefreshTokenCodec.hash(authCode))
             return Self.appending(query: [("code", authCode)], to: target)
         }
-        let session = try await startSession(for: user, method: Self.amrMethod(consumed.purpose), client: Client(ip: nil, userAgent: nil))
+        let session = try await startSession(for: user, method: Self.amrMethod(consumed.purpose), client: client)
         return Self.appending(
             fragment: [
                 ("access_token", session.access_token), ("expires_at", String(session.expires_at)),
@@ -123,13 +124,14 @@ extension AuthService {
         guard let purposes = Self.purposes(ofVerifyType: type) else {
             throw AuthError.validation("type must be signup, recovery, magiclink or email")
         }
+        try await limit(.verify, client: client)
         let consumed: AuthStore.ConsumedToken?
         if let tokenHash {
             guard !tokenHash.isEmpty, tokenHash.utf8.count <= 256 else { throw AuthError.otpExpired }
             consumed = try await store.consume(linkTokenHash: RefreshTokenCodec.hash(tokenHash))
         } else if let rawEmail = email, let code {
             let email = try Self.normalisedEmail(rawEmail)
-            try await limit(email: email, client: client)
+            try await limits.take(.address, key: email, maximum: settings.attemptsPerMinutePerEmail, window: .seconds(60))
             guard code.count == 6, code.allSatisfy(\.isASCII), code.allSatisfy(\.isNumber) else { throw AuthError.otpExpired }
             consumed = try await store.consume(email: email, codeHash: codeHash(email: email, code: code), purposes: purposes)
         } else {

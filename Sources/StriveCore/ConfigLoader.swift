@@ -74,7 +74,7 @@ public struct ConfigLoader: Sendable {
         var auth = AuthSettings(
             accessTokenLifetime: .seconds(integer(.jwtExpiry, &problems)),
             refreshReuseInterval: .seconds(integer(.refreshReuseInterval, &problems)),
-            attemptsPerMinutePerIP: integer(.authRateLimitPerIP, &problems),
+            signInsPerIP: integer(.authRateLimitPerIP, &problems),
             attemptsPerMinutePerEmail: integer(.authRateLimitPerEmail, &problems),
             bcryptCost: integer(.bcryptCost, &problems))
         if auth.bcryptCost < 10 && mode != .test {
@@ -90,6 +90,17 @@ public struct ConfigLoader: Sendable {
         for pattern in auth.redirectURLs
         where !(pattern.hasPrefix("http://") || pattern.hasPrefix("https://")) || pattern.contains(where: \.isWhitespace) {
             problems.add(.authRedirectURLs, "must be comma-separated http:// or https:// URLs (with * or ** wildcards)", quoted(pattern))
+        }
+        auth.refreshesPerIP = integer(.authRateLimitTokenRefresh, &problems)
+        auth.verificationsPerIP = integer(.authRateLimitVerify, &problems)
+        auth.mailRequestsPerIP = integer(.authRateLimitOTP, &problems)
+        for entry in (value(.trustedProxies) ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+        where !entry.isEmpty {
+            if let network = IPNetwork(entry) {
+                auth.trustedProxies.append(network)
+            } else {
+                problems.add(.trustedProxies, "must be comma-separated IP addresses or CIDR ranges", quoted(entry))
+            }
         }
         auth.otpLifetime = .seconds(integer(.otpExpiry, &problems))
         auth.emailsPerHour = integer(.emailRateLimit, &problems)

@@ -38,6 +38,10 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case smtpSenderName = "STRIVE_SMTP_SENDER_NAME"
     case smtpCAFile = "STRIVE_SMTP_CA_FILE"
     case mailTemplatesDirectory = "STRIVE_MAIL_TEMPLATES_DIR"
+    case authRateLimitTokenRefresh = "STRIVE_AUTH_RATE_LIMIT_TOKEN_REFRESH"
+    case authRateLimitVerify = "STRIVE_AUTH_RATE_LIMIT_VERIFY"
+    case authRateLimitOTP = "STRIVE_AUTH_RATE_LIMIT_OTP"
+    case trustedProxies = "STRIVE_TRUSTED_PROXIES"
 
     var isSecret: Bool {
         switch self {
@@ -146,11 +150,29 @@ extension ConfigVariable {
         case .authRateLimitPerIP:
             Setting(
                 .integer(range: 1...100_000, unit: "attempts", default: 30),
-                "sign-in and sign-up attempts per minute per client IP (per process)")
+                "sign-in and sign-up attempts per 5 minutes per client IP, all instances together")
         case .authRateLimitPerEmail:
             Setting(
                 .integer(range: 1...100_000, unit: "attempts", default: 10),
-                "sign-in and sign-up attempts per minute per email address (per process)")
+                "sign-in, sign-up and mail requests per minute per email address, all instances together")
+        case .authRateLimitTokenRefresh:
+            Setting(
+                .integer(range: 1...100_000, unit: "refreshes", default: 150),
+                "token refreshes per 5 minutes per client IP, all instances together")
+        case .authRateLimitVerify:
+            Setting(
+                .integer(range: 1...100_000, unit: "attempts", default: 30),
+                "link and code verifications per 5 minutes per client IP, all instances together")
+        case .authRateLimitOTP:
+            Setting(
+                .integer(range: 1...100_000, unit: "requests", default: 30),
+                "recovery, magic-link and resend requests per 5 minutes per client IP, all instances together")
+        case .trustedProxies:
+            Setting(
+                .text, "proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs)",
+                details: "comma-separated IP addresses or CIDR ranges (`10.0.0.0/8, ::1`) of the load balancers in front of "
+                    + "Strive. Only a request from one of them has its client IP taken from `X-Forwarded-For` (the nearest "
+                    + "address not itself a trusted proxy); everyone else is limited by their own address.")
         case .bcryptCost:
             Setting(
                 .integer(range: 4...16, unit: "rounds", default: 10),

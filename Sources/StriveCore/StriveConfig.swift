@@ -76,10 +76,18 @@ public struct AuthSettings: Sendable, Equatable {
     /// How long a just-rotated refresh token may be presented again (concurrent tabs, retries) and get
     /// the same successor instead of revoking the session.
     public var refreshReuseInterval: Duration
-    /// Sign-in and sign-up attempts per minute from one IP address.
-    public var attemptsPerMinutePerIP: Int
-    /// Sign-in and sign-up attempts per minute for one email address.
+    /// Sign-in and sign-up attempts per 5 minutes from one IP address, all instances together.
+    public var signInsPerIP: Int
+    /// Sign-in, sign-up and mail requests per minute for one email address, all instances together.
     public var attemptsPerMinutePerEmail: Int
+    /// Token refreshes per 5 minutes from one IP address.
+    public var refreshesPerIP: Int = 150
+    /// Link and code verifications per 5 minutes from one IP address.
+    public var verificationsPerIP: Int = 30
+    /// Recovery, magic-link and resend requests per 5 minutes from one IP address.
+    public var mailRequestsPerIP: Int = 30
+    /// The proxies whose `X-Forwarded-For` is believed (`STRIVE_TRUSTED_PROXIES`).
+    public var trustedProxies: [IPNetwork] = []
     /// bcrypt cost factor of new password hashes.
     public var bcryptCost: Int
     /// Sign-ups are confirmed at once (no confirmation mail) — `STRIVE_AUTH_AUTOCONFIRM`.
@@ -101,18 +109,18 @@ public struct AuthSettings: Sendable, Equatable {
         func declared(_ variable: ConfigVariable) -> Int { variable.setting.defaultInteger ?? 0 }
         return AuthSettings(
             accessTokenLifetime: .seconds(declared(.jwtExpiry)), refreshReuseInterval: .seconds(declared(.refreshReuseInterval)),
-            attemptsPerMinutePerIP: declared(.authRateLimitPerIP), attemptsPerMinutePerEmail: declared(.authRateLimitPerEmail),
+            signInsPerIP: declared(.authRateLimitPerIP), attemptsPerMinutePerEmail: declared(.authRateLimitPerEmail),
             bcryptCost: declared(.bcryptCost)
         )
     }
 
     public init(
-        accessTokenLifetime: Duration, refreshReuseInterval: Duration, attemptsPerMinutePerIP: Int,
+        accessTokenLifetime: Duration, refreshReuseInterval: Duration, signInsPerIP: Int,
         attemptsPerMinutePerEmail: Int, bcryptCost: Int
     ) {
         self.accessTokenLifetime = accessTokenLifetime
         self.refreshReuseInterval = refreshReuseInterval
-        self.attemptsPerMinutePerIP = attemptsPerMinutePerIP
+        self.signInsPerIP = signInsPerIP
         self.attemptsPerMinutePerEmail = attemptsPerMinutePerEmail
         self.bcryptCost = bcryptCost
     }

@@ -60,7 +60,7 @@ struct ConfigLoaderTests {
             .auth
         #expect(tuned.accessTokenLifetime == .seconds(300))
         #expect(tuned.refreshReuseInterval == .zero)
-        #expect(tuned.attemptsPerMinutePerIP == 5)
+        #expect(tuned.signInsPerIP == 5)
 
         let error = await #expect(throws: ConfigurationError.self) {
             try await load(["STRIVE_JWT_EXPIRY": "forever", "STRIVE_BCRYPT_COST": "4", "STRIVE_AUTH_RATE_LIMIT_EMAIL": "0"])
