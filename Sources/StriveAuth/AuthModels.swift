@@ -75,6 +75,8 @@ public struct UserJSON: Codable, Sendable, Equatable {
     public var updated_at: Date
     public var is_anonymous: Bool
     public var banned_until: Date?
+    /// The user's MFA factors (`GET /user`; absent elsewhere).
+    public var factors: [AuthService.FactorJSON]? = nil
 }
 
 /// Supabase Auth's session (token) response.

@@ -38,6 +38,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         group.put("admin/users/:id") { request, context in try await mappingErrors { try await adminUpdate(request, context) } }
         group.delete("admin/users/:id") { request, context in try await mappingErrors { try await adminDelete(request, context) } }
         registerMailFlows(on: group)
+        registerFactors(on: group)
     }
 
     // MARK: Handlers
@@ -105,7 +106,10 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     func user(_ request: Request, _ context: Context) async throws -> Response {
         let token = try userToken(request, context)
-        return try json(try await service.currentUser(token).json)
+        let user = try await service.currentUser(token)
+        var body = user.json
+        body.factors = try await service.factors(of: user.id)
+        return try json(body)
     }
 
     struct UserUpdateBody: Decodable {

@@ -76,8 +76,11 @@ public struct AuthService: Sendable {
             reuseInterval: settings.refreshReuseInterval
         )
         switch rotation {
-        case .rotated(let user, let session):
-            return try await tokenResponse(user: user, session: session, refreshToken: successor, method: "token_refresh")
+        case .rotated(let user, let session, let aal):
+            let now = Int(Date().timeIntervalSince1970)
+            var amr: [AccessClaims.AuthenticationMethod] = [.init(method: "token_refresh", timestamp: now)]
+            if aal == "aal2" { amr.insert(.init(method: "totp", timestamp: now), at: 0) }
+            return try await tokenResponse(user: user, session: session, refreshToken: successor, aal: aal, amr: amr)
         case .notFound: throw AuthError.refreshTokenNotFound
         case .alreadyUsed: throw AuthError.refreshTokenAlreadyUsed
         case .userBanned: throw AuthError.userBanned
@@ -219,21 +222,29 @@ public struct AuthService: Sendable {
     /// Counts an attempt for `email` against its client IP's allowance (`category`: sign-in, mail or
     /// verify) and the address's own; throws `over_request_rate_limit` past either.
     func limit(email: String, client: Client, category: SharedRateLimits.Category = .signIn) async throws {
-        try await limit(category, client: client)
-        try await limits.take(.address, key: email, maximum: settings.attemptsPerMinutePerEmail, window: .seconds(60))
+        try await limits.take(ipCheck(category, client: client) + [addressCheck(email)])
     }
 
     /// Counts an attempt against the client IP's allowance for `category`, all instances together.
     func limit(_ category: SharedRateLimits.Category, client: Client) async throws {
-        guard let ip = client.ip else { return }
+        try await limits.take(ipCheck(category, client: client))
+    }
+
+    func addressCheck(_ email: String) -> SharedRateLimits.Check {
+        SharedRateLimits.Check(.address, key: email, maximum: settings.attemptsPerMinutePerEmail, window: .seconds(60))
+    }
+
+    private func ipCheck(_ category: SharedRateLimits.Category, client: Client) -> [SharedRateLimits.Check] {
+        guard let ip = client.ip else { return [] }
         let maximum =
             switch category {
             case .signIn, .address: settings.signInsPerIP
             case .tokenRefresh: settings.refreshesPerIP
             case .verify: settings.verificationsPerIP
             case .mail: settings.mailRequestsPerIP
+            case .mfa: settings.mfaAttemptsPerIP
             }
-        try await limits.take(category, key: ip, maximum: maximum, window: .seconds(300))
+        return [SharedRateLimits.Check(category, key: ip, maximum: maximum, window: category == .mfa ? .seconds(60) : .seconds(300))]
     }
 
     func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {
@@ -241,16 +252,20 @@ public struct AuthService: Sendable {
         let (signedIn, session) = try await store.startSession(
             user: user.id, refreshTokenHash: RefreshTokenCodec.hash(refreshToken), userAgent: client.userAgent, ip: client.ip
         )
-        return try await tokenResponse(user: signedIn, session: session, refreshToken: refreshToken, method: method)
+        let now = Int(Date().timeIntervalSince1970)
+        return try await tokenResponse(
+            user: signedIn, session: session, refreshToken: refreshToken, aal: "aal1", amr: [.init(method: method, timestamp: now)])
     }
 
-    private func tokenResponse(user: UserRecord, session: UUID, refreshToken: String, method: String) async throws -> TokenResponse {
+    func tokenResponse(
+        user: UserRecord, session: UUID, refreshToken: String, aal: String, amr: [AccessClaims.AuthenticationMethod]
+    ) async throws -> TokenResponse {
         let now = Int(Date().timeIntervalSince1970)
         let lifetime = Int(settings.accessTokenLifetime.components.seconds)
         let claims = AccessClaims(
             sub: user.id.uuidString.lowercased(), aud: user.aud, role: user.role, email: user.email, phone: "",
             exp: now + lifetime, iat: now, iss: tokens.issuer, session_id: session.uuidString.lowercased(),
-            aal: "aal1", amr: [.init(method: method, timestamp: now)], app_metadata: .object(user.appMetadata),
+            aal: aal, amr: amr, app_metadata: .object(user.appMetadata),
             user_metadata: .object(user.userMetadata), is_anonymous: user.isAnonymous
         )
         return TokenResponse(

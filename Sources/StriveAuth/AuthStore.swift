@@ -164,7 +164,7 @@ public struct AuthStore: Sendable {
 
     public enum Rotation: Sendable {
         /// `token` is the successor to hand out (new, or the same one again within the reuse interval).
-        case rotated(user: UserRecord, session: UUID)
+        case rotated(user: UserRecord, session: UUID, aal: String)
         case notFound
         /// Presented again after its successor was handed out and the reuse interval passed: the session
         /// has been revoked.
@@ -179,14 +179,14 @@ public struct AuthStore: Sendable {
         return try await service("/token") { connection in
             let presented = try await connection.rows(
                 """
-                select t.revoked, t.session_id, t.user_id from auth.refresh_tokens t
+                select t.revoked, t.session_id, t.user_id, s.aal from auth.refresh_tokens t
                 join auth.sessions s on s.id = t.session_id
                 where t.token_hash = \(tokenHash) and (s.not_after is null or s.not_after > now())
                 for update of t
                 """, logger: logger
             ).first
             guard let presented else { return .notFound }
-            let (revoked, session, userID) = try presented.decode((Bool, UUID, UUID).self)
+            let (revoked, session, userID, aal) = try presented.decode((Bool, UUID, UUID, String).self)
 
             if revoked {
                 let successorIsFresh = try await connection.rows(
@@ -218,7 +218,7 @@ public struct AuthStore: Sendable {
             ).first
             guard let user else { return .notFound }
             if user.isBanned() { return .userBanned }
-            return .rotated(user: user, session: session)
+            return .rotated(user: user, session: session, aal: aal)
         }
     }
 

@@ -124,14 +124,14 @@ extension AuthService {
         guard let purposes = Self.purposes(ofVerifyType: type) else {
             throw AuthError.validation("type must be signup, recovery, magiclink or email")
         }
-        try await limit(.verify, client: client)
         let consumed: AuthStore.ConsumedToken?
         if let tokenHash {
+            try await limit(.verify, client: client)
             guard !tokenHash.isEmpty, tokenHash.utf8.count <= 256 else { throw AuthError.otpExpired }
             consumed = try await store.consume(linkTokenHash: RefreshTokenCodec.hash(tokenHash))
         } else if let rawEmail = email, let code {
             let email = try Self.normalisedEmail(rawEmail)
-            try await limits.take(.address, key: email, maximum: settings.attemptsPerMinutePerEmail, window: .seconds(60))
+            try await limit(email: email, client: client, category: .verify)
             guard code.count == 6, code.allSatisfy(\.isASCII), code.allSatisfy(\.isNumber) else { throw AuthError.otpExpired }
             consumed = try await store.consume(email: email, codeHash: codeHash(email: email, code: code), purposes: purposes)
         } else {

@@ -94,6 +94,7 @@ public struct ConfigLoader: Sendable {
         auth.refreshesPerIP = integer(.authRateLimitTokenRefresh, &problems)
         auth.verificationsPerIP = integer(.authRateLimitVerify, &problems)
         auth.mailRequestsPerIP = integer(.authRateLimitOTP, &problems)
+        auth.mfaAttemptsPerIP = integer(.authRateLimitMFA, &problems)
         for entry in (value(.trustedProxies) ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
         where !entry.isEmpty {
             if let network = IPNetwork(entry) {

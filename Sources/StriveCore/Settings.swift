@@ -41,6 +41,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authRateLimitTokenRefresh = "STRIVE_AUTH_RATE_LIMIT_TOKEN_REFRESH"
     case authRateLimitVerify = "STRIVE_AUTH_RATE_LIMIT_VERIFY"
     case authRateLimitOTP = "STRIVE_AUTH_RATE_LIMIT_OTP"
+    case authRateLimitMFA = "STRIVE_AUTH_RATE_LIMIT_MFA"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
 
     var isSecret: Bool {
@@ -167,6 +168,10 @@ extension ConfigVariable {
             Setting(
                 .integer(range: 1...100_000, unit: "requests", default: 30),
                 "recovery, magic-link and resend requests per 5 minutes per client IP, all instances together")
+        case .authRateLimitMFA:
+            Setting(
+                .integer(range: 1...100_000, unit: "attempts", default: 15),
+                "MFA enrollments, challenges and verifications per minute per client IP, all instances together")
         case .trustedProxies:
             Setting(
                 .text, "proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs)",

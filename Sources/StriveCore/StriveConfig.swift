@@ -86,6 +86,8 @@ public struct AuthSettings: Sendable, Equatable {
     public var verificationsPerIP: Int = 30
     /// Recovery, magic-link and resend requests per 5 minutes from one IP address.
     public var mailRequestsPerIP: Int = 30
+    /// MFA enrollments, challenges and verifications per minute from one IP address.
+    public var mfaAttemptsPerIP: Int = 15
     /// The proxies whose `X-Forwarded-For` is believed (`STRIVE_TRUSTED_PROXIES`).
     public var trustedProxies: [IPNetwork] = []
     /// bcrypt cost factor of new password hashes.

@@ -66,6 +66,13 @@ public actor TestCluster {
         let migrations = try Migration.bundled()
         let admin = try cluster.target(running, database: "postgres")
         try await withConnection(admin, logger: logger) { connection in
+            // A throwaway cluster needs no durability, and every test's CREATE DATABASE writes the whole
+            // template through the WAL: with fsync the suite's bursts stalled the server for seconds (its
+            // availability probe timed out and tests got 503s). Tests of durability run clusters of their own.
+            for setting in ["fsync = off", "synchronous_commit = off", "full_page_writes = off"] {
+                try await connection.run(PostgresQuery(unsafeSQL: "alter system set \(setting)"), logger: logger)
+            }
+            try await connection.run("select pg_reload_conf()", logger: logger)
             try await connection.run(PostgresQuery(unsafeSQL: "create database \(templateDatabase)"), logger: logger)
         }
         try await withConnection(admin.with(database: templateDatabase), logger: logger) { connection in

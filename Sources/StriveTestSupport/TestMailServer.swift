@@ -16,7 +16,26 @@ public final class TestMailServer: Sendable {
         public let description: String
     }
 
-    /// Starts a server; `delay` holds each DATA reply that long (a slow mail server).
+    /// One server for every test of the process that needs an ordinary one (tests tell their mail apart
+    /// by recipient): starting one per test costs a Python interpreter and an RSA key each, a burst that
+    /// starves the rest of the suite on two cores.
+    public static func shared() async throws -> TestMailServer {
+        try await SharedServer.instance.server()
+    }
+
+    private actor SharedServer {
+        static let instance = SharedServer()
+        private var started: Task<TestMailServer, any Error>?
+
+        func server() async throws -> TestMailServer {
+            if let started { return try await started.value }
+            let task = Task { try await TestMailServer.start() }
+            started = task
+            return try await task.value
+        }
+    }
+
+    /// Starts a server of the test's own; `delay` holds each DATA reply that long (a slow mail server).
     public static func start(delay: Double = 0) async throws -> TestMailServer {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let python = root.appendingPathComponent(".build-venv/bin/python").path

@@ -300,8 +300,8 @@ struct MailHarness: Sendable {
     static func run(
         _ extra: [String: String] = [:], delay: Double = 0, _ body: @Sendable @escaping (MailHarness) async throws -> Void
     ) async throws {
-        let mail = try await TestMailServer.start(delay: delay)
-        defer { mail.stop() }
+        let mail = delay > 0 ? try await TestMailServer.start(delay: delay) : try await TestMailServer.shared()
+        defer { if delay > 0 { mail.stop() } }
         let database = try await TestCluster.shared.makeDatabase()
         var environment = mail.environment
         environment["STRIVE_AUTH_AUTOCONFIRM"] = "false"

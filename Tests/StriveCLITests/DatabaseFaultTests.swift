@@ -118,7 +118,7 @@ struct DatabaseFaultTests {
         // Every acknowledged write is there, none twice.
         let acknowledged = log.acknowledged
         #expect(acknowledged.count > Self.meaningfulWrites, "too few writes to mean anything: \(acknowledged.count)")
-        let stored = try psql(databaseURL, "select id from public.organizations where slug like 'fault-%'")
+        let stored = try await psql(databaseURL, "select id from public.organizations where slug like 'fault-%'")
             .split(separator: "\n").map(String.init)
         #expect(Set(stored).isSuperset(of: acknowledged), "missing: \(Set(acknowledged).subtracting(stored).prefix(5))")
         #expect(stored.count == Set(stored).count)
@@ -128,21 +128,21 @@ struct DatabaseFaultTests {
     /// received every committed insert exactly once, in commit order (the order of their positions in
     /// realtime.changes), faults or not.
     func subscribed(base: String, key: String, databaseURL: String, _ body: @Sendable (TestSocket) async throws -> Void) async throws {
-        _ = try psql(databaseURL, "select realtime.publish('public.organizations')")
+        _ = try await psql(databaseURL, "select realtime.publish('public.organizations')")
         let url = TestSocket.realtimeURL(base: base, apikey: key)
         try await TestSocket.connect(url: url) { socket in
             let joined = try await socket.join("organizations", config: changesConfig([("INSERT", "organizations", nil)]))
             #expect(joined.status == "ok", "\(joined.text)")
             try await body(socket)
-            let committed = try Self.committedInserts(databaseURL)
+            let committed = try await Self.committedInserts(databaseURL)
             let delivered = await Self.delivered(socket, count: committed.count)
             Self.expectSameSequence(delivered: delivered, committed: committed)
         }
     }
 
     /// The ids of committed organization inserts, in commit order.
-    static func committedInserts(_ databaseURL: String) throws -> [String] {
-        try psql(
+    static func committedInserts(_ databaseURL: String) async throws -> [String] {
+        try await psql(
             databaseURL,
             "select record->>'id' from realtime.changes where table_name = 'organizations' and type = 'INSERT' order by position, id"
         )
@@ -177,7 +177,7 @@ struct DatabaseFaultTests {
         let key = try first.serviceKey()
         let databaseURL = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
             in: .whitespacesAndNewlines)
-        _ = try psql(databaseURL, "select realtime.publish('public.organizations')")
+        _ = try await psql(databaseURL, "select realtime.publish('public.organizations')")
         let url = TestSocket.realtimeURL(base: base, apikey: key)
         let log = ClientLog()
         let stop = Flag()
@@ -206,7 +206,7 @@ struct DatabaseFaultTests {
             try await Task.sleep(for: .seconds(2))
             stop.set()
             try await writer.value
-            let committed = try Self.committedInserts(databaseURL)
+            let committed = try await Self.committedInserts(databaseURL)
             let afterRestart = await Self.delivered(socket, count: committed.count - beforeRestart.count)
             print("realtime across a restart: \(beforeRestart.count) delivered before, \(afterRestart.count) after")
             Self.expectSameSequence(delivered: beforeRestart + afterRestart, committed: committed)
@@ -232,7 +232,7 @@ struct DatabaseFaultTests {
                 #expect(try await listener.join("room").status == "ok")
                 try await TestSocket.connect(url: firstURL) { speaker in
                     #expect(try await speaker.join("room").status == "ok")
-                    let listeners = try psql(
+                    let listeners = try await psql(
                         databaseURL, "select pid from pg_stat_activity where query ilike 'listen%strive_realtime_bus%'"
                     )
                     .split(separator: "\n").compactMap { Int32($0) }
@@ -249,8 +249,10 @@ struct DatabaseFaultTests {
                         arrived = await listener.first(timeout: .seconds(1)) { $0.payload.objectValue?["event"] == "after-silence" } != nil
                     }
                     #expect(arrived, "broadcasts no longer cross instances after their LISTEN connections went silent")
-                    let replaced = try psql(databaseURL, "select pid from pg_stat_activity where query ilike 'listen%strive_realtime_bus%'")
-                        .split(separator: "\n").compactMap { Int32($0) }
+                    let replaced = try await psql(
+                        databaseURL, "select pid from pg_stat_activity where query ilike 'listen%strive_realtime_bus%'"
+                    )
+                    .split(separator: "\n").compactMap { Int32($0) }
                     #expect(Set(replaced).subtracting(listeners).count == 2, "each instance opened a new LISTEN connection")
                 }
             }
@@ -316,7 +318,7 @@ struct DatabaseFaultTests {
                     await watcher.first { $0.event == "presence_diff" && $0.payload.objectValue?["joins"]?.objectValue?["walker"] != nil }
                         != nil)
 
-                _ = try psql(databaseURL, #"select realtime.send('{"n": 1}', 'from-sql', 'lobby', false)"#)
+                _ = try await psql(databaseURL, #"select realtime.send('{"n": 1}', 'from-sql', 'lobby', false)"#)
                 for socket in [watcher, walker] {
                     #expect(await socket.first { $0.event == "broadcast" && $0.payload.objectValue?["event"] == "from-sql" } != nil)
                 }
@@ -332,7 +334,7 @@ struct DatabaseFaultTests {
                 #expect(ContinuousClock.now - killed < RealtimeBus.silenceLimit + .seconds(6))
             }
             // The survivor still serves its socket.
-            _ = try psql(databaseURL, #"select realtime.send('{"n": 2}', 'after', 'lobby', false)"#)
+            _ = try await psql(databaseURL, #"select realtime.send('{"n": 2}', 'after', 'lobby', false)"#)
             #expect(await watcher.first { $0.payload.objectValue?["event"] == "after" } != nil)
         }
     }
@@ -398,11 +400,11 @@ struct DatabaseFaultTests {
         case .fastRestart:
             try await cluster.restart(mode: .fast, logger: logger)
         case .killOneBackend:
-            let backend = try psql(databaseURL, "select pid from pg_stat_activity where usename = 'authenticator' limit 1")
+            let backend = try await psql(databaseURL, "select pid from pg_stat_activity where usename = 'authenticator' limit 1")
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             kill(try #require(Int32(backend)), SIGKILL)
         case .terminateEveryConnection:
-            _ = try psql(databaseURL, "select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = 'authenticator'")
+            _ = try await psql(databaseURL, "select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = 'authenticator'")
         }
     }
 
@@ -411,7 +413,7 @@ struct DatabaseFaultTests {
         // Give a restart the chance to begin before the first poll can see the old server still up.
         try await Task.sleep(for: .milliseconds(300))
         while ContinuousClock.now - start < .seconds(60) {
-            if (try? psql(databaseURL, "select 1"))?.trimmingCharacters(in: .whitespacesAndNewlines) == "1" { return .now }
+            if (try? await psql(databaseURL, "select 1"))?.trimmingCharacters(in: .whitespacesAndNewlines) == "1" { return .now }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw StriveProcess.Failure("the database did not come back within a minute")
@@ -501,24 +503,15 @@ func read(base: String, key: String, until stop: Flag, log: ClientLog) async thr
 }
 
 /// Runs `sql` with psql against `url`; the unaligned, tuples-only output.
-func psql(_ url: String, _ sql: String) throws -> String {
-    let result = try psqlResult(url, sql)
+func psql(_ url: String, _ sql: String) async throws -> String {
+    let result = try await psqlResult(url, sql)
     guard result.status == 0 else { throw StriveProcess.Failure("psql failed: \(sql)") }
     return result.stdout
 }
 
 /// psql's exit status, output and error text for `sql` (one -c string: one implicit transaction).
-func psqlResult(_ url: String, _ sql: String) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+func psqlResult(_ url: String, _ sql: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let psql = ToolProcess.find("psql") ?? "/usr/bin/psql"
+    let result = try await ToolProcess.run(psql, [url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    return (result.status, result.stdout, result.stderr)
 }

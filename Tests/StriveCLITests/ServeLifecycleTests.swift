@@ -18,13 +18,9 @@ struct ServeLifecycleTests {
     func isAlive(_ pid: Int32) -> Bool { ProcessLiveness.isRunning(pid) }
 
     /// Runs `sql` with psql as the owner of the cluster `url` points at.
-    func ownerSQL(_ url: String, _ sql: String) throws {
-        let psql = Process()
-        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        psql.arguments = ["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
-        try psql.run()
-        psql.waitUntilExit()
-        #expect(psql.terminationStatus == 0, "psql: \(sql)")
+    func ownerSQL(_ url: String, _ sql: String) async throws {
+        let result = try await psqlResult(url, sql)
+        #expect(result.status == 0, "psql: \(sql): \(result.stderr)")
     }
 
     /// Polls `url` until it answers something other than 404, for up to `seconds`.
@@ -70,7 +66,7 @@ struct ServeLifecycleTests {
         for probe in probes { #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404) }
 
         let committed = ContinuousClock.now
-        try ownerSQL(url, "create table public.live_probe (id int primary key); grant select on public.live_probe to anon;")
+        try await ownerSQL(url, "create table public.live_probe (id int primary key); grant select on public.live_probe to anon;")
         for (index, probe) in probes.enumerated() {
             let answer = try await firstAnswerOtherThan404(probe, apikey: anonKey)
             print("DDL commit to a request that sees it, instance \(index + 1): \(ContinuousClock.now - committed)")
@@ -81,7 +77,7 @@ struct ServeLifecycleTests {
         #expect(try await second.wait().status == 0)
 
         // A column added later is there too (the cache is replaced, not just extended).
-        try ownerSQL(url, "alter table public.live_probe add column label text; insert into public.live_probe values (1, 'one');")
+        try await ownerSQL(url, "alter table public.live_probe add column label text; insert into public.live_probe values (1, 'one');")
         var selected = (0, "")
         for _ in 0..<500 {
             selected = try await httpGet(probes[0] + "?select=label", headers: ["apikey": anonKey])
@@ -98,13 +94,13 @@ struct ServeLifecycleTests {
         let dataDirectory = temporaryPath("strive-hup")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let (server, base, anonKey, url) = try await serving(dataDirectory)
-        try ownerSQL(url, "drop event trigger strive_schema_changed")
+        try await ownerSQL(url, "drop event trigger strive_schema_changed")
         let probe = base + "/rest/v1/reload_probe"
         let before = try await httpGet(probe, headers: ["apikey": anonKey])
         #expect(before.0 == 404)
         #expect(before.1.contains("PGRST205"))
 
-        try ownerSQL(url, "create table public.reload_probe (id int primary key); grant select on public.reload_probe to anon;")
+        try await ownerSQL(url, "create table public.reload_probe (id int primary key); grant select on public.reload_probe to anon;")
         try await Task.sleep(for: .seconds(1))
         #expect(try await httpGet(probe, headers: ["apikey": anonKey]).0 == 404, "without the trigger the cache waits for SIGHUP")
         server.signal(SIGHUP)

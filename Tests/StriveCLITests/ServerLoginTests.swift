@@ -18,37 +18,38 @@ struct ServerLoginTests {
         // Derived from the JWT secret: asking again gives the same URL, so running code keeps working.
         #expect(try await url(role: "app", dataDirectory) == app)
 
-        let member = try value(owner, "select id from auth.users where email = 'member@acme.example'")
-        let acme = try value(owner, "select id from public.organizations where slug = 'acme'")
-        let globex = try value(owner, "select id from public.organizations where slug = 'globex'")
-        let globexCustomers = try value(owner, "select count(*) from public.customers where organization_id = '\(globex)'")
+        let member = try await value(owner, "select id from auth.users where email = 'member@acme.example'")
+        let acme = try await value(owner, "select id from public.organizations where slug = 'acme'")
+        let globex = try await value(owner, "select id from public.organizations where slug = 'globex'")
+        let globexCustomers = try await value(owner, "select count(*) from public.customers where organization_id = '\(globex)'")
         #expect(Int(globexCustomers) ?? 0 > 0)
         let claims = #"select set_config('request.jwt.claims', '{"sub": "\#(member)", "role": "authenticated"}', true);"#
 
-        #expect(try value(app, "select current_user") == "authenticated")
+        #expect(try await value(app, "select current_user") == "authenticated")
         // No claims set: no caller, so no tenant's rows.
-        #expect(try value(app, "select count(*) from public.customers") == "0")
+        #expect(try await value(app, "select count(*) from public.customers") == "0")
         // As Acme's member: Acme's customers, none of Globex's, and no write into Globex.
-        let seen = try value(app, claims + "select string_agg(distinct organization_id::text, ','), count(*) from public.customers")
+        let seen = try await value(app, claims + "select string_agg(distinct organization_id::text, ','), count(*) from public.customers")
         #expect(seen.hasPrefix("\(acme)|") && !seen.contains(globex), "\(seen)")
-        #expect(try value(app, claims + "select count(*) from public.customers where organization_id = '\(globex)'") == "0")
-        let intrusion = try psqlResult(
+        #expect(try await value(app, claims + "select count(*) from public.customers where organization_id = '\(globex)'") == "0")
+        let intrusion = try await psqlResult(
             app, claims + "insert into public.customers (organization_id, name) values ('\(globex)', 'planted')")
         #expect(intrusion.status != 0 && intrusion.stderr.contains("row-level security"), "\(intrusion.stderr)")
-        #expect(try value(owner, "select count(*) from public.customers where name = 'planted'") == "0")
+        #expect(try await value(owner, "select count(*) from public.customers where name = 'planted'") == "0")
         // The claims are transaction-local: the next transaction is nobody again.
-        #expect(try value(app, "begin; " + claims + "commit; select count(*) from public.customers") == "0")
+        #expect(try await value(app, "begin; " + claims + "commit; select count(*) from public.customers") == "0")
         // Leaving the default role leaves the session with no rights at all, not more.
-        let escaped = try psqlResult(app, "set role none; select count(*) from public.customers")
+        let escaped = try await psqlResult(app, "set role none; select count(*) from public.customers")
         #expect(escaped.status != 0 && escaped.stderr.contains("permission denied"), "\(escaped.stderr)")
 
         // The service login reads every tenant, but owns nothing and creates nothing.
-        #expect(try value(service, "select current_user") == "service_role")
+        #expect(try await value(service, "select current_user") == "service_role")
         #expect(
-            try value(service, "select count(*) from public.customers") == (try value(owner, "select count(*) from public.customers")))
-        let ddl = try psqlResult(service, "create table public.intruder (id int)")
+            try await value(service, "select count(*) from public.customers")
+                == (try await value(owner, "select count(*) from public.customers")))
+        let ddl = try await psqlResult(service, "create table public.intruder (id int)")
         #expect(ddl.status != 0 && ddl.stderr.contains("permission denied"), "\(ddl.stderr)")
-        let dropped = try psqlResult(service, "drop table public.customers")
+        let dropped = try await psqlResult(service, "drop table public.customers")
         #expect(dropped.status != 0 && dropped.stderr.contains("must be owner"), "\(dropped.stderr)")
 
         let unknown = try await StriveProcess.run(["db", "url", "--role", "superuser", "--data-dir", dataDirectory])
@@ -63,7 +64,7 @@ struct ServerLoginTests {
     }
 
     /// The last line psql printed: the answer of the last statement (set_config prints its value first).
-    private func value(_ url: String, _ sql: String) throws -> String {
-        try psql(url, sql).split(separator: "\n").last.map(String.init) ?? ""
+    private func value(_ url: String, _ sql: String) async throws -> String {
+        try await psql(url, sql).split(separator: "\n").last.map(String.init) ?? ""
     }
 }

@@ -22,7 +22,7 @@ struct ToolCommandTests {
         #expect(started.status == 0, "\(started.stderr)")
         let url = try await StriveProcess.run(["db", "url", "--data-dir", dataDirectory]).stdout.trimmingCharacters(
             in: .whitespacesAndNewlines)
-        #expect(try psql(url, "select count(*) from public.organizations").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        #expect(try await psql(url, "select count(*) from public.organizations").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
         #expect(try await StriveProcess.run(["db", "stop", "--data-dir", dataDirectory]).status == 0)
 
         let refused = try await StriveProcess.run(["seed", "--data-dir", dataDirectory], environment: ["STRIVE_ENV": "production"])

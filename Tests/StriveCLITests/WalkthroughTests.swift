@@ -16,7 +16,7 @@ struct WalkthroughTests {
         let migrationSQL = try #require(Self.block(after: "<!-- walkthrough:migration -->", in: readme), "no walkthrough SQL")
         let script = try #require(Self.block(after: "<!-- walkthrough:python -->", in: readme), "no walkthrough script")
         let python = try #require(
-            Self.supabasePython,
+            await Self.supabasePython(),
             """
             no Python with supabase-py: run `python3 -m venv .build-venv && .build-venv/bin/pip install supabase==2.34.1 aiosmtpd==1.4.6` \
             in the repository (.ci/run does), or set STRIVE_TEST_PYTHON
@@ -57,7 +57,7 @@ struct WalkthroughTests {
         let anonKey = try server.anonKey()
         let scriptPath = folder + "/walkthrough.py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-        let ran = try ToolProcess.run(python, [scriptPath], environment: ["STRIVE_URL": base, "STRIVE_ANON_KEY": anonKey])
+        let ran = try await ToolProcess.run(python, [scriptPath], environment: ["STRIVE_URL": base, "STRIVE_ANON_KEY": anonKey])
         server.signal(SIGTERM)
         #expect(try await server.wait().status == 0)
 
@@ -91,14 +91,14 @@ struct WalkthroughTests {
     }
 
     /// `STRIVE_TEST_PYTHON`, else the repository's `.build-venv` that .ci/run prepares; it must import supabase.
-    static let supabasePython: String? = {
+    static func supabasePython() async -> String? {
         let candidates = [
             ProcessInfo.processInfo.environment["STRIVE_TEST_PYTHON"],
             repositoryRoot.appendingPathComponent(".build-venv/bin/python").path,
         ].compactMap { $0 }
-        return candidates.first { candidate in
-            FileManager.default.isExecutableFile(atPath: candidate)
-                && (try? ToolProcess.run(candidate, ["-c", "import supabase"]).status) == 0
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            if (try? await ToolProcess.run(candidate, ["-c", "import supabase"]).status) == 0 { return candidate }
         }
-    }()
+        return nil
+    }
 }

@@ -96,7 +96,7 @@ struct GeneratedTypesTests {
         """.write(toFile: folder + "/usage.ts", atomically: true, encoding: .utf8)
 
         let tsc = try #require(ToolProcess.find("tsc"), "tsc not found: install Debian's node-typescript (.ci/run does)")
-        let result = try ToolProcess.run(
+        let result = try await ToolProcess.run(
             tsc, ["--noEmit", "--strict", "--target", "es2020", "--moduleResolution", "node", "usage.ts"], in: folder)
         #expect(result.status == 0, "tsc failed:\n\(result.output)")
     }
@@ -144,9 +144,10 @@ struct GeneratedTypesTests {
         """.write(toFile: folder + "/main.swift", atomically: true, encoding: .utf8)
 
         let swiftc = try #require(ToolProcess.find("swiftc"), "swiftc not found")
-        let compiled = try ToolProcess.run(swiftc, ["-swift-version", "6", "-o", "decode", "Database.swift", "main.swift"], in: folder)
+        let compiled = try await ToolProcess.run(
+            swiftc, ["-swift-version", "6", "-o", "decode", "Database.swift", "main.swift"], in: folder)
         try #require(compiled.status == 0, "swiftc failed:\n\(compiled.output)")
-        let ran = try ToolProcess.run(folder + "/decode", [folder], in: folder)
+        let ran = try await ToolProcess.run(folder + "/decode", [folder], in: folder)
         #expect(ran.status == 0, "\(ran.output)")
         let lines = ran.output.split(separator: "\n").map(String.init)
         #expect(lines.count == 5, "\(ran.output)")

@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import StriveIdentity
+
+/// GoTrue's `/factors` endpoints (TOTP).
+extension AuthRoutes {
+    func registerFactors(on group: RouterGroup<Context>) {
+        group.post("factors") { request, context in try await mappingErrors { try await enroll(request, context) } }
+        group.post("factors/:factor/challenge") { request, context in try await mappingErrors { try await challenge(request, context) } }
+        group.post("factors/:factor/verify") { request, context in try await mappingErrors { try await verifyFactor(request, context) } }
+        group.delete("factors/:factor") { request, context in try await mappingErrors { try await unenroll(request, context) } }
+    }
+
+    struct EnrollBody: Decodable {
+        var factor_type: String?
+        var friendly_name: String?
+        var issuer: String?
+    }
+
+    func enroll(_ request: Request, _ context: Context) async throws -> Response {
+        let token = try userToken(request, context)
+        let body = try await decode(EnrollBody.self, from: request, context)
+        guard body.factor_type == "totp" else { throw AuthError.validation("factor_type must be totp (phone factors are not supported)") }
+        return try json(
+            try await service.enrollFactor(token, friendlyName: body.friendly_name, issuer: body.issuer, client: client(request, context)))
+    }
+
+    func challenge(_ request: Request, _ context: Context) async throws -> Response {
+        let token = try userToken(request, context)
+        return try json(try await service.challengeFactor(token, factor: try factorID(context), client: client(request, context)))
+    }
+
+    struct VerifyFactorBody: Decodable {
+        var challenge_id: String?
+        var code: String?
+    }
+
+    func verifyFactor(_ request: Request, _ context: Context) async throws -> Response {
+        let token = try userToken(request, context)
+        let body = try await decode(VerifyFactorBody.self, from: request, context)
+        guard let challengeText = body.challenge_id, let challenge = UUID(uuidString: challengeText) else {
+            throw AuthError.validation("challenge_id must be the id of a challenge")
+        }
+        guard let code = body.code else { throw AuthError.validation("code is required") }
+        return try json(
+            try await service.verifyFactor(
+                token, factor: try factorID(context), challenge: challenge, code: code, client: client(request, context)))
+    }
+
+    func unenroll(_ request: Request, _ context: Context) async throws -> Response {
+        let token = try userToken(request, context)
+        return try json(["id": try await service.unenrollFactor(token, factor: try factorID(context))])
+    }
+
+    func factorID(_ context: Context) throws -> UUID {
+        guard let text = context.parameters.get("factor"), let id = UUID(uuidString: text) else { throw AuthService.factorNotFound }
+        return id
+    }
+}
