@@ -54,6 +54,9 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     func signUp(_ request: Request, _ context: Context) async throws -> Response {
         _ = try context.caller()
         let body = try await decode(SignUpBody.self, from: request, context)
+        if body.email == nil && body.password == nil {
+            return try json(try await service.signUpAnonymously(metadata: body.data ?? [:], client: client(request, context)))
+        }
         guard let email = body.email else { throw AuthError.validation("Signups need an email address") }
         guard let password = body.password else { throw AuthError.validation("Signup requires a valid password") }
         let result = try await service.register(

@@ -117,6 +117,13 @@ public struct AuthService: Sendable {
         let user = try await currentUser(token)
         var changes = AuthStore.Changes()
         if let email = update.email { changes.email = try Self.normalisedEmail(email) }
+        // An anonymous user who gives an address becomes permanent once it is confirmed: at once with
+        // auto-confirm, else by the confirmation mail sent below.
+        let converting = user.isAnonymous && changes.email != nil
+        if converting && settings.autoconfirm {
+            changes.confirmEmail = true
+            changes.permanent = true
+        }
         if let password = update.password {
             try PasswordHasher.check(password)
             // A session that a recovery link started, or an account without a password (magic links), sets
@@ -130,7 +137,22 @@ public struct AuthService: Sendable {
             changes.passwordHash = try await hasher.hash(password)
         }
         changes.userMetadata = update.data
-        return try await apply(changes, to: user.id)
+        let updated = try await apply(changes, to: user.id)
+        if converting && !settings.autoconfirm {
+            try await sendMail(.signup, to: updated, request: MailRequest(), quietlyWhenTooSoon: false)
+        }
+        return updated
+    }
+
+    /// `POST /signup` without credentials, when `STRIVE_AUTH_ANONYMOUS` allows it: a user without an
+    /// address (`is_anonymous` in the token), who can become permanent with `PUT /user`.
+    public func signUpAnonymously(metadata: [String: JSONValue], client: Client) async throws -> TokenResponse {
+        guard settings.anonymousSignIns else {
+            throw AuthError(status: .unprocessableContent, code: "anonymous_provider_disabled", message: "Anonymous sign-ins are disabled")
+        }
+        try await limit(.anonymous, client: client)
+        let user = try await store.createAnonymousUser(userMetadata: metadata)
+        return try await startSession(for: user, method: "anonymous", client: client)
     }
 
     public func signOut(_ token: VerifiedToken, scope: AuthStore.LogoutScope) async throws {
@@ -243,8 +265,15 @@ public struct AuthService: Sendable {
             case .verify: settings.verificationsPerIP
             case .mail: settings.mailRequestsPerIP
             case .mfa: settings.mfaAttemptsPerIP
+            case .anonymous: settings.anonymousSignInsPerIP
             }
-        return [SharedRateLimits.Check(category, key: ip, maximum: maximum, window: category == .mfa ? .seconds(60) : .seconds(300))]
+        let window: Duration =
+            switch category {
+            case .mfa: .seconds(60)
+            case .anonymous: .seconds(3600)
+            default: .seconds(300)
+            }
+        return [SharedRateLimits.Check(category, key: ip, maximum: maximum, window: window)]
     }
 
     func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {

@@ -47,6 +47,24 @@ public struct AuthStore: Sendable {
         }
     }
 
+    /// A user without an address or password, signed in anonymously.
+    public func createAnonymousUser(userMetadata: [String: JSONValue]) async throws -> UserRecord {
+        let metadata = JSONValue.object(userMetadata).jsonText
+        let app = JSONValue.object(["provider": .string("anonymous"), "providers": .array([.string("anonymous")])]).jsonText
+        let created = try await service("/signup") { connection in
+            try await Self.users(
+                connection.rows(
+                    """
+                    insert into auth.users (is_anonymous, raw_app_meta_data, raw_user_meta_data)
+                    values (true, \(app)::jsonb, \(metadata)::jsonb)
+                    returning \(unescaped: UserRecord.columns)
+                    """, logger: logger)
+            ).first
+        }
+        guard let created else { throw StoreError.noRow("auth.users") }
+        return created
+    }
+
     public func user(email: String) async throws -> UserRecord? {
         try await service("/token") { connection in
             try await Self.users(
@@ -74,6 +92,8 @@ public struct AuthStore: Sendable {
         public var appMetadata: [String: JSONValue]?
         public var bannedUntil: Date??
         public var role: String?
+        /// An anonymous user's account becomes a permanent one.
+        public var permanent: Bool = false
 
         public init() {}
     }
@@ -107,7 +127,8 @@ public struct AuthStore: Sendable {
                         raw_app_meta_data = case when \(app)::jsonb is null then raw_app_meta_data
                             else jsonb_strip_nulls(raw_app_meta_data || \(app)::jsonb) end,
                         banned_until = case when \(banChanges) then \(bannedUntil) else banned_until end,
-                        role = coalesce(\(changes.role), role)
+                        role = coalesce(\(changes.role), role),
+                        is_anonymous = is_anonymous and not \(changes.permanent)
                     where id = \(id)
                     returning \(unescaped: UserRecord.columns)
                     """, logger: logger))

@@ -40,12 +40,12 @@ extension AuthService {
         if let created = try await store.createUser(
             email: email, passwordHash: hash, confirmed: false, appMetadata: Self.emailProviderMetadata, userMetadata: metadata)
         {
-            try await mail(.signup, to: created, request: request, quietlyWhenTooSoon: false)
+            try await sendMail(.signup, to: created, request: request, quietlyWhenTooSoon: false)
             return .confirmationSent(created.json)
         }
         guard let existing = try await store.user(email: email) else { throw AuthError.userAlreadyExists }
         if existing.emailConfirmedAt == nil {
-            try await mail(.signup, to: existing, request: request, quietlyWhenTooSoon: true)
+            try await sendMail(.signup, to: existing, request: request, quietlyWhenTooSoon: true)
             return .confirmationSent(existing.json)
         }
         return .confirmationSent(Self.lookalike(of: existing.json, email: email))
@@ -56,7 +56,7 @@ extension AuthService {
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client, category: .mail)
         guard let user = try await store.user(email: email), !user.isBanned() else { return }
-        try await mail(.recovery, to: user, request: request, quietlyWhenTooSoon: true)
+        try await sendMail(.recovery, to: user, request: request, quietlyWhenTooSoon: true)
     }
 
     /// `POST /otp`: a magic link and code; with `createUser`, a new address gets an (unconfirmed) account.
@@ -72,7 +72,7 @@ extension AuthService {
             if user == nil { user = try await store.user(email: email) }
         }
         guard let user, !user.isBanned() else { return }
-        try await mail(.magiclink, to: user, request: request, quietlyWhenTooSoon: true)
+        try await sendMail(.magiclink, to: user, request: request, quietlyWhenTooSoon: true)
     }
 
     /// `POST /resend` (type signup): the confirmation mail again, if the account still needs it.
@@ -80,7 +80,7 @@ extension AuthService {
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client, category: .mail)
         guard let user = try await store.user(email: email), user.emailConfirmedAt == nil else { return }
-        try await mail(.signup, to: user, request: request, quietlyWhenTooSoon: false)
+        try await sendMail(.signup, to: user, request: request, quietlyWhenTooSoon: false)
     }
 
     // MARK: Verification
@@ -164,7 +164,7 @@ extension AuthService {
 
     /// Issues a token of `purpose` for `user` and queues its mail. Over the per-address interval, flows
     /// that must not reveal whether the address has an account say nothing (`quietlyWhenTooSoon`).
-    private func mail(_ purpose: TokenPurpose, to user: UserRecord, request: MailRequest, quietlyWhenTooSoon: Bool) async throws {
+    func sendMail(_ purpose: TokenPurpose, to user: UserRecord, request: MailRequest, quietlyWhenTooSoon: Bool) async throws {
         guard let email = user.email else { return }
         let linkToken = codec.random()
         let code = Self.sixDigitCode()

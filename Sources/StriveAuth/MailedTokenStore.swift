@@ -175,7 +175,8 @@ extension AuthStore {
         try await database.withServiceRoleTransaction(method: "AUTH", path: "/verify", logger: logger) { connection in
             try await connection.rows(
                 """
-                update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
+                update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now(),
+                    is_anonymous = is_anonymous and email is null
                 where id = \(user) returning \(unescaped: UserRecord.columns)
                 """, logger: logger
             ).first.map(UserRecord.init(row:))

@@ -18,6 +18,8 @@ public struct SharedRateLimits: Sendable {
         case address
         /// Enrolling, challenging and verifying second factors, per client IP (per minute).
         case mfa
+        /// Anonymous sign-ins, per client IP (per hour).
+        case anonymous
     }
 
     /// One allowance to count an attempt against.

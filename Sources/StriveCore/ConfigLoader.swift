@@ -95,6 +95,8 @@ public struct ConfigLoader: Sendable {
         auth.verificationsPerIP = integer(.authRateLimitVerify, &problems)
         auth.mailRequestsPerIP = integer(.authRateLimitOTP, &problems)
         auth.mfaAttemptsPerIP = integer(.authRateLimitMFA, &problems)
+        auth.anonymousSignIns = boolean(.authAnonymous, &problems) ?? false
+        auth.anonymousSignInsPerIP = integer(.authRateLimitAnonymous, &problems)
         for entry in (value(.trustedProxies) ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
         where !entry.isEmpty {
             if let network = IPNetwork(entry) {

@@ -42,6 +42,8 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authRateLimitVerify = "STRIVE_AUTH_RATE_LIMIT_VERIFY"
     case authRateLimitOTP = "STRIVE_AUTH_RATE_LIMIT_OTP"
     case authRateLimitMFA = "STRIVE_AUTH_RATE_LIMIT_MFA"
+    case authAnonymous = "STRIVE_AUTH_ANONYMOUS"
+    case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
 
     var isSecret: Bool {
@@ -172,6 +174,14 @@ extension ConfigVariable {
             Setting(
                 .integer(range: 1...100_000, unit: "attempts", default: 15),
                 "MFA enrollments, challenges and verifications per minute per client IP, all instances together")
+        case .authAnonymous:
+            Setting(
+                .choice(["true", "false"], default: "false"),
+                "allow anonymous sign-ins (POST /signup without credentials; is_anonymous in the token)")
+        case .authRateLimitAnonymous:
+            Setting(
+                .integer(range: 1...100_000, unit: "sign-ins", default: 30),
+                "anonymous sign-ins per hour per client IP, all instances together")
         case .trustedProxies:
             Setting(
                 .text, "proxies whose X-Forwarded-For names the client (comma-separated IPs or CIDRs)",

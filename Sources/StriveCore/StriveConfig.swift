@@ -88,6 +88,10 @@ public struct AuthSettings: Sendable, Equatable {
     public var mailRequestsPerIP: Int = 30
     /// MFA enrollments, challenges and verifications per minute from one IP address.
     public var mfaAttemptsPerIP: Int = 15
+    /// `POST /signup` without credentials makes an anonymous user (`STRIVE_AUTH_ANONYMOUS`).
+    public var anonymousSignIns: Bool = false
+    /// Anonymous sign-ins per hour from one IP address.
+    public var anonymousSignInsPerIP: Int = 30
     /// The proxies whose `X-Forwarded-For` is believed (`STRIVE_TRUSTED_PROXIES`).
     public var trustedProxies: [IPNetwork] = []
     /// bcrypt cost factor of new password hashes.
