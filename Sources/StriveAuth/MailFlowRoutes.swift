@@ -13,6 +13,51 @@ extension AuthRoutes {
         group.post("recover") { request, context in try await mappingErrors { try await recover(request, context) } }
         group.post("otp") { request, context in try await mappingErrors { try await otp(request, context) } }
         group.post("resend") { request, context in try await mappingErrors { try await resend(request, context) } }
+        group.post("invite") { request, context in try await mappingErrors { try await invite(request, context) } }
+        group.post("admin/generate_link") { request, context in try await mappingErrors { try await generateLink(request, context) } }
+    }
+
+    struct InviteBody: Decodable {
+        var email: String?
+        var data: [String: JSONValue]?
+    }
+
+    func invite(_ request: Request, _ context: Context) async throws -> Response {
+        try requireServiceRole(context)
+        let body = try await decode(InviteBody.self, from: request, context)
+        guard let email = body.email else { throw AuthError.validation("An email address is required") }
+        let user = try await service.invite(email: email, metadata: body.data ?? [:], redirectTo: try query(request)["redirect_to"])
+        return try json(user.json)
+    }
+
+    struct GenerateLinkBody: Decodable {
+        var type: String?
+        var email: String?
+        var password: String?
+        var data: [String: JSONValue]?
+        var redirect_to: String?
+    }
+
+    /// GoTrue's answer: the user's fields with `action_link`, `email_otp`, `hashed_token`, `redirect_to` and
+    /// `verification_type` beside them (supabase-js splits them into `properties`).
+    func generateLink(_ request: Request, _ context: Context) async throws -> Response {
+        try requireServiceRole(context)
+        let body = try await decode(GenerateLinkBody.self, from: request, context)
+        guard let typeName = body.type, let type = AuthService.LinkType(rawValue: typeName) else {
+            throw AuthError.validation("type must be signup, invite, magiclink or recovery (email changes are not supported yet)")
+        }
+        guard let email = body.email else { throw AuthError.validation("An email address is required") }
+        let generated = try await service.generateLink(
+            type, email: email, password: body.password, metadata: body.data ?? [:],
+            redirectTo: try query(request)["redirect_to"] ?? body.redirect_to)
+        guard case .object(var fields) = try JSONDecoder().decode(JSONValue.self, from: SupabaseJSON.encoder.encode(generated.user.json))
+        else { throw AuthError.validation("the user could not be encoded") }
+        fields["action_link"] = .string(generated.link.link)
+        fields["email_otp"] = .string(generated.link.code)
+        fields["hashed_token"] = .string(generated.link.linkToken)
+        fields["redirect_to"] = .string(generated.link.redirectTo)
+        fields["verification_type"] = .string(generated.type.rawValue)
+        return try json(JSONValue.object(fields))
     }
 
     /// The PKCE pair of a body: both or neither.

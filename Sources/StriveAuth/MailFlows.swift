@@ -122,7 +122,7 @@ extension AuthService {
     /// `POST /verify` with the link's `token_hash`, or the address and its 6-digit `token`: a session.
     public func verifyOTP(type: String, tokenHash: String?, email: String?, code: String?, client: Client) async throws -> TokenResponse {
         guard let purposes = Self.purposes(ofVerifyType: type) else {
-            throw AuthError.validation("type must be signup, recovery, magiclink or email")
+            throw AuthError.validation("type must be signup, recovery, magiclink, invite or email")
         }
         let consumed: AuthStore.ConsumedToken?
         if let tokenHash {
@@ -165,28 +165,46 @@ extension AuthService {
     /// Issues a token of `purpose` for `user` and queues its mail. Over the per-address interval, flows
     /// that must not reveal whether the address has an account say nothing (`quietlyWhenTooSoon`).
     func sendMail(_ purpose: TokenPurpose, to user: UserRecord, request: MailRequest, quietlyWhenTooSoon: Bool) async throws {
-        guard let email = user.email else { return }
-        let linkToken = codec.random()
-        let code = Self.sixDigitCode()
-        let redirect = allowedRedirect(request.redirectTo)
-        let link = Self.appending(
-            query: [("token", linkToken), ("type", purpose.rawValue), ("redirect_to", redirect)], to: tokens.issuer + "/verify")
-        let variables = [
-            "confirmation_url": link, "token": code, "token_hash": linkToken, "site_url": settings.siteURL,
-            "email": email, "redirect_to": redirect,
-        ]
-        let outcome = try await store.issue(
-            AuthStore.TokenToIssue(
-                user: user.id, purpose: purpose, email: email, linkTokenHash: RefreshTokenCodec.hash(linkToken),
-                codeHash: codeHash(email: email, code: code), redirectTo: redirect, lifetime: settings.otpLifetime, pkce: request.pkce,
-                variables: variables),
-            limits: AuthStore.MailLimits(perHour: settings.emailsPerHour, interval: settings.emailInterval))
+        let limits = AuthStore.MailLimits(perHour: settings.emailsPerHour, interval: settings.emailInterval)
+        guard let (outcome, _) = try await issueToken(purpose, for: user, request: request, limits: limits) else { return }
         switch outcome {
         case .issued: return
         case .overHourlyLimit(let retryAfter): throw AuthError.overEmailSendRateLimit(retryAfter: retryAfter)
         case .tooSoon(let retryAfter):
             if !quietlyWhenTooSoon { throw AuthError.overEmailSendRateLimit(retryAfter: retryAfter) }
         }
+    }
+
+    /// What a mail would carry: the link, the 6-digit code and the link's token.
+    public struct IssuedLink: Sendable {
+        public let link: String
+        public let code: String
+        public let linkToken: String
+        public let redirectTo: String
+    }
+
+    /// Issues a token of `purpose` and, with `limits`, queues its mail within them; nil for a user without
+    /// an address.
+    func issueToken(_ purpose: TokenPurpose, for user: UserRecord, request: MailRequest, limits: AuthStore.MailLimits?) async throws
+        -> (AuthStore.IssueOutcome, IssuedLink)?
+    {
+        guard let email = user.email else { return nil }
+        let linkToken = codec.random()
+        let code = Self.sixDigitCode()
+        let redirect = allowedRedirect(request.redirectTo)
+        let link = Self.appending(
+            query: [("token", linkToken), ("type", purpose.rawValue), ("redirect_to", redirect)], to: tokens.issuer + "/verify")
+        let variables = [
+            "confirmation_url": link, "token": code, "token_hash": linkToken, "site_url": settings.siteURL, "email": email,
+            "redirect_to": redirect,
+        ]
+        let outcome = try await store.issue(
+            AuthStore.TokenToIssue(
+                user: user.id, purpose: purpose, email: email, linkTokenHash: RefreshTokenCodec.hash(linkToken),
+                codeHash: codeHash(email: email, code: code), redirectTo: redirect, lifetime: settings.otpLifetime, pkce: request.pkce,
+                variables: variables),
+            limits: limits)
+        return (outcome, IssuedLink(link: link, code: code, linkToken: linkToken, redirectTo: redirect))
     }
 
     /// The 6-digit code's hash: an HMAC keyed with the JWT secret, because a million codes are quickly tried.
@@ -209,6 +227,7 @@ extension AuthService {
         case "recovery": [.recovery]
         case "magiclink": [.magiclink, .signup]
         case "email": [.signup, .magiclink]
+        case "invite": [.invite]
         default: nil
         }
     }
@@ -217,6 +236,7 @@ extension AuthService {
         switch purpose {
         case .recovery: "recovery"
         case .signup, .magiclink: "otp"
+        case .invite: "invite"
         }
     }
 

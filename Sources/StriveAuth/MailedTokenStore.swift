@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 import StriveCore
 import StriveDatabase
@@ -8,6 +9,7 @@ public enum TokenPurpose: String, Sendable, CaseIterable {
     case signup
     case recovery
     case magiclink
+    case invite
 
     /// The mail that carries it.
     var template: String {
@@ -15,6 +17,7 @@ public enum TokenPurpose: String, Sendable, CaseIterable {
         case .signup: "confirmation"
         case .recovery: "recovery"
         case .magiclink: "magic_link"
+        case .invite: "invite"
         }
     }
 }
@@ -64,54 +67,69 @@ extension AuthStore {
     /// Replaces the user's earlier token for the same purpose and queues its mail, in one transaction,
     /// unless a send limit says no. The limits count `auth.mail_outbox`, so every instance shares them; an
     /// advisory lock makes the count and the insert one step.
-    func issue(_ token: TokenToIssue, limits: MailLimits) async throws -> IssueOutcome {
+    /// `limits` nil: no mail is queued and no limit applies (admin `generate_link`, whose caller delivers the link).
+    func issue(_ token: TokenToIssue, limits: MailLimits?) async throws -> IssueOutcome {
         try await database.withServiceRoleTransaction(method: "AUTH", path: "/mail", logger: logger) { connection in
-            try await connection.run("select pg_advisory_xact_lock(hashtext('strive_mail_limits'))", logger: logger)
-            let intervalSeconds = Int(limits.interval.components.seconds)
-            let row = try await connection.rows(
-                """
-                select count(*) filter (where created_at > now() - interval '1 hour'),
-                       coalesce(extract(epoch from (min(created_at) filter (where created_at > now() - interval '1 hour'))
-                                        + interval '1 hour' - now())::int, 0),
-                       coalesce(extract(epoch from (max(created_at) filter (where recipient = \(token.email)))
-                                        + make_interval(secs => \(intervalSeconds)) - now())::int, 0)
-                from auth.mail_outbox where created_at > now() - interval '1 hour'
-                """, logger: logger
-            ).first
-            let (sentThisHour, hourFreesIn, addressFreesIn) = try row?.decode((Int, Int, Int).self) ?? (0, 0, 0)
-            if sentThisHour >= limits.perHour { return .overHourlyLimit(retryAfter: max(1, hourFreesIn)) }
-            if addressFreesIn > 0 { return .tooSoon(retryAfter: addressFreesIn) }
-
-            var flowID: UUID?
-            if let pkce = token.pkce {
-                flowID = try await connection.rows(
-                    """
-                    insert into auth.flow_state (user_id, code_challenge, code_challenge_method, authentication_method)
-                    values (\(token.user), \(pkce.challenge), \(pkce.method.rawValue), \(token.purpose.rawValue)) returning id
-                    """, logger: logger
-                ).first?.decode(UUID.self)
+            if let limits, let refusal = try await Self.checkLimits(limits, email: token.email, on: connection, logger: logger) {
+                return refusal
             }
-            let lifetime = Int(token.lifetime.components.seconds)
-            try await connection.run(
-                "delete from auth.one_time_tokens where user_id = \(token.user) and purpose = \(token.purpose.rawValue)", logger: logger)
-            try await connection.run(
+            try await Self.store(token, queueMail: limits != nil, on: connection, logger: logger)
+            return .issued
+        }
+    }
+
+    private static func checkLimits(_ limits: MailLimits, email: String, on connection: PostgresConnection, logger: Logger)
+        async throws -> IssueOutcome?
+    {
+        try await connection.run("select pg_advisory_xact_lock(hashtext('strive_mail_limits'))", logger: logger)
+        let intervalSeconds = Int(limits.interval.components.seconds)
+        let row = try await connection.rows(
+            """
+            select count(*) filter (where created_at > now() - interval '1 hour'),
+                   coalesce(extract(epoch from (min(created_at) filter (where created_at > now() - interval '1 hour'))
+                                    + interval '1 hour' - now())::int, 0),
+                   coalesce(extract(epoch from (max(created_at) filter (where recipient = \(email)))
+                                    + make_interval(secs => \(intervalSeconds)) - now())::int, 0)
+            from auth.mail_outbox where created_at > now() - interval '1 hour'
+            """, logger: logger
+        ).first
+        let (sentThisHour, hourFreesIn, addressFreesIn) = try row?.decode((Int, Int, Int).self) ?? (0, 0, 0)
+        if sentThisHour >= limits.perHour { return .overHourlyLimit(retryAfter: max(1, hourFreesIn)) }
+        if addressFreesIn > 0 { return .tooSoon(retryAfter: addressFreesIn) }
+        return nil
+    }
+
+    private static func store(_ token: TokenToIssue, queueMail: Bool, on connection: PostgresConnection, logger: Logger) async throws {
+        var flowID: UUID?
+        if let pkce = token.pkce {
+            flowID = try await connection.rows(
                 """
-                insert into auth.one_time_tokens (user_id, purpose, token_hash, code_hash, relates_to, redirect_to, flow_state_id, expires_at)
-                values (\(token.user), \(token.purpose.rawValue), \(token.linkTokenHash), \(token.codeHash), \(token.email),
-                        \(token.redirectTo), \(flowID), now() + make_interval(secs => \(lifetime)))
-                """, logger: logger)
+                insert into auth.flow_state (user_id, code_challenge, code_challenge_method, authentication_method)
+                values (\(token.user), \(pkce.challenge), \(pkce.method.rawValue), \(token.purpose.rawValue)) returning id
+                """, logger: logger
+            ).first?.decode(UUID.self)
+        }
+        let lifetime = Int(token.lifetime.components.seconds)
+        try await connection.run(
+            "delete from auth.one_time_tokens where user_id = \(token.user) and purpose = \(token.purpose.rawValue)", logger: logger)
+        try await connection.run(
+            """
+            insert into auth.one_time_tokens (user_id, purpose, token_hash, code_hash, relates_to, redirect_to, flow_state_id, expires_at)
+            values (\(token.user), \(token.purpose.rawValue), \(token.linkTokenHash), \(token.codeHash), \(token.email),
+                    \(token.redirectTo), \(flowID), now() + make_interval(secs => \(lifetime)))
+            """, logger: logger)
+        if queueMail {
             let variables = JSONValue.object(token.variables.mapValues(JSONValue.string)).jsonText
             try await connection.run(
                 """
                 insert into auth.mail_outbox (recipient, template, variables)
                 values (\(token.email), \(token.purpose.template), \(variables)::jsonb)
                 """, logger: logger)
-            // Flows never completed and expired tokens are of no use to anyone.
-            try await connection.run("delete from auth.one_time_tokens where expires_at < now() - interval '1 day'", logger: logger)
-            try await connection.run(
-                "delete from auth.flow_state where created_at < now() - interval '1 day'", logger: logger)
-            return .issued
         }
+        // Flows never completed and expired tokens are of no use to anyone.
+        try await connection.run("delete from auth.one_time_tokens where expires_at < now() - interval '1 day'", logger: logger)
+        try await connection.run(
+            "delete from auth.flow_state where created_at < now() - interval '1 day'", logger: logger)
     }
 
     /// A token that was presented and is now gone.

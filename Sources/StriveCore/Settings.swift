@@ -278,7 +278,7 @@ extension ConfigVariable {
             Setting(
                 .text, "folder of mail templates replacing the built-in ones",
                 details: "folder whose `<template>.subject`, `<template>.html` and `<template>.txt` files (Mustache) replace "
-                    + "the built-in ones; templates: `confirmation`, `recovery`, `magic_link`. Variables: `confirmation_url`, "
+                    + "the built-in ones; templates: `confirmation`, `recovery`, `magic_link`, `invite`. Variables: `confirmation_url`, "
                     + "`token`, `token_hash`, `site_url`, `email`, `redirect_to`.")
         }
     }

@@ -6,6 +6,7 @@ public enum MailTemplate: String, CaseIterable, Sendable {
     case confirmation
     case recovery
     case magicLink = "magic_link"
+    case invite
 }
 
 /// Subject, plain text and HTML of each mail, as Mustache templates: the built-in ones, each part
@@ -105,6 +106,20 @@ public struct MailTemplates: Sendable {
             <p><a href="{{confirmation_url}}">Reset your password</a></p>
             <p>Or enter this code: <strong>{{token}}</strong></p>
             <p>If you did not ask for this, ignore this mail: your password stays as it is.</p>
+
+            """
+        ),
+        .invite: (
+            "You have been invited",
+            """
+            You have been invited to create an account. Follow this link to accept:
+            {{{confirmation_url}}}
+
+            """,
+            """
+            <h2>You have been invited</h2>
+            <p>You have been invited to create an account.</p>
+            <p><a href="{{confirmation_url}}">Accept the invitation</a></p>
 
             """
         ),

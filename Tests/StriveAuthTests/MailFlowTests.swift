@@ -260,6 +260,56 @@ struct MailFlowTests {
         }
     }
 
+    @Test func invitationsAndGeneratedLinksAreForTheServiceRole() async throws {
+        try await MailHarness.run { harness in
+            let auth = harness.auth
+            let email = uniqueEmail("invited")
+            let refused = try await auth.send(.post, "/invite", json: #"{"email":"\#(email)"}"#, apikey: auth.anonKey)
+            #expect(refused.status == .forbidden, "\(refused.text)")
+            let invited = try await auth.send(
+                .post, "/invite", json: #"{"email":"\#(email)","data":{"team":"blue"}}"#, apikey: auth.serviceKey, bearer: auth.serviceKey)
+            #expect(invited.status == .ok && invited.json["email"] as? String == email, "\(invited.text)")
+            let mail = try await harness.mail.mail(to: email)
+            #expect(mail.subject == "You have been invited")
+            let invitation = try #require(mail.linkToken)
+            let location = try #require(try await harness.verifyLink(invitation, type: "invite")["Location"])
+            let token = try #require(MailHarness.fragment(location)["access_token"], "\(location)")
+            // No password yet: the invitee sets one without an old one to prove.
+            let chosen = try await auth.send(
+                .put, "/user", json: #"{"password":"the invitee's password"}"#, apikey: auth.anonKey, bearer: token)
+            #expect(chosen.status == .ok, "\(chosen.text)")
+            #expect(try await auth.signIn(email, password: "the invitee's password").status == .ok)
+            let again = try await auth.send(
+                .post, "/invite", json: #"{"email":"\#(email)"}"#, apikey: auth.serviceKey, bearer: auth.serviceKey)
+            #expect(again.status == .unprocessableContent && again.errorCode == "email_exists", "\(again.text)")
+
+            // generate_link: the link and code, no mail.
+            let linked = uniqueEmail("linked")
+            let generated = try await auth.send(
+                .post, "/admin/generate_link", json: #"{"type":"magiclink","email":"\#(linked)"}"#, apikey: auth.serviceKey,
+                bearer: auth.serviceKey)
+            #expect(generated.status == .ok, "\(generated.text)")
+            #expect(generated.json["verification_type"] as? String == "magiclink" && generated.json["email"] as? String == linked)
+            #expect((generated.json["email_otp"] as? String)?.count == 6)
+            let action = try #require(generated.json["action_link"] as? String)
+            let hashed = try #require(generated.json["hashed_token"] as? String)
+            #expect(action.contains("token=\(hashed)") && action.contains("/auth/v1/verify?"), "\(action)")
+            let session = try await auth.send(
+                .post, "/verify", json: #"{"type":"magiclink","token_hash":"\#(hashed)"}"#, apikey: auth.anonKey)
+            #expect(session.status == .ok, "\(session.text)")
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(harness.mail.messages(to: linked).isEmpty, "generate_link sends nothing")
+            let unknown = try await auth.send(
+                .post, "/admin/generate_link", json: #"{"type":"recovery","email":"\#(uniqueEmail("ghost"))"}"#, apikey: auth.serviceKey,
+                bearer: auth.serviceKey)
+            #expect(unknown.status == .notFound, "\(unknown.text)")
+            let noPassword = try await auth.send(
+                .post, "/admin/generate_link", json: #"{"type":"signup","email":"\#(uniqueEmail("nopw"))"}"#, apikey: auth.serviceKey,
+                bearer: auth.serviceKey)
+            #expect(noPassword.status == .badRequest, "\(noPassword.text)")
+        }
+    }
+
     @Test func aSlowMailServerNeverHoldsTheRequest() async throws {
         try await MailHarness.run(delay: 2) { harness in
             let email = uniqueEmail("slow")
