@@ -11,7 +11,7 @@ import Testing
 
 /// Confirmation, recovery, magic links, codes, PKCE and the send limits, end to end: the server delivers
 /// through a real SMTP server (STARTTLS and AUTH), and every link and code comes out of a received mail.
-@Suite("Auth mail flows")
+@Suite("Auth mail flows", .serialized)
 struct MailFlowTests {
     @Test func signUpMailsAConfirmationLinkThatSignsInOnce() async throws {
         try await MailHarness.run { harness in
