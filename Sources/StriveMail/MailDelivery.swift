@@ -35,7 +35,10 @@ public struct MailDelivery: Service {
         let (wakeUps, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await withDiscardingTaskGroup { group in
             group.addTask {
-                try? await cancelWhenGracefulShutdown { await listen(wake) }
+                try? await cancelWhenGracefulShutdown {
+                    await database.listen(
+                        on: Self.channel, logger: logger, onListening: { wake.yield() }, onNotification: { _ in wake.yield() })
+                }
                 wake.finish()
             }
             group.addTask {
@@ -173,26 +176,6 @@ public struct MailDelivery: Service {
             }
         } catch {
             logger.error("could not record a mail's delivery", metadata: ["mail_id": "\(id)", "error": "\(String(reflecting: error))"])
-        }
-    }
-
-    /// LISTENs until cancelled, reconnecting after outages; each (re)connection wakes delivery once.
-    private func listen(_ wake: AsyncStream<Void>.Continuation) async {
-        var backoff = Backoff.reconnect
-        while !Task.isCancelled {
-            do {
-                try await database.withDedicatedConnection { connection in
-                    try await connection.listen(on: Self.channel) { notifications in
-                        backoff.reset()
-                        wake.yield()
-                        for try await _ in notifications { wake.yield() }
-                    }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("mail notifications lost their connection; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff.next())
-            }
         }
     }
 }

@@ -28,7 +28,12 @@ struct SchemaReloadService: Service {
                 for await _ in signals.cancelOnGracefulShutdown() { changed.yield("SIGHUP") }
             }
             group.addTask {
-                try? await cancelWhenGracefulShutdown { await listen(changed) }
+                // Every (re)connection reloads once: DDL committed while nobody listened is picked up then.
+                try? await cancelWhenGracefulShutdown {
+                    await database.listen(
+                        on: Self.channel, logger: logger, onListening: { changed.yield("listening") },
+                        onNotification: { changed.yield($0) })
+                }
                 changed.finish()
             }
         }
@@ -40,27 +45,6 @@ struct SchemaReloadService: Service {
             logger.notice("reloaded the data API schema cache", metadata: ["reason": "\(reason)"])
         } catch {
             logger.error("could not reload the data API schema cache", metadata: ["reason": "\(reason)", "error": "\(error)"])
-        }
-    }
-
-    /// LISTENs until cancelled, reconnecting after outages. Every (re)connection reloads once: DDL
-    /// committed while nobody listened is picked up then.
-    private func listen(_ changed: AsyncStream<String>.Continuation) async {
-        var backoff = Backoff.reconnect
-        while !Task.isCancelled {
-            do {
-                try await database.withDedicatedConnection { connection in
-                    try await connection.listen(on: Self.channel) { notifications in
-                        backoff.reset()
-                        changed.yield("listening")
-                        for try await notification in notifications { changed.yield(notification.payload) }
-                    }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("schema change notifications lost their connection; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff.next())
-            }
         }
     }
 }
