@@ -15,6 +15,8 @@ public struct AuthService: Sendable {
     let limits: SharedRateLimits
     /// Keys the hashes of mailed 6-digit codes.
     let codeKey: SymmetricKey
+    /// Seals TOTP factors' secrets: a key of its own, not the code key under another use.
+    let factorKey: SymmetricKey
 
     public init(database: Database, secret: Secret, issuer: String, settings: AuthSettings, logger: Logger) async throws {
         store = AuthStore(database: database, logger: logger)
@@ -23,6 +25,7 @@ public struct AuthService: Sendable {
         codec = RefreshTokenCodec(secret: secret)
         limits = SharedRateLimits(database: database, logger: logger)
         codeKey = SymmetricKey(data: SHA256.hash(data: Data("strive mailed-code|\(secret.value)".utf8)))
+        factorKey = SymmetricKey(data: SHA256.hash(data: Data("strive mfa-factor-secret|\(secret.value)".utf8)))
         self.settings = settings
     }
 

@@ -128,15 +128,13 @@ extension AuthService {
         URLComponents(string: siteURL)?.host ?? "Strive"
     }
 
-    private var secretKey: SymmetricKey { codeKey }
-
     func sealSecret(_ secret: [UInt8]) throws -> String {
-        try ChaChaPoly.seal(Data(secret), using: secretKey).combined.base64EncodedString()
+        try ChaChaPoly.seal(Data(secret), using: factorKey).combined.base64EncodedString()
     }
 
     func openSecret(_ sealed: String) throws -> [UInt8] {
         guard let data = Data(base64Encoded: sealed) else { throw AuthError.validation("a factor's secret is unreadable") }
-        return Array(try ChaChaPoly.open(ChaChaPoly.SealedBox(combined: data), using: secretKey))
+        return Array(try ChaChaPoly.open(ChaChaPoly.SealedBox(combined: data), using: factorKey))
     }
 }
 

@@ -42,17 +42,13 @@ public struct MailDelivery: Service {
                 wake.finish()
             }
             group.addTask {
-                let ticks = AsyncStream<Void> { continuation in
-                    let task = Task {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: pollInterval)
-                            continuation.yield()
-                        }
-                        continuation.finish()
+                // Retries come due without a notification: look again every poll interval.
+                try? await cancelWhenGracefulShutdown {
+                    while true {
+                        try await Task.sleep(for: pollInterval)
+                        wake.yield()
                     }
-                    continuation.onTermination = { _ in task.cancel() }
                 }
-                for await _ in ticks.cancelOnGracefulShutdown() { wake.yield() }
             }
             group.addTask {
                 wake.yield()

@@ -57,28 +57,20 @@ public actor TestCluster {
     private static func start(logger: Logger) async throws -> Started {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("strive-test-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))").path
-        let cluster = try localCluster(at: directory)
+        var cluster = try localCluster(at: directory)
+        // A throwaway cluster for a suite of some forty servers at once: more connections than the 500 a
+        // self-managed cluster allows, and no durability — every test's CREATE DATABASE writes the whole
+        // template through the WAL, and with fsync the bursts stalled the server for seconds (its availability
+        // probe timed out, tests got 503s). Tests of durability run clusters of their own.
+        cluster.additionalSettings = ["max_connections = 2000", "fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         try await cluster.prepareDataDirectory()
         try startWatchdog(cluster: cluster)
         try await cluster.initializeIfNeeded(logger: logger)
-        var running = try await cluster.start(logger: logger)
-        // The suite runs dozens of servers at once (pools, LISTEN connections): more than the 500 connections
-        // a self-managed cluster allows. The setting needs a restart.
-        try await withConnection(try cluster.target(running, database: "postgres"), logger: logger) { connection in
-            try await connection.run("alter system set max_connections = 2000", logger: logger)
-        }
-        try await cluster.stop(logger: logger)
-        running = try await cluster.start(logger: logger)
+        let running = try await cluster.start(logger: logger)
 
         let migrations = try Migration.bundled()
         let admin = try cluster.target(running, database: "postgres")
         try await withConnection(admin, logger: logger) { connection in
-            // A throwaway cluster needs no durability, and every test's CREATE DATABASE writes the whole
-            // template through the WAL: with fsync the suite's bursts stalled the server for seconds (its
-            // availability probe timed out and tests got 503s). Tests of durability run clusters of their own.
-            for setting in ["fsync = off", "synchronous_commit = off", "full_page_writes = off"] {
-                try await connection.run(PostgresQuery(unsafeSQL: "alter system set \(setting)"), logger: logger)
-            }
             // Loopback trust instead of SCRAM: the suite opens hundreds of connections in its first seconds,
             // and 4096 PBKDF2 rounds each (in a debug build of the client) made them time out connecting.
             // The roles and their passwords are still set; tests of logins run clusters of their own.

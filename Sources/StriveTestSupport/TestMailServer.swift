@@ -37,8 +37,8 @@ public final class TestMailServer: Sendable {
 
     /// Starts a server of the test's own; `delay` holds each DATA reply that long (a slow mail server).
     public static func start(delay: Double = 0) async throws -> TestMailServer {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let python = root.appendingPathComponent(".build-venv/bin/python").path
+        let root = Repository.root
+        let python = Repository.python
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw NotStarted(
                 description:

@@ -57,3 +57,17 @@ public enum ToolProcess {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }
+
+/// The repository this test build comes from: for its scripts, its README and its `.build-venv`.
+public enum Repository {
+    public static let root: URL = {
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
+            directory.deleteLastPathComponent()
+        }
+        return directory
+    }()
+
+    /// The virtualenv's Python that `.ci/run` prepares (supabase-py, aiosmtpd).
+    public static var python: String { root.appendingPathComponent(".build-venv/bin/python").path }
+}

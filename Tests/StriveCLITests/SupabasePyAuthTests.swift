@@ -23,7 +23,7 @@ struct SupabasePyAuthTests {
         environment["STRIVE_AUTH_EMAIL_INTERVAL"] = "0"
         let server = try StriveProcess.start(["serve", "--data-dir", dataDirectory, "--port", String(port)], environment: environment)
         let base = try await server.waitUntilReady()
-        let script = WalkthroughTests.repositoryRoot.appendingPathComponent("Scripts/supabase-py-auth-flows.py").path
+        let script = Repository.root.appendingPathComponent("Scripts/supabase-py-auth-flows.py").path
         let ran = try await ToolProcess.run(python, [script, base, try server.anonKey(), mail.folder])
         server.signal(SIGTERM)
         #expect(try await server.wait().status == 0)

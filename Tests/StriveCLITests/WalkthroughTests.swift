@@ -12,7 +12,7 @@ import Testing
 @Suite("README walkthrough: a table of your own", .serialized)
 struct WalkthroughTests {
     @Test func theReadmeWalkthroughWorksAsWritten() async throws {
-        let readme = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: Repository.root.appendingPathComponent("README.md"), encoding: .utf8)
         let migrationSQL = try #require(Self.block(after: "<!-- walkthrough:migration -->", in: readme), "no walkthrough SQL")
         let script = try #require(Self.block(after: "<!-- walkthrough:python -->", in: readme), "no walkthrough script")
         let python = try #require(
@@ -72,14 +72,6 @@ struct WalkthroughTests {
 
     // MARK: -
 
-    static let repositoryRoot: URL = {
-        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
-            directory.deleteLastPathComponent()
-        }
-        return directory
-    }()
-
     /// The first fenced code block after `marker`, without its fences.
     static func block(after marker: String, in text: String) -> String? {
         guard let start = text.range(of: marker)?.upperBound,
@@ -94,7 +86,7 @@ struct WalkthroughTests {
     static func supabasePython() async -> String? {
         let candidates = [
             ProcessInfo.processInfo.environment["STRIVE_TEST_PYTHON"],
-            repositoryRoot.appendingPathComponent(".build-venv/bin/python").path,
+            Repository.python,
         ].compactMap { $0 }
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
             if (try? await ToolProcess.run(candidate, ["-c", "import supabase"]).status) == 0 { return candidate }

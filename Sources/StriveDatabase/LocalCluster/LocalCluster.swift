@@ -29,6 +29,9 @@ public struct LocalCluster: Sendable {
     public var clusterDirectory: String { dataDirectory + "/pg" }
     public var runDirectory: String { dataDirectory + "/run" }
     public var logFile: String { runDirectory + "/postgres.log" }
+    /// Server settings (`name = value` lines) written after Strive's own at every start, so they win:
+    /// the test harness's throwaway cluster trades durability and connection limits for a parallel suite.
+    public var additionalSettings: [String] = []
     var passwordFile: String { dataDirectory + "/pg-password" }
     /// Present while a cluster started by `strive db start` should outlive `strive serve`.
     var detachedMarker: String { dataDirectory + "/pg-detached" }
@@ -201,7 +204,7 @@ public struct LocalCluster: Sendable {
             # the default of 100 runs out with a few instances or a parallel test run.
             max_connections = 500
 
-            """
+            """ + additionalSettings.map { $0 + "\n" }.joined()
         guard FileManager.default.createFile(atPath: clusterDirectory + "/strive.conf", contents: Data(settings.utf8)) else {
             throw .dataDirectoryNotWritable(clusterDirectory, reason: "cannot write strive.conf")
         }
