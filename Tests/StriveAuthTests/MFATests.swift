@@ -92,6 +92,8 @@ struct MFATests {
             let secret = try #require(Base32.decode(secretText))
             #expect((totpDetails["uri"] as? String)?.contains("secret=\(totpDetails["secret"] as? String ?? "")") == true)
             #expect((totpDetails["qr_code"] as? String)?.hasPrefix("data:image/svg+xml;utf-8,<svg") == true)
+            let phone = try await auth.send(.post, "/factors", json: #"{"factor_type":"phone"}"#, apikey: auth.anonKey, bearer: aal1)
+            #expect(phone.status == .badRequest && phone.text.contains("factor_type"), "\(phone.text)")
             let duplicate = try await auth.send(
                 .post, "/factors", json: #"{"factor_type":"totp","friendly_name":"phone"}"#, apikey: auth.anonKey, bearer: aal1)
             #expect(duplicate.errorCode == "mfa_factor_name_conflict", "\(duplicate.text)")

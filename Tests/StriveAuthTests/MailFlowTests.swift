@@ -181,6 +181,12 @@ struct MailFlowTests {
             let half = try await harness.auth.send(
                 .post, "/otp", json: #"{"email":"\#(email)","code_challenge":"\#(challenge)"}"#, apikey: harness.auth.anonKey)
             #expect(half.status == .badRequest, "a challenge without its method is refused: \(half.text)")
+            for (badChallenge, method) in [("short", "s256"), (String(repeating: "ü", count: 50), "s256"), (challenge, "md5")] {
+                let refused = try await harness.auth.send(
+                    .post, "/otp", json: #"{"email":"\#(email)","code_challenge":"\#(badChallenge)","code_challenge_method":"\#(method)"}"#,
+                    apikey: harness.auth.anonKey)
+                #expect(refused.status == .badRequest && refused.text.contains("code_challenge"), "\(method): \(refused.text)")
+            }
         }
     }
 
