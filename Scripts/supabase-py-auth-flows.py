@@ -47,7 +47,7 @@ def mail_to(address, number=1, timeout=15):
 
 
 def code_in(text):
-    return re.search(r"\b(\d{6})\b", text).group(1)
+    return re.search(r": (\d{6})\b", text).group(1)
 
 
 def token_in(text):
@@ -107,6 +107,22 @@ def main():
     again = client().auth.sign_in_with_password({"email": who, "password": "a brand new password"})
     assert again.session, again
     print("ok recovery set a new password")
+
+    # Reauthentication: a mailed nonce stands in for the current password.
+    ada.auth.reauthenticate()
+    ada.auth.update_user({"password": "a third password", "nonce": code_in(mail_to(who, 3))})
+    assert client().auth.sign_in_with_password({"email": who, "password": "a third password"}).session
+    print("ok reauthentication nonce changed the password")
+
+    # Secure email change: the new address and the current one both confirm.
+    moved = address("ada-moved")
+    asked = ada.auth.update_user({"email": moved})
+    assert asked.user.email == who and asked.user.new_email == moved, asked
+    half = ada.auth.verify_otp({"email": moved, "token": code_in(mail_to(moved)), "type": "email_change"})
+    assert half.session is None, half
+    done = ada.auth.verify_otp({"email": who, "token": code_in(mail_to(who, 4)), "type": "email_change"})
+    assert done.session and done.user.email == moved, done
+    print("ok email change confirmed by both addresses")
 
     # Magic link (OTP) for a new address, followed as a browser would.
     grace = address("grace")

@@ -16,6 +16,9 @@ public struct UserRecord: Sendable, Equatable {
     public var userMetadata: [String: JSONValue]
     public var isAnonymous: Bool
     public var bannedUntil: Date?
+    /// The address an email change waits to confirm.
+    public var emailChange: String?
+    public var emailChangeSentAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -23,7 +26,7 @@ public struct UserRecord: Sendable, Equatable {
     static let columns = """
         id, aud, role, email, encrypted_password, email_confirmed_at, last_sign_in_at,
         raw_app_meta_data::text as app_metadata, raw_user_meta_data::text as user_metadata, is_anonymous,
-        banned_until, created_at, updated_at
+        banned_until, email_change, email_change_sent_at, created_at, updated_at
         """
 
     init(row: PostgresRow) throws {
@@ -39,6 +42,8 @@ public struct UserRecord: Sendable, Equatable {
         userMetadata = JSONValue(jsonText: try cells["user_metadata"].decode(String.self))?.objectValue ?? [:]
         isAnonymous = try cells["is_anonymous"].decode(Bool.self)
         bannedUntil = try cells["banned_until"].decode(Date?.self)
+        emailChange = try cells["email_change"].decode(String?.self)
+        emailChangeSentAt = try cells["email_change_sent_at"].decode(Date?.self)
         createdAt = try cells["created_at"].decode(Date.self)
         updatedAt = try cells["updated_at"].decode(Date.self)
     }
@@ -54,7 +59,7 @@ public struct UserRecord: Sendable, Equatable {
             email_confirmed_at: emailConfirmedAt, phone: "", confirmed_at: emailConfirmedAt,
             last_sign_in_at: lastSignInAt, app_metadata: .object(appMetadata), user_metadata: .object(userMetadata),
             identities: [], created_at: createdAt, updated_at: updatedAt, is_anonymous: isAnonymous,
-            banned_until: bannedUntil
+            banned_until: bannedUntil, new_email: emailChange, email_change_sent_at: emailChangeSentAt
         )
     }
 }
@@ -75,6 +80,9 @@ public struct UserJSON: Codable, Sendable, Equatable {
     public var updated_at: Date
     public var is_anonymous: Bool
     public var banned_until: Date?
+    /// The address an email change waits to confirm (absent when none is pending).
+    public var new_email: String? = nil
+    public var email_change_sent_at: Date? = nil
     /// The user's MFA factors (`GET /user`; absent elsewhere).
     public var factors: [AuthService.FactorJSON]? = nil
 }

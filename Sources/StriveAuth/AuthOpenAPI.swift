@@ -28,13 +28,15 @@ public enum AuthOpenAPI {
         return .object(["type": "object", "properties": .object(fields), "required": .array(required.map(JSONValue.string))])
     }
 
-    /// `PUT /user`: a new password comes with the current one; neither may be null.
+    /// `PUT /user`: a new password comes with the current one (or a mailed `nonce`, which this schema
+    /// leaves out of `dependentRequired`: a generated request cannot know one); neither may be null.
     static var userUpdateBody: JSONValue {
         guard case .object(var schema) = body(["email": email, "data": metadata]), case .object(var fields) = schema["properties"] else {
             return body([:])
         }
         fields["password"] = password
         fields["current_password"] = .object(["type": "string"])
+        fields["nonce"] = .object(["type": "string"])
         schema["properties"] = .object(fields)
         schema["dependentRequired"] = .object(["password": ["current_password"]])
         return .object(schema)

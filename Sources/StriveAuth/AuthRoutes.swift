@@ -37,6 +37,11 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         group.get("admin/users/:id") { request, context in try await mappingErrors { try await adminUser(request, context) } }
         group.put("admin/users/:id") { request, context in try await mappingErrors { try await adminUpdate(request, context) } }
         group.delete("admin/users/:id") { request, context in try await mappingErrors { try await adminDelete(request, context) } }
+        group.get("admin/users/:id/factors") { request, context in try await mappingErrors { try await adminFactors(request, context) } }
+        group.delete("admin/users/:id/factors/:factor") { request, context in
+            try await mappingErrors { try await adminDeleteFactor(request, context) }
+        }
+        group.get("settings") { request, context in try await mappingErrors { try await settings(request, context) } }
         registerMailFlows(on: group)
         registerFactors(on: group)
     }
@@ -119,9 +124,12 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         var email: String?
         var password: String?
         var current_password: String?
+        var nonce: String?
         var data: [String: JSONValue]?
+        var code_challenge: String?
+        var code_challenge_method: String?
 
-        enum CodingKeys: String, CodingKey { case email, password, current_password, data }
+        enum CodingKeys: String, CodingKey { case email, password, current_password, nonce, data, code_challenge, code_challenge_method }
 
         /// `password` and `current_password` are strings when present: a null password is not "no
         /// change" but a mistake, refused like any value of the wrong type.
@@ -129,6 +137,9 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             email = try container.decodeIfPresent(String.self, forKey: .email)
             data = try container.decodeIfPresent([String: JSONValue].self, forKey: .data)
+            nonce = try container.decodeIfPresent(String.self, forKey: .nonce)
+            code_challenge = try container.decodeIfPresent(String.self, forKey: .code_challenge)
+            code_challenge_method = try container.decodeIfPresent(String.self, forKey: .code_challenge_method)
             for key in [CodingKeys.password, .current_password] where container.contains(key) {
                 let value = try container.decode(String.self, forKey: key)
                 if key == .password { password = value } else { current_password = value }
@@ -140,7 +151,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         let token = try userToken(request, context)
         let body = try await decode(UserUpdateBody.self, from: request, context)
         let update = AuthService.UserUpdate(
-            email: body.email, password: body.password, currentPassword: body.current_password, data: body.data)
+            email: body.email, password: body.password, currentPassword: body.current_password, nonce: body.nonce, data: body.data,
+            mail: try mailRequest(request, challenge: body.code_challenge, method: body.code_challenge_method))
         return try json(try await service.updateCurrentUser(token, update).json)
     }
 
@@ -213,6 +225,42 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         try requireServiceRole(context)
         guard try await service.store.delete(id: try userID(context)) else { throw AuthError.userNotFound }
         return try json([String: String]())
+    }
+
+    func adminFactors(_ request: Request, _ context: Context) async throws -> Response {
+        try requireServiceRole(context)
+        let id = try userID(context)
+        guard try await service.store.user(id: id) != nil else { throw AuthError.userNotFound }
+        return try json(try await service.factors(of: id))
+    }
+
+    /// The service role removes any factor, verified or not (a user who lost their authenticator).
+    func adminDeleteFactor(_ request: Request, _ context: Context) async throws -> Response {
+        try requireServiceRole(context)
+        let factor = try factorID(context)
+        switch try await service.store.deleteFactor(user: try userID(context), factor: factor, allowVerified: true) {
+        case .deleted: return try json(["id": factor.uuidString.lowercased()])
+        case .notFound, .needsAAL2: throw AuthService.factorNotFound
+        }
+    }
+
+    /// GoTrue's public `/settings`: which sign-in methods this server offers.
+    struct SettingsJSON: Encodable {
+        var external: [String: Bool]
+        var disable_signup: Bool
+        var mailer_autoconfirm: Bool
+        var phone_autoconfirm: Bool
+        var sms_provider: String
+        var saml_enabled: Bool
+    }
+
+    func settings(_ request: Request, _ context: Context) async throws -> Response {
+        _ = try context.caller()
+        let external = ["email": true, "phone": false, "anonymous_users": service.settings.anonymousSignIns, "saml": false]
+        return try json(
+            SettingsJSON(
+                external: external, disable_signup: false, mailer_autoconfirm: service.settings.autoconfirm, phone_autoconfirm: false,
+                sms_provider: "", saml_enabled: false))
     }
 
     // MARK: Helpers

@@ -106,23 +106,34 @@ public struct AuthService: Sendable {
         public var email: String?
         public var password: String?
         public var currentPassword: String?
+        /// The code `GET /reauthenticate` mailed: proves the user instead of the current password.
+        public var nonce: String?
         public var data: [String: JSONValue]?
+        /// Where the links of an email change send the browser back to, and their PKCE challenge.
+        public var mail: MailRequest
 
-        public init(email: String? = nil, password: String? = nil, currentPassword: String? = nil, data: [String: JSONValue]? = nil) {
+        public init(
+            email: String? = nil, password: String? = nil, currentPassword: String? = nil, nonce: String? = nil,
+            data: [String: JSONValue]? = nil, mail: MailRequest = MailRequest()
+        ) {
             self.email = email
             self.password = password
             self.currentPassword = currentPassword
+            self.nonce = nonce
             self.data = data
+            self.mail = mail
         }
     }
 
     public func updateCurrentUser(_ token: VerifiedToken, _ update: UserUpdate) async throws -> UserRecord {
         let user = try await currentUser(token)
         var changes = AuthStore.Changes()
-        if let email = update.email { changes.email = try Self.normalisedEmail(email) }
+        let newEmail = try update.email.map { try Self.normalisedEmail($0) }
         // An anonymous user who gives an address becomes permanent once it is confirmed: at once with
-        // auto-confirm, else by the confirmation mail sent below.
-        let converting = user.isAnonymous && changes.email != nil
+        // auto-confirm, else by the confirmation mail sent below. Without auto-confirm, anyone else's new
+        // address waits for its confirmation (`requestEmailChange`); with it, it applies at once.
+        let converting = user.isAnonymous && newEmail != nil
+        if converting || settings.autoconfirm { changes.email = newEmail }
         if converting && settings.autoconfirm {
             changes.confirmEmail = true
             changes.permanent = true
@@ -134,15 +145,20 @@ public struct AuthService: Sendable {
             let recovering = token.claims.amr?.contains { $0.method == "recovery" } ?? false
             if let current = update.currentPassword {
                 guard try await hasher.verify(current, against: user.encryptedPassword) else { throw AuthError.wrongCurrentPassword }
+            } else if let nonce = update.nonce {
+                try await checkNonce(nonce, of: user)
             } else if !recovering && user.encryptedPassword != nil {
                 throw AuthError.reauthenticationNeeded
             }
             changes.passwordHash = try await hasher.hash(password)
         }
         changes.userMetadata = update.data
+        // The pending change first: a taken address or a send limit refuses the request before anything
+        // else in it is written.
+        if let newEmail, changes.email == nil { _ = try await requestEmailChange(of: user, to: newEmail, request: update.mail) }
         let updated = try await apply(changes, to: user.id)
         if converting && !settings.autoconfirm {
-            try await sendMail(.signup, to: updated, request: MailRequest(), quietlyWhenTooSoon: false)
+            try await sendMail(.signup, to: updated, request: update.mail, quietlyWhenTooSoon: false)
         }
         return updated
     }

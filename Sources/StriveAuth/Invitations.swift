@@ -15,12 +15,15 @@ extension AuthService {
 
     public enum LinkType: String, Sendable, CaseIterable {
         case signup, invite, magiclink, recovery
+        case emailChangeCurrent = "email_change_current"
+        case emailChangeNew = "email_change_new"
     }
 
     /// The link (and code) a mail of `type` would carry, for the caller to deliver. Sign-up and invitation
-    /// create the account; a magic link creates it when missing; recovery needs it.
+    /// create the account; a magic link creates it when missing; recovery and email changes need it.
     public func generateLink(
-        _ type: LinkType, email rawEmail: String, password: String?, metadata: [String: JSONValue], redirectTo: String?
+        _ type: LinkType, email rawEmail: String, password: String?, newEmail: String? = nil, metadata: [String: JSONValue],
+        redirectTo: String?
     ) async throws -> (user: UserRecord, link: IssuedLink, type: TokenPurpose) {
         let email = try Self.normalisedEmail(rawEmail)
         let user: UserRecord
@@ -45,6 +48,10 @@ extension AuthService {
             guard let existing = try await store.user(email: email) else { throw AuthError.userNotFound }
             user = existing
             purpose = .recovery
+        case .emailChangeCurrent, .emailChangeNew:
+            let side: TokenPurpose = type == .emailChangeNew ? .emailChangeNew : .emailChangeCurrent
+            let generated = try await generateEmailChangeLink(side, email: email, newEmail: newEmail, redirectTo: redirectTo)
+            return (generated.user, generated.link, side)
         }
         guard let (_, link) = try await issueToken(purpose, for: user, request: MailRequest(redirectTo: redirectTo), limits: nil) else {
             throw AuthError.userNotFound

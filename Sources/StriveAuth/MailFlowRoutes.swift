@@ -15,6 +15,12 @@ extension AuthRoutes {
         group.post("resend") { request, context in try await mappingErrors { try await resend(request, context) } }
         group.post("invite") { request, context in try await mappingErrors { try await invite(request, context) } }
         group.post("admin/generate_link") { request, context in try await mappingErrors { try await generateLink(request, context) } }
+        group.get("reauthenticate") { request, context in try await mappingErrors { try await reauthenticate(request, context) } }
+    }
+
+    func reauthenticate(_ request: Request, _ context: Context) async throws -> Response {
+        try await service.reauthenticate(try userToken(request, context))
+        return try json([String: String]())
     }
 
     struct InviteBody: Decodable {
@@ -34,6 +40,7 @@ extension AuthRoutes {
         var type: String?
         var email: String?
         var password: String?
+        var new_email: String?
         var data: [String: JSONValue]?
         var redirect_to: String?
     }
@@ -44,11 +51,11 @@ extension AuthRoutes {
         try requireServiceRole(context)
         let body = try await decode(GenerateLinkBody.self, from: request, context)
         guard let typeName = body.type, let type = AuthService.LinkType(rawValue: typeName) else {
-            throw AuthError.validation("type must be signup, invite, magiclink or recovery (email changes are not supported yet)")
+            throw AuthError.validation("type must be signup, invite, magiclink, recovery, email_change_current or email_change_new")
         }
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
         let generated = try await service.generateLink(
-            type, email: email, password: body.password, metadata: body.data ?? [:],
+            type, email: email, password: body.password, newEmail: body.new_email, metadata: body.data ?? [:],
             redirectTo: try query(request)["redirect_to"] ?? body.redirect_to)
         guard case .object(var fields) = try JSONDecoder().decode(JSONValue.self, from: SupabaseJSON.encoder.encode(generated.user.json))
         else { throw AuthError.validation("the user could not be encoded") }
@@ -56,7 +63,7 @@ extension AuthRoutes {
         fields["email_otp"] = .string(generated.link.code)
         fields["hashed_token"] = .string(generated.link.linkToken)
         fields["redirect_to"] = .string(generated.link.redirectTo)
-        fields["verification_type"] = .string(generated.type.rawValue)
+        fields["verification_type"] = .string(generated.type.verifyType)
         return try json(JSONValue.object(fields))
     }
 
@@ -107,9 +114,12 @@ extension AuthRoutes {
         _ = try context.caller()
         let body = try await decode(VerifyBody.self, from: request, context)
         guard let type = body.type else { throw AuthError.validation("Verify requires a verification type") }
-        let session = try await service.verifyOTP(
+        switch try await service.verifyOTP(
             type: type, tokenHash: body.token_hash, email: body.email, code: body.token, client: client(request, context))
-        return try json(session)
+        {
+        case .session(let session): return try json(session)
+        case .awaitingOtherSide: return try json(["msg": AuthService.singleConfirmationAccepted, "code": "200"])
+        }
     }
 
     struct RecoverBody: Decodable {
@@ -157,10 +167,13 @@ extension AuthRoutes {
     func resend(_ request: Request, _ context: Context) async throws -> Response {
         _ = try context.caller()
         let body = try await decode(ResendBody.self, from: request, context)
-        guard body.type == "signup" else { throw AuthError.validation("type must be signup (email changes are not supported yet)") }
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
-        try await service.resendConfirmation(
-            email: email, request: try mailRequest(request, challenge: nil, method: nil), client: client(request, context))
+        let mail = try mailRequest(request, challenge: nil, method: nil)
+        switch body.type {
+        case "signup": try await service.resendConfirmation(email: email, request: mail, client: client(request, context))
+        case "email_change": try await service.resendEmailChange(email: email, request: mail, client: client(request, context))
+        default: throw AuthError.validation("type must be signup or email_change (phone types are not supported)")
+        }
         return try json([String: String]())
     }
 }

@@ -100,7 +100,18 @@ extension AuthService {
                 ], to: fallback)
         }
         let target = consumed.redirectTo.map { allowedRedirect($0) } ?? fallback
-        guard let user = try await store.confirmEmail(of: consumed.user), !user.isBanned() else {
+        let user: UserRecord
+        do {
+            switch try await settle(consumed) {
+            case .confirmed(let confirmed): user = confirmed
+            case .awaitingOtherSide:
+                return Self.appending(fragment: [("message", Self.singleConfirmationAccepted)], to: target)
+            }
+        } catch let error as AuthError {
+            return Self.appending(
+                fragment: [("error", "access_denied"), ("error_code", error.code), ("error_description", error.message)], to: target)
+        }
+        guard !user.isBanned() else {
             return Self.appending(
                 fragment: [("error", "access_denied"), ("error_code", "user_banned"), ("error_description", "User is banned")],
                 to: target)
@@ -115,14 +126,43 @@ extension AuthService {
             fragment: [
                 ("access_token", session.access_token), ("expires_at", String(session.expires_at)),
                 ("expires_in", String(session.expires_in)), ("refresh_token", session.refresh_token), ("token_type", "bearer"),
-                ("type", consumed.purpose.rawValue),
+                ("type", consumed.purpose.verifyType),
             ], to: target)
     }
 
+    /// GoTrue's answer when the first of a secure email change's two links or codes is used.
+    public static let singleConfirmationAccepted =
+        "Confirmation link accepted. Please proceed to confirm link sent to the other email"
+
+    enum Settled: Sendable {
+        case confirmed(UserRecord)
+        case awaitingOtherSide
+    }
+
+    /// What a used token proves: the address it was mailed to, or one side of an email change.
+    func settle(_ consumed: AuthStore.ConsumedToken) async throws -> Settled {
+        guard TokenPurpose.emailChangeSides.contains(consumed.purpose) else {
+            guard let user = try await store.confirmEmail(of: consumed.user) else { throw AuthError.otpExpired }
+            return .confirmed(user)
+        }
+        switch try await store.completeEmailChange(user: consumed.user) {
+        case .changed(let user): return .confirmed(user)
+        case .awaitingOtherSide: return .awaitingOtherSide
+        case .nothingPending: throw AuthError.otpExpired
+        case .emailTaken: throw AuthError.emailExists
+        }
+    }
+
+    public enum Verified: Sendable {
+        case session(TokenResponse)
+        /// One side of a secure email change is confirmed; the other is still to come.
+        case awaitingOtherSide
+    }
+
     /// `POST /verify` with the link's `token_hash`, or the address and its 6-digit `token`: a session.
-    public func verifyOTP(type: String, tokenHash: String?, email: String?, code: String?, client: Client) async throws -> TokenResponse {
+    public func verifyOTP(type: String, tokenHash: String?, email: String?, code: String?, client: Client) async throws -> Verified {
         guard let purposes = Self.purposes(ofVerifyType: type) else {
-            throw AuthError.validation("type must be signup, recovery, magiclink, invite or email")
+            throw AuthError.validation("type must be signup, recovery, magiclink, invite, email or email_change")
         }
         let consumed: AuthStore.ConsumedToken?
         if let tokenHash {
@@ -138,9 +178,9 @@ extension AuthService {
             throw AuthError.validation("Verify requires either a token_hash, or an email and a token")
         }
         guard let consumed, purposes.contains(consumed.purpose) else { throw AuthError.otpExpired }
-        guard let user = try await store.confirmEmail(of: consumed.user) else { throw AuthError.otpExpired }
+        guard case .confirmed(let user) = try await settle(consumed) else { return .awaitingOtherSide }
         if user.isBanned() { throw AuthError.userBanned }
-        return try await startSession(for: user, method: Self.amrMethod(consumed.purpose), client: client)
+        return .session(try await startSession(for: user, method: Self.amrMethod(consumed.purpose), client: client))
     }
 
     /// `POST /token?grant_type=pkce`: the session a verified PKCE flow's auth code stands for.
@@ -189,22 +229,29 @@ extension AuthService {
         -> (AuthStore.IssueOutcome, IssuedLink)?
     {
         guard let email = user.email else { return nil }
+        let (token, link) = makeToken(purpose, for: user, to: email, request: request)
+        return (try await store.issue(token, limits: limits), link)
+    }
+
+    /// A token of `purpose` for `user`, mailed to `email`: what the database keeps (hashes and the mail's
+    /// variables) and what the mail carries.
+    func makeToken(_ purpose: TokenPurpose, for user: UserRecord, to email: String, request: MailRequest, extra: [String: String] = [:])
+        -> (AuthStore.TokenToIssue, IssuedLink)
+    {
         let linkToken = codec.random()
         let code = Self.sixDigitCode()
         let redirect = allowedRedirect(request.redirectTo)
         let link = Self.appending(
-            query: [("token", linkToken), ("type", purpose.rawValue), ("redirect_to", redirect)], to: tokens.issuer + "/verify")
+            query: [("token", linkToken), ("type", purpose.verifyType), ("redirect_to", redirect)], to: tokens.issuer + "/verify")
         let variables = [
             "confirmation_url": link, "token": code, "token_hash": linkToken, "site_url": settings.siteURL, "email": email,
             "redirect_to": redirect,
-        ]
-        let outcome = try await store.issue(
-            AuthStore.TokenToIssue(
-                user: user.id, purpose: purpose, email: email, linkTokenHash: RefreshTokenCodec.hash(linkToken),
-                codeHash: codeHash(email: email, code: code), redirectTo: redirect, lifetime: settings.otpLifetime, pkce: request.pkce,
-                variables: variables),
-            limits: limits)
-        return (outcome, IssuedLink(link: link, code: code, linkToken: linkToken, redirectTo: redirect))
+        ].merging(extra) { $1 }
+        let token = AuthStore.TokenToIssue(
+            user: user.id, purpose: purpose, email: email, linkTokenHash: RefreshTokenCodec.hash(linkToken),
+            codeHash: codeHash(email: email, code: code), redirectTo: redirect, lifetime: settings.otpLifetime, pkce: request.pkce,
+            variables: variables)
+        return (token, IssuedLink(link: link, code: code, linkToken: linkToken, redirectTo: redirect))
     }
 
     /// The 6-digit code's hash: an HMAC keyed with the JWT secret, because a million codes are quickly tried.
@@ -228,6 +275,7 @@ extension AuthService {
         case "magiclink": [.magiclink, .signup]
         case "email": [.signup, .magiclink]
         case "invite": [.invite]
+        case "email_change": TokenPurpose.emailChangeSides
         default: nil
         }
     }
@@ -237,6 +285,8 @@ extension AuthService {
         case .recovery: "recovery"
         case .signup, .magiclink: "otp"
         case .invite: "invite"
+        case .emailChangeCurrent, .emailChangeNew: "email_change"
+        case .reauthentication: "reauthentication"
         }
     }
 

@@ -10,6 +10,12 @@ public enum TokenPurpose: String, Sendable, CaseIterable {
     case recovery
     case magiclink
     case invite
+    /// One side of a secure email change: the link or code mailed to the current address…
+    case emailChangeCurrent = "email_change_current"
+    /// …and the one mailed to the new address.
+    case emailChangeNew = "email_change_new"
+    /// The nonce that proves it is the user before a password change (`GET /reauthenticate`).
+    case reauthentication
 
     /// The mail that carries it.
     var template: String {
@@ -18,8 +24,20 @@ public enum TokenPurpose: String, Sendable, CaseIterable {
         case .recovery: "recovery"
         case .magiclink: "magic_link"
         case .invite: "invite"
+        case .emailChangeCurrent, .emailChangeNew: "email_change"
+        case .reauthentication: "reauthentication"
         }
     }
+
+    /// The `type` of `/verify` that uses it, as links and redirects name it.
+    var verifyType: String {
+        switch self {
+        case .emailChangeCurrent, .emailChangeNew: "email_change"
+        default: rawValue
+        }
+    }
+
+    static let emailChangeSides: [TokenPurpose] = [.emailChangeCurrent, .emailChangeNew]
 }
 
 /// A PKCE challenge (RFC 7636) a client sent with the request that mails a link.
@@ -70,7 +88,7 @@ extension AuthStore {
     /// `limits` nil: no mail is queued and no limit applies (admin `generate_link`, whose caller delivers the link).
     func issue(_ token: TokenToIssue, limits: MailLimits?) async throws -> IssueOutcome {
         try await database.withServiceRoleTransaction(method: "AUTH", path: "/mail", logger: logger) { connection in
-            if let limits, let refusal = try await Self.checkLimits(limits, email: token.email, on: connection, logger: logger) {
+            if let limits, let refusal = try await Self.checkLimits(limits, emails: [token.email], on: connection, logger: logger) {
                 return refusal
             }
             try await Self.store(token, queueMail: limits != nil, on: connection, logger: logger)
@@ -78,7 +96,7 @@ extension AuthStore {
         }
     }
 
-    private static func checkLimits(_ limits: MailLimits, email: String, on connection: PostgresConnection, logger: Logger)
+    private static func checkLimits(_ limits: MailLimits, emails: [String], on connection: PostgresConnection, logger: Logger)
         async throws -> IssueOutcome?
     {
         try await connection.run("select pg_advisory_xact_lock(hashtext('strive_mail_limits'))", logger: logger)
@@ -88,13 +106,13 @@ extension AuthStore {
             select count(*) filter (where created_at > now() - interval '1 hour'),
                    coalesce(extract(epoch from (min(created_at) filter (where created_at > now() - interval '1 hour'))
                                     + interval '1 hour' - now())::int, 0),
-                   coalesce(extract(epoch from (max(created_at) filter (where recipient = \(email)))
+                   coalesce(extract(epoch from (max(created_at) filter (where recipient = any(\(emails)::text[])))
                                     + make_interval(secs => \(intervalSeconds)) - now())::int, 0)
             from auth.mail_outbox where created_at > now() - interval '1 hour'
             """, logger: logger
         ).first
         let (sentThisHour, hourFreesIn, addressFreesIn) = try row?.decode((Int, Int, Int).self) ?? (0, 0, 0)
-        if sentThisHour >= limits.perHour { return .overHourlyLimit(retryAfter: max(1, hourFreesIn)) }
+        if sentThisHour + emails.count > limits.perHour { return .overHourlyLimit(retryAfter: max(1, hourFreesIn)) }
         if addressFreesIn > 0 { return .tooSoon(retryAfter: addressFreesIn) }
         return nil
     }
@@ -130,6 +148,96 @@ extension AuthStore {
         try await connection.run("delete from auth.one_time_tokens where expires_at < now() - interval '1 day'", logger: logger)
         try await connection.run(
             "delete from auth.flow_state where created_at < now() - interval '1 day'", logger: logger)
+    }
+
+    // MARK: Email change
+
+    public enum EmailChangeStart: Sendable {
+        case started(UserRecord)
+        case notFound
+        case emailTaken
+        case overSendLimit(retryAfter: Int)
+    }
+
+    /// Records `newEmail` as the user's pending address and issues `tokens` (one per side that must
+    /// confirm) with their mails, all in one transaction: earlier email-change tokens go, so a link from
+    /// an earlier request cannot confirm this one.
+    func beginEmailChange(user: UUID, to newEmail: String, tokens: [TokenToIssue], limits: MailLimits?) async throws
+        -> EmailChangeStart
+    {
+        let sides = TokenPurpose.emailChangeSides.map(\.rawValue)
+        return try await database.withServiceRoleTransaction(method: "AUTH", path: "/user", logger: logger) { connection in
+            let taken = try await connection.rows("select 1 from auth.users where email = \(newEmail) and id <> \(user)", logger: logger)
+            if !taken.isEmpty { return .emailTaken }
+            if let limits {
+                switch try await Self.checkLimits(limits, emails: tokens.map(\.email), on: connection, logger: logger) {
+                case .overHourlyLimit(let retryAfter)?, .tooSoon(let retryAfter)?: return .overSendLimit(retryAfter: retryAfter)
+                case .issued?, nil: break
+                }
+            }
+            try await connection.run(
+                "delete from auth.one_time_tokens where user_id = \(user) and purpose = any(\(sides)::text[])", logger: logger)
+            guard
+                let updated = try await connection.rows(
+                    """
+                    update auth.users set email_change = \(newEmail), email_change_sent_at = now(), updated_at = now()
+                    where id = \(user) returning \(unescaped: UserRecord.columns)
+                    """, logger: logger
+                ).first.map(UserRecord.init(row:))
+            else { return .notFound }
+            for token in tokens { try await Self.store(token, queueMail: limits != nil, on: connection, logger: logger) }
+            return .started(updated)
+        }
+    }
+
+    public enum EmailChangeCompletion: Sendable {
+        /// The address changed.
+        case changed(UserRecord)
+        /// The other side's link or code is still to be used.
+        case awaitingOtherSide
+        /// No change is pending (already applied, or replaced by a later request).
+        case nothingPending
+        /// Someone took the new address meanwhile; the change is dropped.
+        case emailTaken
+    }
+
+    /// After one side's token is used: applies the pending address once no side's token is left.
+    func completeEmailChange(user: UUID) async throws -> EmailChangeCompletion {
+        let sides = TokenPurpose.emailChangeSides.map(\.rawValue)
+        return try await database.withServiceRoleTransaction(method: "AUTH", path: "/verify", logger: logger) { connection in
+            guard
+                let pending = try await connection.rows(
+                    "select email_change from auth.users where id = \(user) for update", logger: logger
+                ).first?.decode(String?.self)
+            else { return .nothingPending }
+            let outstanding = try await connection.rows(
+                "select 1 from auth.one_time_tokens where user_id = \(user) and purpose = any(\(sides)::text[])", logger: logger)
+            if !outstanding.isEmpty { return .awaitingOtherSide }
+            let taken = try await connection.rows("select 1 from auth.users where email = \(pending) and id <> \(user)", logger: logger)
+            if !taken.isEmpty {
+                try await connection.run(
+                    "update auth.users set email_change = null, email_change_sent_at = null where id = \(user)", logger: logger)
+                return .emailTaken
+            }
+            let changed = try await connection.rows(
+                """
+                update auth.users set email = email_change, email_change = null, email_change_sent_at = null,
+                    email_confirmed_at = now(), updated_at = now()
+                where id = \(user) returning \(unescaped: UserRecord.columns)
+                """, logger: logger
+            ).first.map(UserRecord.init(row:))
+            return changed.map(EmailChangeCompletion.changed) ?? .nothingPending
+        }
+    }
+
+    /// The sides of the user's pending email change whose tokens are still unused.
+    func outstandingEmailChangeSides(user: UUID) async throws -> [TokenPurpose] {
+        let sides = TokenPurpose.emailChangeSides.map(\.rawValue)
+        return try await database.withServiceRoleTransaction(method: "AUTH", path: "/resend", logger: logger) { connection in
+            try await connection.rows(
+                "select purpose from auth.one_time_tokens where user_id = \(user) and purpose = any(\(sides)::text[])", logger: logger
+            ).map { try $0.decode(String.self) }.compactMap(TokenPurpose.init(rawValue:))
+        }
     }
 
     /// A token that was presented and is now gone.

@@ -96,6 +96,7 @@ public struct ConfigLoader: Sendable {
         auth.mailRequestsPerIP = integer(.authRateLimitOTP, &problems)
         auth.mfaAttemptsPerIP = integer(.authRateLimitMFA, &problems)
         auth.anonymousSignIns = boolean(.authAnonymous, &problems) ?? false
+        auth.secureEmailChange = boolean(.authSecureEmailChange, &problems) ?? true
         auth.anonymousSignInsPerIP = integer(.authRateLimitAnonymous, &problems)
         for entry in (value(.trustedProxies) ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
         where !entry.isEmpty {

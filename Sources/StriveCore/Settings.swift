@@ -43,6 +43,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authRateLimitOTP = "STRIVE_AUTH_RATE_LIMIT_OTP"
     case authRateLimitMFA = "STRIVE_AUTH_RATE_LIMIT_MFA"
     case authAnonymous = "STRIVE_AUTH_ANONYMOUS"
+    case authSecureEmailChange = "STRIVE_AUTH_SECURE_EMAIL_CHANGE"
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
 
@@ -178,6 +179,10 @@ extension ConfigVariable {
             Setting(
                 .choice(["true", "false"], default: "false"),
                 "allow anonymous sign-ins (POST /signup without credentials; is_anonymous in the token)")
+        case .authSecureEmailChange:
+            Setting(
+                .choice(["true", "false"], default: "true"),
+                "an email change needs a link or code from the current address as well as the new one (false: the new one alone)")
         case .authRateLimitAnonymous:
             Setting(
                 .integer(range: 1...100_000, unit: "sign-ins", default: 30),

@@ -90,6 +90,8 @@ public struct AuthSettings: Sendable, Equatable {
     public var mfaAttemptsPerIP: Int = 15
     /// `POST /signup` without credentials makes an anonymous user (`STRIVE_AUTH_ANONYMOUS`).
     public var anonymousSignIns: Bool = false
+    /// An email change needs both the current and the new address to confirm (`STRIVE_AUTH_SECURE_EMAIL_CHANGE`).
+    public var secureEmailChange: Bool = true
     /// Anonymous sign-ins per hour from one IP address.
     public var anonymousSignInsPerIP: Int = 30
     /// The proxies whose `X-Forwarded-For` is believed (`STRIVE_TRUSTED_PROXIES`).

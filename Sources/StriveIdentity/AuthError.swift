@@ -46,7 +46,10 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
     public static let wrongCurrentPassword = AuthError(
         status: .forbidden, code: "invalid_credentials", message: "current_password is not this user's password")
     public static let reauthenticationNeeded = AuthError(
-        status: .badRequest, code: "reauthentication_needed", message: "Changing the password needs current_password")
+        status: .badRequest, code: "reauthentication_needed",
+        message: "Changing the password needs current_password, or the nonce GET /reauthenticate mails")
+    public static let reauthenticationNotValid = AuthError(
+        status: .badRequest, code: "reauthentication_not_valid", message: "Nonce has expired or is invalid")
     public static let userBanned = AuthError(status: .badRequest, code: "user_banned", message: "User is banned")
 
     public static func badJWT(_ reason: String) -> AuthError {

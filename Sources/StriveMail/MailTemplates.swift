@@ -7,12 +7,15 @@ public enum MailTemplate: String, CaseIterable, Sendable {
     case recovery
     case magicLink = "magic_link"
     case invite
+    case emailChange = "email_change"
+    case reauthentication
 }
 
 /// Subject, plain text and HTML of each mail, as Mustache templates: the built-in ones, each part
 /// replaceable by a file `<template>.subject`, `<template>.txt` or `<template>.html` in
 /// `STRIVE_MAIL_TEMPLATES_DIR`. Variables: `confirmation_url`, `token` (the 6-digit code), `token_hash`,
-/// `site_url`, `email`, `redirect_to`. HTML escapes `{{…}}`; the subject and text are not HTML, so
+/// `site_url`, `email`, `redirect_to`; an email change's mails also `new_email` (`email` is then the
+/// current address, whichever of the two the mail goes to). HTML escapes `{{…}}`; the subject and text are not HTML, so
 /// their built-ins use `{{{…}}}`.
 public struct MailTemplates: Sendable {
     struct Parts: Sendable {
@@ -136,6 +139,41 @@ public struct MailTemplates: Sendable {
             <h2>Your sign-in link</h2>
             <p><a href="{{confirmation_url}}">Sign in</a></p>
             <p>Or enter this code: <strong>{{token}}</strong></p>
+
+            """
+        ),
+        .emailChange: (
+            "Confirm your new address",
+            """
+            Follow this link to confirm the change of your account's address from {{{email}}} to {{{new_email}}}:
+            {{{confirmation_url}}}
+
+            Or enter this code: {{{token}}}
+
+            If you did not ask for this, do not follow the link, and change your password.
+
+            """,
+            """
+            <h2>Confirm your new address</h2>
+            <p>Follow this link to confirm the change of your account's address from {{email}} to {{new_email}}:</p>
+            <p><a href="{{confirmation_url}}">Confirm the change</a></p>
+            <p>Or enter this code: <strong>{{token}}</strong></p>
+            <p>If you did not ask for this, do not follow the link, and change your password.</p>
+
+            """
+        ),
+        .reauthentication: (
+            "Confirm it is you",
+            """
+            Enter this code to confirm it is you: {{{token}}}
+
+            If you did not ask for this, change your password.
+
+            """,
+            """
+            <h2>Confirm it is you</h2>
+            <p>Enter this code to confirm it is you: <strong>{{token}}</strong></p>
+            <p>If you did not ask for this, change your password.</p>
 
             """
         ),

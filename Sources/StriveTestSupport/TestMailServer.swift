@@ -159,8 +159,10 @@ public struct ReceivedMail: Sendable {
         return items.first { $0.name == "token" }?.value
     }
 
-    /// The 6-digit code.
+    /// The 6-digit code: the one the built-in templates give after a colon (six digits elsewhere, in an
+    /// address or the link's token, are not it).
     public var code: String? {
-        text.split(whereSeparator: { !$0.isNumber }).first { $0.count == 6 }.map(String.init)
+        guard let range = text.range(of: #": [0-9]{6}\b"#, options: .regularExpression) else { return nil }
+        return String(text[range].suffix(6))
     }
 }

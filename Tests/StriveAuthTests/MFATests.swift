@@ -154,4 +154,34 @@ struct MFATests {
             #expect(try await auth.send(.post, "/factors/\(theirFactor)/challenge", apikey: auth.anonKey, bearer: aal1).status == .notFound)
         }
     }
+
+    @Test func theServiceRoleListsAndRemovesAnyUsersFactors() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        try await database.withLiveApp { client, services in
+            let auth = try await AuthClient(client, services)
+            let session = try await auth.session(uniqueEmail("lost-phone"))
+            let enrolled = try await auth.send(
+                .post, "/factors", json: #"{"factor_type":"totp","friendly_name":"old phone"}"#, apikey: auth.anonKey,
+                bearer: session.access_token)
+            let factor = try #require(enrolled.json["id"] as? String, "\(enrolled.text)")
+            let user = session.user.id
+
+            let forbidden = try await auth.send(.get, "/admin/users/\(user)/factors", apikey: auth.anonKey, bearer: session.access_token)
+            #expect(forbidden.status == .forbidden, "a user's own token is not the service role: \(forbidden.text)")
+            let listed = try await auth.send(.get, "/admin/users/\(user)/factors", apikey: auth.serviceKey, bearer: auth.serviceKey)
+            #expect(listed.status == .ok, "\(listed.text)")
+            let factors = try #require(try JSONSerialization.jsonObject(with: Data(listed.body)) as? [[String: Any]])
+            #expect(factors.map { $0["id"] as? String } == [factor] && factors.first?["friendly_name"] as? String == "old phone")
+
+            let removed = try await auth.send(
+                .delete, "/admin/users/\(user)/factors/\(factor)", apikey: auth.serviceKey, bearer: auth.serviceKey)
+            #expect(removed.status == .ok && removed.json["id"] as? String == factor, "\(removed.text)")
+            let again = try await auth.send(
+                .delete, "/admin/users/\(user)/factors/\(factor)", apikey: auth.serviceKey, bearer: auth.serviceKey)
+            #expect(again.status == .notFound && again.errorCode == "mfa_factor_not_found", "\(again.text)")
+            let nobody = try await auth.send(
+                .get, "/admin/users/\(UUID().uuidString.lowercased())/factors", apikey: auth.serviceKey, bearer: auth.serviceKey)
+            #expect(nobody.status == .notFound, "\(nobody.text)")
+        }
+    }
 }

@@ -30,7 +30,8 @@ struct SupabasePyAuthTests {
 
         #expect(ran.status == 0, "\(ran.output)")
         for step in [
-            "sign-up confirmed with the mailed code", "recovery set a new password", "magic link signed in", "pkce code exchanged",
+            "sign-up confirmed with the mailed code", "recovery set a new password", "reauthentication nonce changed the password",
+            "email change confirmed by both addresses", "magic link signed in", "pkce code exchanged",
             "mfa raised the session to aal2", "recovery says nothing about unknown addresses",
         ] {
             #expect(ran.stdout.contains("ok \(step)\n"), "\(step): \(ran.output)")
