@@ -27,10 +27,22 @@ let package = Package(
         // Auth mail: templates (swift-mustache) and SMTP's line framing (NIOExtras, already built for Hummingbird).
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        // Prometheus /metrics: swift-metrics is the API every module records through (Hummingbird's
+        // MetricsMiddleware already does), swift-prometheus the registry that /metrics renders.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Tests only: validates the generated /openapi.json.
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
     ],
     targets: [
+        // The process's metrics: one Prometheus registry behind swift-metrics, and Strive's own instruments.
+        .target(
+            name: "StriveMetrics",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // Configuration, API keys, shared error vocabulary. No network or database I/O.
         .target(
             name: "StriveCore",
@@ -44,6 +56,7 @@ let package = Package(
             name: "StriveDatabase",
             dependencies: [
                 "StriveCore",
+                "StriveMetrics",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +90,7 @@ let package = Package(
             name: "StriveAuth",
             dependencies: [
                 "StriveCore",
+                "StriveMetrics",
                 "StriveDatabase",
                 "StriveIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -111,6 +125,7 @@ let package = Package(
             name: "StriveStorage",
             dependencies: [
                 "StriveCore",
+                "StriveMetrics",
                 "StriveDatabase",
                 "StriveIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -133,6 +148,7 @@ let package = Package(
             name: "StriveRealtime",
             dependencies: [
                 "StriveCore",
+                "StriveMetrics",
                 "StriveDatabase",
                 "StriveIdentity",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -175,6 +191,7 @@ let package = Package(
             name: "StriveServer",
             dependencies: [
                 "StriveCore",
+                "StriveMetrics",
                 "StriveDatabase",
                 "StriveAuth",
                 "StriveIdentity",

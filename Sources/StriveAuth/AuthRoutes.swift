@@ -8,6 +8,7 @@ import PostgresNIO
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveMetrics
 
 /// What auth routes need from the request context: the peer address, for per-IP limits and sessions,
 /// and the caller `CallerMiddleware` resolved.
@@ -353,19 +354,23 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     func mappingErrors(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
-        } catch let error as AuthError {
-            throw error
         } catch {
-            guard let fields = DatabaseError.serverFields(in: error) else { throw error }
-            switch fields.code {
-            case .sessionNotFound: throw AuthError.sessionNotFound
-            case .checkViolation, .foreignKeyViolation, .uniqueViolation, .insufficientPrivilege:
-                throw AuthError(status: .unprocessableContent, code: "validation_failed", message: fields.message)
-            default:
-                // Class 22, data exceptions: a value PostgreSQL cannot store (NUL in metadata, say).
-                if fields.sqlState.hasPrefix("22") { throw AuthError.validation(fields.message) }
-                throw error
-            }
+            let mapped = Self.authError(for: error)
+            if let refusal = mapped as? AuthError { StriveMetrics.authFailed(reason: refusal.code) }
+            throw mapped
+        }
+    }
+
+    private static func authError(for error: any Error) -> any Error {
+        if error is AuthError { return error }
+        guard let fields = DatabaseError.serverFields(in: error) else { return error }
+        switch fields.code {
+        case .sessionNotFound: return AuthError.sessionNotFound
+        case .checkViolation, .foreignKeyViolation, .uniqueViolation, .insufficientPrivilege:
+            return AuthError(status: .unprocessableContent, code: "validation_failed", message: fields.message)
+        default:
+            // Class 22, data exceptions: a value PostgreSQL cannot store (NUL in metadata, say).
+            return fields.sqlState.hasPrefix("22") ? AuthError.validation(fields.message) : error
         }
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveMetrics
 
 /// Sign-up, sign-in, refresh, sign-out and account changes, independent of HTTP.
 public struct AuthService: Sendable {
@@ -310,6 +311,7 @@ public struct AuthService: Sendable {
     ) async throws -> TokenResponse {
         let now = Int(Date().timeIntervalSince1970)
         let lifetime = Int(settings.accessTokenLifetime.components.seconds)
+        if let method = amr.first?.method { StriveMetrics.signedIn(method: method) }
         let claims = AccessClaims(
             sub: user.id.uuidString.lowercased(), aud: user.aud, role: user.role, email: user.email, phone: "",
             exp: now + lifetime, iat: now, iss: tokens.issuer, session_id: session.uuidString.lowercased(),

@@ -152,6 +152,11 @@ public struct ConfigLoader: Sendable {
             }
         }
 
+        let metricsToken = value(.metricsToken).map(Secret.init)
+        if let metricsToken, metricsToken.value.count < 16 {
+            problems.add(.metricsToken, "must be at least 16 characters")
+        }
+
         guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
             throw ConfigurationError(problems: problems.list)
         }
@@ -174,7 +179,8 @@ public struct ConfigLoader: Sendable {
             acquireTimeout: acquireTimeout,
             instanceID: instanceID,
             realtimeReplayWindow: .seconds(replaySeconds),
-            mail: mail
+            mail: mail,
+            metricsToken: metricsToken
         )
     }
 

@@ -46,10 +46,11 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authSecureEmailChange = "STRIVE_AUTH_SECURE_EMAIL_CHANGE"
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
+    case metricsToken = "STRIVE_METRICS_TOKEN"
 
     var isSecret: Bool {
         switch self {
-        case .jwtSecret, .serviceRoleKey, .databaseURL, .smtpURL: true
+        case .jwtSecret, .serviceRoleKey, .databaseURL, .smtpURL, .metricsToken: true
         default: false
         }
     }
@@ -193,6 +194,9 @@ extension ConfigVariable {
                 details: "comma-separated IP addresses or CIDR ranges (`10.0.0.0/8, ::1`) of the load balancers in front of "
                     + "Strive. Only a request from one of them has its client IP taken from `X-Forwarded-For` (the nearest "
                     + "address not itself a trusted proxy); everyone else is limited by their own address.")
+        case .metricsToken:
+            Setting(
+                .text, "a bearer token that may read /metrics (the service role key always may); at least 16 characters")
         case .bcryptCost:
             Setting(
                 .integer(range: 4...16, unit: "rounds", default: 10),

@@ -43,6 +43,8 @@ public struct StriveConfig: Sendable {
     public var realtimeReplayWindow: Duration
     /// The mail server and sender (`STRIVE_SMTP_*`).
     public var mail: MailSettings
+    /// A bearer token for `/metrics` besides the service role key (`STRIVE_METRICS_TOKEN`).
+    public var metricsToken: Secret? = nil
 }
 
 /// The part of the configuration every command that reaches the database needs.

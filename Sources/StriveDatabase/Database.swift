@@ -2,6 +2,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import StriveCore
+import StriveMetrics
 
 /// The server's two ways into Postgres: the request pool, which logs in as `authenticator` and switches
 /// to the caller's role inside every transaction, and a small admin pool that logs in as the owner for
@@ -135,7 +136,7 @@ public final class Database: Service, Sendable {
     /// postmaster) would otherwise hold the request, and the shutdown that waits for it, forever. Closing
     /// the socket at the deadline fails the statement.
     private func withRequestConnection<Result>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await leased(requestPool) { connection in
+        try await leased(requestPool, .request) { connection in
             let watchdog = connection.eventLoop.scheduleTask(in: TimeAmount(requestDeadline)) { connection.closeNow() }
             defer { watchdog.cancel() }
             return try await body(connection)
@@ -144,10 +145,19 @@ public final class Database: Service, Sendable {
 
     /// A connection of `pool` for `body`: refused at once while the database is known to be down,
     /// bounded by the acquire timeout, with a lost connection reported as `DatabaseUnavailable`.
-    private func leased<Result>(_ pool: PostgresClient, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    private func leased<Result>(
+        _ pool: PostgresClient, _ kind: StriveMetrics.Pool, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         try availability.check()
+        let requested = ContinuousClock.now
         do {
-            return try await pool.withConnection(acquireTimeout: acquireTimeout, giveUpWhen: { !self.availability.isAvailable }, body)
+            let measured: (PostgresConnection) async throws -> Result = { connection in
+                StriveMetrics.connectionAcquired(kind, wait: .now - requested)
+                defer { StriveMetrics.connectionReleased(kind) }
+                return try await body(connection)
+            }
+            return try await pool.withConnection(
+                acquireTimeout: acquireTimeout, giveUpWhen: { !self.availability.isAvailable }, measured)
         } catch {
             guard DatabaseError.isConnectionFailure(error) else { throw error }
             if error is DatabaseUnavailable { throw error }
@@ -171,7 +181,7 @@ public final class Database: Service, Sendable {
     public func withAdminConnection<Result: Sendable>(
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await leased(adminPool) { connection in try await body(connection) }
+        try await leased(adminPool, .admin) { connection in try await body(connection) }
     }
 
     /// A connection of its own, outside the pools, as `authenticator`: for LISTEN, which must not hold a

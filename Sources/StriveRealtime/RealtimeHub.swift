@@ -4,6 +4,7 @@ import Logging
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveMetrics
 
 /// Every socket, channel and subscription of this instance; routes protocol messages, committed changes,
 /// broadcasts and presence to them. Delivery never blocks on a socket: each has a bounded queue, and a
@@ -468,7 +469,7 @@ public actor RealtimeHub {
         }
         let frame = PhoenixMessage(topic: channel.topic, event: "broadcast", payload: message.payload).text
         for (other, _) in channels where other.topic == channel.topic && (other.socket != key.socket || channel.broadcastSelf) {
-            send(frame, to: other.socket)
+            sendBroadcast(frame, to: other.socket)
         }
         if channel.broadcastAck { send(.reply(to: message, status: "ok", response: [:]), to: key.socket) }
         await bus?.publish(.broadcast(topic: channel.topic, payload: message.payload), hub: self)
@@ -516,14 +517,14 @@ public actor RealtimeHub {
     private func deliverPresenceDiff(topic: String, joins: [String: JSONValue], leaves: [String: JSONValue]) {
         guard !joins.isEmpty || !leaves.isEmpty else { return }
         let frame = PhoenixMessage(topic: topic, event: "presence_diff", payload: ["joins": .object(joins), "leaves": .object(leaves)]).text
-        for key in channels.keys where key.topic == topic { send(frame, to: key.socket) }
+        for key in channels.keys where key.topic == topic { sendBroadcast(frame, to: key.socket) }
     }
 
     // MARK: From other instances
 
     func remoteBroadcast(topic: String, payload: JSONValue) {
         let frame = PhoenixMessage(topic: topic, event: "broadcast", payload: payload).text
-        for key in channels.keys where key.topic == topic { send(frame, to: key.socket) }
+        for key in channels.keys where key.topic == topic { sendBroadcast(frame, to: key.socket) }
     }
 
     /// Records that another instance spoke (any bus message counts as a heartbeat).
@@ -578,8 +579,13 @@ public actor RealtimeHub {
         ).text
         for (key, channel) in channels where key.topic == topic && channel.isPrivate == message.isPrivate {
             changesDelivered += 1
-            send(frame, to: key.socket)
+            sendBroadcast(frame, to: key.socket)
         }
+    }
+
+    private func sendBroadcast(_ frame: String, to socket: UUID) {
+        StriveMetrics.delivered(changes: 0, broadcasts: 1)
+        send(frame, to: socket)
     }
 
     /// Delivers a batch of committed changes, in order, to every channel with a matching binding whose
@@ -610,6 +616,9 @@ public actor RealtimeHub {
         }
         changesSeen += changes.count
         let (allowed, failed) = await authorizer.readable(pairs, changes: changes)
+        var sent = 0
+        var lagRecorded = -1
+        defer { StriveMetrics.delivered(changes: sent, broadcasts: 0) }
         for (index, change) in changes.enumerated() {
             if change.isBroadcast {
                 deliverBroadcast(change)
@@ -631,6 +640,11 @@ public actor RealtimeHub {
                     continue
                 }
                 guard permitted else { continue }
+                if lagRecorded != index {
+                    lagRecorded = index
+                    StriveMetrics.deliveryLag(.seconds(max(0, Date().timeIntervalSince(change.commitTimestamp))))
+                }
+                sent += 1
                 changesDelivered += 1
                 let ids = candidate.ids.map(String.init).joined(separator: ",")
                 send(

@@ -7,6 +7,7 @@ import StriveCore
 import StriveDatabase
 import StriveIdentity
 import StriveMail
+import StriveMetrics
 import StriveRealtime
 import StriveRest
 import StriveStorage
@@ -26,12 +27,16 @@ public enum StriveApplication {
         /// The mail server, sender and templates auth mail is delivered with.
         public let mailSettings: MailSettings
         public let mailTemplates: MailTemplates
+        /// Lets a Prometheus scraper read `/metrics` without the service role key.
+        public let metricsToken: Secret?
         public let logger: Logger
 
         public init(
             database: Database, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService,
-            realtime: RealtimeService, publicURL: String, mailSettings: MailSettings, mailTemplates: MailTemplates, logger: Logger
+            realtime: RealtimeService, publicURL: String, mailSettings: MailSettings, mailTemplates: MailTemplates,
+            metricsToken: Secret? = nil, logger: Logger
         ) {
+            self.metricsToken = metricsToken
             self.mailSettings = mailSettings
             self.mailTemplates = mailTemplates
             self.logger = logger
@@ -63,7 +68,8 @@ public enum StriveApplication {
             return Services(
                 database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, realtime: realtime,
                 publicURL: config.publicURL, mailSettings: config.mail,
-                mailTemplates: try MailTemplates.load(directory: config.mail.templatesDirectory), logger: logger)
+                mailTemplates: try MailTemplates.load(directory: config.mail.templatesDirectory), metricsToken: config.metricsToken,
+                logger: logger)
         }
 
         /// Delivers the mail auth queues (the launcher runs it beside the HTTP server).
@@ -79,6 +85,9 @@ public enum StriveApplication {
         }
         let router = CatalogingRouter(
             router: Router(context: StriveRequestContext.self, options: .autoGenerateHeadEndpoints), catalog: routes)
+        StriveMetrics.bootstrap()
+        // Outermost: it sees every answer, errors included, with the route template the router matched.
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CallerMiddleware<StriveRequestContext>(tokens: services.auth.tokens))
         router.add(middleware: AccessLogMiddleware())
@@ -89,6 +98,10 @@ public enum StriveApplication {
         BucketRoutes<StriveRequestContext>(storage: services.storage, logger: services.logger).register(on: router)
         ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
         RealtimeHTTPRoutes<StriveRequestContext>(service: services.realtime).register(on: router)
+        MetricsRoutes(
+            database: services.database, migrator: services.migrator, realtime: services.realtime, token: services.metricsToken,
+            logger: services.logger
+        ).register(on: router)
         router.get("openapi.json") { request, _ in
             let schema = try await services.rest.schema.current
             let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import StriveMetrics
 
 /// Serving an object's bytes: validators, conditional requests and one byte range, streamed in chunks.
 struct ObjectDownload {
@@ -110,7 +111,10 @@ struct ObjectDownload {
         return Response(
             status: status, headers: headers,
             body: ResponseBody(contentLength: Int(length)) { writer in
-                try await blobs.read(blob, range: range) { chunk in try await writer.write(chunk) }
+                try await blobs.read(blob, range: range) { chunk in
+                    try await writer.write(chunk)
+                    StriveMetrics.storageSent(bytes: chunk.readableBytes)
+                }
                 try await writer.finish(nil)
             })
     }

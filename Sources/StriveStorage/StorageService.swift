@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import StriveCore
 import StriveDatabase
+import StriveMetrics
 
 /// A bucket's rules for what may be stored in it, read through the service role (buckets are configuration).
 public struct BucketRules: Sendable, Equatable {
@@ -146,6 +147,7 @@ public struct StorageService: Sendable {
             try? await blobs.delete(staged.id)
             throw error
         }
+        StriveMetrics.storageReceived(bytes: Int(staged.size))
         await collectGarbage()
         return id
     }
