@@ -43,6 +43,19 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // Backups and restores: a consistent pg_dump plus the object bytes it references, in a checked archive.
+        .target(
+            name: "StriveBackup",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Configuration, API keys, shared error vocabulary. No network or database I/O.
         .target(
             name: "StriveCore",
@@ -191,6 +204,7 @@ let package = Package(
             name: "StriveServer",
             dependencies: [
                 "StriveCore",
+                "StriveBackup",
                 "StriveMetrics",
                 "StriveDatabase",
                 "StriveAuth",
@@ -216,6 +230,7 @@ let package = Package(
                 "StriveIdentity",
                 "StriveServer",
                 "StriveTypeGen",
+                "StriveBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -26,6 +26,16 @@ public struct ConfigLoader: Sendable {
 
     /// The settings every command that reaches the database needs (data directory, database, how to run
     /// the self-managed cluster), validated with all their problems reported at once.
+    /// Where objects are stored for `dataDirectory`: `STRIVE_STORAGE_DIR`, else its `storage` folder.
+    public func storageDirectory(dataDirectory: String) -> String {
+        absolute(value(.storageDirectory) ?? dataDirectory + "/storage")
+    }
+
+    /// Where backup archives go for `dataDirectory`: `STRIVE_BACKUP_DIR`, else its `backups` folder.
+    public func backupDirectory(dataDirectory: String) -> String {
+        absolute(value(.backupDirectory) ?? dataDirectory + "/backups")
+    }
+
     public func loadDatabaseSettings() throws(ConfigurationError) -> DatabaseSettings {
         var problems = Problems(labels: label)
         let settings = databaseSettings(&problems)
@@ -60,7 +70,7 @@ public struct ConfigLoader: Sendable {
         let logLevel = choice(.logLevel, &problems, as: LogLevel.self) ?? .info
         let database = databaseSettings(&problems)
         let dataDirectory = database?.dataDirectory ?? absolute(ConfigVariable.dataDirectory.setting.defaultText)
-        let storageDirectory = absolute(value(.storageDirectory) ?? dataDirectory + "/storage")
+        let storageDirectory = storageDirectory(dataDirectory: dataDirectory)
 
         let publicURL = value(.publicURL) ?? "http://\(host):\(port)"
         if let url = URLComponents(string: publicURL) {
@@ -152,6 +162,17 @@ public struct ConfigLoader: Sendable {
             }
         }
 
+        var backup = BackupSettings(
+            interval: nil, retention: integer(.backupRetention, &problems),
+            directory: backupDirectory(dataDirectory: dataDirectory))
+        if let text = value(.backupSchedule) {
+            if let interval = BackupSettings.interval(parsing: text) {
+                backup.interval = interval
+            } else {
+                problems.add(
+                    .backupSchedule, "must be off, hourly, daily, or an interval such as 6h, 30m or 90s (at least 2s)", quoted(text))
+            }
+        }
         let metricsToken = value(.metricsToken).map(Secret.init)
         if let metricsToken, metricsToken.value.count < 16 {
             problems.add(.metricsToken, "must be at least 16 characters")
@@ -180,7 +201,8 @@ public struct ConfigLoader: Sendable {
             instanceID: instanceID,
             realtimeReplayWindow: .seconds(replaySeconds),
             mail: mail,
-            metricsToken: metricsToken
+            metricsToken: metricsToken,
+            backup: backup
         )
     }
 

@@ -47,6 +47,9 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
     case metricsToken = "STRIVE_METRICS_TOKEN"
+    case backupSchedule = "STRIVE_BACKUP_SCHEDULE"
+    case backupRetention = "STRIVE_BACKUP_RETENTION"
+    case backupDirectory = "STRIVE_BACKUP_DIR"
 
     var isSecret: Bool {
         switch self {
@@ -197,6 +200,20 @@ extension ConfigVariable {
         case .metricsToken:
             Setting(
                 .text, "a bearer token that may read /metrics (the service role key always may); at least 16 characters")
+        case .backupSchedule:
+            Setting(
+                .text, default: "off",
+                "how often `strive serve` writes a backup: off, hourly, daily, or an interval such as 6h, 30m or 90s",
+                details: "how often `strive serve` writes a backup archive (as `strive backup` does) into STRIVE_BACKUP_DIR: "
+                    + "`off`, `hourly`, `daily`, or an interval such as `6h`, `30m` or `90s`. With several instances on one "
+                    + "database one of them takes each backup (an advisory lock); every backup is listed in "
+                    + "`strive_meta.backups` with its file, size and duration.")
+        case .backupRetention:
+            Setting(
+                .integer(range: 1...10_000, unit: "archives", default: 7),
+                "scheduled backups to keep in STRIVE_BACKUP_DIR; older ones are deleted after each new one")
+        case .backupDirectory:
+            Setting(.text, described: "`DATA_DIR/backups`", "where `strive backup` and scheduled backups write their archives")
         case .bcryptCost:
             Setting(
                 .integer(range: 4...16, unit: "rounds", default: 10),

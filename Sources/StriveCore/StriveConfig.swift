@@ -45,6 +45,41 @@ public struct StriveConfig: Sendable {
     public var mail: MailSettings
     /// A bearer token for `/metrics` besides the service role key (`STRIVE_METRICS_TOKEN`).
     public var metricsToken: Secret? = nil
+    /// Scheduled backups (`STRIVE_BACKUP_*`).
+    public var backup = BackupSettings(interval: nil, retention: 7, directory: "")
+}
+
+/// `STRIVE_BACKUP_SCHEDULE`, `STRIVE_BACKUP_RETENTION`, `STRIVE_BACKUP_DIR`.
+public struct BackupSettings: Sendable, Equatable {
+    /// nil: no scheduled backups.
+    public var interval: Duration?
+    public var retention: Int
+    public var directory: String
+
+    public init(interval: Duration?, retention: Int, directory: String) {
+        self.interval = interval
+        self.retention = retention
+        self.directory = directory
+    }
+
+    /// `off`, `hourly`, `daily`, or `<N>s|m|h` (at least 2 s).
+    public static func interval(parsing text: String) -> Duration?? {
+        switch text.lowercased() {
+        case "off": return .some(nil)
+        case "hourly": return .some(.seconds(3600))
+        case "daily": return .some(.seconds(86400))
+        default:
+            guard let unit = text.last, let count = Int(text.dropLast()), count > 0 else { return nil }
+            let seconds: Int
+            switch unit {
+            case "s": seconds = count
+            case "m": seconds = count * 60
+            case "h": seconds = count * 3600
+            default: return nil
+            }
+            return seconds >= 2 ? .some(.seconds(seconds)) : nil
+        }
+    }
 }
 
 /// The part of the configuration every command that reaches the database needs.

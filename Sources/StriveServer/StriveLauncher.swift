@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import ServiceLifecycle
+import StriveBackup
 import StriveCore
 import StriveDatabase
 import StriveStorage
@@ -89,6 +90,7 @@ public struct StriveLauncher: Sendable {
             .init(
                 service: ShutdownDeadline(
                     grace: .seconds(25), cluster: managed?.ownsCluster == true ? managed?.cluster : nil, logger: logger)))
+        if let schedule = try backupSchedule(target: target, managed: managed) { serviceList.append(.init(service: schedule)) }
         // Only the process that started the cluster restarts it (not one adopting another's).
         if let managed, managed.ownsCluster {
             serviceList.append(
@@ -122,6 +124,25 @@ public struct StriveLauncher: Sendable {
             throw .server(String(describing: error))
         }
         logger.info("stopped serving")
+    }
+
+    /// The scheduled backups, when `STRIVE_BACKUP_SCHEDULE` asks for them; pg_dump must be found at start.
+    private func backupSchedule(target: DatabaseTarget, managed: ManagedCluster?) throws(StartupError) -> BackupScheduleService? {
+        guard config.backup.interval != nil else { return nil }
+        var binaries = managed?.cluster.binaries.directory
+        if binaries == nil {
+            do throws(LocalClusterError) {
+                binaries = try PostgresBinaries.locate(in: config.databaseSettings.postgresBinDirectory).directory
+            } catch {
+                throw .cluster(error)
+            }
+        }
+        let secret: String? = managed == nil ? nil : config.databaseSettings.dataDirectory + "/jwt-secret"
+        return BackupScheduleService(
+            source: BackupSource(
+                target: target, binaryDirectory: binaries ?? "", storageRoot: config.storageDirectory, secretFile: secret,
+                striveVersion: StriveVersion.current),
+            settings: config.backup, instance: config.instanceID, logger: logger)
     }
 }
 

@@ -153,14 +153,18 @@ public struct StorageService: Sendable {
     }
 
     /// Deletes the blobs queued by released rows. Failures only delay this: the queue survives, and the
-    /// periodic sweep removes blobs that lost their queue entry in a crash.
+    /// periodic sweep removes blobs that lost their queue entry in a crash. While a backup runs (it holds
+    /// `BackupLock`), nothing is taken from the queue: its snapshot may still name those blobs.
     public func collectGarbage() async {
         do {
             let versions = try await database.withServiceRoleTransaction(method: "STORAGE", path: "blob-garbage", logger: logger) {
                 connection in
-                try await connection.rows("delete from storage.blob_garbage returning version", logger: logger).map {
-                    try $0.decode(String.self)
-                }
+                try await connection.rows(
+                    """
+                    delete from storage.blob_garbage where (select pg_try_advisory_xact_lock_shared(\(BackupLock.key)))
+                    returning version
+                    """, logger: logger
+                ).map { try $0.decode(String.self) }
             }
             for version in versions {
                 guard let uuid = UUID(uuidString: version) else { continue }
@@ -179,9 +183,15 @@ public struct StorageService: Sendable {
             guard !candidates.isEmpty else { return [] }
             let versions = candidates.map(\.description)
             let live = try await database.withServiceRoleTransaction(method: "STORAGE", path: "blob-sweep", logger: logger) { connection in
-                try await connection.rows("select version from storage.objects where version = any(\(versions))", logger: logger).map {
-                    try $0.decode(String.self)
-                }
+                // A running backup may need blobs no row names any more: all of them count as live until it ends.
+                let backupRunning =
+                    try await connection.rows(
+                        "select not pg_try_advisory_xact_lock_shared(\(BackupLock.key))", logger: logger
+                    ).first?.decode(Bool.self) ?? true
+                if backupRunning { return versions }
+                return try await connection.rows(
+                    "select version from storage.objects where version = any(\(versions))", logger: logger
+                ).map { try $0.decode(String.self) }
             }
             return Set(live.compactMap { UUID(uuidString: $0).map(BlobID.init) })
         }

@@ -13,7 +13,9 @@ struct Strive: AsyncParsableCommand {
             """,
         version: StriveVersionText.full,
         subcommands: [
-            Serve.self, Migrate.self, Verify.self, MigrationCommand.self, Generate.self, Seed.self, DatabaseCommand.self, Bench.self,
+            Serve.self, Migrate.self, Verify.self, MigrationCommand.self, Generate.self, Seed.self, DatabaseCommand.self,
+            BackupCommand.self,
+            RestoreCommand.self, Bench.self,
             Version.self,
         ]
     )

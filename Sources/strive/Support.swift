@@ -99,20 +99,27 @@ extension DatabaseOptions {
         logger: Logger,
         _ body: (PostgresConnection, DatabaseTarget) async throws(StartupError) -> T
     ) async throws(StartupError) -> T {
+        try await withTarget(logger: logger) { target throws(StartupError) in
+            try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
+                try await body(connection, target)
+            }
+        }
+    }
+
+    /// Runs `body` with the owner's way into DATABASE_URL, or into the self-managed cluster (the one a
+    /// running `strive serve` holds, else started for this command and stopped afterwards).
+    func withTarget<T: Sendable>(
+        logger: Logger,
+        _ body: (DatabaseTarget) async throws(StartupError) -> T
+    ) async throws(StartupError) -> T {
         let settings = try settings()
         switch settings.location {
         case .external(let url):
-            let target = DatabaseTarget(url: url)
-            return try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
-                try await body(connection, target)
-            }
+            return try await body(DatabaseTarget(url: url))
         case .managed:
             let managed = try await ManagedCluster.openForCommand(settings, logger: logger)
             do throws(StartupError) {
-                let target = try managed.target()
-                let result = try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
-                    try await body(connection, target)
-                }
+                let result = try await body(try managed.target())
                 await managed.close(logger: logger)
                 return result
             } catch {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import StriveDatabase
 import StriveStorage
 import StriveTestSupport
 import Testing
@@ -380,6 +381,25 @@ struct ObjectEdgeTests {
             #expect(try await harness.services.storage.sweep(modifiedBefore: Date(timeIntervalSinceNow: 5)) == 2)
             #expect(harness.files(in: "blobs").count == 1)
             #expect(String(decoding: try await harness.send(.get, "object/attachments/\(key)", as: .member).body, as: UTF8.self) == "kept")
+        }
+    }
+
+    @Test func bytesARunningBackupMayNeedOutliveTheirRowsUntilItEnds() async throws {
+        try await StorageHarness.run { harness in
+            let key = "\(harness.id("orgA"))/task/\(harness.id("taskA"))/held.pdf"
+            #expect(try await harness.upload("attachments", key, Array("held".utf8), type: "application/pdf", as: .member).status == .ok)
+            #expect(harness.files(in: "blobs").count == 1)
+            try await harness.database.withOwnerConnection { connection in
+                // What `strive backup` holds while its snapshot is open.
+                try await connection.query("select pg_advisory_lock(\(BackupLock.key))", logger: harness.database.logger).collect()
+                #expect(try await harness.send(.delete, "object/attachments/\(key)", as: .member).status == .ok)
+                #expect(harness.files(in: "blobs").count == 1, "released bytes wait for the backup")
+                #expect(try await harness.services.storage.sweep(modifiedBefore: Date(timeIntervalSinceNow: 5)) == 0)
+                #expect(harness.files(in: "blobs").count == 1, "the orphan sweep waits too")
+                try await connection.query("select pg_advisory_unlock(\(BackupLock.key))", logger: harness.database.logger).collect()
+            }
+            await harness.services.storage.collectGarbage()
+            #expect(harness.files(in: "blobs").isEmpty, "and go once it has ended")
         }
     }
 }
