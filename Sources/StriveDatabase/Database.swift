@@ -33,12 +33,13 @@ public final class Database: Service, Sendable {
         requestPoolSize: Int,
         statementTimeout: Duration,
         acquireTimeout: Duration,
+        deadlineMargin: Duration = .seconds(2),
         logger: Logger
     ) throws {
         self.target = target
         self.availability = DatabaseAvailability()
         self.acquireTimeout = acquireTimeout
-        self.requestDeadline = statementTimeout + .seconds(2)
+        self.requestDeadline = statementTimeout + deadlineMargin
         self.logger = logger
         self.authenticator = authenticator
         let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000

@@ -98,6 +98,7 @@ public enum StriveApplication {
         BucketRoutes<StriveRequestContext>(storage: services.storage, logger: services.logger).register(on: router)
         ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
         RealtimeHTTPRoutes<StriveRequestContext>(service: services.realtime).register(on: router)
+        AdminRoutes(database: services.database, migrator: services.migrator, logger: services.logger).register(on: router)
         MetricsRoutes(
             database: services.database, migrator: services.migrator, realtime: services.realtime, token: services.metricsToken,
             logger: services.logger

@@ -141,13 +141,14 @@ public struct TestDatabase: Sendable {
     public func withDatabase<T: Sendable>(
         requestPoolSize: Int = 4,
         statementTimeout: Duration = .seconds(8),
+        deadlineMargin: Duration = .seconds(2),
         _ body: @Sendable (Database) async throws -> T
     ) async throws -> T {
         // Small pools and a parallel suite on two cores: a request may wait long for a connection here
         // without anything being wrong, so the acquire timeout is far above the server's default.
         let database = try Database(
             target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, statementTimeout: statementTimeout,
-            acquireTimeout: .seconds(30), logger: logger)
+            acquireTimeout: .seconds(30), deadlineMargin: deadlineMargin, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }

@@ -15,7 +15,7 @@ struct Strive: AsyncParsableCommand {
         subcommands: [
             Serve.self, Migrate.self, Verify.self, MigrationCommand.self, Generate.self, Seed.self, DatabaseCommand.self,
             BackupCommand.self,
-            RestoreCommand.self, Bench.self,
+            RestoreCommand.self, Check.self, Bench.self,
             Version.self,
         ]
     )

@@ -108,10 +108,11 @@ struct DatabaseFaultTests {
                 "fault \(fault): \(summary.requests) requests after the fault, \(summary.unavailable) answered 503, slowest \(summary.slowest); database back after \(accepting - injected), first success \(firstSuccess - accepting) later"
             )
             #expect(summary.serverErrors.isEmpty, "answers other than 2xx/503: \(summary.serverErrors.prefix(5))")
-            // A bound on waiting, not the latency goal: the whole suite runs at once on two cores, where
-            // scheduling alone can hold a request for a second or two (quiet-machine numbers are measured
-            // on a release build and reported with the issue).
-            #expect(summary.slowest < .seconds(4), "an answer took \(summary.slowest)")
+            // A bound on waiting, not the latency goal: the whole suite runs at once on two cores (with other
+            // tests' servers, backups and probes beside this one), where scheduling alone can hold a request
+            // for a few seconds. It stays well under the 10 s acquire timeout a hung lease would run into
+            // (quiet-machine numbers are measured on a release build and reported with the issue).
+            #expect(summary.slowest < .seconds(6), "an answer took \(summary.slowest)")
             #expect(firstSuccess - accepting < .seconds(5), "first success \(firstSuccess - accepting) after the database came back")
         }
 

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import StriveBackup
+import StriveCore
+import StriveDatabase
+import StriveIdentity
+
+/// `/admin/v1`: what an operator reads about the deployment — the security audit, migrations, backups.
+/// For the service role, or a user whose platform role is ADMIN or SUPER_ADMIN (`app.is_admin()`,
+/// asked under the user's own identity). The reads themselves run on the owner's admin connection: they
+/// are catalog and bookkeeping queries no request role may make, and this is their one named path.
+struct AdminRoutes: Sendable {
+    let database: Database
+    let migrator: Migrator
+    let logger: Logger
+
+    func register(on router: some RouterMethods<StriveRequestContext>) {
+        let group = router.group("admin/v1")
+        group.get("verify") { request, context in try await verify(request, context) }
+        group.get("migrations") { request, context in try await migrations(request, context) }
+        group.get("backups") { request, context in try await backups(request, context) }
+    }
+
+    func verify(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
+        try await requireOperator(request, context)
+        let report = try await database.withAdminConnection { connection in
+            try await SchemaAudit.run(on: connection, logger: context.logger)
+        }
+        return try Self.json(report)
+    }
+
+    struct MigrationsJSON: Encodable {
+        struct Entry: Encodable {
+            let name: String
+            let kind: String
+            let state: String
+        }
+        let current: Bool
+        let migrations: [Entry]
+        let problems: [String]
+    }
+
+    func migrations(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
+        try await requireOperator(request, context)
+        let status = try await database.withAdminConnection { connection in
+            try await migrator.status(on: connection, logger: context.logger)
+        }
+        let applied = status.applied.map { MigrationsJSON.Entry(name: $0.name, kind: "built_in", state: "applied") }
+        let project = status.projectApplied.map { MigrationsJSON.Entry(name: $0, kind: "project", state: "applied") }
+        let pending =
+            status.pending.map { MigrationsJSON.Entry(name: $0.fileName, kind: "built_in", state: "pending") }
+            + status.projectPending.map { MigrationsJSON.Entry(name: $0.fileName, kind: "project", state: "pending") }
+        return try Self.json(
+            MigrationsJSON(
+                current: status.isCurrent, migrations: applied + project + pending, problems: status.problems.map(\.description)))
+    }
+
+    func backups(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
+        try await requireOperator(request, context)
+        let entries = try await database.withAdminConnection { connection in
+            try await BackupCatalog.list(on: connection, logger: context.logger)
+        }
+        return try Self.json(entries)
+    }
+
+    /// The service role, or a signed-in platform admin; anyone else gets 401/403 and nothing is read.
+    func requireOperator(_ request: Request, _ context: StriveRequestContext) async throws {
+        let caller = try context.caller()
+        switch caller.role {
+        case .serviceRole: return
+        case .authenticated:
+            let identity = caller.identity(method: "GET", path: request.uri.path)
+            let allowed = try await database.withRequestTransaction(identity, logger: context.logger) { connection in
+                try await connection.rows("select coalesce(app.is_admin(), false)", logger: context.logger)
+                    .first?.decode(Bool.self) ?? false
+            }
+            if allowed { return }
+            throw StriveHTTPError(status: .forbidden, code: "forbidden", message: "needs a platform admin or the service role key")
+        case .anon:
+            throw StriveHTTPError(
+                status: .unauthorized, code: "unauthorized", message: "needs a platform admin's token or the service role key")
+        }
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
