@@ -168,7 +168,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func listUsers(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         let page = try positiveInteger(request, "page", default: 1, maximum: 1_000_000)
         let perPage = try positiveInteger(request, "per_page", default: 50, maximum: 1000)
         let (users, total) = try await service.store.list(page: page, perPage: perPage)
@@ -192,7 +192,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func createUser(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         let body = try await decode(AdminUserBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("Unable to validate email address: email is required") }
         let new = AuthService.NewUser(
@@ -203,13 +203,13 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func adminUser(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         guard let user = try await service.store.user(id: try userID(context)) else { throw AuthError.userNotFound }
         return try json(user.json)
     }
 
     func adminUpdate(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         let id = try userID(context)
         let body = try await decode(AdminUserBody.self, from: request, context)
         var update = AuthService.AdminUpdate()
@@ -223,13 +223,13 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func adminDelete(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         guard try await service.store.delete(id: try userID(context)) else { throw AuthError.userNotFound }
         return try json([String: String]())
     }
 
     func adminFactors(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         let id = try userID(context)
         guard try await service.store.user(id: id) != nil else { throw AuthError.userNotFound }
         return try json(try await service.factors(of: id))
@@ -237,7 +237,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     /// The service role removes any factor, verified or not (a user who lost their authenticator).
     func adminDeleteFactor(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         let factor = try factorID(context)
         switch try await service.store.deleteFactor(user: try userID(context), factor: factor, allowVerified: true) {
         case .deleted: return try json(["id": factor.uuidString.lowercased()])
@@ -276,8 +276,13 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         return caller.token
     }
 
-    func requireServiceRole(_ context: Context) throws {
-        guard try context.caller().role == .serviceRole else { throw AuthError.notAdmin }
+    /// The admin endpoints are for the service role and for platform admins (`app.is_admin()`, asked
+    /// under the user's own identity): the console administers users with the admin's own token.
+    func requireAdministrator(_ request: Request, _ context: Context) async throws {
+        let caller = try context.caller()
+        if caller.role == .serviceRole { return }
+        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+        guard try await service.store.database.isPlatformAdmin(identity) else { throw AuthError.notAdmin }
     }
 
     func userID(_ context: Context) throws -> UUID {

@@ -29,7 +29,7 @@ extension AuthRoutes {
     }
 
     func invite(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         let body = try await decode(InviteBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
         let user = try await service.invite(email: email, metadata: body.data ?? [:], redirectTo: try query(request)["redirect_to"])
@@ -48,7 +48,7 @@ extension AuthRoutes {
     /// GoTrue's answer: the user's fields with `action_link`, `email_otp`, `hashed_token`, `redirect_to` and
     /// `verification_type` beside them (supabase-js splits them into `properties`).
     func generateLink(_ request: Request, _ context: Context) async throws -> Response {
-        try requireServiceRole(context)
+        try await requireAdministrator(request, context)
         let body = try await decode(GenerateLinkBody.self, from: request, context)
         guard let typeName = body.type, let type = AuthService.LinkType(rawValue: typeName) else {
             throw AuthError.validation("type must be signup, invite, magiclink, recovery, email_change_current or email_change_new")

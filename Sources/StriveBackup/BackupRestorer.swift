@@ -154,16 +154,7 @@ public enum BackupRestorer {
         _ destination: RestoreDestination, logger: Logger, _ body: (PostgresConnection) async throws -> T
     ) async throws(BackupError) -> T {
         do {
-            let connection = try await PostgresConnection.connect(
-                configuration: try destination.target.connectionConfiguration(as: destination.target.owner), id: 0, logger: logger)
-            do {
-                let result = try await body(connection)
-                try? await connection.close()
-                return result
-            } catch {
-                try? await connection.close()
-                throw error
-            }
+            return try await destination.target.withOwnerConnection(logger: logger, body)
         } catch {
             throw .database("\(destination.target.displayLocation): \(DatabaseError.serverError(in: error)?.message ?? "\(error)")")
         }

@@ -41,20 +41,11 @@ public struct BackupScheduleService: Service {
 
     /// One turn: nothing unless this instance gets the lock and the newest backup is older than the interval.
     func backUpIfDue() async {
-        let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(
-                configuration: try source.target.connectionConfiguration(as: source.target.owner), id: 0, logger: logger)
-        } catch {
-            logger.warning("scheduled backup: cannot reach the database; trying again later", metadata: ["error": "\(error)"])
-            return
-        }
-        do {
-            try await turn(on: connection)
+            try await source.target.withOwnerConnection(logger: logger) { connection in try await turn(on: connection) }
         } catch {
             logger.warning("scheduled backup check failed; trying again later", metadata: ["error": "\(error)"])
         }
-        try? await connection.close()
     }
 
     private func turn(on connection: PostgresConnection) async throws {

@@ -106,23 +106,22 @@ public enum BackupWriter {
         _ source: BackupSource, logger: Logger,
         _ body: (String, SnapshotState) async throws(BackupError) -> T
     ) async throws(BackupError) -> T {
-        let connection: PostgresConnection
+        let outcome: Result<T, BackupError>
         do {
-            connection = try await PostgresConnection.connect(
-                configuration: try source.target.connectionConfiguration(as: source.target.owner), id: 0, logger: logger)
+            outcome = try await source.target.withOwnerConnection(logger: logger) { connection in
+                do throws(BackupError) {
+                    let (snapshot, state) = try await openSnapshot(on: connection, logger: logger)
+                    let result = try await body(snapshot, state)
+                    try? await connection.run("commit", logger: logger)
+                    return .success(result)
+                } catch {
+                    return .failure(error)
+                }
+            }
         } catch {
             throw .database("cannot connect to \(source.target.displayLocation): \(String(reflecting: error))")
         }
-        do throws(BackupError) {
-            let (snapshot, state) = try await openSnapshot(on: connection, logger: logger)
-            let result = try await body(snapshot, state)
-            try? await connection.run("commit", logger: logger)
-            try? await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        return try outcome.get()
     }
 
     private static func openSnapshot(on connection: PostgresConnection, logger: Logger) async throws(BackupError)

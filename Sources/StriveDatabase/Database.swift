@@ -225,3 +225,15 @@ extension Logger {
         return logger
     }
 }
+
+extension Database {
+    /// Whether the user `identity` stands for is a platform admin (`app.is_admin()`: platform role ADMIN or
+    /// MODERATOR), asked under that identity itself, so the answer is the database's, not the token's.
+    public func isPlatformAdmin(_ identity: RequestIdentity, logger: Logger? = nil) async throws -> Bool {
+        guard identity.role == .authenticated else { return false }
+        return try await withRequestTransaction(identity, logger: logger) { connection in
+            try await connection.rows("select coalesce(app.is_admin(), false)", logger: logger ?? self.logger).first?.decode(Bool.self)
+                ?? false
+        }
+    }
+}

@@ -154,6 +154,22 @@ public struct DatabaseTarget: Sendable {
         return configuration
     }
 
+    /// One connection as the owner for `body`, closed afterwards whatever happens: for one-shot work
+    /// outside the pools (migrating at start-up, backups, restores).
+    public func withOwnerConnection<T: Sendable>(
+        logger: Logger, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await PostgresConnection.connect(configuration: try connectionConfiguration(as: owner), id: 0, logger: logger)
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
     private static func tlsConfiguration(_ mode: DatabaseURL.SSLMode) -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch mode {

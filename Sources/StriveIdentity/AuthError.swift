@@ -33,7 +33,7 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
     public static let refreshTokenAlreadyUsed = AuthError(
         status: .badRequest, code: "refresh_token_already_used", message: "Invalid Refresh Token: Already Used")
     public static let notAdmin = AuthError(
-        status: .forbidden, code: "not_admin", message: "User not allowed: this endpoint needs the service role key")
+        status: .forbidden, code: "not_admin", message: "User not allowed: this endpoint needs the service role key or a platform admin")
     public static let userNotFound = AuthError(status: .notFound, code: "user_not_found", message: "User not found")
     public static let noAuthorization = AuthError(
         status: .unauthorized, code: "no_authorization", message: "This endpoint requires a Bearer token")

@@ -19,10 +19,16 @@ public struct RealtimeHTTPRoutes<Context: CallerRequestContext>: Sendable {
                 #"{"error":"upgrade_required","message":"connect with a WebSocket: GET /realtime/v1/websocket?apikey=<key>&vsn=1.0.0"}"#,
                 extra: [.upgrade: "websocket"])
         }
-        // Service role only: the counters describe every tenant's traffic.
-        router.get("realtime/v1/stats") { _, context -> Response in
-            guard (try? context.caller())?.role == .serviceRole else {
-                return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key"}"#)
+        // The service role and platform admins only: the counters describe every tenant's traffic.
+        router.get("realtime/v1/stats") { request, context -> Response in
+            guard let caller = try? context.caller() else {
+                return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key or a platform admin"}"#)
+            }
+            let allowed =
+                try await caller.role == .serviceRole
+                ? true : service.database.isPlatformAdmin(caller.identity(method: "GET", path: request.uri.path))
+            guard allowed else {
+                return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key or a platform admin"}"#)
             }
             let stats = await service.hub.stats
             return Response(

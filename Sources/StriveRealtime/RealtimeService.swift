@@ -11,6 +11,7 @@ public final class RealtimeService: Service, Sendable {
     let feed: ChangeFeed
     let bus: RealtimeBus
     let columns: ColumnCatalog
+    let database: Database
     let logger: Logger
 
     public init(
@@ -21,6 +22,7 @@ public final class RealtimeService: Service, Sendable {
         feed = ChangeFeed(database: database, instance: instance, replayWindow: replayWindow, pollInterval: pollInterval, logger: logger)
         bus = RealtimeBus(database: database, logger: logger)
         columns = ColumnCatalog(database: database, logger: logger)
+        self.database = database
         self.logger = logger
     }
 

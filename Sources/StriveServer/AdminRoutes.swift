@@ -7,13 +7,15 @@ import StriveCore
 import StriveDatabase
 import StriveIdentity
 
-/// `/admin/v1`: what an operator reads about the deployment — the security audit, migrations, backups.
+/// `/admin/v1`: what an operator reads about the deployment — the security audit, migrations, backups,
+/// this instance's recent server errors.
 /// For the service role, or a user whose platform role is ADMIN or SUPER_ADMIN (`app.is_admin()`,
 /// asked under the user's own identity). The reads themselves run on the owner's admin connection: they
 /// are catalog and bookkeeping queries no request role may make, and this is their one named path.
 struct AdminRoutes: Sendable {
     let database: Database
     let migrator: Migrator
+    let recentErrors: RecentErrors
     let logger: Logger
 
     func register(on router: some RouterMethods<StriveRequestContext>) {
@@ -21,6 +23,10 @@ struct AdminRoutes: Sendable {
         group.get("verify") { request, context in try await verify(request, context) }
         group.get("migrations") { request, context in try await migrations(request, context) }
         group.get("backups") { request, context in try await backups(request, context) }
+        group.get("errors") { request, context in
+            try await requireOperator(request, context)
+            return try Self.json(recentErrors.newestFirst)
+        }
     }
 
     func verify(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
@@ -71,12 +77,9 @@ struct AdminRoutes: Sendable {
         switch caller.role {
         case .serviceRole: return
         case .authenticated:
-            let identity = caller.identity(method: "GET", path: request.uri.path)
-            let allowed = try await database.withRequestTransaction(identity, logger: context.logger) { connection in
-                try await connection.rows("select coalesce(app.is_admin(), false)", logger: context.logger)
-                    .first?.decode(Bool.self) ?? false
+            if try await database.isPlatformAdmin(caller.identity(method: "GET", path: request.uri.path), logger: context.logger) {
+                return
             }
-            if allowed { return }
             throw StriveHTTPError(status: .forbidden, code: "forbidden", message: "needs a platform admin or the service role key")
         case .anon:
             throw StriveHTTPError(

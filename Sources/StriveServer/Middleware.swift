@@ -79,6 +79,7 @@ struct AccessLogMiddleware: RouterMiddleware {
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = StriveRequestContext
     let routes: RouteCatalog
+    let recent: RecentErrors
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -94,14 +95,25 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             throw surface.error(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {
+            if error.status.code >= 500 { record(request, context, status: error.status.code, message: "\(error.status)") }
             throw error
         } catch  where DatabaseError.isConnectionFailure(error) {
-            context.logger.warning("database unavailable", metadata: ["reason": "\(DatabaseError.connectionFailureReason(error))"])
-            throw Surface(path: request.uri.path).unavailable(DatabaseError.connectionFailureReason(error))
+            let reason = DatabaseError.connectionFailureReason(error)
+            context.logger.warning("database unavailable", metadata: ["reason": "\(reason)"])
+            record(request, context, status: 503, message: "database unavailable: \(reason)")
+            throw Surface(path: request.uri.path).unavailable(reason)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            record(request, context, status: 500, message: String(String(reflecting: error).prefix(1000)))
             throw Surface(path: request.uri.path).internalError()
         }
+    }
+
+    private func record(_ request: Request, _ context: Context, status: Int, message: String) {
+        recent.record(
+            .init(
+                at: Date(), requestID: context.requestID, method: request.method.rawValue, path: request.uri.path, status: status,
+                message: message))
     }
 
     static func code(for status: HTTPResponse.Status) -> String {

@@ -29,6 +29,8 @@ public enum StriveApplication {
         public let mailTemplates: MailTemplates
         /// Lets a Prometheus scraper read `/metrics` without the service role key.
         public let metricsToken: Secret?
+        /// The last 5xx answers, for `/admin/v1/errors`.
+        public let recentErrors = RecentErrors()
         public let logger: Logger
 
         public init(
@@ -91,14 +93,15 @@ public enum StriveApplication {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: CallerMiddleware<StriveRequestContext>(tokens: services.auth.tokens))
         router.add(middleware: AccessLogMiddleware())
-        router.add(middleware: ErrorMiddleware(routes: routes))
+        router.add(middleware: ErrorMiddleware(routes: routes, recent: services.recentErrors))
         HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
         AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
         BucketRoutes<StriveRequestContext>(storage: services.storage, logger: services.logger).register(on: router)
         ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
         RealtimeHTTPRoutes<StriveRequestContext>(service: services.realtime).register(on: router)
-        AdminRoutes(database: services.database, migrator: services.migrator, logger: services.logger).register(on: router)
+        AdminRoutes(database: services.database, migrator: services.migrator, recentErrors: services.recentErrors, logger: services.logger)
+            .register(on: router)
         MetricsRoutes(
             database: services.database, migrator: services.migrator, realtime: services.realtime, token: services.metricsToken,
             logger: services.logger

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import StriveCore
+import StriveServer
 import StriveTestSupport
 import Testing
 
@@ -17,7 +18,7 @@ struct AdminRoutesTests {
         let service = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
         try await database.withLiveApp { client, _ in
             let http = TestHTTP(client)
-            for path in ["/admin/v1/verify", "/admin/v1/migrations", "/admin/v1/backups"] {
+            for path in ["/admin/v1/verify", "/admin/v1/migrations", "/admin/v1/backups", "/admin/v1/errors"] {
                 #expect(try await http.send(.get, path, apikey: anon).status == .unauthorized, "\(path) anon")
                 for actor in [TenantFixture.Actor.owner, .admin, .member] {
                     let refused = try await http.send(.get, path, apikey: anon, bearer: tokens[actor])
@@ -37,5 +38,39 @@ struct AdminRoutesTests {
                 "\(migrations.text.prefix(500))")
             #expect(try await http.send(.get, "/admin/v1/backups", apikey: service, bearer: service).text == "[]")
         }
+    }
+
+    /// The console administers with the admin's own token: the auth admin API and realtime's counters take a
+    /// platform admin as they take the service role, and nobody else.
+    @Test func platformAdminsAdministerUsersAndReadRealtimeCountersWithTheirOwnToken() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
+        let tokens = try await fixture.accessTokens(on: database)
+        let anon = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
+        try await database.withLiveApp { client, _ in
+            let http = TestHTTP(client)
+            let member = try #require(fixture.userID(of: .member)).uuidString.lowercased()
+            for actor in [TenantFixture.Actor.member, .owner] {
+                let refused = try await http.send(.get, "/auth/v1/admin/users", apikey: anon, bearer: tokens[actor])
+                #expect(refused.status == .forbidden && refused.text.contains("not_admin"), "\(actor): \(refused.text)")
+                #expect(try await http.send(.get, "/realtime/v1/stats", apikey: anon, bearer: tokens[actor]).status == .forbidden)
+            }
+            let listed = try await http.send(.get, "/auth/v1/admin/users?per_page=100", apikey: anon, bearer: tokens[.platformAdmin])
+            #expect(
+                listed.status == .ok && (listed.object["users"] as? [[String: Any]])?.contains { $0["id"] as? String == member } == true)
+            let banned = try await http.send(
+                .put, "/auth/v1/admin/users/\(member)", apikey: anon, bearer: tokens[.platformAdmin], json: #"{"ban_duration":"1h"}"#)
+            #expect(banned.status == .ok && banned.object["banned_until"] is String, "\(banned.text)")
+            let stats = try await http.send(.get, "/realtime/v1/stats", apikey: anon, bearer: tokens[.platformAdmin])
+            #expect(stats.status == .ok && stats.object["sockets"] is Int, "\(stats.text)")
+        }
+    }
+
+    @Test func recentErrorsKeepTheNewestUpToTheirCapacity() {
+        let recent = RecentErrors(capacity: 3)
+        for status in 500..<505 {
+            recent.record(.init(at: Date(), requestID: "r\(status)", method: "GET", path: "/x", status: status, message: "m"))
+        }
+        #expect(recent.newestFirst.map(\.status) == [504, 503, 502])
     }
 }
