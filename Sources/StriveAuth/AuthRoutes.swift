@@ -171,7 +171,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         try await requireAdministrator(request, context)
         let page = try positiveInteger(request, "page", default: 1, maximum: 1_000_000)
         let perPage = try positiveInteger(request, "per_page", default: 50, maximum: 1000)
-        let (users, total) = try await service.store.list(page: page, perPage: perPage)
+        let filter = try query(request)["filter"].flatMap { $0.isEmpty ? nil : String($0.prefix(254)) }
+        let (users, total) = try await service.store.list(page: page, perPage: perPage, filter: filter)
         var response = try json(UserListResponse(users: users.map(\.json), aud: "authenticated"))
         response.headers[.xTotalCount] = String(total)
         let lastPage = max(1, (total + perPage - 1) / perPage)

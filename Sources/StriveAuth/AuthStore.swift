@@ -136,14 +136,27 @@ public struct AuthStore: Sendable {
         }
     }
 
-    public func list(page: Int, perPage: Int) async throws -> (users: [UserRecord], total: Int) {
+    /// A page of users, oldest first; `filter` keeps those whose address contains it (case-insensitive, as
+    /// GoTrue's `filter`), and `total` counts the filtered set.
+    public func list(page: Int, perPage: Int, filter: String? = nil) async throws -> (users: [UserRecord], total: Int) {
         let offset = (page - 1) * perPage
+        // LIKE's own wildcards in the filter are matched literally.
+        let pattern = filter.map {
+            "%"
+                + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%"
+        }
         return try await service("/admin/users") { connection in
-            let total = try await connection.rows("select count(*)::int from auth.users", logger: logger).first?.decode(Int.self) ?? 0
+            let total =
+                try await connection.rows(
+                    "select count(*)::int from auth.users where \(pattern)::text is null or email ilike \(pattern)", logger: logger
+                ).first?.decode(Int.self) ?? 0
             let users = try await Self.users(
                 connection.rows(
-                    "select \(unescaped: UserRecord.columns) from auth.users order by created_at, id limit \(perPage) offset \(offset)",
-                    logger: logger))
+                    """
+                    select \(unescaped: UserRecord.columns) from auth.users where \(pattern)::text is null or email ilike \(pattern)
+                    order by created_at, id limit \(perPage) offset \(offset)
+                    """, logger: logger))
             return (users, total)
         }
     }

@@ -23,6 +23,7 @@ struct AdminRoutes: Sendable {
         group.get("verify") { request, context in try await verify(request, context) }
         group.get("migrations") { request, context in try await migrations(request, context) }
         group.get("backups") { request, context in try await backups(request, context) }
+        group.get("tables") { request, context in try await tables(request, context) }
         group.get("errors") { request, context in
             try await requireOperator(request, context)
             return try Self.json(recentErrors.newestFirst)
@@ -61,6 +62,43 @@ struct AdminRoutes: Sendable {
         return try Self.json(
             MigrationsJSON(
                 current: status.isCurrent, migrations: applied + project + pending, problems: status.problems.map(\.description)))
+    }
+
+    struct TableJSON: Encodable {
+        let schema: String
+        let name: String
+        let rlsEnabled: Bool
+        let rlsForced: Bool
+        /// The planner's estimate (`reltuples`), not a count: cheap on any size of table.
+        let estimatedRows: Int64
+        let policies: JSONValue
+    }
+
+    /// Every table outside PostgreSQL's own schemas: whether row-level security is on and forced, and its
+    /// policies as `pg_policies` states them.
+    func tables(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
+        try await requireOperator(request, context)
+        let tables = try await database.withAdminConnection { connection in
+            try await connection.rows(
+                """
+                select n.nspname::text, c.relname::text, c.relrowsecurity, c.relforcerowsecurity, greatest(c.reltuples, 0)::bigint,
+                       coalesce((select json_agg(json_build_object(
+                                    'name', p.policyname, 'command', p.cmd, 'roles', p.roles, 'permissive', p.permissive,
+                                    'using', p.qual, 'with_check', p.with_check) order by p.policyname)
+                                 from pg_catalog.pg_policies p where p.schemaname = n.nspname and p.tablename = c.relname), '[]')::text
+                from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
+                  and n.nspname not like 'pg\\_%'
+                order by n.nspname, c.relname
+                """, logger: context.logger
+            ).map { row in
+                let (schema, name, enabled, forced, rows, policies) = try row.decode((String, String, Bool, Bool, Int64, String).self)
+                return TableJSON(
+                    schema: schema, name: name, rlsEnabled: enabled, rlsForced: forced, estimatedRows: rows,
+                    policies: JSONValue(jsonText: policies) ?? .array([]))
+            }
+        }
+        return try Self.json(tables)
     }
 
     func backups(_ request: Request, _ context: StriveRequestContext) async throws -> Response {

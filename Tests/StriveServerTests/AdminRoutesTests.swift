@@ -18,7 +18,7 @@ struct AdminRoutesTests {
         let service = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
         try await database.withLiveApp { client, _ in
             let http = TestHTTP(client)
-            for path in ["/admin/v1/verify", "/admin/v1/migrations", "/admin/v1/backups", "/admin/v1/errors"] {
+            for path in ["/admin/v1/verify", "/admin/v1/migrations", "/admin/v1/backups", "/admin/v1/errors", "/admin/v1/tables"] {
                 #expect(try await http.send(.get, path, apikey: anon).status == .unauthorized, "\(path) anon")
                 for actor in [TenantFixture.Actor.owner, .admin, .member] {
                     let refused = try await http.send(.get, path, apikey: anon, bearer: tokens[actor])
@@ -37,6 +37,12 @@ struct AdminRoutesTests {
                 entries.contains { $0["name"] as? String == "backups" && $0["state"] as? String == "applied" },
                 "\(migrations.text.prefix(500))")
             #expect(try await http.send(.get, "/admin/v1/backups", apikey: service, bearer: service).text == "[]")
+            let tables = try await http.send(.get, "/admin/v1/tables", apikey: anon, bearer: tokens[.platformAdmin]).array
+            let customers = try #require(tables.first { $0["schema"] as? String == "public" && $0["name"] as? String == "customers" })
+            #expect(customers["rls_enabled"] as? Bool == true && customers["rls_forced"] as? Bool == true)
+            let policies = (customers["policies"] as? [[String: Any]])?.compactMap { $0["command"] as? String } ?? []
+            #expect(Set(policies) == ["SELECT", "INSERT", "UPDATE", "DELETE"], "\(policies)")
+            #expect(!tables.contains { ($0["schema"] as? String)?.hasPrefix("pg_") == true })
         }
     }
 
