@@ -34,7 +34,11 @@ serve() {
 counts() {
     psql "$("$strive" db url --data-dir "$1")" -X -A -t -c \
         "select (select count(*) from auth.users) || ' users, ' || (select count(*) from public.tasks) || ' tasks, '
-                || (select count(*) from storage.objects) || ' objects, database ' || pg_size_pretty(pg_database_size(current_database()))"
+                || (select count(*) from storage.objects) || ' objects'"
+}
+
+size() {
+    psql "$("$strive" db url --data-dir "$1")" -X -A -t -c "select 'database ' || pg_size_pretty(pg_database_size(current_database()))"
 }
 
 serve "$work/source"
@@ -47,7 +51,7 @@ for n in $(seq 1 "$objects"); do
 done
 echo "uploaded $objects × $object_mib MiB: $(since "$start")"
 before="$(counts "$work/source")"
-echo "source: $before"
+echo "source: $before; $(size "$work/source")"
 
 start="$(now)"; "$strive" backup --data-dir "$work/source" -o "$work/backup.tar" > /dev/null
 echo "backup (while serving): $(since "$start"), archive $(du -h "$work/backup.tar" | cut -f1)"
@@ -57,5 +61,5 @@ start="$(now)"; "$strive" restore --data-dir "$work/restored" "$work/backup.tar"
 echo "restore into an empty data directory: $(since "$start")"
 serve "$work/restored"
 after="$(counts "$work/restored")"
-echo "restored: $after"
+echo "restored: $after; $(size "$work/restored")"
 [ "$before" = "$after" ] && echo "counts match" || { echo "COUNTS DIFFER" >&2; exit 1; }

@@ -128,7 +128,9 @@ public enum StriveApplication {
             router: makeRouter(services),
             server: .http1WebSocketUpgrade(
                 webSocketRouter: RealtimeRoutes(service: services.realtime, tokens: services.auth.tokens).webSocketRouter(),
-                configuration: .init(maxFrameSize: RealtimeLimits().maxFrameBytes)),
+                configuration: .init(
+                    http1: .init(additionalChannelHandlers: [ExpectContinueHandler()]),
+                    ws: .init(maxFrameSize: RealtimeLimits().maxFrameBytes))),
             configuration: .init(address: .hostname(host, port: port), serverName: "strive"),
             onServerRunning: onServerRunning,
             logger: logger

@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import StriveDatabase
 import StriveStorage
 import StriveTestSupport
@@ -401,5 +403,43 @@ struct ObjectEdgeTests {
             await harness.services.storage.collectGarbage()
             #expect(harness.files(in: "blobs").isEmpty, "and go once it has ended")
         }
+    }
+
+    /// curl sends `Expect: 100-continue` with bodies over 1 MiB and waits (1 s) for the interim answer first.
+    @Test func anUploadThatExpectsContinueIsToldToGoOnBeforeItSendsTheBody() async throws {
+        try await StorageHarness.run { harness in
+            let port = try #require(harness.client.port)
+            let received = NIOLockedValueBox(ByteBuffer())
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in channel.pipeline.addHandler(LockedCollector(received: received)) }
+                .connect(host: "127.0.0.1", port: port).get()
+            let key = "\(harness.id("orgA"))/task/\(harness.id("taskA"))/expect.pdf"
+            try await channel.writeAndFlush(
+                ByteBuffer(
+                    string: "POST /storage/v1/object/attachments/\(key) HTTP/1.1\r\nHost: x\r\napikey: \(harness.anonKey)\r\n"
+                        + "Authorization: Bearer \(harness.tokens[.member]!)\r\nContent-Type: application/pdf\r\nContent-Length: 6\r\n"
+                        + "Expect: 100-continue\r\nConnection: close\r\n\r\n")
+            ).get()
+            let interim = try await eventually(5) { received.withLockedValue { String(buffer: $0) }.hasPrefix("HTTP/1.1 100 Continue\r\n") }
+            #expect(interim, "the interim answer comes before the body: \(received.withLockedValue { String(buffer: $0) })")
+            try await channel.writeAndFlush(ByteBuffer(string: "%PDF-1")).get()
+            try await channel.closeFuture.get()
+            let answer = received.withLockedValue { String(buffer: $0) }
+            #expect(answer.contains("\r\n\r\nHTTP/1.1 200 OK\r\n"), "\(answer)")
+            #expect(
+                String(decoding: try await harness.send(.get, "object/attachments/\(key)", as: .member).body, as: UTF8.self) == "%PDF-1")
+        }
+    }
+}
+
+final class LockedCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let received: NIOLockedValueBox<ByteBuffer>
+
+    init(received: NIOLockedValueBox<ByteBuffer>) { self.received = received }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        received.withLockedValue { $0.writeBuffer(&buffer) }
     }
 }
