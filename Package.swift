@@ -31,6 +31,8 @@ let package = Package(
         // MetricsMiddleware already does), swift-prometheus the registry that /metrics renders.
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Tests only: already built for HummingbirdTesting; the console test talks WebDriver with it.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         // Tests only: validates the generated /openapi.json.
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
     ],
@@ -306,7 +308,14 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "StriveCLITests", dependencies: ["strive", "StriveDatabase", "StriveRealtime", "StriveTestSupport"]),
+        .testTarget(
+            name: "StriveCLITests",
+            dependencies: [
+                "strive", "StriveDatabase", "StriveRealtime", "StriveTestSupport",
+                // Drives chromedriver (FoundationNetworking's client failed its requests: "Failed writing header").
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(
             name: "StriveTypeGenTests",
             dependencies: [

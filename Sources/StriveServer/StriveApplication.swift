@@ -29,6 +29,8 @@ public enum StriveApplication {
         public let mailTemplates: MailTemplates
         /// Lets a Prometheus scraper read `/metrics` without the service role key.
         public let metricsToken: Secret?
+        /// The key the console signs in with.
+        public let anonKey: String
         /// The last 5xx answers, for `/admin/v1/errors`.
         public let recentErrors = RecentErrors()
         public let logger: Logger
@@ -36,9 +38,10 @@ public enum StriveApplication {
         public init(
             database: Database, migrator: Migrator, auth: AuthService, rest: RestService, storage: StorageService,
             realtime: RealtimeService, publicURL: String, mailSettings: MailSettings, mailTemplates: MailTemplates,
-            metricsToken: Secret? = nil, logger: Logger
+            metricsToken: Secret? = nil, anonKey: String = "", logger: Logger
         ) {
             self.metricsToken = metricsToken
+            self.anonKey = anonKey
             self.mailSettings = mailSettings
             self.mailTemplates = mailTemplates
             self.logger = logger
@@ -71,7 +74,7 @@ public enum StriveApplication {
                 database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, realtime: realtime,
                 publicURL: config.publicURL, mailSettings: config.mail,
                 mailTemplates: try MailTemplates.load(directory: config.mail.templatesDirectory), metricsToken: config.metricsToken,
-                logger: logger)
+                anonKey: config.apiKeys.anon, logger: logger)
         }
 
         /// Delivers the mail auth queues (the launcher runs it beside the HTTP server).
@@ -102,6 +105,7 @@ public enum StriveApplication {
         RealtimeHTTPRoutes<StriveRequestContext>(service: services.realtime).register(on: router)
         AdminRoutes(database: services.database, migrator: services.migrator, recentErrors: services.recentErrors, logger: services.logger)
             .register(on: router)
+        ConsoleRoutes(anonKey: services.anonKey, version: StriveVersion.current).register(on: router)
         MetricsRoutes(
             database: services.database, migrator: services.migrator, realtime: services.realtime, token: services.metricsToken,
             logger: services.logger

@@ -7,8 +7,8 @@ import NIOFoundationCompat
 import StriveCore
 import StriveIdentity
 
-/// Supabase Storage's bucket endpoints under `/storage/v1/bucket`, for the service role: buckets are
-/// configuration. Parsing, validation and the answer's shape live here; the SQL in `BucketService`.
+/// Supabase Storage's bucket endpoints under `/storage/v1/bucket`, for the service role (reads also for
+/// platform admins): buckets are configuration. Parsing, validation and the answer's shape live here; the SQL in `BucketService`.
 public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     let storage: StorageService
     let buckets: BucketService
@@ -20,21 +20,21 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
 
     public func register(on router: some RouterMethods<Context>) {
         let group = router.group("storage/v1/bucket")
-        group.get { _, context in try await list(context) }
+        group.get { request, context in try await list(request, context) }
         group.post { request, context in try await create(request, context) }
-        group.get(":id") { _, context in try await bucket(context) }
+        group.get(":id") { request, context in try await bucket(request, context) }
         group.put(":id") { request, context in try await update(request, context) }
         group.delete(":id") { _, context in try await delete(context) }
         group.post(":id/empty") { _, context in try await empty(context) }
     }
 
-    func list(_ context: Context) async throws -> Response {
-        try requireService(context)
+    func list(_ request: Request, _ context: Context) async throws -> Response {
+        try await requireServiceOrPlatformAdmin(request, context)
         return try Response.storageJSON(try await buckets.list())
     }
 
-    func bucket(_ context: Context) async throws -> Response {
-        try requireService(context)
+    func bucket(_ request: Request, _ context: Context) async throws -> Response {
+        try await requireServiceOrPlatformAdmin(request, context)
         guard let found = try await buckets.bucket(id: try bucketID(context)) else { throw StorageError.bucketNotFound }
         return try Response.storageJSON(found)
     }
@@ -168,6 +168,20 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             throw StorageError.unauthorized(error)
         }
         guard caller.role == .serviceRole else { throw StorageError.notServiceRole }
+    }
+
+    /// Reading the buckets' configuration is also for platform admins (the console, with the admin's own
+    /// token); changing it stays with the service role.
+    func requireServiceOrPlatformAdmin(_ request: Request, _ context: Context) async throws {
+        let caller: Caller
+        do {
+            caller = try context.caller()
+        } catch {
+            throw StorageError.unauthorized(error)
+        }
+        if caller.role == .serviceRole { return }
+        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+        guard try await storage.database.isPlatformAdmin(identity) else { throw StorageError.notServiceRole }
     }
 
     func bucketID(_ context: Context) throws -> String {

@@ -72,6 +72,26 @@ struct AdminRoutesTests {
         }
     }
 
+    /// The console's page, style and script come from the binary, under a policy that runs no inline script.
+    @Test func theConsoleIsServedFromTheBinaryUnderAStrictContentSecurityPolicy() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let anon = try await APIKeys.derive(role: .anon, secret: TestCluster.jwtSecret)
+        try await database.withLiveApp { client, _ in
+            let http = TestHTTP(client)
+            let page = try await http.send(.get, "/console", apikey: nil)
+            #expect(page.status == .ok && page["Content-Type"]?.hasPrefix("text/html") == true)
+            #expect(page.text.contains(#"<main id="main""#) && page.text.contains(#"src="/console/console.js""#))
+            #expect(page["Content-Security-Policy"]?.contains("script-src 'self'") == true)
+            #expect(page["Content-Security-Policy"]?.contains("unsafe-inline") == false)
+            let script = try await http.send(.get, "/console/console.js", apikey: nil)
+            #expect(script["Content-Type"]?.hasPrefix("text/javascript") == true && script.text.contains("/admin/v1/verify"))
+            #expect(!script.text.contains("innerHTML"), "values go on the page as text only")
+            #expect(try await http.send(.get, "/console/console.css", apikey: nil).status == .ok)
+            let config = try await http.send(.get, "/console/config.json", apikey: nil)
+            #expect(config.object["anon_key"] as? String == anon)
+        }
+    }
+
     @Test func recentErrorsKeepTheNewestUpToTheirCapacity() {
         let recent = RecentErrors(capacity: 3)
         for status in 500..<505 {
