@@ -121,12 +121,35 @@ public actor RealtimeHub {
         public let changes: Int
         public let deliveries: Int
         public let authorisationQueries: Int
+        /// Commit → delivery of the last changes delivered (up to `lagSamples`), in milliseconds; nil before any.
+        public let deliveryLagP50Ms: Double?
+        public let deliveryLagP99Ms: Double?
     }
 
+    /// How many recent delivery lags the stats summarise.
+    static let lagSamples = 1000
+    private var recentLags: [Double] = []
+    private var nextLag = 0
+
     public var stats: Stats {
-        Stats(
+        let sorted = recentLags.sorted()
+        func percentile(_ p: Double) -> Double? {
+            sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+        }
+        return Stats(
             sockets: sockets.count, channels: channels.count, changes: changesSeen, deliveries: changesDelivered,
-            authorisationQueries: authorizer.queries.load(ordering: .relaxed))
+            authorisationQueries: authorizer.queries.load(ordering: .relaxed), deliveryLagP50Ms: percentile(0.5),
+            deliveryLagP99Ms: percentile(0.99))
+    }
+
+    private func recordLag(_ seconds: Double) {
+        StriveMetrics.deliveryLag(.seconds(seconds))
+        if recentLags.count < Self.lagSamples {
+            recentLags.append(seconds * 1000)
+        } else {
+            recentLags[nextLag] = seconds * 1000
+        }
+        nextLag = (nextLag + 1) % Self.lagSamples
     }
 
     // MARK: Sockets
@@ -642,7 +665,7 @@ public actor RealtimeHub {
                 guard permitted else { continue }
                 if lagRecorded != index {
                     lagRecorded = index
-                    StriveMetrics.deliveryLag(.seconds(max(0, Date().timeIntervalSince(change.commitTimestamp))))
+                    recordLag(max(0, Date().timeIntervalSince(change.commitTimestamp)))
                 }
                 sent += 1
                 changesDelivered += 1

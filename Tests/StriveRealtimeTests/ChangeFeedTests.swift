@@ -138,6 +138,11 @@ struct ChangeFeedTests {
                 #expect(bad.status == "error")
                 let unpublished = try await socket.join("users", config: changesConfig([("*", "users", nil)]), token: token)
                 #expect(unpublished.status == "error")
+                // The hub's counters summarise the lag of what it delivered (the console shows them).
+                let stats = await harness.services.realtime.hub.stats
+                let p50 = try #require(stats.deliveryLagP50Ms, "deliveries were made, so there is a lag")
+                let p99 = try #require(stats.deliveryLagP99Ms)
+                #expect(p50 >= 0 && p99 >= p50 && p99 < 10_000, "p50 \(p50) ms, p99 \(p99) ms")
             }
         }
     }

@@ -308,6 +308,7 @@ enum ConsoleAssets {
             ["Sockets", second.sockets], ["Channels", second.channels],
             ["Changes per second", second.changes - first.changes], ["Deliveries per second", second.deliveries - first.deliveries],
             ["Authorisation queries", second.authorisationQueries],
+            ["Delivery lag p50 / p99 (last 1000 changes)", second.deliveryLagP50Ms == null ? "no deliveries yet" : `${second.deliveryLagP50Ms.toFixed(1)} ms / ${second.deliveryLagP99Ms.toFixed(1)} ms`],
           ]));
         }
 
