@@ -280,10 +280,9 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     /// The admin endpoints are for the service role and for platform admins (`app.is_admin()`, asked
     /// under the user's own identity): the console administers users with the admin's own token.
     func requireAdministrator(_ request: Request, _ context: Context) async throws {
-        let caller = try context.caller()
-        if caller.role == .serviceRole { return }
-        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
-        guard try await service.store.database.isPlatformAdmin(identity) else { throw AuthError.notAdmin }
+        guard
+            try await context.caller().isAdministrator(on: service.store.database, method: request.method.rawValue, path: request.uri.path)
+        else { throw AuthError.notAdmin }
     }
 
     func userID(_ context: Context) throws -> UUID {

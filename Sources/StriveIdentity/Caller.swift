@@ -25,6 +25,13 @@ public struct Caller: Sendable {
         )
     }
 
+    /// Whether the caller may use the administrative endpoints: the service role, or a user whose platform role
+    /// makes `app.is_admin()` true — asked of the database under the caller's own identity, never read from the token.
+    public func isAdministrator(on database: Database, method: String, path: String) async throws -> Bool {
+        if role == .serviceRole { return true }
+        return try await database.isPlatformAdmin(identity(method: method, path: path))
+    }
+
     public static func resolve(headers: HTTPFields, tokens: TokenService) async throws(AuthError) -> Caller {
         let apikey = headers[.apikey].flatMap { $0.isEmpty ? nil : $0 }
         let bearer = headers[.authorization].flatMap(bearerToken)

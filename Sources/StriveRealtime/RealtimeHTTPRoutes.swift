@@ -24,10 +24,7 @@ public struct RealtimeHTTPRoutes<Context: CallerRequestContext>: Sendable {
             guard let caller = try? context.caller() else {
                 return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key or a platform admin"}"#)
             }
-            let allowed =
-                try await caller.role == .serviceRole
-                ? true : service.database.isPlatformAdmin(caller.identity(method: "GET", path: request.uri.path))
-            guard allowed else {
+            guard try await caller.isAdministrator(on: service.database, method: "GET", path: request.uri.path) else {
                 return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key or a platform admin"}"#)
             }
             let stats = await service.hub.stats

@@ -112,16 +112,12 @@ struct AdminRoutes: Sendable {
     /// The service role, or a signed-in platform admin; anyone else gets 401/403 and nothing is read.
     func requireOperator(_ request: Request, _ context: StriveRequestContext) async throws {
         let caller = try context.caller()
-        switch caller.role {
-        case .serviceRole: return
-        case .authenticated:
-            if try await database.isPlatformAdmin(caller.identity(method: "GET", path: request.uri.path), logger: context.logger) {
-                return
-            }
-            throw StriveHTTPError(status: .forbidden, code: "forbidden", message: "needs a platform admin or the service role key")
-        case .anon:
+        if caller.role == .anon {
             throw StriveHTTPError(
                 status: .unauthorized, code: "unauthorized", message: "needs a platform admin's token or the service role key")
+        }
+        guard try await caller.isAdministrator(on: database, method: "GET", path: request.uri.path) else {
+            throw StriveHTTPError(status: .forbidden, code: "forbidden", message: "needs a platform admin or the service role key")
         }
     }
 

@@ -179,9 +179,9 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         } catch {
             throw StorageError.unauthorized(error)
         }
-        if caller.role == .serviceRole { return }
-        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
-        guard try await storage.database.isPlatformAdmin(identity) else { throw StorageError.notServiceRole }
+        guard try await caller.isAdministrator(on: storage.database, method: request.method.rawValue, path: request.uri.path) else {
+            throw StorageError.notServiceRole
+        }
     }
 
     func bucketID(_ context: Context) throws -> String {
