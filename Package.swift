@@ -31,7 +31,7 @@ let package = Package(
         // MetricsMiddleware already does), swift-prometheus the registry that /metrics renders.
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        // Tests only: already built for HummingbirdTesting; the console test talks WebDriver with it.
+        // The S3 blob store's HTTP client (already built for HummingbirdTesting); the console test talks WebDriver with it.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         // Tests only: validates the generated /openapi.json.
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0"),
@@ -56,6 +56,18 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // An S3 client: SigV4 signing and the object calls a blob store makes, over AsyncHTTPClient.
+        .target(
+            name: "StriveS3",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
         // Configuration, API keys, shared error vocabulary. No network or database I/O.
@@ -127,6 +139,9 @@ let package = Package(
                 "StriveCore",
                 "StriveDatabase",
                 "StriveIdentity",
+                "StriveS3",
+                // Named here too: SwiftPM 6.3 leaves the C module maps of StriveS3's dependencies out otherwise.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -206,6 +221,7 @@ let package = Package(
             name: "StriveServer",
             dependencies: [
                 "StriveCore",
+                "StriveS3",
                 "StriveBackup",
                 "StriveMetrics",
                 "StriveDatabase",
@@ -253,6 +269,7 @@ let package = Package(
                 "StriveIdentity",
                 "StriveServer",
                 "StriveRealtime",
+                "StriveS3",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -293,6 +310,7 @@ let package = Package(
             name: "StriveStorageTests",
             dependencies: [
                 "StriveStorage", "StriveCore", "StriveServer", "StriveTestSupport", "StriveAuth", "StriveIdentity", "StriveDatabase",
+                "StriveS3",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -178,6 +178,8 @@ public struct ConfigLoader: Sendable {
             problems.add(.metricsToken, "must be at least 16 characters")
         }
 
+        let storageBackend = storageBackend(&problems)
+
         guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
             throw ConfigurationError(problems: problems.list)
         }
@@ -202,8 +204,47 @@ public struct ConfigLoader: Sendable {
             realtimeReplayWindow: .seconds(replaySeconds),
             mail: mail,
             metricsToken: metricsToken,
-            backup: backup
+            backup: backup,
+            storageBackend: storageBackend
         )
+    }
+
+    /// `STRIVE_STORAGE_BACKEND` and, for `s3`, the bucket it needs (every missing piece reported).
+    private func storageBackend(_ problems: inout Problems) -> StorageBackend {
+        guard choice(.storageBackend, &problems, as: StorageBackendKind.self) == .s3 else { return .local }
+        let region = value(.s3Region) ?? ConfigVariable.s3Region.setting.defaultText
+        if region.isEmpty || region.contains(where: { !($0.isLetter || $0.isNumber || $0 == "-") }) {
+            problems.add(.s3Region, "must be a region name such as us-east-1", quoted(region))
+        }
+        let endpoint = value(.s3Endpoint) ?? "https://s3.\(region).amazonaws.com"
+        if let url = URLComponents(string: endpoint) {
+            if !["http", "https"].contains(url.scheme?.lowercased() ?? "") || (url.host ?? "").isEmpty
+                || !(url.path.isEmpty || url.path == "/")
+                || url.query != nil
+            {
+                problems.add(.s3Endpoint, "must be an http:// or https:// URL without a path", quoted(endpoint))
+            }
+        } else {
+            problems.add(.s3Endpoint, "must be an http:// or https:// URL without a path", quoted(endpoint))
+        }
+        let bucket = value(.s3Bucket) ?? ""
+        if bucket.isEmpty {
+            problems.add(.s3Bucket, "is required with STRIVE_STORAGE_BACKEND=s3")
+        } else if bucket.count < 3 || bucket.count > 63
+            || bucket.contains(where: { !($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") || !$0.isASCII })
+        {
+            problems.add(.s3Bucket, "must be an S3 bucket name (3–63 lowercase letters, digits, dots and hyphens)", quoted(bucket))
+        }
+        let accessKey = value(.s3AccessKeyID) ?? ""
+        if accessKey.isEmpty { problems.add(.s3AccessKeyID, "is required with STRIVE_STORAGE_BACKEND=s3") }
+        let secretKey = value(.s3SecretAccessKey) ?? ""
+        if secretKey.isEmpty { problems.add(.s3SecretAccessKey, "is required with STRIVE_STORAGE_BACKEND=s3") }
+        let pathStyle = boolean(.s3ForcePathStyle, &problems) ?? false
+        let partSize = integer(.s3PartSize, &problems) << 20
+        return .s3(
+            S3Settings(
+                endpoint: endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint, region: region, bucket: bucket,
+                accessKeyID: accessKey, secretAccessKey: Secret(secretKey), forcePathStyle: pathStyle, partSize: partSize))
     }
 
     private func mailSettings(mode: RuntimeEnvironment, autoconfirm: Bool, _ problems: inout Problems) -> MailSettings {

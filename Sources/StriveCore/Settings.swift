@@ -50,10 +50,18 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case backupSchedule = "STRIVE_BACKUP_SCHEDULE"
     case backupRetention = "STRIVE_BACKUP_RETENTION"
     case backupDirectory = "STRIVE_BACKUP_DIR"
+    case storageBackend = "STRIVE_STORAGE_BACKEND"
+    case s3Endpoint = "STRIVE_S3_ENDPOINT"
+    case s3Region = "STRIVE_S3_REGION"
+    case s3Bucket = "STRIVE_S3_BUCKET"
+    case s3AccessKeyID = "STRIVE_S3_ACCESS_KEY_ID"
+    case s3SecretAccessKey = "STRIVE_S3_SECRET_ACCESS_KEY"
+    case s3ForcePathStyle = "STRIVE_S3_FORCE_PATH_STYLE"
+    case s3PartSize = "STRIVE_S3_PART_SIZE_MB"
 
     var isSecret: Bool {
         switch self {
-        case .jwtSecret, .serviceRoleKey, .databaseURL, .smtpURL, .metricsToken: true
+        case .jwtSecret, .serviceRoleKey, .databaseURL, .smtpURL, .metricsToken, .s3SecretAccessKey: true
         default: false
         }
     }
@@ -214,6 +222,34 @@ extension ConfigVariable {
                 "scheduled backups to keep in STRIVE_BACKUP_DIR; older ones are deleted after each new one")
         case .backupDirectory:
             Setting(.text, described: "`DATA_DIR/backups`", "where `strive backup` and scheduled backups write their archives")
+        case .storageBackend:
+            Setting(
+                .choice(StorageBackendKind.allCases.map(\.rawValue), default: StorageBackendKind.local.rawValue),
+                "where object bytes live: local (STRIVE_STORAGE_DIR) or s3 (STRIVE_S3_*)",
+                details: "`local` keeps object bytes under `STRIVE_STORAGE_DIR` (one machine). `s3` keeps them in an S3-compatible "
+                    + "bucket (`STRIVE_S3_*`), which every instance behind a load balancer shares; see docs/SCALING.md.")
+        case .s3Endpoint:
+            Setting(
+                .text, described: "`https://s3.REGION.amazonaws.com`", "the S3 API's base URL (MinIO, Ceph, R2, moto: theirs)")
+        case .s3Region:
+            Setting(.text, default: "us-east-1", "the bucket's region (part of every signature)")
+        case .s3Bucket:
+            Setting(.text, "the bucket object bytes go to; required with STRIVE_STORAGE_BACKEND=s3; it must exist")
+        case .s3AccessKeyID:
+            Setting(.text, "access key id for the bucket; required with STRIVE_STORAGE_BACKEND=s3")
+        case .s3SecretAccessKey:
+            Setting(.text, "secret access key for the bucket; required with STRIVE_STORAGE_BACKEND=s3")
+        case .s3ForcePathStyle:
+            Setting(
+                .choice(["true", "false"], default: "false"), "address the bucket as ENDPOINT/BUCKET/KEY instead of BUCKET.ENDPOINT/KEY",
+                details: "`true` addresses the bucket as `ENDPOINT/BUCKET/KEY` (MinIO, moto and most self-hosted stores); "
+                    + "`false` as `BUCKET.ENDPOINT/KEY` (AWS).")
+        case .s3PartSize:
+            Setting(
+                .integer(range: 5...512, unit: "MiB", default: 8),
+                "uploads larger than this go to S3 as a multipart upload in parts of this size",
+                details: "uploads up to this size are one PUT; larger ones a multipart upload in parts of this size (S3's "
+                    + "minimum is 5). Each upload in flight holds at most two parts in memory.")
         case .bcryptCost:
             Setting(
                 .integer(range: 4...16, unit: "rounds", default: 10),

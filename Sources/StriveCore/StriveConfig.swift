@@ -47,6 +47,46 @@ public struct StriveConfig: Sendable {
     public var metricsToken: Secret? = nil
     /// Scheduled backups (`STRIVE_BACKUP_*`).
     public var backup = BackupSettings(interval: nil, retention: 7, directory: "")
+    /// Where object bytes live (`STRIVE_STORAGE_BACKEND`, `STRIVE_S3_*`).
+    public var storageBackend: StorageBackend = .local
+}
+
+/// `STRIVE_STORAGE_BACKEND`'s values.
+public enum StorageBackendKind: String, CaseIterable, Sendable {
+    case local
+    case s3
+}
+
+/// Where object bytes live.
+public enum StorageBackend: Sendable, Equatable {
+    /// Files under `STRIVE_STORAGE_DIR`.
+    case local
+    /// An S3-compatible bucket.
+    case s3(S3Settings)
+}
+
+/// `STRIVE_S3_*`.
+public struct S3Settings: Sendable, Equatable {
+    public var endpoint: String
+    public var region: String
+    public var bucket: String
+    public var accessKeyID: String
+    public var secretAccessKey: Secret
+    public var forcePathStyle: Bool
+    /// Bytes per multipart part; bodies up to this size are one PUT.
+    public var partSize: Int
+
+    public init(
+        endpoint: String, region: String, bucket: String, accessKeyID: String, secretAccessKey: Secret, forcePathStyle: Bool, partSize: Int
+    ) {
+        self.endpoint = endpoint
+        self.region = region
+        self.bucket = bucket
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.forcePathStyle = forcePathStyle
+        self.partSize = partSize
+    }
 }
 
 /// `STRIVE_BACKUP_SCHEDULE`, `STRIVE_BACKUP_RETENTION`, `STRIVE_BACKUP_DIR`.

@@ -12,6 +12,8 @@ public enum StartupError: Error, CustomStringConvertible {
     case server(String)
     /// The self-managed cluster kept dying; restarting it did not help.
     case clusterKeepsStopping(ClusterSupervisor.GaveUp)
+    /// The S3 bucket refused these credentials or does not exist.
+    case objectStore(String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum StartupError: Error, CustomStringConvertible {
             "port \(port) on \(host) is already in use; stop what listens there or set STRIVE_PORT"
         case .server(let reason): "the HTTP server failed: \(reason)"
         case .clusterKeepsStopping(let error): error.description
+        case .objectStore(let reason): "the object store cannot be used: \(reason)"
         }
     }
 
@@ -38,6 +41,7 @@ public enum StartupError: Error, CustomStringConvertible {
         case .migration: 65 // EX_DATAERR
         case .server: 70
         case .clusterKeepsStopping: 69 // EX_UNAVAILABLE
+        case .objectStore: 78 // EX_CONFIG: credentials or bucket name
         }
     }
 }

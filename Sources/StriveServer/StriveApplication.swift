@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
@@ -10,6 +11,7 @@ import StriveMail
 import StriveMetrics
 import StriveRealtime
 import StriveRest
+import StriveS3
 import StriveStorage
 
 /// Assembles the HTTP application: middleware in order, then every surface's routes.
@@ -65,7 +67,7 @@ public enum StriveApplication {
                 database: database, schema: schema,
                 settings: RestSettings(maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes), logger: logger)
             let storage = StorageService(
-                database: database, blobs: try await LocalBlobStore(root: config.storageDirectory),
+                database: database, blobs: try await blobStore(config, logger: logger),
                 signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
             let realtime = RealtimeService(
                 database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow,
@@ -75,6 +77,29 @@ public enum StriveApplication {
                 publicURL: config.publicURL, mailSettings: config.mail,
                 mailTemplates: try MailTemplates.load(directory: config.mail.templatesDirectory), metricsToken: config.metricsToken,
                 anonKey: config.apiKeys.anon, logger: logger)
+        }
+
+        /// The store `STRIVE_STORAGE_BACKEND` names. An S3 bucket that refuses the credentials or does not
+        /// exist stops the start; one that does not answer only warns (requests get 503 until it does).
+        static func blobStore(_ config: StriveConfig, logger: Logger) async throws -> any BlobStore {
+            guard case .s3(let settings) = config.storageBackend else { return try await LocalBlobStore(root: config.storageDirectory) }
+            guard let endpoint = URL(string: settings.endpoint) else { throw StartupError.objectStore("STRIVE_S3_ENDPOINT is not a URL") }
+            let client = S3Client(
+                configuration: S3Configuration(
+                    endpoint: endpoint, region: settings.region, bucket: settings.bucket, accessKeyID: settings.accessKeyID,
+                    secretAccessKey: settings.secretAccessKey.value, forcePathStyle: settings.forcePathStyle))
+            let store = S3BlobStore(client: client, partSize: settings.partSize, logger: logger)
+            do {
+                try await store.checkBucket()
+            } catch S3Error.unreachable(let reason) {
+                logger.warning(
+                    "the S3 endpoint does not answer; storage requests fail with 503 until it does",
+                    metadata: ["endpoint": "\(settings.endpoint)", "reason": "\(reason)"])
+            } catch {
+                try? await client.shutdown()
+                throw StartupError.objectStore("bucket \(settings.bucket) at \(settings.endpoint): \(error)")
+            }
+            return store
         }
 
         /// Delivers the mail auth queues (the launcher runs it beside the HTTP server).
@@ -143,6 +168,8 @@ public enum StriveApplication {
         // after the HTTP server, so a caller that stops realtime first (to flush the sockets' last changes
         // before the server closes them) runs it beside the application instead.
         if runsRealtime { app.addServices(services.realtime) }
+        // Added after the server: its connections close once requests no longer need them.
+        if let s3 = services.storage.blobs as? S3BlobStore { app.addServices(s3) }
         return app
     }
 }

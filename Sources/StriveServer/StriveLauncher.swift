@@ -67,6 +67,8 @@ public struct StriveLauncher: Sendable {
         let services: StriveApplication.Services
         do {
             services = try await StriveApplication.Services.make(config: config, database: database, migrator: migrator, logger: logger)
+        } catch let error as StartupError {
+            throw error
         } catch {
             throw .server("cannot set up the services: \(error)")
         }

@@ -14,13 +14,17 @@ public struct BlobID: Sendable, Hashable, CustomStringConvertible {
 public struct StagedBlob: Sendable {
     public let id: BlobID
     public let size: Int64
-    let temporaryPath: FilePath
+    /// Where the local store keeps the bytes until `publish`; nil when staged bytes are already in place
+    /// (S3: no row names them until the transaction that publishes them commits).
+    let temporaryPath: FilePath?
 }
 
 public enum BlobStoreError: Error, Sendable, Equatable {
     /// The body was longer than the bucket allows; nothing was kept.
     case tooLarge(limit: Int64)
     case notFound(BlobID)
+    /// The store could not be used (unreachable, refusing, misconfigured); the reason is for the log.
+    case unavailable(String)
 }
 
 /// A place for object bytes. The local directory is the default; an S3-compatible store can implement
@@ -119,15 +123,17 @@ public struct LocalBlobStore: BlobStore {
     }
 
     public func publish(_ staged: StagedBlob) async throws {
+        guard let temporaryPath = staged.temporaryPath else { return }
         let destination = path(of: staged.id)
         try await fileSystem.createDirectory(
             at: destination.removingLastComponent(), withIntermediateDirectories: true, permissions: [.ownerReadWriteExecute])
         // A rename within one file system: the blob appears whole or not at all.
-        try await fileSystem.moveItem(at: staged.temporaryPath, to: destination)
+        try await fileSystem.moveItem(at: temporaryPath, to: destination)
     }
 
     public func discard(_ staged: StagedBlob) async {
-        _ = try? await fileSystem.removeItem(at: staged.temporaryPath)
+        guard let temporaryPath = staged.temporaryPath else { return }
+        _ = try? await fileSystem.removeItem(at: temporaryPath)
     }
 
     public func read(_ id: BlobID, range: Range<Int64>?, _ consume: (ByteBuffer) async throws -> Void) async throws {

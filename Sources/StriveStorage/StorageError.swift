@@ -37,6 +37,10 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
         StorageError(.badRequest, "InvalidSignature", message)
     }
 
+    /// The object store cannot be used right now; nothing was written. The reason goes to the log only.
+    public static let unavailable = StorageError(
+        .serviceUnavailable, "ServiceUnavailable", "The object store is unavailable; nothing was changed. Try again later.")
+
     public static func tooLarge(limit: Int64) -> StorageError {
         StorageError(.contentTooLarge, "Payload too large", "The object exceeded the maximum allowed size of \(limit) bytes")
     }
@@ -58,6 +62,7 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
             switch blob {
             case .tooLarge(let limit): return tooLarge(limit: limit)
             case .notFound: return objectNotFound
+            case .unavailable: return unavailable
             }
         }
         guard let fields = DatabaseError.serverFields(in: error) else { return nil }

@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import StriveCore
+import StriveS3
 import StriveStorage
 import StriveTestSupport
 import Testing
@@ -12,8 +14,10 @@ struct ObjectRoutesTests {
 
     /// The original system's storage test: upload to all three buckets, a signed URL for the private one,
     /// public URLs for the public ones, download, delete.
-    @Test func theOriginalScenarioThroughStorageJSRequestShapes() async throws {
-        try await StorageHarness.run { harness in
+    @Test(arguments: StorageBackendKind.allCases) func theOriginalScenarioThroughStorageJSRequestShapes(backend: StorageBackendKind)
+        async throws
+    {
+        try await StorageHarness.run(backend: backend) { harness in
             let attachment = "\(harness.id("orgA"))/task/\(harness.id("taskA"))/report.pdf"
             let uploaded = try await harness.uploadForm(
                 "attachments", attachment, Self.pdf, type: "application/pdf", as: .member, metadata: #"{"source":"test"}"#)
@@ -56,20 +60,20 @@ struct ObjectRoutesTests {
             #expect(info.object["content_type"] as? String == "application/pdf")
             #expect((info.object["metadata"] as? [String: Any])?["source"] as? String == "test")
 
-            let blobsBefore = harness.files(in: "blobs").count
+            let blobsBefore = try await harness.files(in: "blobs").count
             let removed = try await harness.send(.delete, "object/attachments", as: .member, json: #"{"prefixes":["\#(attachment)"]}"#)
             #expect(removed.status == .ok)
             #expect(removed.array.map { $0["name"] as? String } == [attachment])
             #expect(try await harness.send(.get, "object/attachments/\(attachment)", as: .member).status == .notFound)
-            #expect(harness.files(in: "blobs").count == blobsBefore - 1)
+            #expect(try await harness.files(in: "blobs").count == blobsBefore - 1)
         }
     }
 
     enum Op: String, CaseIterable { case upload, download, list, sign, delete }
 
     /// The bucket policies, caller by caller, through every object operation (✓ allowed, · refused).
-    @Test func eachBucketAndRoleGetsWhatThePoliciesSay() async throws {
-        try await StorageHarness.run { harness in
+    @Test(arguments: StorageBackendKind.allCases) func eachBucketAndRoleGetsWhatThePoliciesSay(backend: StorageBackendKind) async throws {
+        try await StorageHarness.run(backend: backend) { harness in
             let actors: [TenantFixture.Actor] = [.anon, .outsider, .member, .owner, .platformAdmin, .service]
             // Per bucket and operation, one character per actor above.
             let expected: [String: [Op: String]] = [

@@ -9,6 +9,7 @@ import StriveAuth
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveS3
 import StriveServer
 import StriveStorage
 import StriveTestSupport
@@ -22,13 +23,15 @@ struct StorageHarness: Sendable {
     let fixture: TenantFixture
     let services: StriveApplication.Services
     let storageDirectory: String
+    /// The bucket's client when the objects are in S3 (moto); nil for the local store.
+    let s3: S3Client?
     let anonKey: String
     let serviceKey: String
     let tokens: [TenantFixture.Actor: String]
 
-    static func run<T: Sendable>(environment: [String: String] = [:], _ body: @Sendable (StorageHarness) async throws -> T) async throws
-        -> T
-    {
+    static func run<T: Sendable>(
+        backend: StorageBackendKind = .local, environment: [String: String] = [:], _ body: @Sendable (StorageHarness) async throws -> T
+    ) async throws -> T {
         let database = try await TestCluster.shared.makeDatabase()
         let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
         let directory = NSTemporaryDirectory() + "strive-storage-" + UUID().uuidString.prefix(8)
@@ -38,11 +41,26 @@ struct StorageHarness: Sendable {
         let tokens = try await fixture.accessTokens(on: database)
         var variables = environment
         variables["STRIVE_STORAGE_DIR"] = directory
-        return try await database.withLiveApp(environment: variables) { client, services in
-            try await body(
-                StorageHarness(
-                    client: client, database: database, fixture: fixture, services: services, storageDirectory: directory,
-                    anonKey: anonKey, serviceKey: serviceKey, tokens: tokens))
+        var s3: S3Client?
+        if backend == .s3 {
+            let server = try await TestS3Server.shared()
+            let bucket = TestS3Server.bucketName()
+            try await server.createBucket(bucket)
+            variables.merge(server.environment(bucket: bucket)) { mine, _ in mine }
+            s3 = server.client(bucket: bucket)
+        }
+        do {
+            let result = try await database.withLiveApp(environment: variables) { [s3] client, services in
+                try await body(
+                    StorageHarness(
+                        client: client, database: database, fixture: fixture, services: services, storageDirectory: directory, s3: s3,
+                        anonKey: anonKey, serviceKey: serviceKey, tokens: tokens))
+            }
+            try await s3?.shutdown()
+            return result
+        } catch {
+            try? await s3?.shutdown()
+            throw error
         }
     }
 
@@ -89,8 +107,12 @@ struct StorageHarness: Sendable {
 
     func id(_ key: String) -> String { fixture.id(key).uuidString.lowercased() }
 
-    /// Files under the blob store, by area (`blobs` or `staging`).
-    func files(in area: String) -> [String] {
+    /// What the blob store holds, by area: `blobs`, or `staging` (local: staged files; S3: open multipart uploads).
+    func files(in area: String) async throws -> [String] {
+        if let s3 {
+            if area == "staging" { return try await s3.listMultipartUploads(prefix: "").map(\.key) }
+            return try await s3.listObjects(prefix: area + "/").objects.map(\.key)
+        }
         let root = storageDirectory + "/" + area
         let paths = (try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? []
         return paths.filter { path in

@@ -1,0 +1,130 @@
+import Foundation
+import NIOConcurrencyHelpers
+import StriveDatabase
+import StriveS3
+
+/// A real S3-compatible server for tests: moto's (`Scripts/test-s3-server.py`, from the repository's
+/// `.build-venv`), on loopback, path-style, accepting any credentials. One per test process; tests keep
+/// apart by using buckets of their own.
+public final class TestS3Server: Sendable {
+    public let port: Int
+    private let process: NIOLockedValueBox<Process>
+    public static let accessKeyID = "strive-test-key"
+    public static let secretAccessKey = "strive-test-secret-key"
+
+    public struct NotStarted: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func shared() async throws -> TestS3Server {
+        try await SharedServer.instance.server()
+    }
+
+    private actor SharedServer {
+        static let instance = SharedServer()
+        private var started: Task<TestS3Server, any Error>?
+
+        func server() async throws -> TestS3Server {
+            if let started { return try await started.value }
+            let task = Task { try await TestS3Server.start() }
+            started = task
+            return try await task.value
+        }
+    }
+
+    /// Starts a server of the caller's own (a test that stops it to see S3 go away).
+    public static func start() async throws -> TestS3Server {
+        let python = Repository.python
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw NotStarted(description: "no \(python): run `.ci/run` once (it installs moto into .build-venv)")
+        }
+        guard let port = LoopbackPort.free() else { throw NotStarted(description: "no free port") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [Repository.root.appendingPathComponent("Scripts/test-s3-server.py").path, "--port", String(port)]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        // The script exits when this pipe closes: when the test process ends, however it ends.
+        process.standardInput = Pipe()
+        try process.run()
+        let server = TestS3Server(port: port, process: process)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !(await server.answers()) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                server.stop()
+                throw NotStarted(description: "moto did not start on port \(port)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return server
+    }
+
+    private init(port: Int, process: Process) {
+        self.port = port
+        self.process = NIOLockedValueBox(process)
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        process.withLockedValue { process in
+            if process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
+    }
+
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    /// The `STRIVE_*` variables of a Strive that keeps its objects in `bucket` here.
+    public func environment(bucket: String, partSizeMiB: Int = 5) -> [String: String] {
+        [
+            "STRIVE_STORAGE_BACKEND": "s3", "STRIVE_S3_ENDPOINT": endpoint, "STRIVE_S3_REGION": "us-east-1", "STRIVE_S3_BUCKET": bucket,
+            "STRIVE_S3_ACCESS_KEY_ID": Self.accessKeyID, "STRIVE_S3_SECRET_ACCESS_KEY": Self.secretAccessKey,
+            "STRIVE_S3_FORCE_PATH_STYLE": "true", "STRIVE_S3_PART_SIZE_MB": String(partSizeMiB),
+        ]
+    }
+
+    /// A fresh bucket name (S3's rules: lowercase letters, digits, hyphens).
+    public static func bucketName(_ prefix: String = "strive") -> String {
+        prefix + "-" + UUID().uuidString.lowercased().prefix(12)
+    }
+
+    /// A client for `bucket` here; the caller shuts it down.
+    public func client(bucket: String) -> S3Client {
+        S3Client(
+            configuration: S3Configuration(
+                endpoint: URL(string: endpoint) ?? URL(fileURLWithPath: "/"), region: "us-east-1", bucket: bucket,
+                accessKeyID: Self.accessKeyID, secretAccessKey: Self.secretAccessKey, forcePathStyle: true))
+    }
+
+    /// Creates `bucket` here.
+    public func createBucket(_ bucket: String) async throws {
+        let client = client(bucket: bucket)
+        do {
+            try await client.createBucket()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    /// True once the server answers anything at all.
+    private func answers() async -> Bool {
+        let client = client(bucket: "probe")
+        let answered: Bool
+        do {
+            try await client.headBucket()
+            answered = true
+        } catch S3Error.unreachable {
+            answered = false
+        } catch {
+            answered = true
+        }
+        try? await client.shutdown()
+        return answered
+    }
+}
