@@ -11,6 +11,7 @@ DATA reply that long, to play a slow mail server.
 import argparse
 import asyncio
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -53,6 +54,9 @@ def password_check(user, password):
 
 
 def main():
+    # A Swift test process ignores or blocks SIGTERM (ServiceLifecycle handles it); children inherit both.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--folder", required=True)

@@ -69,12 +69,20 @@ public final class TestS3Server: Sendable {
 
     public func stop() {
         process.withLockedValue { process in
-            if process.isRunning {
-                process.terminate()
-                process.waitUntilExit()
-            }
+            guard process.isRunning else { return }
+            process.terminate()
+            // Until it is gone its port still answers (a test stopping S3 means it). `waitUntilExit` can
+            // wait on a run loop nobody runs here, so poll.
+            var deadline = Date(timeIntervalSinceNow: 5)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            guard process.isRunning else { return }
+            kill(process.processIdentifier, SIGKILL)
+            deadline = Date(timeIntervalSinceNow: 5)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         }
     }
+
+    public var isRunning: Bool { process.withLockedValue { $0.isRunning } }
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
 

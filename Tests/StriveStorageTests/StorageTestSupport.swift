@@ -30,7 +30,8 @@ struct StorageHarness: Sendable {
     let tokens: [TenantFixture.Actor: String]
 
     static func run<T: Sendable>(
-        backend: StorageBackendKind = .local, environment: [String: String] = [:], _ body: @Sendable (StorageHarness) async throws -> T
+        backend: StorageBackendKind = .local, s3Server: TestS3Server? = nil, environment: [String: String] = [:],
+        _ body: @Sendable (StorageHarness) async throws -> T
     ) async throws -> T {
         let database = try await TestCluster.shared.makeDatabase()
         let fixture = try await database.withOwnerConnection { try await TenantFixture.create(on: $0, logger: database.logger) }
@@ -43,7 +44,8 @@ struct StorageHarness: Sendable {
         variables["STRIVE_STORAGE_DIR"] = directory
         var s3: S3Client?
         if backend == .s3 {
-            let server = try await TestS3Server.shared()
+            let server: TestS3Server
+            if let s3Server { server = s3Server } else { server = try await TestS3Server.shared() }
             let bucket = TestS3Server.bucketName()
             try await server.createBucket(bucket)
             variables.merge(server.environment(bucket: bucket)) { mine, _ in mine }
