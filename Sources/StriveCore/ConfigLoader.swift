@@ -179,6 +179,12 @@ public struct ConfigLoader: Sendable {
         }
 
         let storageBackend = storageBackend(&problems)
+        if case .s3 = storageBackend, backup.interval != nil {
+            problems.add(
+                .backupSchedule,
+                "must be off with STRIVE_STORAGE_BACKEND=s3: backups copy object bytes from STRIVE_STORAGE_DIR; protect the bucket "
+                    + "with S3 versioning and the database with PostgreSQL's own backups (docs/SCALING.md)")
+        }
 
         guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
             throw ConfigurationError(problems: problems.list)

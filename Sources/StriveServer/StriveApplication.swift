@@ -97,7 +97,16 @@ public enum StriveApplication {
                     metadata: ["endpoint": "\(settings.endpoint)", "reason": "\(reason)"])
             } catch {
                 try? await client.shutdown()
-                throw StartupError.objectStore("bucket \(settings.bucket) at \(settings.endpoint): \(error)")
+                let place = "bucket \(settings.bucket) at \(settings.endpoint)"
+                switch error {
+                case .service(status: 404, _, _): throw StartupError.objectStore("\(place) does not exist (create it first)")
+                case .service(status: 403, _, _):
+                    throw StartupError.objectStore(
+                        "\(place) refuses these credentials (STRIVE_S3_ACCESS_KEY_ID, STRIVE_S3_SECRET_ACCESS_KEY)")
+                case .service(status: 301, _, _), .service(status: 400, _, _):
+                    throw StartupError.objectStore("\(place) answered \(error); is STRIVE_S3_REGION the bucket's region?")
+                default: throw StartupError.objectStore("\(place): \(error)")
+                }
             }
             return store
         }

@@ -29,13 +29,14 @@ struct BackupCommand: AsyncParsableCommand {
         let logger = makeLogger(level: try commandLogLevel())
         try await reportingBackupFailure {
             let settings = try options.settings()
+            let storageRoot = try BackupFiles.storageRoot(settings)
             let archive = output.map(absolutePath) ?? BackupFiles.defaultArchive(in: settings.dataDirectory)
             try BackupFiles.createParent(of: archive)
             let started = ContinuousClock.now
             let outcome = try await options.withTarget(logger: logger) { target throws(StartupError) in
                 let source = BackupSource(
                     target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings),
-                    storageRoot: BackupFiles.storageRoot(settings), secretFile: BackupFiles.secretFile(settings),
+                    storageRoot: storageRoot, secretFile: BackupFiles.secretFile(settings),
                     striveVersion: StriveVersion.current)
                 let started = Date()
                 let outcome: Result<BackupManifest, BackupError>
@@ -102,7 +103,7 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     private func restoreIntoDatabase(_ settings: DatabaseSettings, archive: String, logger: Logger) async throws -> BackupManifest {
-        let storage = BackupFiles.storageRoot(settings)
+        let storage = try BackupFiles.storageRoot(settings)
         let unpacked = try await BackupRestorer.unpack(archive, into: BackupFiles.workDirectory(near: storage))
         defer { unpacked.discard() }
         let outcome = try await options.withTarget(logger: logger) { target throws(StartupError) -> Result<Void, BackupError> in
@@ -136,7 +137,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let now = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for entry in now where !before.contains(entry) { try? FileManager.default.removeItem(atPath: directory + "/" + entry) }
         }
-        let storage = BackupFiles.storageRoot(settings)
+        let storage = try BackupFiles.storageRoot(settings)
         let unpacked: VerifiedArchive
         do {
             unpacked = try await BackupRestorer.unpack(archive, into: BackupFiles.workDirectory(near: storage))
@@ -185,6 +186,7 @@ struct BackupFailure: CustomStringConvertible {
         case BackupError.targetNotEmpty: 73 // EX_CANTCREAT
         case BackupError.files: 74 // EX_IOERR
         case BackupError.toolFailed, BackupError.database: 69 // EX_UNAVAILABLE
+        case BackupError.unsupported: 78 // EX_CONFIG
         case let error as StartupError: error.exitCode
         default: 70
         }
@@ -221,8 +223,14 @@ enum BackupFiles {
         }
     }
 
-    static func storageRoot(_ settings: DatabaseSettings) -> String {
-        ConfigLoader(environment: ProcessInfo.processInfo.environment).storageDirectory(dataDirectory: settings.dataDirectory)
+    /// The local store's directory. Archives carry object bytes copied from it; objects in S3 are not
+    /// copied (the bucket's versioning and replication protect them), so backups refuse that backend.
+    static func storageRoot(_ settings: DatabaseSettings) throws(BackupError) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if environment[ConfigVariable.storageBackend.rawValue]?.lowercased() == StorageBackendKind.s3.rawValue {
+            throw .unsupported(BackupError.s3Backend)
+        }
+        return ConfigLoader(environment: environment).storageDirectory(dataDirectory: settings.dataDirectory)
     }
 
     /// A development data directory's generated secret; nil with DATABASE_URL.

@@ -159,4 +159,22 @@ struct MultiInstanceTests {
             #expect(try await instance.process.wait().status == 0)
         }
     }
+
+    /// A bucket that does not exist stops the start with a configuration error; backups refuse the S3
+    /// backend instead of writing an archive without the objects.
+    @Test func aMissingBucketStopsTheStartAndBackupsRefuseS3() async throws {
+        let s3 = try await TestS3Server.shared()
+        let directory = temporaryPath("strive-no-bucket")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let environment = s3.environment(bucket: TestS3Server.bucketName("missing"))
+        let serve = try await StriveProcess.run(["serve", "--data-dir", directory, "--port", "0"], environment: environment)
+        #expect(serve.status == 78)
+        #expect(serve.stderr.contains("the object store cannot be used"), "\(serve.stderr)")
+        #expect(serve.stderr.contains("does not exist"), "\(serve.stderr)")
+        #expect(!serve.stderr.contains(TestS3Server.secretAccessKey))
+
+        let backup = try await StriveProcess.run(["backup", "--data-dir", directory], environment: environment)
+        #expect(backup.status == 78)
+        #expect(backup.stderr.contains("S3 versioning"), "\(backup.stderr)")
+    }
 }

@@ -49,6 +49,39 @@ struct ConfigLoaderTests {
         #expect(text.contains("invalid configuration (6 problems)"))
     }
 
+    @Test func storageBackendsAndTheirSettingsAreValidated() async throws {
+        #expect(try await load([:]).storageBackend == .local)
+        let s3 = try await load([
+            "STRIVE_STORAGE_BACKEND": "S3", "STRIVE_S3_BUCKET": "strive-objects", "STRIVE_S3_ACCESS_KEY_ID": "key",
+            "STRIVE_S3_SECRET_ACCESS_KEY": "secret", "STRIVE_S3_REGION": "eu-west-1",
+        ]).storageBackend
+        guard case .s3(let settings) = s3 else {
+            Issue.record("expected the S3 backend, got \(s3)")
+            return
+        }
+        #expect(settings.endpoint == "https://s3.eu-west-1.amazonaws.com")
+        #expect(!settings.forcePathStyle)
+        #expect(settings.partSize == 8 << 20)
+        #expect(settings.secretAccessKey.description == "<redacted>")
+
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await load([
+                "STRIVE_STORAGE_BACKEND": "s3", "STRIVE_S3_BUCKET": "Not_A_Bucket", "STRIVE_S3_ENDPOINT": "ftp://s3.example/path",
+                "STRIVE_S3_FORCE_PATH_STYLE": "maybe", "STRIVE_S3_PART_SIZE_MB": "4", "STRIVE_BACKUP_SCHEDULE": "daily",
+                "STRIVE_S3_SECRET_ACCESS_KEY": "very-secret-value",
+            ])
+        }
+        let problems = try #require(error).problems
+        #expect(
+            Set(problems.map(\.variable)) == [
+                "STRIVE_S3_BUCKET", "STRIVE_S3_ENDPOINT", "STRIVE_S3_FORCE_PATH_STYLE", "STRIVE_S3_PART_SIZE_MB", "STRIVE_S3_ACCESS_KEY_ID",
+                "STRIVE_BACKUP_SCHEDULE",
+            ])
+        #expect(!String(describing: try #require(error)).contains("very-secret-value"))
+        let unknown = await #expect(throws: ConfigurationError.self) { try await load(["STRIVE_STORAGE_BACKEND": "ftp"]) }
+        #expect(try #require(unknown).problems.map(\.variable) == ["STRIVE_STORAGE_BACKEND"])
+    }
+
     @Test func authSettingsHaveSupabaseDefaultsAndAreValidated() async throws {
         let defaults = try await load([:]).auth
         #expect(defaults == .default)
