@@ -139,9 +139,6 @@ let package = Package(
                 "StriveCore",
                 "StriveDatabase",
                 "StriveIdentity",
-                "StriveS3",
-                // Named here too: SwiftPM 6.3 leaves the C module maps of StriveS3's dependencies out otherwise.
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -158,6 +155,7 @@ let package = Package(
                 "StriveMetrics",
                 "StriveDatabase",
                 "StriveIdentity",
+                "StriveS3",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

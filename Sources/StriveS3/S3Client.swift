@@ -4,8 +4,8 @@ import NIOCore
 import NIOFoundationCompat
 import NIOPosix
 
-@_implementationOnly import AsyncHTTPClient
-@_implementationOnly import NIOHTTP1
+internal import AsyncHTTPClient
+internal import NIOHTTP1
 
 /// Where a bucket is and how to sign for it.
 public struct S3Configuration: Sendable, Equatable {

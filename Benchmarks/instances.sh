@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# One instance against three on one machine: release `strive serve` A (running the database), B and C
+# (DATABASE_URL to A's, the same JWT secret), `strive seed --scale SCALE`, then wrk at CONNECTIONS
+# connections in total: all on A, or a third on each of A, B and C (three wrk processes at once, their
+# requests/s added). Workloads: the member's task list (GET, 50 rows) and creating a customer (POST).
+# On one 2-core machine three instances share the same cores and the same PostgreSQL: expect no gain;
+# the difference is what an instance costs (its pools, its realtime listener, its schema cache).
+#
+#   swift build -c release --product strive; apt-get install wrk
+#   Benchmarks/instances.sh [SCALE=50] [CONNECTIONS=48] [DURATION=10] [ROUNDS=3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scale="${1:-50}"
+connections="${2:-48}"
+duration="${3:-10}"
+rounds="${4:-3}"
+strive="$(pwd)/.build/release/strive"
+[ -x "$strive" ] || { echo "build first: swift build -c release --product strive" >&2; exit 1; }
+command -v wrk > /dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+work="$(mktemp -d /tmp/strive-instances.XXXXXX)"
+chmod 755 "$work"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start NAME [VAR=VALUE…]: a release server on a free port; sets base_NAME.
+start() {
+    local name="$1" port
+    shift
+    port="$(free_port)"
+    env STRIVE_LOG_LEVEL=warning "STRIVE_INSTANCE_ID=$name" "$@" "$strive" serve --data-dir "$work/$name" --port "$port" \
+        > "$work/$name.out" 2> "$work/$name.err" &
+    pids+=($!)
+    for _ in $(seq 1 600); do grep -q "Strive is ready" "$work/$name.out" 2> /dev/null && break; sleep 0.1; done
+    grep -q "Strive is ready" "$work/$name.out" || { cat "$work/$name.err" >&2; exit 1; }
+    printf -v "base_$name" '%s' "http://127.0.0.1:$port"
+}
+
+start a
+database_url="$("$strive" db url --data-dir "$work/a")"
+secret="$(cat "$work/a/jwt-secret")"
+start b "DATABASE_URL=$database_url" "STRIVE_JWT_SECRET=$secret"
+start c "DATABASE_URL=$database_url" "STRIVE_JWT_SECRET=$secret"
+anon_key="$(awk '/anon key:/ {print $3}' "$work/a.out")"
+echo "seeding (scale $scale)…"
+"$strive" seed --scale "$scale" --data-dir "$work/a" > /dev/null
+project="$(psql "$database_url" -XAtc "select md5('strive-seed/project/1/1')::uuid")"
+organization="$(psql "$database_url" -XAtc "select organization_id from public.projects where id = '$project'")"
+token="$(curl -s -X POST "$base_a/auth/v1/token?grant_type=password" -H "apikey: $anon_key" -H 'Content-Type: application/json' \
+    -d '{"email":"member@acme.example","password":"strive-demo-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+cat > "$work/create.lua" << LUA
+wrk.method = "POST"
+wrk.body = '{"organization_id":"$organization","name":"bench"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Prefer"] = "return=minimal"
+LUA
+auth=(-H "apikey: $anon_key" -H "Authorization: Bearer $token")
+list="/rest/v1/tasks?project_id=eq.$project&order=position&limit=50"
+
+rps() { python3 -c 'import re,sys; print(sum(float(m) for f in sys.argv[1:] for m in re.findall(r"Requests/sec:\s+([\d.]+)", open(f).read())))' "$@"; }
+# measure LABEL PATH [SCRIPT]: one round of one instance and of three; appends "one three" to $work/LABEL.
+measure() {
+    local label="$1" path="$2" script="${3:-}" extra=()
+    [ -n "$script" ] && extra=(-s "$script")
+    sleep 2
+    wrk -t2 -c"$connections" -d"${duration}s" "${extra[@]}" "${auth[@]}" "$base_a$path" > "$work/one.txt"
+    sleep 2
+    local third=$((connections / 3)) files=() clients=()
+    for name in a b c; do
+        local base="base_$name"
+        wrk -t1 -c"$third" -d"${duration}s" "${extra[@]}" "${auth[@]}" "${!base}$path" > "$work/three-$name.txt" &
+        clients+=($!)
+        files+=("$work/three-$name.txt")
+    done
+    wait "${clients[@]}"
+    echo "$(rps "$work/one.txt") $(rps "${files[@]}")" >> "$work/$label"
+}
+echo "$connections connections, ${duration}s per run, $rounds rounds, $(nproc) cores for three servers, PostgreSQL and wrk"
+for round in $(seq 1 "$rounds"); do
+    echo "round $round/$rounds…"
+    measure list "$list"
+    measure create "/rest/v1/customers" "$work/create.lua"
+done
+for label in list create; do
+    python3 - "$work/$label" "$label" << 'PY'
+import statistics, sys
+rows = [tuple(map(float, line.split())) for line in open(sys.argv[1])]
+one = statistics.median(r[0] for r in rows)
+three = statistics.median(r[1] for r in rows)
+print(f"{sys.argv[2]:>7}: one instance {one:7.0f} req/s   three instances {three:7.0f} req/s   ratio {three / one:.2f}")
+PY
+done
+for name in a b c; do
+    pid="$(pgrep -f "serve --data-dir $work/$name " | head -1)"
+    echo "instance $name RSS $(awk '/VmRSS/ {print int($2/1024)}' "/proc/$pid/status") MiB"
+done
+echo "PostgreSQL backends: $(psql "$database_url" -XAtc "select count(*) from pg_stat_activity where backend_type = 'client backend'")"
