@@ -217,6 +217,9 @@ public struct ConfigLoader: Sendable {
 
     /// `STRIVE_STORAGE_BACKEND` and, for `s3`, the bucket it needs (every missing piece reported).
     private func storageBackend(_ problems: inout Problems) -> StorageBackend {
+        // Checked whatever the backend: a wrong value is reported before someone switches to s3.
+        let pathStyle = boolean(.s3ForcePathStyle, &problems) ?? false
+        let partSize = integer(.s3PartSize, &problems) << 20
         guard choice(.storageBackend, &problems, as: StorageBackendKind.self) == .s3 else { return .local }
         let region = value(.s3Region) ?? ConfigVariable.s3Region.setting.defaultText
         if region.isEmpty || region.contains(where: { !($0.isLetter || $0.isNumber || $0 == "-") }) {
@@ -245,8 +248,6 @@ public struct ConfigLoader: Sendable {
         if accessKey.isEmpty { problems.add(.s3AccessKeyID, "is required with STRIVE_STORAGE_BACKEND=s3") }
         let secretKey = value(.s3SecretAccessKey) ?? ""
         if secretKey.isEmpty { problems.add(.s3SecretAccessKey, "is required with STRIVE_STORAGE_BACKEND=s3") }
-        let pathStyle = boolean(.s3ForcePathStyle, &problems) ?? false
-        let partSize = integer(.s3PartSize, &problems) << 20
         return .s3(
             S3Settings(
                 endpoint: endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint, region: region, bucket: bucket,

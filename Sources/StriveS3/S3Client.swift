@@ -1,11 +1,10 @@
+internal import AsyncHTTPClient
 internal import Crypto
 import Foundation
 import NIOCore
 import NIOFoundationCompat
-import NIOPosix
-
-internal import AsyncHTTPClient
 internal import NIOHTTP1
+import NIOPosix
 
 /// Where a bucket is and how to sign for it.
 public struct S3Configuration: Sendable, Equatable {

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ServiceLifecycle
-import StriveStorage
 
 /// Deletes released blobs and the leftovers of interrupted writes: at start-up, then every `interval`.
 /// Files younger than a minute are left alone, so a write in flight is never mistaken for an orphan.
