@@ -198,10 +198,16 @@ struct AuthFlowTests {
     }
 
     @Test func concurrentRefreshesOfOneTokenContinueOneFamily() async throws {
+        let started = ContinuousClock.now
         try await withAuth { auth, database in
             let session = try await auth.session(uniqueEmail())
             let port = try #require(auth.client.port)
             let anonKey = auth.anonKey
+            let signedIn = ContinuousClock.now
+            // Where the time goes when this test is slow inside the full suite (it takes ~1 s alone).
+            defer {
+                print("concurrent refreshes: set-up and sign-in \(signedIn - started), refreshes \(ContinuousClock.now - signedIn)")
+            }
             let replies = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
                 for _ in 0..<8 {
                     group.addTask {
