@@ -18,16 +18,8 @@ rounds="${4:-3}"
 strive="$(pwd)/.build/release/strive"
 [ -x "$strive" ] || { echo "build first: swift build -c release --product strive" >&2; exit 1; }
 command -v wrk > /dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-work="$(mktemp -d /tmp/strive-instances.XXXXXX)"
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source Benchmarks/lib.sh
+bench_work strive-instances
 
 # start NAME [VAR=VALUE…]: a release server on a free port; sets base_NAME.
 start() {
@@ -37,8 +29,7 @@ start() {
     env STRIVE_LOG_LEVEL=warning "STRIVE_INSTANCE_ID=$name" "$@" "$strive" serve --data-dir "$work/$name" --port "$port" \
         > "$work/$name.out" 2> "$work/$name.err" &
     pids+=($!)
-    for _ in $(seq 1 600); do grep -q "Strive is ready" "$work/$name.out" 2> /dev/null && break; sleep 0.1; done
-    grep -q "Strive is ready" "$work/$name.out" || { cat "$work/$name.err" >&2; exit 1; }
+    wait_ready "$work/$name.out" || { cat "$work/$name.err" >&2; exit 1; }
     printf -v "base_$name" '%s' "http://127.0.0.1:$port"
 }
 

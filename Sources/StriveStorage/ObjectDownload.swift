@@ -69,8 +69,6 @@ struct ObjectDownload {
     }
 
     func response(to request: Request, downloadName: String?) async throws -> Response {
-        // The row said the bytes exist; a blob that vanished since (a concurrent replace) is a 404, not a cut stream.
-        let size = try await blobs.size(of: object.blob)
         var headers: HTTPFields = [
             .eTag: object.eTag,
             .lastModified: Self.httpDate(object.lastModified),
@@ -87,6 +85,9 @@ struct ObjectDownload {
         if notModified(request.headers) {
             return Response(status: .notModified, headers: headers)
         }
+        // The row said the bytes exist; a blob that vanished since (a concurrent replace) is a 404, not a cut
+        // stream. (After the 304 answer, which needs no bytes: with S3 this is a request of its own.)
+        let size = try await blobs.size(of: object.blob)
         var status = HTTPResponse.Status.ok
         var part: Range<Int64>?
         // If-Range: only honour the range when the client's copy is the current one.

@@ -20,20 +20,10 @@ public final class TestMailServer: Sendable {
     /// by recipient): starting one per test costs a Python interpreter and an RSA key each, a burst that
     /// starves the rest of the suite on two cores.
     public static func shared() async throws -> TestMailServer {
-        try await SharedServer.instance.server()
+        try await sharedServer.server()
     }
 
-    private actor SharedServer {
-        static let instance = SharedServer()
-        private var started: Task<TestMailServer, any Error>?
-
-        func server() async throws -> TestMailServer {
-            if let started { return try await started.value }
-            let task = Task { try await TestMailServer.start() }
-            started = task
-            return try await task.value
-        }
-    }
+    private static let sharedServer = SharedTestServer { try await TestMailServer.start() }
 
     /// Starts a server of the test's own; `delay` holds each DATA reply that long (a slow mail server).
     public static func start(delay: Double = 0) async throws -> TestMailServer {

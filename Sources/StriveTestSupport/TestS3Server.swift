@@ -17,20 +17,10 @@ public final class TestS3Server: Sendable {
     }
 
     public static func shared() async throws -> TestS3Server {
-        try await SharedServer.instance.server()
+        try await sharedServer.server()
     }
 
-    private actor SharedServer {
-        static let instance = SharedServer()
-        private var started: Task<TestS3Server, any Error>?
-
-        func server() async throws -> TestS3Server {
-            if let started { return try await started.value }
-            let task = Task { try await TestS3Server.start() }
-            started = task
-            return try await task.value
-        }
-    }
+    private static let sharedServer = SharedTestServer { try await TestS3Server.start() }
 
     /// Starts a server of the caller's own (a test that stops it to see S3 go away).
     public static func start() async throws -> TestS3Server {
