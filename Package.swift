@@ -51,6 +51,7 @@ let package = Package(
             dependencies: [
                 "StriveCore",
                 "StriveDatabase",
+                "StriveS3",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -248,6 +249,7 @@ let package = Package(
                 "StriveServer",
                 "StriveTypeGen",
                 "StriveBackup",
+                "StriveS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -8,8 +8,6 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
     case toolFailed(tool: String, status: Int32, output: String)
     case database(String)
     case files(String)
-    /// The configuration asks for something backups do not cover.
-    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -19,15 +17,6 @@ public enum BackupError: Error, Sendable, CustomStringConvertible {
             "\(tool) failed (exit status \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(2000))"
         case .database(let reason): "database: \(reason)"
         case .files(let reason): "files: \(reason)"
-        case .unsupported(let reason): reason
         }
     }
-}
-
-extension BackupError {
-    /// Why `strive backup`, `strive restore` and scheduled backups refuse `STRIVE_STORAGE_BACKEND=s3`.
-    public static let s3Backend =
-        "backups copy object bytes from STRIVE_STORAGE_DIR, and STRIVE_STORAGE_BACKEND=s3 keeps them in the bucket: "
-        + "protect the bucket with S3 versioning (and replication), and the database with your PostgreSQL's own "
-        + "backups or pg_dump (see docs/SCALING.md)"
 }

@@ -3,19 +3,23 @@ import Logging
 import PostgresNIO
 import StriveCore
 import StriveDatabase
+import StriveS3
 
 /// Where a restore writes: an empty database (as its owner), the client programs, an empty object store
-/// root, and where a development secret goes (a data directory's `jwt-secret`; nil for `DATABASE_URL`).
+/// (the local store's root, or the S3 bucket when `bucket` is set), and where a development secret goes (a
+/// data directory's `jwt-secret`; nil for `DATABASE_URL`).
 public struct RestoreDestination: Sendable {
     public let target: DatabaseTarget
     public let binaryDirectory: String
     public let storageRoot: String
+    public let bucket: S3Client?
     public let secretFile: String?
 
-    public init(target: DatabaseTarget, binaryDirectory: String, storageRoot: String, secretFile: String?) {
+    public init(target: DatabaseTarget, binaryDirectory: String, storageRoot: String, bucket: S3Client? = nil, secretFile: String?) {
         self.target = target
         self.binaryDirectory = binaryDirectory
         self.storageRoot = storageRoot
+        self.bucket = bucket
         self.secretFile = secretFile
     }
 
@@ -89,9 +93,19 @@ public enum BackupRestorer {
 
     /// Refuses a destination whose database has Strive's schema or whose store holds blobs.
     public static func checkEmpty(_ destination: RestoreDestination, logger: Logger) async throws(BackupError) {
-        let blobs = destination.storageRoot + "/blobs"
-        if let entries = try? FileManager.default.contentsOfDirectory(atPath: blobs), !entries.isEmpty {
-            throw .targetNotEmpty("\(blobs) already holds objects")
+        if let bucket = destination.bucket {
+            let listed: [S3Client.ListedObject]
+            do {
+                listed = try await bucket.listObjects(prefix: BackupWriter.bucketKey("")).objects
+            } catch {
+                throw .files("cannot list bucket \(bucket.configuration.bucket): \(error)")
+            }
+            if !listed.isEmpty { throw .targetNotEmpty("bucket \(bucket.configuration.bucket) already holds objects") }
+        } else {
+            let blobs = destination.storageRoot + "/blobs"
+            if let entries = try? FileManager.default.contentsOfDirectory(atPath: blobs), !entries.isEmpty {
+                throw .targetNotEmpty("\(blobs) already holds objects")
+            }
         }
         let occupied = try await withConnection(destination, logger: logger) { connection in
             try await connection.rows(
@@ -107,7 +121,7 @@ public enum BackupRestorer {
     /// Puts the verified archive's objects, roles and database into `destination` (checked empty first).
     public static func restore(_ archive: VerifiedArchive, into destination: RestoreDestination, logger: Logger) async throws(BackupError) {
         try await checkEmpty(destination, logger: logger)
-        let placed = try placeObjects(archive, into: destination.storageRoot)
+        let placed = try await placeObjects(archive, into: destination)
         do {
             let psql = ExternalTool(path: destination.binaryDirectory + "/psql")
             // Roles are the cluster's, not the database's: one that exists already (the owner, or roles of an
@@ -120,7 +134,7 @@ public enum BackupRestorer {
             try await ExternalTool(path: destination.binaryDirectory + "/pg_restore").run(
                 arguments + ["\(archive.directory)/\(BackupManifest.databaseFile)"], password: destination.password)
         } catch {
-            for path in placed { try? FileManager.default.removeItem(atPath: path) }
+            await remove(placed, from: destination)
             throw error
         }
         if let secretFile = destination.secretFile, archive.manifest.files.contains(where: { $0.path == BackupManifest.secretFile }),
@@ -131,23 +145,44 @@ public enum BackupRestorer {
         logger.info("restored", metadata: ["objects": "\(archive.manifest.objects.count)"])
     }
 
-    /// Moves each object's blob into the store's layout (`blobs/<first two>/<version>`); returns the paths written.
-    private static func placeObjects(_ archive: VerifiedArchive, into root: String) throws(BackupError) -> [String] {
+    /// Puts each object's blob into the store's layout (local: `blobs/<first two>/<version>`, moved when the
+    /// work directory is on the same file system; a bucket: `blobs/<version>`); returns what it wrote.
+    private static func placeObjects(_ archive: VerifiedArchive, into destination: RestoreDestination) async throws(BackupError) -> [String]
+    {
         var placed: [String] = []
         do {
             for object in archive.manifest.objects {
-                let directory = root + "/blobs/\(object.version.prefix(2))"
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let destination = directory + "/" + object.version
                 let source = archive.directory + "/" + object.path
-                if rename(source, destination) != 0 { _ = try FileDigest.copy(source, to: destination) }
-                placed.append(destination)
+                if let bucket = destination.bucket {
+                    let key = BackupWriter.bucketKey(object.version)
+                    try await bucket.upload(fileAt: source, to: key)
+                    placed.append(key)
+                    continue
+                }
+                let directory = destination.storageRoot + "/blobs/\(object.version.prefix(2))"
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let target = directory + "/" + object.version
+                if rename(source, target) != 0 { _ = try FileDigest.copy(source, to: target) }
+                placed.append(target)
             }
         } catch {
-            for path in placed { try? FileManager.default.removeItem(atPath: path) }
-            throw .files("placing the objects in \(root): \(error)")
+            await remove(placed, from: destination)
+            throw .files(
+                "placing the objects in \(destination.bucket.map { "bucket " + $0.configuration.bucket } ?? destination.storageRoot): \(error)"
+            )
         }
         return placed
+    }
+
+    /// Takes back what `placeObjects` wrote.
+    private static func remove(_ placed: [String], from destination: RestoreDestination) async {
+        for item in placed {
+            if let bucket = destination.bucket {
+                try? await bucket.deleteObject(item)
+            } else {
+                try? FileManager.default.removeItem(atPath: item)
+            }
+        }
     }
 
     private static func withConnection<T: Sendable>(

@@ -3,22 +3,29 @@ import Logging
 import PostgresNIO
 import StriveCore
 import StriveDatabase
+import StriveS3
 
 /// Where a backup reads from: the database (as its owner), the PostgreSQL client programs, the object
-/// store's root, and a development data directory's generated JWT secret.
+/// store (the local store's root, or the S3 bucket when `bucket` is set), and a development data
+/// directory's generated JWT secret.
 public struct BackupSource: Sendable {
     public let target: DatabaseTarget
     public let binaryDirectory: String
     public let storageRoot: String
+    public let bucket: S3Client?
     public let secretFile: String?
     /// Recorded in the manifest.
     public let striveVersion: String
 
-    public init(target: DatabaseTarget, binaryDirectory: String, storageRoot: String, secretFile: String?, striveVersion: String) {
+    public init(
+        target: DatabaseTarget, binaryDirectory: String, storageRoot: String, bucket: S3Client? = nil, secretFile: String?,
+        striveVersion: String
+    ) {
         self.striveVersion = striveVersion
         self.target = target
         self.binaryDirectory = binaryDirectory
         self.storageRoot = storageRoot
+        self.bucket = bucket
         self.secretFile = secretFile
     }
 
@@ -52,11 +59,7 @@ public enum BackupWriter {
                 password: source.target.owner.password?.value)
             var objects: [BackupManifest.Object] = []
             for row in state.objects {
-                let blob = source.storageRoot + "/blobs/\(row.version.prefix(2))/\(row.version)"
-                guard FileManager.default.fileExists(atPath: blob) else {
-                    throw .files("object \(row.bucket)/\(row.name) has no bytes at \(blob) (the store is missing a blob its row names)")
-                }
-                let copied = try FileDigest.copy(blob, to: staging + "/objects/\(row.version)")
+                let copied = try await copyObject(row, from: source, to: staging + "/objects/\(row.version)")
                 objects.append(.init(bucket: row.bucket, name: row.name, version: row.version, bytes: copied.bytes, sha256: copied.sha256))
             }
             return (state, objects)
@@ -150,6 +153,31 @@ public enum BackupWriter {
             )
         } catch {
             throw .database("cannot open a snapshot: \(DatabaseError.serverError(in: error)?.message ?? "\(error)")")
+        }
+    }
+}
+
+extension BackupWriter {
+    /// The object store's key of a version in a bucket (`S3BlobStore`'s layout).
+    static func bucketKey(_ version: String) -> String { "blobs/" + version }
+
+    /// Copies one object's bytes into the archive's staging folder; returns their size and SHA-256.
+    static func copyObject(
+        _ row: (bucket: String, name: String, version: String), from source: BackupSource, to destination: String
+    ) async throws(BackupError) -> (bytes: Int64, sha256: String) {
+        guard let bucket = source.bucket else {
+            let blob = source.storageRoot + "/blobs/\(row.version.prefix(2))/\(row.version)"
+            guard FileManager.default.fileExists(atPath: blob) else {
+                throw .files("object \(row.bucket)/\(row.name) has no bytes at \(blob) (the store is missing a blob its row names)")
+            }
+            return try FileDigest.copy(blob, to: destination)
+        }
+        do {
+            return try await bucket.download(bucketKey(row.version), to: destination)
+        } catch let error as S3Error where error.isNotFound {
+            throw .files("object \(row.bucket)/\(row.name) has no bytes in the bucket (the store is missing a blob its row names)")
+        } catch {
+            throw .files("copying \(row.bucket)/\(row.name) from the bucket: \(error)")
         }
     }
 }

@@ -26,7 +26,7 @@ struct ExternalTool: Sendable {
             case .exited(let code): status = Int32(code)
             case .signaled(let signal): status = 128 + Int32(signal)
             }
-            output = result.standardOutput ?? ""
+            output = result.standardOutput
         } catch {
             throw .toolFailed(tool: name, status: -1, output: "could not run \(path): \(error)")
         }

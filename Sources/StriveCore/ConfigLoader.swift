@@ -36,6 +36,14 @@ public struct ConfigLoader: Sendable {
         absolute(value(.backupDirectory) ?? dataDirectory + "/backups")
     }
 
+    /// Where object bytes live (`STRIVE_STORAGE_BACKEND`, `STRIVE_S3_*`), for commands other than serve.
+    public func loadStorageBackend() throws(ConfigurationError) -> StorageBackend {
+        var problems = Problems(labels: label)
+        let backend = storageBackend(&problems)
+        guard problems.isEmpty else { throw ConfigurationError(problems: problems.list) }
+        return backend
+    }
+
     public func loadDatabaseSettings() throws(ConfigurationError) -> DatabaseSettings {
         var problems = Problems(labels: label)
         let settings = databaseSettings(&problems)
@@ -179,12 +187,6 @@ public struct ConfigLoader: Sendable {
         }
 
         let storageBackend = storageBackend(&problems)
-        if case .s3 = storageBackend, backup.interval != nil {
-            problems.add(
-                .backupSchedule,
-                "must be off with STRIVE_STORAGE_BACKEND=s3: backups copy object bytes from STRIVE_STORAGE_DIR; protect the bucket "
-                    + "with S3 versioning and the database with PostgreSQL's own backups (docs/SCALING.md)")
-        }
 
         guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
             throw ConfigurationError(problems: problems.list)

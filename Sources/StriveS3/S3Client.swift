@@ -142,6 +142,57 @@ public final class S3Client: Sendable {
         }
     }
 
+    // MARK: Files
+
+    /// Writes the object to a new file at `path`, streamed; returns its size and hex SHA-256. Nothing is
+    /// left at `path` when it fails.
+    public func download(_ key: String, to path: String) async throws -> (bytes: Int64, sha256: String) {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        var hasher = SHA256()
+        var bytes: Int64 = 0
+        do {
+            try await getObject(key, range: nil) { chunk in
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                try file.write(contentsOf: chunk.readableBytesView)
+                bytes += Int64(chunk.readableBytes)
+            }
+            try file.synchronize()
+            try file.close()
+        } catch {
+            try? file.close()
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+        return (bytes, SigV4Signer.hex(hasher.finalize()))
+    }
+
+    /// Uploads the file at `path` as `key`: one PUT up to `partSize`, a multipart upload above it, one part
+    /// in memory at a time.
+    public func upload(fileAt path: String, to key: String, partSize: Int = 8 << 20) async throws {
+        guard let file = FileHandle(forReadingAtPath: path) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+        }
+        defer { try? file.close() }
+        let first = try file.read(upToCount: partSize) ?? Data()
+        guard first.count == partSize else {
+            try await putObject(key, body: ByteBuffer(bytes: first))
+            return
+        }
+        let upload = try await createMultipartUpload(key)
+        do {
+            var eTags = [try await uploadPart(key, uploadID: upload, number: 1, body: ByteBuffer(bytes: first))]
+            while let part = try file.read(upToCount: partSize), !part.isEmpty {
+                eTags.append(try await uploadPart(key, uploadID: upload, number: eTags.count + 1, body: ByteBuffer(bytes: part)))
+            }
+            try await completeMultipartUpload(key, uploadID: upload, parts: eTags)
+        } catch {
+            try? await abortMultipartUpload(key, uploadID: upload)
+            throw error
+        }
+    }
+
     // MARK: Multipart uploads
 
     public func createMultipartUpload(_ key: String, contentType: String = "application/octet-stream") async throws(S3Error) -> String {

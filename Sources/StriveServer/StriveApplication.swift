@@ -83,11 +83,7 @@ public enum StriveApplication {
         /// exist stops the start; one that does not answer only warns (requests get 503 until it does).
         static func blobStore(_ config: StriveConfig, logger: Logger) async throws -> any BlobStore {
             guard case .s3(let settings) = config.storageBackend else { return try await LocalBlobStore(root: config.storageDirectory) }
-            guard let endpoint = URL(string: settings.endpoint) else { throw StartupError.objectStore("STRIVE_S3_ENDPOINT is not a URL") }
-            let client = S3Client(
-                configuration: S3Configuration(
-                    endpoint: endpoint, region: settings.region, bucket: settings.bucket, accessKeyID: settings.accessKeyID,
-                    secretAccessKey: settings.secretAccessKey.value, forcePathStyle: settings.forcePathStyle))
+            let client = try s3Client(settings)
             let store = S3BlobStore(client: client, partSize: settings.partSize, logger: logger)
             do {
                 try await store.checkBucket()
@@ -109,6 +105,15 @@ public enum StriveApplication {
                 }
             }
             return store
+        }
+
+        /// A client for the bucket of `STRIVE_S3_*`; whoever makes it shuts it down.
+        public static func s3Client(_ settings: S3Settings) throws(StartupError) -> S3Client {
+            guard let endpoint = URL(string: settings.endpoint) else { throw .objectStore("STRIVE_S3_ENDPOINT is not a URL") }
+            return S3Client(
+                configuration: S3Configuration(
+                    endpoint: endpoint, region: settings.region, bucket: settings.bucket, accessKeyID: settings.accessKeyID,
+                    secretAccessKey: settings.secretAccessKey.value, forcePathStyle: settings.forcePathStyle))
         }
 
         /// Delivers the mail auth queues (the launcher runs it beside the HTTP server).

@@ -4,6 +4,7 @@ import Logging
 import StriveBackup
 import StriveCore
 import StriveDatabase
+import StriveS3
 import StriveServer
 
 /// `strive backup`: a consistent archive of the database and the object bytes it references, taken
@@ -29,32 +30,34 @@ struct BackupCommand: AsyncParsableCommand {
         let logger = makeLogger(level: try commandLogLevel())
         try await reportingBackupFailure {
             let settings = try options.settings()
-            let storageRoot = try BackupFiles.storageRoot(settings)
+            let storageRoot = BackupFiles.storageRoot(settings)
             let archive = output.map(absolutePath) ?? BackupFiles.defaultArchive(in: settings.dataDirectory)
             try BackupFiles.createParent(of: archive)
             let started = ContinuousClock.now
-            let outcome = try await options.withTarget(logger: logger) { target throws(StartupError) in
-                let source = BackupSource(
-                    target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings),
-                    storageRoot: storageRoot, secretFile: BackupFiles.secretFile(settings),
-                    striveVersion: StriveVersion.current)
-                let started = Date()
-                let outcome: Result<BackupManifest, BackupError>
-                do throws(BackupError) {
-                    outcome = .success(try await BackupWriter.create(from: source, to: archive, logger: logger))
-                } catch {
-                    outcome = .failure(error)
-                }
-                try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
-                    do {
-                        try await BackupCatalog.record(
-                            file: archive, instance: "strive backup", scheduled: false, startedAt: started, outcome: outcome,
-                            on: connection, logger: logger)
+            let outcome = try await BackupFiles.withBucket { bucket in
+                try await options.withTarget(logger: logger) { target throws(StartupError) in
+                    let source = BackupSource(
+                        target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings),
+                        storageRoot: storageRoot, bucket: bucket, secretFile: BackupFiles.secretFile(settings),
+                        striveVersion: StriveVersion.current)
+                    let started = Date()
+                    let outcome: Result<BackupManifest, BackupError>
+                    do throws(BackupError) {
+                        outcome = .success(try await BackupWriter.create(from: source, to: archive, logger: logger))
                     } catch {
-                        logger.warning("the backup is not listed in strive_meta.backups", metadata: ["error": "\(error)"])
+                        outcome = .failure(error)
                     }
+                    try await DatabaseBootstrap.withOwnerConnection(target, logger: logger) { connection throws(StartupError) in
+                        do {
+                            try await BackupCatalog.record(
+                                file: archive, instance: "strive backup", scheduled: false, startedAt: started, outcome: outcome,
+                                on: connection, logger: logger)
+                        } catch {
+                            logger.warning("the backup is not listed in strive_meta.backups", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    return outcome
                 }
-                return outcome
             }
             let manifest = try outcome.get()
             let size = (try? FileManager.default.attributesOfItem(atPath: archive)[.size] as? Int64) ?? 0
@@ -103,18 +106,21 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 
     private func restoreIntoDatabase(_ settings: DatabaseSettings, archive: String, logger: Logger) async throws -> BackupManifest {
-        let storage = try BackupFiles.storageRoot(settings)
+        let storage = BackupFiles.storageRoot(settings)
         let unpacked = try await BackupRestorer.unpack(archive, into: BackupFiles.workDirectory(near: storage))
         defer { unpacked.discard() }
-        let outcome = try await options.withTarget(logger: logger) { target throws(StartupError) -> Result<Void, BackupError> in
-            let destination = RestoreDestination(
-                target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings), storageRoot: storage, secretFile: nil)
-            do throws(BackupError) {
-                try await BackupRestorer.restore(unpacked, into: destination, logger: logger)
-            } catch {
-                return .failure(error)
+        let outcome = try await BackupFiles.withBucket { bucket in
+            try await options.withTarget(logger: logger) { target throws(StartupError) -> Result<Void, BackupError> in
+                let destination = RestoreDestination(
+                    target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings), storageRoot: storage, bucket: bucket,
+                    secretFile: nil)
+                do throws(BackupError) {
+                    try await BackupRestorer.restore(unpacked, into: destination, logger: logger)
+                } catch {
+                    return .failure(error)
+                }
+                return .success(())
             }
-            return .success(())
         }
         try outcome.get()
         return unpacked.manifest
@@ -137,7 +143,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let now = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for entry in now where !before.contains(entry) { try? FileManager.default.removeItem(atPath: directory + "/" + entry) }
         }
-        let storage = try BackupFiles.storageRoot(settings)
+        let storage = BackupFiles.storageRoot(settings)
         let unpacked: VerifiedArchive
         do {
             unpacked = try await BackupRestorer.unpack(archive, into: BackupFiles.workDirectory(near: storage))
@@ -149,10 +155,12 @@ struct RestoreCommand: AsyncParsableCommand {
         do {
             let managed = try await ManagedCluster.open(settings, logger: logger)
             do {
-                let destination = RestoreDestination(
-                    target: try managed.target(), binaryDirectory: managed.cluster.binaries.directory, storageRoot: storage,
-                    secretFile: BackupFiles.secretFile(settings))
-                try await BackupRestorer.restore(unpacked, into: destination, logger: logger)
+                try await BackupFiles.withBucket { bucket in
+                    let destination = RestoreDestination(
+                        target: try managed.target(), binaryDirectory: managed.cluster.binaries.directory, storageRoot: storage,
+                        bucket: bucket, secretFile: BackupFiles.secretFile(settings))
+                    try await BackupRestorer.restore(unpacked, into: destination, logger: logger)
+                }
                 await managed.close(logger: logger)
             } catch {
                 await managed.close(logger: logger)
@@ -186,7 +194,6 @@ struct BackupFailure: CustomStringConvertible {
         case BackupError.targetNotEmpty: 73 // EX_CANTCREAT
         case BackupError.files: 74 // EX_IOERR
         case BackupError.toolFailed, BackupError.database: 69 // EX_UNAVAILABLE
-        case BackupError.unsupported: 78 // EX_CONFIG
         case let error as StartupError: error.exitCode
         default: 70
         }
@@ -223,14 +230,29 @@ enum BackupFiles {
         }
     }
 
-    /// The local store's directory. Archives carry object bytes copied from it; objects in S3 are not
-    /// copied (the bucket's versioning and replication protect them), so backups refuse that backend.
-    static func storageRoot(_ settings: DatabaseSettings) throws(BackupError) -> String {
-        let environment = ProcessInfo.processInfo.environment
-        if environment[ConfigVariable.storageBackend.rawValue]?.lowercased() == StorageBackendKind.s3.rawValue {
-            throw .unsupported(BackupError.s3Backend)
+    static func storageRoot(_ settings: DatabaseSettings) -> String {
+        ConfigLoader(environment: ProcessInfo.processInfo.environment).storageDirectory(dataDirectory: settings.dataDirectory)
+    }
+
+    /// With `STRIVE_STORAGE_BACKEND=s3`, a client for the bucket (the caller shuts it down); nil for the local store.
+    static func bucket() throws -> S3Client? {
+        guard case .s3(let settings) = try ConfigLoader(environment: ProcessInfo.processInfo.environment).loadStorageBackend() else {
+            return nil
         }
-        return ConfigLoader(environment: environment).storageDirectory(dataDirectory: settings.dataDirectory)
+        return try StriveApplication.Services.s3Client(settings)
+    }
+
+    /// Runs `body` with the bucket's client (if any) and closes it afterwards.
+    static func withBucket<T>(_ body: (S3Client?) async throws -> T) async throws -> T {
+        let bucket = try bucket()
+        do {
+            let result = try await body(bucket)
+            try? await bucket?.shutdown()
+            return result
+        } catch {
+            try? await bucket?.shutdown()
+            throw error
+        }
     }
 
     /// A development data directory's generated secret; nil with DATABASE_URL.

@@ -160,9 +160,8 @@ struct MultiInstanceTests {
         }
     }
 
-    /// A bucket that does not exist stops the start with a configuration error; backups refuse the S3
-    /// backend instead of writing an archive without the objects.
-    @Test func aMissingBucketStopsTheStartAndBackupsRefuseS3() async throws {
+    /// A bucket that does not exist stops the start with a configuration error.
+    @Test func aMissingBucketStopsTheStart() async throws {
         let s3 = try await TestS3Server.shared()
         let directory = temporaryPath("strive-no-bucket")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -172,9 +171,59 @@ struct MultiInstanceTests {
         #expect(serve.stderr.contains("the object store cannot be used"), "\(serve.stderr)")
         #expect(serve.stderr.contains("does not exist"), "\(serve.stderr)")
         #expect(!serve.stderr.contains(TestS3Server.secretAccessKey))
+    }
 
-        let backup = try await StriveProcess.run(["backup", "--data-dir", directory], environment: environment)
-        #expect(backup.status == 78)
-        #expect(backup.stderr.contains("S3 versioning"), "\(backup.stderr)")
+    /// With the S3 store a backup carries the bucket's objects like the local store's, and a restore puts
+    /// them into an empty bucket (a bucket that holds objects is refused, as a non-empty directory is).
+    @Test func backupsCarryTheBucketsObjectsAndRestoreIntoAnEmptyBucket() async throws {
+        let s3 = try await TestS3Server.shared()
+        let (sourceBucket, targetBucket) = (TestS3Server.bucketName("source"), TestS3Server.bucketName("target"))
+        try await s3.createBucket(sourceBucket)
+        try await s3.createBucket(targetBucket)
+        let (source, restored) = (temporaryPath("strive-s3-backup"), temporaryPath("strive-s3-restored"))
+        let archive = temporaryPath("strive-s3-backup") + ".tar"
+        defer { for path in [source, restored, archive] { try? FileManager.default.removeItem(atPath: path) } }
+
+        let server = try StriveProcess.start(
+            ["serve", "--data-dir", source, "--port", "0"], environment: s3.environment(bucket: sourceBucket, partSizeMiB: 5))
+        let base = try await server.waitUntilReady()
+        let service = try server.serviceKey()
+        let auth = ["apikey": service, "Authorization": "Bearer \(service)"]
+        var uploaded: [String: Data] = [:]
+        // One object over the part size, so both the backup's download and the restore's upload go in parts.
+        for (index, size) in [10, 6 << 20 + 7].enumerated() {
+            let bytes = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) })
+            let name = "s3-backup/object-\(index).bin"
+            let (status, body) = try await httpRequest(
+                "POST", "\(base)/storage/v1/object/public-assets/\(name)", headers: auth.merging(["Content-Type": "image/png"]) { $1 },
+                body: bytes)
+            #expect(status == 200, "\(String(decoding: body, as: UTF8.self))")
+            uploaded[name] = bytes
+        }
+        let backup = try await StriveProcess.run(
+            ["backup", "--data-dir", source, "--output", archive], environment: s3.environment(bucket: sourceBucket), timeout: .seconds(120)
+        )
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stdout.contains("2 objects"), "\(backup.stdout)")
+        server.signal(SIGTERM)
+        _ = try await server.wait()
+
+        let occupied = try await StriveProcess.run(
+            ["restore", "--data-dir", restored, archive], environment: s3.environment(bucket: sourceBucket), timeout: .seconds(120))
+        #expect(occupied.status == 73 && occupied.stderr.contains("already holds objects"), "\(occupied.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: restored + "/pg"), "a refused restore leaves no cluster behind")
+
+        let restore = try await StriveProcess.run(
+            ["restore", "--data-dir", restored, archive], environment: s3.environment(bucket: targetBucket), timeout: .seconds(120))
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let again = try StriveProcess.start(
+            ["serve", "--data-dir", restored, "--port", "0"], environment: s3.environment(bucket: targetBucket))
+        let restoredBase = try await again.waitUntilReady()
+        for (name, bytes) in uploaded {
+            let (status, body) = try await httpRequest("GET", "\(restoredBase)/storage/v1/object/public-assets/\(name)", headers: auth)
+            #expect(status == 200 && body == bytes, "\(name): \(status), \(body.count) bytes")
+        }
+        again.signal(SIGTERM)
+        #expect(try await again.wait().status == 0)
     }
 }

@@ -67,7 +67,7 @@ struct ConfigLoaderTests {
         let error = await #expect(throws: ConfigurationError.self) {
             try await load([
                 "STRIVE_STORAGE_BACKEND": "s3", "STRIVE_S3_BUCKET": "Not_A_Bucket", "STRIVE_S3_ENDPOINT": "ftp://s3.example/path",
-                "STRIVE_S3_FORCE_PATH_STYLE": "maybe", "STRIVE_S3_PART_SIZE_MB": "4", "STRIVE_BACKUP_SCHEDULE": "daily",
+                "STRIVE_S3_FORCE_PATH_STYLE": "maybe", "STRIVE_S3_PART_SIZE_MB": "4",
                 "STRIVE_S3_SECRET_ACCESS_KEY": "very-secret-value",
             ])
         }
@@ -75,7 +75,6 @@ struct ConfigLoaderTests {
         #expect(
             Set(problems.map(\.variable)) == [
                 "STRIVE_S3_BUCKET", "STRIVE_S3_ENDPOINT", "STRIVE_S3_FORCE_PATH_STYLE", "STRIVE_S3_PART_SIZE_MB", "STRIVE_S3_ACCESS_KEY_ID",
-                "STRIVE_BACKUP_SCHEDULE",
             ])
         #expect(!String(describing: try #require(error)).contains("very-secret-value"))
         let unknown = await #expect(throws: ConfigurationError.self) { try await load(["STRIVE_STORAGE_BACKEND": "ftp"]) }
