@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One instance against three on one machine: release `strive serve` A (running the database), B and C
 # (DATABASE_URL to A's, the same JWT secret), `strive seed --scale SCALE`, then wrk at CONNECTIONS
-# connections in total: all on A, or a third on each of A, B and C (three wrk processes at once, their
-# requests/s added). Workloads: the member's task list (GET, 50 rows) and creating a customer (POST).
+# connections in total: all on A with B and C frozen (SIGSTOP: A alone), all on A with B and C idle but
+# running, or a third on each of A, B and C (three wrk processes at once, their requests/s added).
+# Workloads: the member's task list (GET, 50 rows) and creating a customer (POST).
 # On one 2-core machine three instances share the same cores and the same PostgreSQL: expect no gain;
 # the difference is what an instance costs (its pools, its realtime listener, its schema cache).
 #
@@ -37,7 +38,9 @@ start a
 database_url="$("$strive" db url --data-dir "$work/a")"
 secret="$(cat "$work/a/jwt-secret")"
 start b "DATABASE_URL=$database_url" "STRIVE_JWT_SECRET=$secret"
+peer_b=${pids[-1]}
 start c "DATABASE_URL=$database_url" "STRIVE_JWT_SECRET=$secret"
+peer_c=${pids[-1]}
 anon_key="$(awk '/anon key:/ {print $3}' "$work/a.out")"
 echo "seeding (scale $scale)…"
 "$strive" seed --scale "$scale" --data-dir "$work/a" > /dev/null
@@ -55,11 +58,16 @@ auth=(-H "apikey: $anon_key" -H "Authorization: Bearer $token")
 list="/rest/v1/tasks?project_id=eq.$project&order=position&limit=50"
 
 rps() { python3 -c 'import re,sys; print(sum(float(m) for f in sys.argv[1:] for m in re.findall(r"Requests/sec:\s+([\d.]+)", open(f).read())))' "$@"; }
-# measure LABEL PATH [SCRIPT]: one round of one instance and of three; appends "one three" to $work/LABEL.
+# measure LABEL PATH [SCRIPT]: one round of A alone, A with idle peers, and three; appends "alone one three"
+# to $work/LABEL.
 measure() {
     local label="$1" path="$2" script="${3:-}" extra=()
     [ -n "$script" ] && extra=(-s "$script")
+    kill -STOP "$peer_b" "$peer_c"
     sleep 2
+    wrk -t2 -c"$connections" -d"${duration}s" "${extra[@]}" "${auth[@]}" "$base_a$path" > "$work/alone.txt"
+    kill -CONT "$peer_b" "$peer_c"
+    sleep 8
     wrk -t2 -c"$connections" -d"${duration}s" "${extra[@]}" "${auth[@]}" "$base_a$path" > "$work/one.txt"
     sleep 2
     local third=$((connections / 3)) files=() clients=()
@@ -70,7 +78,7 @@ measure() {
         files+=("$work/three-$name.txt")
     done
     wait "${clients[@]}"
-    echo "$(rps "$work/one.txt") $(rps "${files[@]}")" >> "$work/$label"
+    echo "$(rps "$work/alone.txt") $(rps "$work/one.txt") $(rps "${files[@]}")" >> "$work/$label"
 }
 echo "$connections connections, ${duration}s per run, $rounds rounds, $(nproc) cores for three servers, PostgreSQL and wrk"
 for round in $(seq 1 "$rounds"); do
@@ -82,9 +90,9 @@ for label in list create; do
     python3 - "$work/$label" "$label" << 'PY'
 import statistics, sys
 rows = [tuple(map(float, line.split())) for line in open(sys.argv[1])]
-one = statistics.median(r[0] for r in rows)
-three = statistics.median(r[1] for r in rows)
-print(f"{sys.argv[2]:>7}: one instance {one:7.0f} req/s   three instances {three:7.0f} req/s   ratio {three / one:.2f}")
+alone, one, three = (statistics.median(r[i] for r in rows) for i in range(3))
+print(f"{sys.argv[2]:>7}: A alone {alone:6.0f}   A with two idle peers {one:6.0f} ({one / alone:.2f})   "
+      f"three instances {three:6.0f} req/s ({three / alone:.2f} of alone)")
 PY
 done
 for name in a b c; do

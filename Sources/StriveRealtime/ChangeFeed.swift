@@ -26,7 +26,10 @@ struct ChangeFeed: Sendable {
     /// Runs until cancelled; database outages are logged and retried. Polls at the lower bound of
     /// `pollInterval` while changes flow and backs off to the upper bound when idle (writers send no
     /// NOTIFY: PostgreSQL would serialise their commits).
-    func run(deliver: @escaping @Sendable ([Change]) async -> Void) async {
+    /// `isWanted` says whether this instance has anyone to deliver to. Without channels the feed only
+    /// moves its cursor to the newest change (a channel joining later must not get old changes), at the
+    /// slow rate: an idle instance beside busy ones would otherwise read every change it cannot deliver.
+    func run(isWanted: @escaping @Sendable () async -> Bool = { true }, deliver: @escaping @Sendable ([Change]) async -> Void) async {
         var cursor: Int64?
         var gaps: [Int64: ContinuousClock.Instant] = [:]
         var interval = pollInterval.lowerBound
@@ -40,9 +43,18 @@ struct ChangeFeed: Sendable {
                 // What was delivered counts even when a later step fails: the cursor must never go back
                 // over changes subscribers already have.
                 defer { cursor = after }
-                try await drain(cursor: &after, gaps: &gaps, deliver: deliver)
+                if await isWanted() {
+                    try await drain(cursor: &after, gaps: &gaps, deliver: deliver)
+                    let flowing = after > before || !gaps.isEmpty
+                    interval = flowing ? pollInterval.lowerBound : min(interval * 2, pollInterval.upperBound)
+                } else {
+                    // Nobody here to deliver to: move past what is committed without reading it.
+                    after = max(before, try await newestPosition())
+                    gaps = [:]
+                    if after > before { try await save(after) }
+                    interval = pollInterval.upperBound
+                }
                 backoff.reset()
-                interval = after > before || !gaps.isEmpty ? pollInterval.lowerBound : min(interval * 2, pollInterval.upperBound)
                 if ContinuousClock.now - lastCleanup > .seconds(60) {
                     try await cleanUp()
                     lastCleanup = .now
@@ -138,6 +150,14 @@ struct ChangeFeed: Sendable {
                 try await save(cursor)
             }
             if blocked || batch.count < Self.batchSize { return }
+        }
+    }
+
+    /// The newest position written so far.
+    private func newestPosition() async throws -> Int64 {
+        try await service("newest") { connection in
+            try await connection.rows("select coalesce(max(position), 0) from realtime.changes", logger: logger).first?.decode(Int64.self)
+                ?? 0
         }
     }
 

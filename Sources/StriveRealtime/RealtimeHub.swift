@@ -101,6 +101,8 @@ public actor RealtimeHub {
 
     private var sockets: [UUID: Socket] = [:]
     private var channels: [ChannelKey: Channel] = [:]
+    /// Whether any socket on this instance has joined a channel (anyone to deliver changes to).
+    var hasChannels: Bool { !channels.isEmpty }
     private var channelsBySocket: [UUID: Set<String>] = [:]
     private var joinTimes: [UUID: [ContinuousClock.Instant]] = [:]
     /// Presences per topic, by phx_ref.

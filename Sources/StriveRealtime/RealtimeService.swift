@@ -31,7 +31,7 @@ public final class RealtimeService: Service, Sendable {
         try? await cancelWhenGracefulShutdown { [hub, feed, bus, columns, logger] in
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    await feed.run { changes in
+                    await feed.run(isWanted: { await hub.hasChannels }) { changes in
                         await hub.deliver(changes) { change in await columns.json(schema: change.schema, table: change.table) }
                     }
                     logger.debug("realtime: change feed stopped")
