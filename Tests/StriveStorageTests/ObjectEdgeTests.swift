@@ -10,7 +10,8 @@ import StriveStorage
 import StriveTestSupport
 import Testing
 
-@Suite("Storage objects: hostile input, races, signed URLs, HTTP details")
+// One test at a time: each runs a server, twice (local store and S3), beside every other suite.
+@Suite("Storage objects: hostile input, races, signed URLs, HTTP details", .serialized)
 struct ObjectEdgeTests {
     static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47] + Array(repeating: 1, count: 60)
 

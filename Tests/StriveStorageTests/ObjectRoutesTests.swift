@@ -7,7 +7,8 @@ import StriveStorage
 import StriveTestSupport
 import Testing
 
-@Suite("Storage objects over HTTP")
+// One test at a time: each runs a server, twice (local store and S3), beside every other suite.
+@Suite("Storage objects over HTTP", .serialized)
 struct ObjectRoutesTests {
     static let pdf = Array("%PDF-1.7 strive test document\n".utf8)
     static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 7, count: 100)
