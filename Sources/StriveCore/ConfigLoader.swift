@@ -131,6 +131,8 @@ public struct ConfigLoader: Sendable {
 
         let maxRows = integer(.maxRows, &problems)
         let restMaxBodyBytes = integer(.restMaxBodyBytes, &problems)
+        let dbPlanEnabled = choice(.dbPlanEnabled, &problems, as: BooleanChoice.self) == .true
+        let dbTxEnd = choice(.dbTxEnd, &problems, as: TransactionEnd.self) ?? .commit
         let statementTimeout = Duration.milliseconds(integer(.statementTimeout, &problems))
         let poolSize = integer(.poolSize, &problems, computedDefault: Self.defaultPoolSize)
         let acquireTimeout = Duration.milliseconds(integer(.acquireTimeout, &problems))
@@ -205,6 +207,8 @@ public struct ConfigLoader: Sendable {
             auth: auth,
             maxRows: maxRows,
             restMaxBodyBytes: restMaxBodyBytes,
+            dbPlanEnabled: dbPlanEnabled,
+            dbTxEnd: dbTxEnd,
             statementTimeout: statementTimeout,
             poolSize: poolSize,
             acquireTimeout: acquireTimeout,
@@ -363,6 +367,11 @@ public struct ConfigLoader: Sendable {
     }
 
     /// A choice setting as its enumeration; nil (and a problem) when the value is not one of the choices.
+    /// A `true`/`false` setting read as a choice.
+    private enum BooleanChoice: String {
+        case `true`, `false`
+    }
+
     private func choice<Value: RawRepresentable<String>>(
         _ variable: ConfigVariable, _ problems: inout Problems, as: Value.Type
     ) -> Value? {

@@ -19,6 +19,8 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case bcryptCost = "STRIVE_BCRYPT_COST"
     case maxRows = "STRIVE_DB_MAX_ROWS"
     case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
+    case dbPlanEnabled = "STRIVE_DB_PLAN_ENABLED"
+    case dbTxEnd = "STRIVE_DB_TX_END"
     case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
     case poolSize = "STRIVE_DB_POOL_SIZE"
     case acquireTimeout = "STRIVE_DB_ACQUIRE_TIMEOUT_MS"
@@ -260,6 +262,19 @@ extension ConfigVariable {
                 "most rows one data API response returns (PostgREST's db-max-rows)")
         case .restMaxBodyBytes:
             Setting(.integer(range: 1024...(100 * 1024 * 1024), unit: "bytes", default: 1024 * 1024), "largest data API request body")
+        case .dbPlanEnabled:
+            Setting(
+                .choice(["true", "false"], default: "false"),
+                "answer `Accept: application/vnd.pgrst.plan` with the statement's EXPLAIN (PostgREST's db-plan-enabled)",
+                details: "`true` lets a caller ask for the execution plan of its own request (`application/vnd.pgrst.plan+json` or "
+                    + "`+text`, `options=analyze|verbose|settings|buffers|wal`; explaining a write rolls it back). Off by default, as "
+                    + "in PostgREST: a plan tells a caller about tables and indexes it cannot read.")
+        case .dbTxEnd:
+            Setting(
+                .choice(TransactionEnd.allCases.map(\.rawValue), default: TransactionEnd.commit.rawValue),
+                "how data API transactions end, and whether `Prefer: tx=commit|rollback` may choose (PostgREST's db-tx-end)",
+                details: "`commit` and `rollback` end every transaction so; the `-allow-override` forms let a request's "
+                    + "`Prefer: tx=` choose, and say so in `Preference-Applied`. A `tx=` the setting does not allow is ignored.")
         case .statementTimeout:
             Setting(
                 .integer(range: 100...3_600_000, unit: "milliseconds", default: 8000),

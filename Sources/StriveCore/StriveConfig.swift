@@ -28,6 +28,10 @@ public struct StriveConfig: Sendable {
     public var maxRows: Int
     /// Largest data API request body in bytes (`STRIVE_REST_MAX_BODY_BYTES`).
     public var restMaxBodyBytes: Int
+    /// Whether callers may ask for their statement's plan (`STRIVE_DB_PLAN_ENABLED`).
+    public var dbPlanEnabled = false
+    /// How data API transactions end (`STRIVE_DB_TX_END`).
+    public var dbTxEnd = TransactionEnd.commit
     /// Request statements are cancelled after this long (`STRIVE_STATEMENT_TIMEOUT_MS`).
     public var statementTimeout: Duration
     /// Connections of the request pool (`STRIVE_DB_POOL_SIZE`).
@@ -49,6 +53,22 @@ public struct StriveConfig: Sendable {
     public var backup = BackupSettings(interval: nil, retention: 7, directory: "")
     /// Where object bytes live (`STRIVE_STORAGE_BACKEND`, `STRIVE_S3_*`).
     public var storageBackend: StorageBackend = .local
+}
+
+/// `STRIVE_DB_TX_END`'s values, PostgREST's `db-tx-end`.
+public enum TransactionEnd: String, CaseIterable, Sendable {
+    case commit
+    case commitAllowOverride = "commit-allow-override"
+    case rollback
+    case rollbackAllowOverride = "rollback-allow-override"
+
+    /// Whether a request ends in ROLLBACK given its `Prefer: tx=` (nil: none), and the preference applied.
+    public func resolve(requested: String?) -> (rollback: Bool, applied: String?) {
+        let allowsOverride = self == .commitAllowOverride || self == .rollbackAllowOverride
+        let defaultRollback = self == .rollback || self == .rollbackAllowOverride
+        guard allowsOverride, let requested, ["commit", "rollback"].contains(requested) else { return (defaultRollback, nil) }
+        return (requested == "rollback", requested)
+    }
 }
 
 /// `STRIVE_STORAGE_BACKEND`'s values.

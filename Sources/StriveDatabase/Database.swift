@@ -69,15 +69,21 @@ public final class Database: Service, Sendable {
     /// Runs `body` in a transaction as `identity`: one statement switches the role and sets the claims,
     /// method and path transaction-locally, so they vanish at COMMIT or ROLLBACK and can never reach
     /// the next user of the pooled connection. Row-level security applies to everything `body` does.
+    ///
+    /// `readOnly` makes any write inside fail (SQLSTATE 25006); `rollback` ends the transaction with
+    /// ROLLBACK even when `body` succeeds (PostgREST's `Prefer: tx=rollback`).
     public func withRequestTransaction<Result: Sendable>(
         _ identity: RequestIdentity,
+        readOnly: Bool = false,
+        rollback: Bool = false,
         logger: Logger? = nil,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let logger = logger ?? self.logger
         return try await withRequestConnection { connection in
-            try await connection.inTransaction(logger: logger) { connection in
+            try await connection.inTransaction(logger: logger, commit: !rollback) { connection in
                 try await connection.run(Self.contextStatement(identity, statementTimeout: statementTimeout), logger: logger)
+                if readOnly { try await connection.run("set transaction read only", logger: logger) }
                 return try await body(connection)
             }
         }

@@ -34,7 +34,9 @@ extension PostgresConnection {
 
     /// `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws (its error is rethrown as
     /// is). A connection whose ROLLBACK fails is closed, so the pool never hands out its broken state.
-    public func inTransaction<Result>(logger: Logger, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    public func inTransaction<Result>(logger: Logger, commit: Bool = true, _ body: (PostgresConnection) async throws -> Result)
+        async throws -> Result
+    {
         try await run("BEGIN", logger: logger)
         let value: Result
         do {
@@ -47,7 +49,7 @@ extension PostgresConnection {
             }
             throw error
         }
-        try await run("COMMIT", logger: logger)
+        try await run(commit ? "COMMIT" : "ROLLBACK", logger: logger)
         return value
     }
 

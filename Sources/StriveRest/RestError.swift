@@ -66,7 +66,7 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
 
     public static func notSingle(_ rows: Int) -> RestError {
         RestError(
-            .notAcceptable, code: "PGRST116", message: "JSON object requested, multiple (or no) rows returned",
+            .notAcceptable, code: "PGRST116", message: "Cannot coerce the result to a single JSON object",
             details: "The result contains \(rows) rows")
     }
 

@@ -65,7 +65,10 @@ public enum StriveApplication {
             let schema = SchemaCacheStore(database: database, logger: logger)
             let rest = RestService(
                 database: database, schema: schema,
-                settings: RestSettings(maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes), logger: logger)
+                settings: RestSettings(
+                    maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes, planEnabled: config.dbPlanEnabled,
+                    transactionEnd: config.dbTxEnd),
+                logger: logger)
             let storage = StorageService(
                 database: database, blobs: try await blobStore(config, logger: logger),
                 signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
@@ -123,10 +126,7 @@ public enum StriveApplication {
     }
 
     public static func makeRouter(_ services: Services) -> Router<StriveRequestContext> {
-        let routes = RouteCatalog { [rest = services.rest] path in
-            guard path.hasPrefix("/rest/v1/rpc/") else { return nil }
-            return await rest.methods(ofRPC: String(path.dropFirst("/rest/v1/rpc/".count)))
-        }
+        let routes = RouteCatalog()
         let router = CatalogingRouter(
             router: Router(context: StriveRequestContext.self, options: .autoGenerateHeadEndpoints), catalog: routes)
         StriveMetrics.bootstrap()

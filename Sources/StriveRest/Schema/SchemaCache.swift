@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -64,16 +65,49 @@ public struct SchemaCache: Sendable {
         public let isVolatile: Bool
         /// `COMMENT ON FUNCTION`: a summary, and `@param name {JSON Schema}` lines for the API document.
         public var comment: String? = nil
+        /// The columns of each row it returns (a table's or composite type's, or its OUT and TABLE
+        /// parameters); empty for a function returning a scalar.
+        public var resultColumns: [Column] = []
+        /// Its last argument is VARIADIC.
+        public var isVariadic = false
+
+        /// A function PostgREST can call: every parameter named, or exactly one, unnamed, of a type a whole
+        /// body can be (json, jsonb, text, xml, bytea).
+        public var isCallable: Bool {
+            if arguments.allSatisfy({ !$0.name.isEmpty }) { return true }
+            return arguments.count == 1 && ["json", "jsonb", "text", "xml", "bytea"].contains(arguments[0].type)
+        }
+
+        /// Whether a body of `format` goes whole to this function's one unnamed parameter: JSON to json or
+        /// jsonb, plain text to text or xml, octets to bytea.
+        func takesWholeBody(_ format: ApiRequest.BodyFormat) -> Bool {
+            guard arguments.count == 1, arguments[0].name.isEmpty else { return false }
+            switch format {
+            case .json: return arguments[0].isJSON
+            case .text: return ["text", "xml"].contains(arguments[0].type)
+            case .binary: return arguments[0].type == "bytea"
+            case .csv: return arguments[0].type == "text"
+            }
+        }
+
+        /// The signature as PostgREST's errors print it: `public.f(a => integer, b => text)`.
+        public var signature: String {
+            "public.\(name)(" + arguments.map { "\($0.name) => \($0.type)" }.joined(separator: ", ") + ")"
+        }
     }
 
     public let tables: [String: Table]
     public let foreignKeys: [ForeignKey]
+    /// The first function of each name (documents and generated types describe one per name).
     public let functions: [String: Function]
+    /// Every function of each name: overloads are told apart by the arguments a call names.
+    public let overloads: [String: [Function]]
 
-    public init(tables: [String: Table], foreignKeys: [ForeignKey], functions: [String: Function]) {
+    public init(tables: [String: Table], foreignKeys: [ForeignKey], functions: [String: Function], overloads: [String: [Function]]? = nil) {
         self.tables = tables
         self.foreignKeys = foreignKeys
         self.functions = functions
+        self.overloads = overloads ?? functions.mapValues { [$0] }
     }
 
     public static func load(on connection: PostgresConnection, logger: Logger) async throws -> SchemaCache {
@@ -166,43 +200,81 @@ public struct SchemaCache: Sendable {
         }
 
         var functions: [String: Function] = [:]
+        var overloads: [String: [Function]] = [:]
         for row in try await connection.rows(
             """
-            select p.proname,
-                   coalesce(p.proargnames[1:p.pronargs], '{}'),
+            with f as (
+                select p.*
+                from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+                where n.nspname = 'public' and p.prokind = 'f'
+                  and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
+                  and p.prorettype <> 'trigger'::regtype
+            )
+            select f.proname,
+                   coalesce((select array_agg(x.n order by x.o)
+                             from unnest(coalesce(f.proargnames, array_fill(''::text, array[coalesce(cardinality(f.proallargtypes), f.pronargs)])),
+                                         coalesce(f.proargmodes::text[], array_fill('i'::text, array[f.pronargs])))
+                                  with ordinality as x(n, m, o) where x.m in ('i', 'b', 'v')), '{}'),
                    coalesce((select array_agg(pg_catalog.format_type(t, null) order by o)
-                             from unnest(p.proargtypes::oid[]) with ordinality x(t, o)), '{}'),
+                             from unnest(f.proargtypes::oid[]) with ordinality x(t, o)), '{}'),
                    coalesce((select array_agg(ty.typcategory = 'A' order by o)
-                             from unnest(p.proargtypes::oid[]) with ordinality x(t, o) join pg_catalog.pg_type ty on ty.oid = x.t), '{}'),
+                             from unnest(f.proargtypes::oid[]) with ordinality x(t, o) join pg_catalog.pg_type ty on ty.oid = x.t), '{}'),
                    coalesce((select array_agg(x.t in ('json'::regtype, 'jsonb'::regtype) order by o)
-                             from unnest(p.proargtypes::oid[]) with ordinality x(t, o)), '{}'),
-                   p.pronargdefaults,
-                   pg_catalog.format_type(p.prorettype, null), p.proretset,
+                             from unnest(f.proargtypes::oid[]) with ordinality x(t, o)), '{}'),
+                   f.pronargdefaults,
+                   pg_catalog.format_type(f.prorettype, null), f.proretset,
                    (select c.relname from pg_catalog.pg_type rt join pg_catalog.pg_class c on c.oid = rt.typrelid
                     join pg_catalog.pg_namespace cn on cn.oid = c.relnamespace
-                    where rt.oid = p.prorettype and cn.nspname = 'public'),
-                   p.provolatile = 'v', pg_catalog.obj_description(p.oid, 'pg_proc')
-            from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-            where n.nspname = 'public' and p.prokind = 'f'
-              and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
-              and p.prorettype <> 'trigger'::regtype
+                    where rt.oid = f.prorettype and cn.nspname = 'public' and c.relkind <> 'c'),
+                   f.provolatile = 'v', pg_catalog.obj_description(f.oid, 'pg_proc'), f.provariadic <> 0,
+                   -- result columns: OUT/TABLE parameters, else the attributes of a composite return type
+                   coalesce(
+                       (select json_agg(json_build_object('name', x.n, 'type', pg_catalog.format_type(x.t, null),
+                                'category', ty.typcategory, 'isJSON', x.t in ('json'::regtype, 'jsonb'::regtype)) order by x.o)::text
+                        from unnest(f.proargnames, f.proargmodes::text[], f.proallargtypes::oid[]) with ordinality as x(n, m, t, o)
+                        join pg_catalog.pg_type ty on ty.oid = x.t
+                        where x.m in ('o', 'b', 't')),
+                       (select json_agg(json_build_object('name', a.attname, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod),
+                                'category', ty.typcategory, 'isJSON', a.atttypid in ('json'::regtype, 'jsonb'::regtype)) order by a.attnum)::text
+                        from pg_catalog.pg_type rt join pg_catalog.pg_attribute a on a.attrelid = rt.typrelid
+                        join pg_catalog.pg_type ty on ty.oid = a.atttypid
+                        where rt.oid = f.prorettype and rt.typrelid <> 0 and a.attnum > 0 and not a.attisdropped),
+                       '[]')
+            from f
+            order by f.proname, f.oid
             """, logger: logger
         ) {
-            let (name, argumentNames, argumentTypes, arrays, jsons, defaults, returnType, returnsSet, returnsTable, volatile, comment) =
-                try row.decode((String, [String], [String], [Bool], [Bool], Int16, String, Bool, String?, Bool, String?).self)
+            let (
+                name, argumentNames, argumentTypes, arrays, jsons, defaults, returnType, returnsSet, returnsTable, volatile, comment,
+                variadic,
+                resultTexts
+            ) = try row.decode((String, [String], [String], [Bool], [Bool], Int16, String, Bool, String?, Bool, String?, Bool, String).self)
             let firstDefault = argumentTypes.count - Int(defaults)
             let arguments = argumentTypes.indices.map { index in
                 Function.Argument(
                     name: index < argumentNames.count ? argumentNames[index] : "",
                     type: argumentTypes[index], isArray: arrays[index], isJSON: jsons[index], hasDefault: index >= firstDefault)
             }
-            // Overloads are not addressable by name alone; the first one wins, as unnamed ones cannot be called.
-            if functions[name] == nil {
-                functions[name] = Function(
-                    name: name, arguments: arguments, returnType: returnType, returnsSet: returnsSet,
-                    returnsTable: returnsTable, isVolatile: volatile, comment: comment)
-            }
+            var function = Function(
+                name: name, arguments: arguments, returnType: returnType, returnsSet: returnsSet,
+                returnsTable: returnsTable, isVolatile: volatile, comment: comment)
+            function.isVariadic = variadic
+            function.resultColumns = try JSONDecoder().decode([ResultColumn].self, from: Data(resultTexts.utf8)).map(\.column)
+            if functions[name] == nil { functions[name] = function }
+            overloads[name, default: []].append(function)
         }
-        return SchemaCache(tables: tables, foreignKeys: foreignKeys, functions: functions)
+        return SchemaCache(tables: tables, foreignKeys: foreignKeys, functions: functions, overloads: overloads)
+    }
+
+    /// A function's result column as the catalog query describes it.
+    private struct ResultColumn: Decodable {
+        let name: String
+        let type: String
+        let category: String
+        let isJSON: Bool
+
+        var column: Column {
+            Column(name: name, type: type, category: category, nullable: true, hasDefault: false, isArray: category == "A", isJSON: isJSON)
+        }
     }
 }

@@ -46,9 +46,44 @@ struct SQLBuilder {
         return "($1[\(values.count)])::text[]"
     }
 
-    mutating func nextAlias() -> String {
+    /// A fresh alias for an embedded table, `<table>_<n>` as PostgREST names them, so plans read alike.
+    mutating func nextAlias(for table: String) -> String {
         aliasCounter += 1
-        return "t\(aliasCounter)"
+        return "\(table)_\(aliasCounter)"
+    }
+
+    /// The answer's one row over the rows of `source` (a query whose rows become the response, aliased
+    /// "r"): the rows in the answer's media type, the first row alone, how many, the total and Location.
+    static func result(
+        over source: String, media: OutputMedia, total: String = "null", location: String = "null", rowsWanted: Bool = true
+    ) -> String {
+        let body = rowsWanted ? Self.body(media) : "null::text"
+        let first = media.nullsStripped ? "json_strip_nulls(json_agg(\"r\") -> 0)::text" : "(json_agg(\"r\") -> 0)::text"
+        return """
+            select \(body), \(rowsWanted ? first : "null::text"), count("r".*)::int, (\(total))::bigint, (\(location))::text
+            from (\(source)) as "r"
+            """
+    }
+
+    /// The rows of "r" in the answer's media type.
+    static func body(_ media: OutputMedia) -> String {
+        switch media {
+        case .csv:
+            // RFC 4180: a field is quoted when it holds a comma, quote or line break, or is the empty
+            // string (so it differs from NULL, which is empty). Key order is the select list's.
+            func quoted(_ value: String) -> String {
+                "case when \(value) is null then '' when \(value) = '' or translate(\(value), ',\"' || chr(10) || chr(13), '') <> \(value) then '\"' || replace(\(value), '\"', '\"\"') || '\"' else \(value) end"
+            }
+            let header =
+                "(select string_agg(\(quoted("h.k")), ',' order by h.n) from json_object_keys(row_to_json(\"r\")) with ordinality as h(k, n))"
+            let line =
+                "(select string_agg(\(quoted("f.v")), ',' order by f.n) from json_each_text(row_to_json(\"r\")) with ordinality as f(k, v, n))"
+            return "coalesce(min(\(header)) || chr(10) || string_agg(\(line), chr(10)), '')"
+        case .json(true), .object(true):
+            return "json_strip_nulls(coalesce(json_agg(\"r\"), '[]'::json))::text"
+        default:
+            return "coalesce(json_agg(\"r\"), '[]'::json)::text"
+        }
     }
 
     func table(_ name: String) throws(RestError) -> SchemaCache.Table {
@@ -140,7 +175,7 @@ struct SQLBuilder {
     {
         let relationship = try relationship(from: parent.name, to: embed)
         let child = try table(embed.relation)
-        let childAlias = nextAlias()
+        let childAlias = nextAlias(for: child.name)
         let childPath = path.isEmpty ? embed.name : path + "." + embed.name
         let resource = query.resources[childPath] ?? ResourceQuery()
         let columns = try projection(embed.items, table: child, alias: childAlias, path: childPath, query: query)
@@ -168,7 +203,7 @@ struct SQLBuilder {
         for case .embed(let embed) in items where embed.inner {
             let relationship = try relationship(from: parent.name, to: embed)
             let child = try table(embed.relation)
-            let childAlias = nextAlias()
+            let childAlias = nextAlias(for: child.name)
             let childPath = path.isEmpty ? embed.name : path + "." + embed.name
             let resource = query.resources[childPath] ?? ResourceQuery()
             var conditions = [joinCondition(relationship, parentAlias: parentAlias, childAlias: childAlias)]
@@ -213,6 +248,9 @@ struct SQLBuilder {
         let text = "(\(target))::text"
         let expression: String
         // Only where the value is read as the column's type (not `is.null`, not a text pattern).
+        if let quantifier = filter.quantifier {
+            return try quantified(filter, quantifier: quantifier, column: column, target: target)
+        }
         let typedValues: [String] =
             switch filter.op {
             case .eq, .neq, .gt, .gte, .lt, .lte, .isdistinct: [filter.value]
@@ -261,6 +299,29 @@ struct SQLBuilder {
             let config = filter.language.map { "\(bind($0))::regconfig, " } ?? ""
             expression = "\(vector) @@ \(function)(\(config)\(bind(filter.value)))"
         }
+        return filter.negated ? "not (\(expression))" : expression
+    }
+
+    /// `op(any|all).{a,b}`: the array literal is read as an array of the column's type (or of text for the
+    /// pattern operators) and compared with `op ANY|ALL (…)`.
+    private mutating func quantified(_ filter: Filter, quantifier: FilterQuantifier, column: SchemaCache.Column, target: String)
+        throws(RestError) -> String
+    {
+        let symbols: [FilterOperator: String] = [
+            .eq: "=", .neq: "<>", .gt: ">", .gte: ">=", .lt: "<", .lte: "<=", .like: "like", .ilike: "ilike", .match: "~", .imatch: "~*",
+        ]
+        guard let symbol = symbols[filter.op] else { throw .parse("\(filter.op.rawValue) takes no (any)/(all) modifier") }
+        let pattern = [.like, .ilike].contains(filter.op)
+        let operand: String
+        let left: String
+        if pattern || filter.op == .match || filter.op == .imatch {
+            left = "(\(target))::text"
+            operand = "(\(bind(pattern ? filter.value.replacingOccurrences(of: "*", with: "%") : filter.value)))::text[]"
+        } else {
+            left = target
+            operand = "(\(bind(filter.value)))::\(column.type)[]"
+        }
+        let expression = "\(left) \(symbol) \(quantifier.rawValue)(\(operand))"
         return filter.negated ? "not (\(expression))" : expression
     }
 

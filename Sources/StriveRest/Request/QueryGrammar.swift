@@ -28,6 +28,11 @@ public enum FilterOperator: String, Sendable, CaseIterable {
     case fts, plfts, phfts, wfts, isdistinct
 }
 
+/// `eq(any).{a,b}`, `like(all).{A*,*n}`: the operand is an array literal, compared element by element.
+public enum FilterQuantifier: String, Sendable {
+    case any, all
+}
+
 public struct Filter: Sendable, Equatable {
     public var column: String
     public var negated: Bool
@@ -37,6 +42,10 @@ public struct Filter: Sendable, Equatable {
     public var list: [String]
     /// `fts(english)`
     public var language: String?
+    public var quantifier: FilterQuantifier? = nil
+
+    /// The operators that take `(any)`/`(all)`, as PostgREST's.
+    static let quantifiable: Set<FilterOperator> = [.eq, .neq, .gt, .gte, .lt, .lte, .like, .ilike, .match, .imatch]
 }
 
 public indirect enum Condition: Sendable, Equatable {
@@ -216,21 +225,37 @@ public enum QueryGrammar {
         }
         var opText = String(rest[..<dot])
         var value = String(rest[rest.index(after: dot)...])
-        var language: String?
+        var modifier: String?
         if let open = opText.firstIndex(of: "("), opText.hasSuffix(")") {
-            language = String(opText[opText.index(after: open)..<opText.index(before: opText.endIndex)])
+            modifier = String(opText[opText.index(after: open)..<opText.index(before: opText.endIndex)])
             opText = String(opText[..<open])
-            guard let language, !language.isEmpty, language.allSatisfy({ $0.isLetter || $0 == "_" }) else {
-                throw .parse("a text search language is letters only", details: text)
-            }
         }
         guard let op = FilterOperator(rawValue: opText) else {
             throw .parse(
                 "unknown operator \"\(opText.prefix(20))\"",
                 details: "operators: " + FilterOperator.allCases.map(\.rawValue).joined(separator: ", "))
         }
-        if language != nil && ![.fts, .plfts, .phfts, .wfts].contains(op) {
-            throw .parse("only text search operators take a language", details: text)
+        var language: String?
+        var quantifier: FilterQuantifier?
+        if let modifier {
+            if Filter.quantifiable.contains(op) {
+                guard let parsed = FilterQuantifier(rawValue: modifier) else {
+                    throw .parse("\(op.rawValue) takes the modifiers (any) and (all), not (\(modifier.prefix(20)))", details: text)
+                }
+                let scalars = value.unicodeScalars
+                guard scalars.first == "{", scalars.last == "}" else {
+                    throw .parse("\(op.rawValue)(\(modifier)) compares with a list: write \(op.rawValue)(\(modifier)).{a,b}", details: text)
+                }
+                quantifier = parsed
+            } else if [.fts, .plfts, .phfts, .wfts].contains(op) {
+                guard !modifier.isEmpty, modifier.allSatisfy({ $0.isLetter || $0 == "_" }) else {
+                    throw .parse("a text search language is letters only", details: text)
+                }
+                language = modifier
+            } else {
+                throw .parse(
+                    "\(op.rawValue) takes no modifier: only text search operators take a language, eq to imatch (any)/(all)", details: text)
+            }
         }
         var list: [String] = []
         if op == .in {
@@ -246,7 +271,8 @@ public enum QueryGrammar {
         if op == .is && !["null", "true", "false", "unknown", "not_null"].contains(value.lowercased()) {
             throw .parse("is takes null, true, false or unknown", details: text)
         }
-        return Filter(column: unquoted(column), negated: negated, op: op, value: value, list: list, language: language)
+        return Filter(
+            column: unquoted(column), negated: negated, op: op, value: value, list: list, language: language, quantifier: quantifier)
     }
 
     /// The inside of `or=(…)`: comma-separated filters `col.op.value` and nested `and(…)`/`or(…)`.
@@ -299,11 +325,13 @@ public enum QueryGrammar {
         return result
     }
 
-    /// Splits on commas outside double quotes and parentheses (by Unicode scalars, as `parseFilter`).
+    /// Splits on commas outside double quotes, parentheses and braces (array literals such as
+    /// `tags.cs.{a,b}`), by Unicode scalars, as `parseFilter`.
     static func splitTopLevel(_ text: String) throws(RestError) -> [String] {
         var parts: [String] = []
         var current = String.UnicodeScalarView()
         var depth = 0
+        var braces = 0
         var quoted = false
         var escaped = false
         for scalar in text.unicodeScalars {
@@ -326,7 +354,14 @@ public enum QueryGrammar {
                 depth -= 1
                 guard depth >= 0 else { throw .parse("unbalanced parentheses", details: String(text.prefix(80))) }
                 current.append(scalar)
-            case "," where !quoted && depth == 0:
+            case "{" where !quoted:
+                braces += 1
+                current.append(scalar)
+            case "}" where !quoted:
+                braces -= 1
+                guard braces >= 0 else { throw .parse("unbalanced braces", details: String(text.prefix(80))) }
+                current.append(scalar)
+            case "," where !quoted && depth == 0 && braces == 0:
                 parts.append(String(current))
                 current = String.UnicodeScalarView()
             default:
@@ -335,6 +370,7 @@ public enum QueryGrammar {
         }
         guard !quoted else { throw .parse("unterminated double quote", details: String(text.prefix(80))) }
         guard depth == 0 else { throw .parse("unbalanced parentheses", details: String(text.prefix(80))) }
+        guard braces == 0 else { throw .parse("unbalanced braces", details: String(text.prefix(80))) }
         parts.append(String(current))
         return parts
     }

@@ -13,7 +13,13 @@ public struct Preferences: Sendable, Equatable {
         case ignoreDuplicates = "ignore-duplicates"
     }
 
+    /// `tx=commit|rollback`, honoured only where the server's `db-tx-end` allows an override.
+    public enum Transaction: String, Sendable { case commit, rollback }
+    /// `nulls=stripped`: keys whose value is null are left out of the JSON rows.
+    public var nullsStripped = false
+
     public var returning: Return?
+    public var transaction: Transaction?
     public var count: Count?
     public var resolution: Resolution?
     public var missingDefault = false
@@ -51,7 +57,13 @@ public struct Preferences: Sendable, Equatable {
                 case "max-affected":
                     maxAffected = Int(pair[1]).flatMap { $0 >= 0 ? $0 : nil }
                     known = maxAffected != nil
-                case "tx", "timezone": known = true
+                case "tx":
+                    transaction = Transaction(rawValue: pair[1])
+                    known = transaction != nil
+                case "nulls":
+                    nullsStripped = pair[1] == "stripped"
+                    known = pair[1] == "stripped"
+                case "timezone": known = true
                 default: known = false
                 }
                 if !known { unrecognised.append(text) }
@@ -70,8 +82,9 @@ public struct Preferences: Sendable, Equatable {
     /// The row limit a write must respect: `max-affected` counts only under `handling=strict`.
     public var enforcedMaxAffected: Int? { strict ? maxAffected : nil }
 
-    /// What was applied, echoed in `Preference-Applied`.
-    public var applied: String? {
+    /// What was applied, echoed in `Preference-Applied`; `transaction` is the one the server applied
+    /// (a `tx=` it did not honour is not claimed).
+    public func applied(transaction applied: Transaction? = nil) -> String? {
         var parts: [String] = []
         if let returning { parts.append("return=\(returning.rawValue)") }
         if let count { parts.append("count=\(count.rawValue)") }
@@ -79,6 +92,8 @@ public struct Preferences: Sendable, Equatable {
         if missingDefault { parts.append("missing=default") }
         if strict { parts.append("handling=strict") }
         if let maxAffected = enforcedMaxAffected { parts.append("max-affected=\(maxAffected)") }
+        if nullsStripped { parts.append("nulls=stripped") }
+        if let applied { parts.append("tx=\(applied.rawValue)") }
         return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 }
