@@ -3,10 +3,41 @@ import StriveCore
 
 /// PostgREST's URL grammar, parsed into values before anything touches SQL. Pure: no I/O, no schema.
 
+/// One step of a JSON path: `->key`, `->>key`, `->0`.
+public struct JSONPathStep: Sendable, Equatable {
+    /// `->>` reads the value as text; `->` keeps it JSON.
+    public var asText: Bool
+    public var key: String
+    /// An array index (digits, optionally negative), written into SQL as a number.
+    public var index: Int?
+
+    /// `info->city->>name` → ("info", [->city, ->>name]). Keys may be double-quoted.
+    static func split(_ text: String) throws(RestError) -> (column: String, path: [JSONPathStep]) {
+        guard let arrow = text.range(of: "->") else { return (text, []) }
+        let column = String(text[..<arrow.lowerBound])
+        var rest = Substring(text[arrow.lowerBound...])
+        var steps: [JSONPathStep] = []
+        while !rest.isEmpty {
+            guard rest.hasPrefix("->") else { throw .parse("a JSON path is ->key or ->>key steps", details: text) }
+            rest = rest.dropFirst(2)
+            let asText = rest.hasPrefix(">")
+            if asText { rest = rest.dropFirst() }
+            let end = rest.range(of: "->")?.lowerBound ?? rest.endIndex
+            let key = QueryGrammar.unquoted(String(rest[..<end]))
+            guard !key.isEmpty else { throw .parse("a JSON path step names a key or an index", details: text) }
+            let isIndex = key.first.map { $0 == "-" || $0.isNumber } == true && key.dropFirst().allSatisfy(\.isNumber) && key != "-"
+            steps.append(JSONPathStep(asText: asText, key: key, index: isIndex ? Int(key) : nil))
+            rest = rest[end...]
+        }
+        guard !column.isEmpty else { throw .parse("a JSON path starts with a column", details: text) }
+        return (column, steps)
+    }
+}
+
 public indirect enum SelectItem: Sendable, Equatable {
     case star
-    /// `alias:column::cast`
-    case column(name: String, alias: String?, cast: String?)
+    /// `alias:column->path::cast`
+    case column(name: String, alias: String?, cast: String?, path: [JSONPathStep] = [])
     /// `alias:relation!hint!inner(items)`
     case embed(Embed)
 }
@@ -43,6 +74,8 @@ public struct Filter: Sendable, Equatable {
     /// `fts(english)`
     public var language: String?
     public var quantifier: FilterQuantifier? = nil
+    /// `column->key->>key`: the filter compares a value inside a JSON column.
+    public var path: [JSONPathStep] = []
 
     /// The operators that take `(any)`/`(all)`, as PostgREST's.
     static let quantifiable: Set<FilterOperator> = [.eq, .neq, .gt, .gte, .lt, .lte, .like, .ilike, .match, .imatch]
@@ -56,6 +89,7 @@ public indirect enum Condition: Sendable, Equatable {
 
 public struct OrderTerm: Sendable, Equatable {
     public var column: String
+    public var path: [JSONPathStep] = []
     public var descending: Bool
     public var nullsFirst: Bool?
 }
@@ -192,7 +226,8 @@ public enum QueryGrammar {
         try splitTopLevel(text).map { (term: String) throws(RestError) -> OrderTerm in
             let parts = term.split(separator: ".").map(String.init)
             guard let column = parts.first, !column.isEmpty else { throw .parse("empty term in order", details: text) }
-            var result = OrderTerm(column: unquoted(column), descending: false, nullsFirst: nil)
+            let (name, path) = try JSONPathStep.split(unquoted(column))
+            var result = OrderTerm(column: name, path: path, descending: false, nullsFirst: nil)
             for modifier in parts.dropFirst() {
                 switch modifier {
                 case "asc": result.descending = false
@@ -271,8 +306,9 @@ public enum QueryGrammar {
         if op == .is && !["null", "true", "false", "unknown", "not_null"].contains(value.lowercased()) {
             throw .parse("is takes null, true, false or unknown", details: text)
         }
+        let (name, path) = try JSONPathStep.split(unquoted(column))
         return Filter(
-            column: unquoted(column), negated: negated, op: op, value: value, list: list, language: language, quantifier: quantifier)
+            column: name, negated: negated, op: op, value: value, list: list, language: language, quantifier: quantifier, path: path)
     }
 
     /// The inside of `or=(…)`: comma-separated filters `col.op.value` and nested `and(…)`/`or(…)`.
@@ -407,6 +443,28 @@ struct Scanner {
 
     private func peek() -> Character? { atEnd ? nil : characters[index] }
 
+    /// Whether `->` starts here: a JSON path, not part of a name.
+    private var startsArrow: Bool { peek() == "-" && index + 1 < characters.count && characters[index + 1] == ">" }
+
+    /// `->key->>key…` after a column name.
+    private mutating func jsonPath() throws(RestError) -> [JSONPathStep] {
+        var steps: [JSONPathStep] = []
+        while startsArrow {
+            index += 2
+            let asText = peek() == ">"
+            if asText { index += 1 }
+            var key = ""
+            if peek() == "-" {
+                key.append("-")
+                index += 1
+            }
+            key += try name()
+            let isIndex = key != "-" && key.first.map { $0 == "-" || $0.isNumber } == true && key.dropFirst().allSatisfy(\.isNumber)
+            steps.append(JSONPathStep(asText: asText, key: key, index: isIndex ? Int(key) : nil))
+        }
+        return steps
+    }
+
     private mutating func skipSpaces() {
         while let c = peek(), c.isWhitespace { index += 1 }
     }
@@ -426,7 +484,7 @@ struct Scanner {
             return result
         }
         var result = ""
-        while let c = peek(), c.isLetter || c.isNumber || c == "_" || c == "$" || c == "-" {
+        while let c = peek(), c.isLetter || c.isNumber || c == "_" || c == "$" || (c == "-" && !startsArrow) {
             result.append(c)
             index += 1
         }
@@ -490,11 +548,12 @@ struct Scanner {
             return .embed(Embed(alias: alias, relation: first, hint: hint, inner: inner, items: items.isEmpty ? [.star] : items))
         }
         guard hint == nil && !inner else { throw .parse("!\(hint ?? "inner") only applies to an embedded relation: \(first)!…(…)") }
+        let path = try jsonPath()
         var cast: String?
         if peek() == ":" && index + 1 < characters.count && characters[index + 1] == ":" {
             index += 2
             cast = try name()
         }
-        return .column(name: first, alias: alias, cast: cast)
+        return .column(name: first, alias: alias, cast: cast, path: path)
     }
 }

@@ -70,6 +70,8 @@ public struct SchemaCache: Sendable {
         public var resultColumns: [Column] = []
         /// Its last argument is VARIADIC.
         public var isVariadic = false
+        /// `pg_type.typcategory` of the return type.
+        public var returnCategory = ""
 
         /// A function PostgREST can call: every parameter named, or exactly one, unnamed, of a type a whole
         /// body can be (json, jsonb, text, xml, bytea).
@@ -98,6 +100,15 @@ public struct SchemaCache: Sendable {
 
     public let tables: [String: Table]
     public let foreignKeys: [ForeignKey]
+    /// A function of one table's row returning one value, usable like a column of that table.
+    public struct ComputedField: Sendable {
+        public let function: String
+        public let column: Column
+    }
+
+    /// Computed fields by table, then by name.
+    public var computedFields: [String: [String: ComputedField]] = [:]
+
     /// The first function of each name (documents and generated types describe one per name).
     public let functions: [String: Function]
     /// Every function of each name: overloads are told apart by the arguments a call names.
@@ -108,6 +119,20 @@ public struct SchemaCache: Sendable {
         self.foreignKeys = foreignKeys
         self.functions = functions
         self.overloads = overloads ?? functions.mapValues { [$0] }
+        for function in self.overloads.values.joined() where function.arguments.count == 1 && !function.returnsSet {
+            guard function.resultColumns.isEmpty, let table = Self.rowTable(function.arguments[0].type, in: tables) else { continue }
+            let column = Column(
+                name: function.name, type: function.returnType, category: function.returnCategory, nullable: true, hasDefault: false,
+                isArray: function.returnCategory == "A", isJSON: ["json", "jsonb"].contains(function.returnType))
+            computedFields[table, default: [:]][function.name] = ComputedField(function: function.name, column: column)
+        }
+    }
+
+    /// The table whose row type `type` (as `format_type` prints it) is, if any.
+    static func rowTable(_ type: String, in tables: [String: Table]) -> String? {
+        let name = type.hasPrefix("public.") ? String(type.dropFirst("public.".count)) : type
+        let unquoted = name.hasPrefix("\"") && name.hasSuffix("\"") ? String(name.dropFirst().dropLast()) : name
+        return tables[unquoted] == nil ? nil : unquoted
     }
 
     public static func load(on connection: PostgresConnection, logger: Logger) async throws -> SchemaCache {
@@ -227,6 +252,7 @@ public struct SchemaCache: Sendable {
                     join pg_catalog.pg_namespace cn on cn.oid = c.relnamespace
                     where rt.oid = f.prorettype and cn.nspname = 'public' and c.relkind <> 'c'),
                    f.provolatile = 'v', pg_catalog.obj_description(f.oid, 'pg_proc'), f.provariadic <> 0,
+                   (select rt.typcategory::text from pg_catalog.pg_type rt where rt.oid = f.prorettype),
                    -- result columns: OUT/TABLE parameters, else the attributes of a composite return type
                    coalesce(
                        (select json_agg(json_build_object('name', x.n, 'type', pg_catalog.format_type(x.t, null),
@@ -246,9 +272,9 @@ public struct SchemaCache: Sendable {
         ) {
             let (
                 name, argumentNames, argumentTypes, arrays, jsons, defaults, returnType, returnsSet, returnsTable, volatile, comment,
-                variadic,
-                resultTexts
-            ) = try row.decode((String, [String], [String], [Bool], [Bool], Int16, String, Bool, String?, Bool, String?, Bool, String).self)
+                variadic, returnCategory, resultTexts
+            ) = try row.decode(
+                (String, [String], [String], [Bool], [Bool], Int16, String, Bool, String?, Bool, String?, Bool, String, String).self)
             let firstDefault = argumentTypes.count - Int(defaults)
             let arguments = argumentTypes.indices.map { index in
                 Function.Argument(
@@ -259,6 +285,7 @@ public struct SchemaCache: Sendable {
                 name: name, arguments: arguments, returnType: returnType, returnsSet: returnsSet,
                 returnsTable: returnsTable, isVolatile: volatile, comment: comment)
             function.isVariadic = variadic
+            function.returnCategory = returnCategory
             function.resultColumns = try JSONDecoder().decode([ResultColumn].self, from: Data(resultTexts.utf8)).map(\.column)
             if functions[name] == nil { functions[name] = function }
             overloads[name, default: []].append(function)

@@ -107,9 +107,9 @@ struct SQLBuilder {
             switch item {
             case .star:
                 parts.append("\(Self.quote(alias)).*")
-            case .column(let name, let label, let cast):
-                let column = try column(name, of: table)
-                var expression = "\(Self.quote(alias)).\(Self.quote(column.name))"
+            case .column(let name, let label, let cast, let jsonPath):
+                let (operandExpression, column) = try operand(name, path: jsonPath, table: table, alias: alias)
+                var expression = operandExpression
                 if let cast {
                     guard let type = Self.allowedCasts[cast.lowercased()] else {
                         throw .parse(
@@ -117,7 +117,7 @@ struct SQLBuilder {
                     }
                     expression = "(\(expression))::\(type)"
                 }
-                parts.append("\(expression) as \(Self.quote(label ?? column.name))")
+                parts.append("\(expression) as \(Self.quote(label ?? Self.outputName(name, path: jsonPath)))")
             case .embed(let embed):
                 parts.append(
                     try embedExpression(embed, parent: table, parentAlias: alias, path: path, query: query) + " as "
@@ -243,8 +243,7 @@ struct SQLBuilder {
     }
 
     mutating func sql(_ filter: Filter, table: SchemaCache.Table, alias: String) throws(RestError) -> String {
-        let column = try column(filter.column, of: table)
-        let target = "\(Self.quote(alias)).\(Self.quote(column.name))"
+        let (target, column) = try operand(filter.column, path: filter.path, table: table, alias: alias)
         let text = "(\(target))::text"
         let expression: String
         // Only where the value is read as the column's type (not `is.null`, not a text pattern).
@@ -325,14 +324,54 @@ struct SQLBuilder {
         return filter.negated ? "not (\(expression))" : expression
     }
 
-    func orderClause(_ terms: [OrderTerm], table: SchemaCache.Table, alias: String) throws(RestError) -> String {
+    mutating func orderClause(_ terms: [OrderTerm], table: SchemaCache.Table, alias: String) throws(RestError) -> String {
         guard !terms.isEmpty else { return "" }
-        let parts = try terms.map { (term: OrderTerm) throws(RestError) -> String in
-            let column = try column(term.column, of: table)
-            var part = "\(Self.quote(alias)).\(Self.quote(column.name)) \(term.descending ? "desc" : "asc")"
+        var parts: [String] = []
+        for term in terms {
+            let (expression, _) = try operand(term.column, path: term.path, table: table, alias: alias)
+            var part = "\(expression) \(term.descending ? "desc" : "asc")"
             if let nullsFirst = term.nullsFirst { part += nullsFirst ? " nulls first" : " nulls last" }
-            return part
+            parts.append(part)
         }
         return " order by " + parts.joined(separator: ", ")
+    }
+
+    // MARK: Operands
+
+    /// What a name in `select`, a filter or `order` stands for on `table`: a column, a computed field (a
+    /// function of the table's row, `"public"."f"(alias)`), or either followed by a JSON path. The
+    /// column describes the operand's type; a path's keys become parameters, its indexes numbers.
+    mutating func operand(_ name: String, path: [JSONPathStep], table: SchemaCache.Table, alias: String) throws(RestError)
+        -> (expression: String, column: SchemaCache.Column)
+    {
+        var expression: String
+        var column: SchemaCache.Column
+        if let found = table.column(name) {
+            column = found
+            expression = "\(Self.quote(alias)).\(Self.quote(found.name))"
+        } else if let field = cache.computedFields[table.name]?[name] {
+            column = field.column
+            expression = "\"public\".\(Self.quote(field.function))(\(Self.quote(alias)))"
+        } else {
+            throw .unknownColumn(name, table: table.name)
+        }
+        guard !path.isEmpty else { return (expression, column) }
+        if !column.isJSON { expression = "to_jsonb(\(expression))" }
+        for step in path {
+            let key = step.index.map(String.init) ?? bind(step.key)
+            expression = "(\(expression) \(step.asText ? "->>" : "->") \(key))"
+        }
+        let asText = path.last?.asText == true
+        if !asText { expression = "(\(expression))::jsonb" }
+        column = SchemaCache.Column(
+            name: column.name, type: asText ? "text" : "jsonb", category: asText ? "S" : "U", nullable: true, hasDefault: false,
+            isArray: false, isJSON: !asText)
+        return (expression, column)
+    }
+
+    /// The key a selected operand appears under: its JSON path's last key (an index names nothing, so the
+    /// key before it, or the column), as PostgREST names it.
+    static func outputName(_ name: String, path: [JSONPathStep]) -> String {
+        path.last { $0.index == nil }?.key ?? name
     }
 }
