@@ -132,6 +132,7 @@ public struct ConfigLoader: Sendable {
         let maxRows = integer(.maxRows, &problems)
         let restMaxBodyBytes = integer(.restMaxBodyBytes, &problems)
         let dbPlanEnabled = choice(.dbPlanEnabled, &problems, as: BooleanChoice.self) == .true
+        let dbAggregatesEnabled = choice(.dbAggregatesEnabled, &problems, as: BooleanChoice.self) == .true
         let dbTxEnd = choice(.dbTxEnd, &problems, as: TransactionEnd.self) ?? .commit
         let statementTimeout = Duration.milliseconds(integer(.statementTimeout, &problems))
         let poolSize = integer(.poolSize, &problems, computedDefault: Self.defaultPoolSize)
@@ -208,6 +209,7 @@ public struct ConfigLoader: Sendable {
             maxRows: maxRows,
             restMaxBodyBytes: restMaxBodyBytes,
             dbPlanEnabled: dbPlanEnabled,
+            dbAggregatesEnabled: dbAggregatesEnabled,
             dbTxEnd: dbTxEnd,
             statementTimeout: statementTimeout,
             poolSize: poolSize,

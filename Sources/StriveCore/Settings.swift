@@ -20,6 +20,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case maxRows = "STRIVE_DB_MAX_ROWS"
     case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
     case dbPlanEnabled = "STRIVE_DB_PLAN_ENABLED"
+    case dbAggregatesEnabled = "STRIVE_DB_AGGREGATES_ENABLED"
     case dbTxEnd = "STRIVE_DB_TX_END"
     case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
     case poolSize = "STRIVE_DB_POOL_SIZE"
@@ -269,6 +270,13 @@ extension ConfigVariable {
                 details: "`true` lets a caller ask for the execution plan of its own request (`application/vnd.pgrst.plan+json` or "
                     + "`+text`, `options=analyze|verbose|settings|buffers|wal`; explaining a write rolls it back). Off by default, as "
                     + "in PostgREST: a plan tells a caller about tables and indexes it cannot read.")
+        case .dbAggregatesEnabled:
+            Setting(
+                .choice(["true", "false"], default: "false"),
+                "allow aggregates in `select` (`count()`, `amount.sum()`, avg, min, max) (PostgREST's db-aggregates-enabled)",
+                details: "`true` lets a caller aggregate (`select=status,count()`), grouped by the other selected columns, also inside "
+                    + "embeds. Off by default, as in PostgREST: an aggregate over a large table is a cheap way to make the database "
+                    + "work (PGRST123 when off).")
         case .dbTxEnd:
             Setting(
                 .choice(TransactionEnd.allCases.map(\.rawValue), default: TransactionEnd.commit.rawValue),

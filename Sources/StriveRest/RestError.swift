@@ -9,6 +9,7 @@ import StriveDatabase
 public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
     public static func == (lhs: RestError, rhs: RestError) -> Bool {
         lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message && lhs.details == rhs.details && lhs.hint == rhs.hint
+            && lhs.detailItems == rhs.detailItems
     }
 
     public let status: HTTPResponse.Status
@@ -18,6 +19,8 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
     public let hint: String?
     /// Headers the answer carries besides its body (`Allow` on a 405).
     public var headers: HTTPFields = [:]
+    /// `details` as a list of objects instead of text (PGRST201's candidate relationships).
+    public var detailItems: [JSONValue]?
 
     public init(_ status: HTTPResponse.Status, code: String, message: String, details: String? = nil, hint: String? = nil) {
         self.status = status
@@ -49,19 +52,23 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
         RestError(.notFound, code: "PGRST202", message: "Could not find the function public.\(name) in the schema cache")
     }
 
-    public static func noRelationship(_ parent: String, _ child: String) -> RestError {
+    static func noRelationship(_ parent: String, _ child: String, hint: String?) -> RestError {
         RestError(
             .badRequest, code: "PGRST200",
             message: "Could not find a relationship between '\(parent)' and '\(child)' in the schema cache",
-            hint: "embed through a foreign key column or constraint name: \(child)!<column>(...)")
+            details: "Searched for a foreign key relationship between '\(parent)' and '\(child)'"
+                + (hint.map { " using the hint '\($0)'" } ?? "") + " in the schema 'public', but no matches were found.")
     }
 
-    public static func ambiguousRelationship(_ parent: String, _ child: String, candidates: [String]) -> RestError {
-        RestError(
+    static func ambiguousRelationship(_ parent: String, _ child: String, candidates: [Relationship]) -> RestError {
+        var error = RestError(
             .multipleChoices, code: "PGRST201",
             message: "Could not embed because more than one relationship was found for '\(parent)' and '\(child)'",
-            details: candidates.joined(separator: ", "),
-            hint: "Try changing '\(child)' to one of: \(candidates.map { "\(child)!\($0)" }.joined(separator: ", "))")
+            hint: "Try changing '\(child)' to one of the following: "
+                + candidates.map { "'\(child)!\($0.hintName)'" }.joined(separator: ", ")
+                + ". Find the desired relationship in the 'details' key.")
+        error.detailItems = candidates.map(\.description)
+        return error
     }
 
     public static func notSingle(_ rows: Int) -> RestError {
@@ -115,7 +122,8 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try SupabaseJSON.encoder.encode(RestErrorBody(code: code, message: message, details: details, hint: hint))
+        let data = try SupabaseJSON.encoder.encode(
+            RestErrorBody(code: code, message: message, details: detailItems.map { .array($0) } ?? details.map { .string($0) }, hint: hint))
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -126,7 +134,7 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
 struct RestErrorBody: Encodable {
     let code: String
     let message: String
-    let details: String?
+    let details: JSONValue?
     let hint: String?
 
     func encode(to encoder: any Encoder) throws {

@@ -11,15 +11,18 @@ public struct RestSettings: Sendable {
     public var maxBodyBytes: Int
     /// PostgREST's db-plan-enabled: `Accept: application/vnd.pgrst.plan` answers the statement's plan.
     public var planEnabled: Bool
+    /// PostgREST's db-aggregates-enabled: `count()`, `col.sum()` … in `select`.
+    public var aggregatesEnabled: Bool
     /// PostgREST's db-tx-end.
     public var transactionEnd: TransactionEnd
     /// The schemas a request may name with `Accept-Profile`/`Content-Profile`; the first is the default.
     public var schemas: [String]
 
     public init(
-        maxRows: Int = 1000, maxBodyBytes: Int = 1024 * 1024, planEnabled: Bool = false, transactionEnd: TransactionEnd = .commit,
-        schemas: [String] = ["public"]
+        maxRows: Int = 1000, maxBodyBytes: Int = 1024 * 1024, planEnabled: Bool = false, aggregatesEnabled: Bool = false,
+        transactionEnd: TransactionEnd = .commit, schemas: [String] = ["public"]
     ) {
+        self.aggregatesEnabled = aggregatesEnabled
         self.maxRows = maxRows
         self.maxBodyBytes = maxBodyBytes
         self.planEnabled = planEnabled

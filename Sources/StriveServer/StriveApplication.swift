@@ -67,7 +67,7 @@ public enum StriveApplication {
                 database: database, schema: schema,
                 settings: RestSettings(
                     maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes, planEnabled: config.dbPlanEnabled,
-                    transactionEnd: config.dbTxEnd),
+                    aggregatesEnabled: config.dbAggregatesEnabled, transactionEnd: config.dbTxEnd),
                 logger: logger)
             let storage = StorageService(
                 database: database, blobs: try await blobStore(config, logger: logger),

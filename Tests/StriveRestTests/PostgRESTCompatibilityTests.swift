@@ -260,4 +260,128 @@ struct PostgRESTCompatibilityTests {
             ])
         }
     }
+
+    /// Embedding: every relationship PostgREST finds, and its errors.
+    @Test func embedsAsPostgRESTResolvesThem() async throws {
+        try await PostgRESTHarness.run { harness in
+            try await harness.check([
+                Scenario(
+                    name: "a key onto a primary key is one-to-one: an object", path: "fx_rooms?select=id,fx_room_details(note)&order=id",
+                    status: 200,
+                    json:
+                        #"[{"id":1,"fx_room_details":{"note":"the big one"}},{"id":2,"fx_room_details":{"note":"green"}},{"id":3,"fx_room_details":null}]"#
+                ),
+                Scenario(
+                    name: "many-to-one is an object", path: "fx_posts?select=id,fx_people(handle)&id=eq.1", status: 200,
+                    json: #"[{"id":1,"fx_people":{"handle":"ann"}}]"#),
+                Scenario(
+                    name: "an empty embed adds no key", path: "fx_posts?select=id,fx_people()&id=eq.1", status: 200, json: #"[{"id":1}]"#),
+                Scenario(
+                    name: "an empty !inner embed still filters",
+                    path: "fx_posts?select=id,fx_rooms!inner()&fx_rooms.slug=eq.attic&order=id",
+                    status: 200, json: #"[{"id":3},{"id":4}]"#),
+                Scenario(
+                    name: "the same embed twice", path: "fx_pairs?select=fx_people!left_person(*),fx_people!right_person(*)", status: 400,
+                    json:
+                        #"{"code":"42712","details":null,"hint":null,"message":"table name \"fx_pairs_fx_people_1\" specified more than once"}"#
+                ),
+                Scenario(
+                    name: "two relationships are ambiguous", path: "fx_pairs?select=fx_people(*)", status: 300,
+                    json: #"""
+                        {"code":"PGRST201",
+                         "details":[
+                           {"cardinality":"many-to-one","embedding":"fx_pairs with fx_people",
+                            "relationship":"fx_pairs_left_person_fkey using fx_pairs(left_person) and fx_people(handle)"},
+                           {"cardinality":"many-to-one","embedding":"fx_pairs with fx_people",
+                            "relationship":"fx_pairs_right_person_fkey using fx_pairs(right_person) and fx_people(handle)"}],
+                         "hint":"Try changing 'fx_people' to one of the following: 'fx_people!fx_pairs_left_person_fkey', 'fx_people!fx_pairs_right_person_fkey'. Find the desired relationship in the 'details' key.",
+                         "message":"Could not embed because more than one relationship was found for 'fx_pairs' and 'fx_people'"}
+                        """#),
+                Scenario(
+                    name: "a column hint chooses, with aliases",
+                    path: "fx_pairs?select=id,left:fx_people!left_person(handle),right:fx_people!right_person(handle)&id=eq.3", status: 200,
+                    json: #"[{"id":3,"left":{"handle":"bob"},"right":null}]"#),
+                Scenario(
+                    name: "a constraint name as the target",
+                    path: "fx_people?select=handle,fx_pairs_left_person_fkey(id)&handle=eq.ann&fx_pairs_left_person_fkey.order=id",
+                    status: 200,
+                    json: #"[{"handle":"ann","fx_pairs_left_person_fkey":[{"id":1},{"id":2}]}]"#),
+                Scenario(
+                    name: "a column as the target", path: "fx_pairs?select=id,left_person(status)&id=eq.1", status: 200,
+                    json: #"[{"id":1,"left_person":{"status":"ONLINE"}}]"#),
+                Scenario(
+                    name: "a self-reference by name is the children", path: "fx_tree?select=id,fx_tree(id)&id=eq.1&fx_tree.order=id",
+                    status: 200, json: #"[{"id":1,"fx_tree":[{"id":2},{"id":3}]}]"#),
+                Scenario(
+                    name: "a self-reference by column is the parent", path: "fx_tree?select=id,parent_id(label)&id=eq.4", status: 200,
+                    json: #"[{"id":4,"parent_id":{"label":"left"}}]"#),
+                Scenario(
+                    name: "many-to-many through a junction table", path: "fx_posts?select=id,fx_tags(name)&id=eq.1&fx_tags.order=name",
+                    status: 200, json: #"[{"id":1,"fx_tags":[{"name":"fun"},{"name":"news"}]}]"#),
+                Scenario(
+                    name: "a computed relationship", path: "fx_people?select=handle,posts:fx_posts_of(id)&handle=eq.ann", status: 200,
+                    json: #"[{"handle":"ann","posts":[{"id":1},{"id":2}]}]"#),
+                Scenario(
+                    name: "a spread flattens a to-one embed", path: "fx_posts?select=id,...fx_people(handle,state:status)&id=eq.3",
+                    status: 200, json: #"[{"id":3,"handle":"bob","state":"OFFLINE"}]"#),
+                Scenario(
+                    name: "a nested spread", path: "fx_posts?select=id,fx_rooms(slug,...fx_room_details(note))&id=eq.2", status: 200,
+                    json: #"[{"id":2,"fx_rooms":{"slug":"garden","note":"green"}}]"#),
+                Scenario(
+                    name: "a spread of a to-many embed", path: "fx_people?select=handle,...fx_posts(id)", status: 400, code: "PGRST119",
+                    json: #"""
+                        {"code":"PGRST119","details":"'fx_people' and 'fx_posts' do not form a many-to-one or one-to-one relationship",
+                         "hint":null,"message":"A spread operation on 'fx_posts' is not possible"}
+                        """#),
+                Scenario(
+                    name: "no relationship", path: "fx_tags?select=fx_rooms(*)", status: 400,
+                    json: #"""
+                        {"code":"PGRST200","hint":null,
+                         "details":"Searched for a foreign key relationship between 'fx_tags' and 'fx_rooms' in the schema 'public', but no matches were found.",
+                         "message":"Could not find a relationship between 'fx_tags' and 'fx_rooms' in the schema cache"}
+                        """#),
+                Scenario(
+                    name: "a nested !inner filters its parent embed",
+                    path: "fx_people?select=handle,fx_posts(id,fx_rooms!inner(slug))&fx_posts.fx_rooms.slug=eq.lobby&handle=eq.ann",
+                    status: 200,
+                    json: #"[{"handle":"ann","fx_posts":[{"id":1,"fx_rooms":{"slug":"lobby"}}]}]"#),
+            ])
+        }
+    }
+
+    /// Aggregates, grouped by the other selected columns, when the setting allows them.
+    @Test func aggregates() async throws {
+        try await PostgRESTHarness.run { harness in
+            try await harness.check([
+                Scenario(name: "count()", path: "fx_posts?select=count()", status: 200, json: #"[{"count":4}]"#),
+                Scenario(
+                    name: "grouped by the other columns", path: "fx_posts?select=author,count()&order=author", status: 200,
+                    json: #"[{"author":"ann","count":2},{"author":"bob","count":1},{"author":"cy","count":1}]"#),
+                Scenario(
+                    name: "sum, avg, min, max with alias and casts",
+                    path: "fx_people?select=total:age.sum(),mean:age.avg()::int,age.min(),oldest:age::text.max()", status: 200,
+                    json: #"[{"total":99,"mean":33,"min":23,"oldest":"45"}]"#),
+                Scenario(
+                    name: "inside an embed", path: "fx_people?select=handle,fx_posts(count())&order=handle", status: 200,
+                    json:
+                        #"[{"handle":"ann","fx_posts":[{"count":2}]},{"handle":"bob","fx_posts":[{"count":1}]},{"handle":"cy","fx_posts":[{"count":1}]}]"#
+                ),
+                Scenario(
+                    name: "on a function's rows", method: .post,
+                    path: "rpc/fx_handles_and_status?select=status,handle.count()&order=status",
+                    body: "{}", status: 200, json: #"[{"status":"OFFLINE","count":1},{"status":"ONLINE","count":2}]"#),
+                Scenario(
+                    name: "an exact count of groups", path: "fx_posts?select=author,count()", headers: ["Prefer": "count=exact"],
+                    status: 200,
+                    expectHeaders: ["Content-Range": "0-2/3"]),
+            ])
+        }
+        try await PostgRESTHarness.run(environment: [:]) { harness in
+            try await harness.check([
+                Scenario(
+                    name: "refused unless enabled", path: "fx_posts?select=count()", status: 400,
+                    json: #"{"code":"PGRST123","details":null,"hint":null,"message":"Use of aggregate functions is not allowed"}"#)
+            ])
+        }
+    }
 }

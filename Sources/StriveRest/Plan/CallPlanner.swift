@@ -25,7 +25,7 @@ extension Planner {
                 .badRequest, code: "PGRST128",
                 message: "Function must return SETOF or TABLE when max-affected preference is used with handling=strict")
         }
-        var builder = SQLBuilder(cache: cache)
+        var builder = SQLBuilder(cache: cache, aggregatesEnabled: settings.aggregatesEnabled)
         let callSQL = try callExpression(function, arguments, builder: &builder)
         let writes = !request.isRead
         let maxAffected = request.preferences.enforcedMaxAffected
@@ -36,13 +36,15 @@ extension Planner {
                 name: function.name, isView: true, columns: function.resultColumns, primaryKey: [], insertable: false)
             let alias = function.name
             let (offset, limit) = request.window(query.top, maxRows: settings.maxRows)
-            let projection = try builder.projection(query.select, table: table, alias: alias, path: "", query: query)
-            let filters = try builder.whereClause(query.top.conditions, table: table, alias: alias)
+            let (projection, groupBy) = try builder.projectionAndGrouping(
+                query.select, table: table, alias: alias, path: "", query: query)
+            let inner = try builder.innerJoinConditions(query.select, parent: table, parentAlias: alias, path: "", query: query)
+            let filters = try builder.whereClause(query.top.conditions, extra: inner, table: table, alias: alias)
             let order = try builder.orderClause(query.top.order, table: table, alias: alias)
             let source = "\(callSQL) as \(SQLBuilder.quote(alias))\(filters)"
-            let total = request.preferences.count == nil ? "null" : "select count(*) from \(source)"
             let sql = SQLBuilder.result(
-                over: "select \(projection) from \(source)\(order) limit \(limit) offset \(offset)", media: request.output, total: total)
+                over: "select \(projection) from \(source)\(groupBy)\(order) limit \(limit) offset \(offset)", media: request.output,
+                total: Self.total(request, projection: projection, source: source, groupBy: groupBy))
             return Plan(
                 statement: .query(sql), values: builder.values, writes: writes, readOnly: request.isRead,
                 shape: function.returnsSet ? .rows(offset: offset) : .single, maxAffected: maxAffected)

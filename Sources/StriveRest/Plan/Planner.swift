@@ -11,26 +11,33 @@ struct Planner {
 
     func read(_ request: ApiRequest) throws(RestError) -> Plan {
         let query = try QueryGrammar.parse(request.pairs)
-        var builder = SQLBuilder(cache: cache)
+        var builder = SQLBuilder(cache: cache, aggregatesEnabled: settings.aggregatesEnabled)
         let table = try builder.table(request.target)
         let (offset, limit) = request.window(query.top, maxRows: settings.maxRows)
         let alias = table.name
-        let projection = try builder.projection(query.select, table: table, alias: alias, path: "", query: query)
+        let (projection, groupBy) = try builder.projectionAndGrouping(query.select, table: table, alias: alias, path: "", query: query)
         let inner = try builder.innerJoinConditions(query.select, parent: table, parentAlias: alias, path: "", query: query)
         let filters = try builder.whereClause(query.top.conditions, extra: inner, table: table, alias: alias)
         let order = try builder.orderClause(query.top.order, table: table, alias: alias)
         let source = "\(SQLBuilder.qualified(table.name)) as \(SQLBuilder.quote(alias))\(filters)"
-        let total = request.preferences.count == nil ? "null" : "select count(*) from \(source)"
         let sql = SQLBuilder.result(
-            over: "select \(projection) from \(source)\(order) limit \(limit) offset \(offset)", media: request.output, total: total)
+            over: "select \(projection) from \(source)\(groupBy)\(order) limit \(limit) offset \(offset)", media: request.output,
+            total: Self.total(request, projection: projection, source: source, groupBy: groupBy))
         return Plan(statement: .query(sql), values: builder.values, writes: false, readOnly: false, shape: .rows(offset: offset))
+    }
+
+    /// `Prefer: count=…`'s total: the rows the filters leave, or the groups when the select aggregates.
+    static func total(_ request: ApiRequest, projection: String, source: String, groupBy: String) -> String {
+        guard request.preferences.count != nil else { return "null" }
+        return groupBy.isEmpty
+            ? "select count(*) from \(source)" : "select count(*) from (select \(projection) from \(source)\(groupBy)) as \"groups\""
     }
 
     // MARK: Writes
 
     func insert(_ request: ApiRequest) throws(RestError) -> Plan {
         let query = try QueryGrammar.parse(request.pairs)
-        var builder = SQLBuilder(cache: cache)
+        var builder = SQLBuilder(cache: cache, aggregatesEnabled: settings.aggregatesEnabled)
         let table = try builder.table(request.target)
         let objects = try WriteBody.objects(request, allowArray: true)
         guard !objects.isEmpty else {
@@ -65,7 +72,7 @@ struct Planner {
 
     func update(_ request: ApiRequest) throws(RestError) -> Plan {
         let query = try QueryGrammar.parse(request.pairs)
-        var builder = SQLBuilder(cache: cache)
+        var builder = SQLBuilder(cache: cache, aggregatesEnabled: settings.aggregatesEnabled)
         let table = try builder.table(request.target)
         let objects = try WriteBody.objects(request, allowArray: false)
         guard let object = objects.first, !object.isEmpty else {
@@ -92,7 +99,7 @@ struct Planner {
 
     func delete(_ request: ApiRequest) throws(RestError) -> Plan {
         let query = try QueryGrammar.parse(request.pairs)
-        var builder = SQLBuilder(cache: cache)
+        var builder = SQLBuilder(cache: cache, aggregatesEnabled: settings.aggregatesEnabled)
         let table = try builder.table(request.target)
         try Self.requireFilter(query, statement: "DELETE")
         let alias = table.name

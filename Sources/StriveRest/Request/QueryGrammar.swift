@@ -38,8 +38,28 @@ public indirect enum SelectItem: Sendable, Equatable {
     case star
     /// `alias:column->path::cast`
     case column(name: String, alias: String?, cast: String?, path: [JSONPathStep] = [])
-    /// `alias:relation!hint!inner(items)`
+    /// `alias:relation!hint!inner(items)`, or `...relation(items)` to spread its columns into the parent.
     case embed(Embed)
+    /// `count()`, `alias:column.sum()::cast`
+    case aggregate(Aggregate)
+}
+
+/// An aggregate in `select`, PostgREST's `db-aggregates-enabled`: grouped by the other selected columns.
+public struct Aggregate: Sendable, Equatable {
+    public enum Function: String, Sendable, CaseIterable { case count, sum, avg, min, max }
+
+    public var function: Function
+    /// Nil for `count()`, which counts rows.
+    public var column: String?
+    public var path: [JSONPathStep] = []
+    public var alias: String?
+    /// `column::type.sum()`: the cast of the input.
+    public var inputCast: String?
+    /// `column.sum()::type`: the cast of the result.
+    public var outputCast: String?
+
+    /// The key it appears under: its alias, else the function's name, as PostgreSQL names it.
+    public var name: String { alias ?? function.rawValue }
 }
 
 public struct Embed: Sendable, Equatable {
@@ -49,6 +69,8 @@ public struct Embed: Sendable, Equatable {
     public var hint: String?
     public var inner: Bool
     public var items: [SelectItem]
+    /// `...relation(items)`: the columns join the parent's instead of nesting under a key.
+    public var spread = false
 
     /// The key the embedded value appears under, and the prefix of its filters (`alias.column=…`).
     public var name: String { alias ?? relation }
@@ -517,13 +539,20 @@ struct Scanner {
             index += 1
             return .star
         }
+        let spread = lookingAt("...")
+        if spread { index += 3 }
         var first = try name()
         var alias: String?
         skipSpaces()
         if peek() == ":" && (index + 1 >= characters.count || characters[index + 1] != ":") {
+            guard !spread else { throw .parse("a spread takes no alias: alias its columns instead, ...\(first)(alias:column)") }
             index += 1
             alias = first
             first = try name()
+        }
+        if first == "count" && lookingAt("()") {
+            index += 2
+            return .aggregate(Aggregate(function: .count, column: nil, alias: alias, outputCast: try cast()))
         }
         var hint: String?
         var inner = false
@@ -545,15 +574,30 @@ struct Scanner {
             skipSpaces()
             guard peek() == ")" else { throw .parse("missing ) after the embedded select of \(first)") }
             index += 1
-            return .embed(Embed(alias: alias, relation: first, hint: hint, inner: inner, items: items.isEmpty ? [.star] : items))
+            return .embed(Embed(alias: alias, relation: first, hint: hint, inner: inner, items: items, spread: spread))
         }
+        guard !spread else { throw .parse("a spread needs an embedded select: ...\(first)(columns)") }
         guard hint == nil && !inner else { throw .parse("!\(hint ?? "inner") only applies to an embedded relation: \(first)!…(…)") }
         let path = try jsonPath()
-        var cast: String?
-        if peek() == ":" && index + 1 < characters.count && characters[index + 1] == ":" {
-            index += 2
-            cast = try name()
+        let cast = try cast()
+        if peek() == ".", let function = Aggregate.Function.allCases.first(where: { lookingAt(".\($0.rawValue)()") }) {
+            index += function.rawValue.count + 3
+            return .aggregate(
+                Aggregate(function: function, column: first, path: path, alias: alias, inputCast: cast, outputCast: try self.cast()))
         }
         return .column(name: first, alias: alias, cast: cast, path: path)
+    }
+
+    /// `::type`, if one follows.
+    private mutating func cast() throws(RestError) -> String? {
+        guard lookingAt("::") else { return nil }
+        index += 2
+        return try name()
+    }
+
+    private func lookingAt(_ text: String) -> Bool {
+        let expected = Array(text)
+        guard index + expected.count <= characters.count else { return false }
+        return Array(characters[index..<(index + expected.count)]) == expected
     }
 }

@@ -40,6 +40,8 @@ public struct SchemaCache: Sendable {
         public let columns: [Column]
         public let primaryKey: [String]
         public let insertable: Bool
+        /// The column sets of its primary key and unique indexes: a foreign key onto one of them is one-to-one.
+        public var uniqueKeys: [Set<String>] = []
         /// The table's CHECK constraints: name and boolean expression over its bare column names, as
         /// PostgreSQL deparses them. Trusted text from the catalog, used to check a PATCH body up front.
         public var checks: [(name: String, expression: String, columns: [String])] = []
@@ -109,6 +111,16 @@ public struct SchemaCache: Sendable {
     /// Computed fields by table, then by name.
     public var computedFields: [String: [String: ComputedField]] = [:]
 
+    /// A function of one table's row returning rows of a table: embeddable from that table by its name.
+    public struct ComputedRelationship: Sendable {
+        public let function: String
+        public let table: String
+        public let toOne: Bool
+    }
+
+    /// Computed relationships by the table whose row they take, then by function name.
+    public var computedRelationships: [String: [String: ComputedRelationship]] = [:]
+
     /// The first function of each name (documents and generated types describe one per name).
     public let functions: [String: Function]
     /// Every function of each name: overloads are told apart by the arguments a call names.
@@ -119,8 +131,14 @@ public struct SchemaCache: Sendable {
         self.foreignKeys = foreignKeys
         self.functions = functions
         self.overloads = overloads ?? functions.mapValues { [$0] }
-        for function in self.overloads.values.joined() where function.arguments.count == 1 && !function.returnsSet {
-            guard function.resultColumns.isEmpty, let table = Self.rowTable(function.arguments[0].type, in: tables) else { continue }
+        for function in self.overloads.values.joined() where function.arguments.count == 1 {
+            guard let table = Self.rowTable(function.arguments[0].type, in: tables) else { continue }
+            if let target = function.returnsTable {
+                computedRelationships[table, default: [:]][function.name] = ComputedRelationship(
+                    function: function.name, table: target, toOne: !function.returnsSet)
+                continue
+            }
+            guard function.resultColumns.isEmpty, !function.returnsSet else { continue }
             let column = Column(
                 name: function.name, type: function.returnType, category: function.returnCategory, nullable: true, hasDefault: false,
                 isArray: function.returnCategory == "A", isJSON: ["json", "jsonb"].contains(function.returnType))
@@ -184,6 +202,21 @@ public struct SchemaCache: Sendable {
             let (name, isView, primaryKey, insertable) = try row.decode((String, Bool, [String], Bool).self)
             tables[name] = Table(
                 name: name, isView: isView, columns: columnsByTable[name] ?? [], primaryKey: primaryKey, insertable: insertable)
+        }
+
+        for row in try await connection.rows(
+            """
+            select c.relname, array_agg(a.attname::text)
+            from pg_catalog.pg_index i
+            join pg_catalog.pg_class c on c.oid = i.indrelid
+            join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+            join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
+            where n.nspname = 'public' and i.indisunique and i.indpred is null and i.indexprs is null
+            group by c.relname, i.indexrelid
+            """, logger: logger
+        ) {
+            let (table, columns) = try row.decode((String, [String]).self)
+            tables[table]?.uniqueKeys.append(Set(columns))
         }
 
         for row in try await connection.rows(

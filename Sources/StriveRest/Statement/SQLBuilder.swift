@@ -13,8 +13,12 @@ struct SQLBuilder {
     private(set) var values: [String] = []
     private var aliasCounter = 0
 
-    init(cache: SchemaCache) {
+    /// PostgREST's db-aggregates-enabled: `count()`, `col.sum()` … in `select`.
+    let aggregatesEnabled: Bool
+
+    init(cache: SchemaCache, aggregatesEnabled: Bool = false) {
         self.cache = cache
+        self.aggregatesEnabled = aggregatesEnabled
     }
 
     /// Casts a request may ask for in `select=col::type`.
@@ -98,94 +102,136 @@ struct SQLBuilder {
 
     // MARK: Projection
 
-    /// The select list of `table` (aliased `alias`), embeds included, for the resource at `path`.
+    /// One entry of a select list: its SQL expression and the key it appears under (nil for `alias.*`).
+    struct Selected {
+        var expression: String
+        var key: String?
+        var isAggregate = false
+    }
+
+    /// The select list of `table` (aliased `alias`), embeds included, for the resource at `path`, and the
+    /// GROUP BY its aggregates need (empty without aggregates).
     mutating func projection(_ items: [SelectItem], table: SchemaCache.Table, alias: String, path: String, query: ParsedQuery)
         throws(RestError) -> String
     {
-        var parts: [String] = []
+        try projectionAndGrouping(items, table: table, alias: alias, path: path, query: query).select
+    }
+
+    mutating func projectionAndGrouping(
+        _ items: [SelectItem], table: SchemaCache.Table, alias: String, path: String, query: ParsedQuery
+    ) throws(RestError) -> (select: String, groupBy: String) {
+        var selected = try selectList(items, table: table, alias: alias, path: path, query: query)
+        guard selected.contains(where: \.isAggregate) else {
+            return (Self.render(selected), "")
+        }
+        // Grouped: `*` stands for the table's columns, each a grouping term.
+        selected = selected.flatMap { entry in
+            entry.key == nil
+                ? table.columns.map { Selected(expression: "\(Self.quote(alias)).\(Self.quote($0.name))", key: $0.name) } : [entry]
+        }
+        let positions = selected.indices.filter { !selected[$0].isAggregate }.map { String($0 + 1) }
+        return (Self.render(selected), positions.isEmpty ? "" : " group by " + positions.joined(separator: ", "))
+    }
+
+    static func render(_ selected: [Selected]) -> String {
+        selected.map { entry in entry.key.map { "\(entry.expression) as \(quote($0))" } ?? entry.expression }.joined(separator: ", ")
+    }
+
+    mutating func selectList(_ items: [SelectItem], table: SchemaCache.Table, alias: String, path: String, query: ParsedQuery)
+        throws(RestError) -> [Selected]
+    {
+        var selected: [Selected] = []
+        var embedded: Set<String> = []
         for item in items {
             switch item {
             case .star:
-                parts.append("\(Self.quote(alias)).*")
+                selected.append(Selected(expression: "\(Self.quote(alias)).*", key: nil))
             case .column(let name, let label, let cast, let jsonPath):
-                let (operandExpression, column) = try operand(name, path: jsonPath, table: table, alias: alias)
-                var expression = operandExpression
-                if let cast {
-                    guard let type = Self.allowedCasts[cast.lowercased()] else {
-                        throw .parse(
-                            "cannot cast to \(cast.prefix(30)); allowed: \(Self.allowedCasts.keys.sorted().joined(separator: ", "))")
-                    }
-                    expression = "(\(expression))::\(type)"
+                let (operand, _) = try operand(name, path: jsonPath, table: table, alias: alias)
+                selected.append(Selected(expression: try Self.cast(operand, to: cast), key: label ?? Self.outputName(name, path: jsonPath)))
+            case .aggregate(let aggregate):
+                guard aggregatesEnabled else {
+                    throw RestError(.badRequest, code: "PGRST123", message: "Use of aggregate functions is not allowed")
                 }
-                parts.append("\(expression) as \(Self.quote(label ?? Self.outputName(name, path: jsonPath)))")
+                var argument = "*"
+                if let column = aggregate.column {
+                    argument = try Self.cast(
+                        try operand(column, path: aggregate.path, table: table, alias: alias).expression, to: aggregate.inputCast)
+                }
+                let expression = try Self.cast("\(aggregate.function.rawValue)(\(argument))", to: aggregate.outputCast)
+                selected.append(Selected(expression: expression, key: aggregate.name, isAggregate: true))
             case .embed(let embed):
-                parts.append(
-                    try embedExpression(embed, parent: table, parentAlias: alias, path: path, query: query) + " as "
-                        + Self.quote(embed.name))
+                // An embed with nothing selected only filters (with !inner); it adds no key.
+                guard !embed.items.isEmpty else { continue }
+                let relationship = try cache.relationship(from: table.name, to: embed)
+                if embed.spread {
+                    selected += try spread(embed, relationship, parentAlias: alias, path: path, query: query)
+                    continue
+                }
+                guard embedded.insert(embed.name).inserted else {
+                    let depth = path.split(separator: ".").count + 1
+                    throw RestError(
+                        .badRequest, code: "42712", message: "table name \"\(table.name)_\(embed.name)_\(depth)\" specified more than once")
+                }
+                let expression = try embedExpression(embed, relationship, parentAlias: alias, path: path, query: query)
+                selected.append(Selected(expression: expression, key: embed.name))
             }
         }
-        return parts.joined(separator: ", ")
+        return selected
     }
 
-    /// How `parent` reaches `embed.relation`: a foreign key of the parent (to-one) or of the child (to-many).
-    struct Relationship {
-        let foreignKey: SchemaCache.ForeignKey
-        let toOne: Bool
+    /// `column::type` for the casts a request may ask for.
+    static func cast(_ expression: String, to cast: String?) throws(RestError) -> String {
+        guard let cast else { return expression }
+        guard let type = allowedCasts[cast.lowercased()] else {
+            throw .parse("cannot cast to \(cast.prefix(30)); allowed: \(allowedCasts.keys.sorted().joined(separator: ", "))")
+        }
+        return "(\(expression))::\(type)"
     }
 
-    func relationship(from parent: String, to embed: Embed) throws(RestError) -> Relationship {
-        guard cache.tables[embed.relation] != nil else { throw .noRelationship(parent, embed.relation) }
-        var candidates: [Relationship] = []
-        for key in cache.foreignKeys {
-            if key.table == parent && key.referencedTable == embed.relation { candidates.append(.init(foreignKey: key, toOne: true)) }
-            if key.referencedTable == parent && key.table == embed.relation { candidates.append(.init(foreignKey: key, toOne: false)) }
-        }
-        if let hint = embed.hint {
-            candidates = candidates.filter { candidate in
-                candidate.foreignKey.name == hint || candidate.foreignKey.columns == [hint]
-                    || (candidate.foreignKey.columns.first == hint && candidate.toOne)
-            }
-        }
-        // A to-one and a to-many through one self-referencing key are two readings; prefer the named column.
-        if candidates.count > 1, embed.hint != nil {
-            let toOne = candidates.filter(\.toOne)
-            if toOne.count == 1 { candidates = toOne }
-        }
-        guard let first = candidates.first else { throw .noRelationship(parent, embed.relation) }
-        guard candidates.count == 1 else {
-            throw .ambiguousRelationship(
-                parent, embed.relation,
-                candidates: candidates.map { $0.foreignKey.columns.count == 1 ? $0.foreignKey.columns[0] : $0.foreignKey.name })
-        }
-        return first
-    }
-
-    /// The join condition between the parent row (`parentAlias`) and the child (`childAlias`).
-    func joinCondition(_ relationship: Relationship, parentAlias: String, childAlias: String) -> String {
-        let key = relationship.foreignKey
-        return zip(key.columns, key.referencedColumns).map { own, referenced in
-            relationship.toOne
-                ? "\(Self.quote(childAlias)).\(Self.quote(referenced)) = \(Self.quote(parentAlias)).\(Self.quote(own))"
-                : "\(Self.quote(childAlias)).\(Self.quote(own)) = \(Self.quote(parentAlias)).\(Self.quote(referenced))"
-        }.joined(separator: " and ")
-    }
-
-    mutating func embedExpression(_ embed: Embed, parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery)
-        throws(RestError) -> String
+    /// Where an embedded resource's rows come from, and how they meet the parent row.
+    private mutating func source(_ relationship: Relationship, parentAlias: String) throws(RestError)
+        -> (table: SchemaCache.Table, alias: String, from: String, conditions: [String])
     {
-        let relationship = try relationship(from: parent.name, to: embed)
-        let child = try table(embed.relation)
+        let child = try table(relationship.child)
         let childAlias = nextAlias(for: child.name)
+        let parentRef = Self.quote(parentAlias)
+        let childRef = Self.quote(childAlias)
+        func pairs(_ left: String, _ leftColumns: [String], _ right: String, _ rightColumns: [String]) -> [String] {
+            zip(leftColumns, rightColumns).map { "\(left).\(Self.quote($0)) = \(right).\(Self.quote($1))" }
+        }
+        switch relationship.path {
+        case .foreignKey(let key, let parentHoldsKey):
+            let conditions =
+                parentHoldsKey
+                ? pairs(childRef, key.referencedColumns, parentRef, key.columns)
+                : pairs(childRef, key.columns, parentRef, key.referencedColumns)
+            return (child, childAlias, "\(Self.qualified(child.name)) as \(childRef)", conditions)
+        case .junction(let junction, let toParent, let toChild):
+            let junctionRef = Self.quote(nextAlias(for: junction))
+            let link =
+                pairs(junctionRef, toParent.columns, parentRef, toParent.referencedColumns)
+                + pairs(junctionRef, toChild.columns, childRef, toChild.referencedColumns)
+            let exists = "exists (select 1 from \(Self.qualified(junction)) as \(junctionRef) where \(link.joined(separator: " and ")))"
+            return (child, childAlias, "\(Self.qualified(child.name)) as \(childRef)", [exists])
+        case .function(let function):
+            return (child, childAlias, "\"public\".\(Self.quote(function))(\(parentRef)) as \(childRef)", [])
+        }
+    }
+
+    mutating func embedExpression(
+        _ embed: Embed, _ relationship: Relationship, parentAlias: String, path: String, query: ParsedQuery
+    ) throws(RestError) -> String {
+        let (child, childAlias, from, joins) = try source(relationship, parentAlias: parentAlias)
         let childPath = path.isEmpty ? embed.name : path + "." + embed.name
         let resource = query.resources[childPath] ?? ResourceQuery()
-        let columns = try projection(embed.items, table: child, alias: childAlias, path: childPath, query: query)
-        var conditions = [joinCondition(relationship, parentAlias: parentAlias, childAlias: childAlias)]
-        conditions += try resource.conditions.map { (condition: Condition) throws(RestError) -> String in
-            try sql(condition, table: child, alias: childAlias)
-        }
+        let (columns, groupBy) = try projectionAndGrouping(embed.items, table: child, alias: childAlias, path: childPath, query: query)
+        var conditions = joins
+        for condition in resource.conditions { conditions.append(try sql(condition, table: child, alias: childAlias)) }
+        conditions += try innerJoinConditions(embed.items, parent: child, parentAlias: childAlias, path: childPath, query: query)
         let rowAlias = Self.quote("r_" + childAlias)
-        var inner =
-            "select \(columns) from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and "))"
+        let filter = conditions.isEmpty ? "" : " where " + conditions.joined(separator: " and ")
+        var inner = "select \(columns) from \(from)\(filter)\(groupBy)"
         if relationship.toOne {
             return "(select row_to_json(\(rowAlias)) from (\(inner) limit 1) as \(rowAlias))"
         }
@@ -195,25 +241,45 @@ struct SQLBuilder {
         return "(select coalesce(json_agg(\(rowAlias)), '[]'::json) from (\(inner)) as \(rowAlias))"
     }
 
+    /// `...relation(columns)`: each of the child's columns as a key of the parent, from its one row (null
+    /// without one). Only a to-one relationship has one row to spread.
+    private mutating func spread(_ embed: Embed, _ relationship: Relationship, parentAlias: String, path: String, query: ParsedQuery)
+        throws(RestError) -> [Selected]
+    {
+        guard relationship.toOne else {
+            throw RestError(
+                .badRequest, code: "PGRST119", message: "A spread operation on '\(embed.relation)' is not possible",
+                details: "'\(relationship.parent)' and '\(embed.relation)' do not form a many-to-one or one-to-one relationship")
+        }
+        let (child, childAlias, from, joins) = try source(relationship, parentAlias: parentAlias)
+        let childPath = path.isEmpty ? embed.name : path + "." + embed.name
+        let resource = query.resources[childPath] ?? ResourceQuery()
+        var conditions = joins
+        for condition in resource.conditions { conditions.append(try sql(condition, table: child, alias: childAlias)) }
+        let filter = conditions.isEmpty ? "" : " where " + conditions.joined(separator: " and ")
+        let entries = try selectList(embed.items, table: child, alias: childAlias, path: childPath, query: query).flatMap { entry in
+            entry.key == nil
+                ? child.columns.map { Selected(expression: "\(Self.quote(childAlias)).\(Self.quote($0.name))", key: $0.name) } : [entry]
+        }
+        return entries.map { entry in
+            Selected(expression: "(select \(entry.expression) from \(from)\(filter) limit 1)", key: entry.key, isAggregate: false)
+        }
+    }
+
     /// `exists (…)` conditions for the `!inner` embeds of `items`, applied to the parent's rows.
     mutating func innerJoinConditions(
         _ items: [SelectItem], parent: SchemaCache.Table, parentAlias: String, path: String, query: ParsedQuery
     ) throws(RestError) -> [String] {
         var result: [String] = []
         for case .embed(let embed) in items where embed.inner {
-            let relationship = try relationship(from: parent.name, to: embed)
-            let child = try table(embed.relation)
-            let childAlias = nextAlias(for: child.name)
+            let relationship = try cache.relationship(from: parent.name, to: embed)
+            let (child, childAlias, from, joins) = try source(relationship, parentAlias: parentAlias)
             let childPath = path.isEmpty ? embed.name : path + "." + embed.name
             let resource = query.resources[childPath] ?? ResourceQuery()
-            var conditions = [joinCondition(relationship, parentAlias: parentAlias, childAlias: childAlias)]
-            conditions += try resource.conditions.map { (condition: Condition) throws(RestError) -> String in
-                try sql(condition, table: child, alias: childAlias)
-            }
+            var conditions = joins
+            for condition in resource.conditions { conditions.append(try sql(condition, table: child, alias: childAlias)) }
             conditions += try innerJoinConditions(embed.items, parent: child, parentAlias: childAlias, path: childPath, query: query)
-            result.append(
-                "exists (select 1 from \(Self.qualified(child.name)) as \(Self.quote(childAlias)) where \(conditions.joined(separator: " and ")))"
-            )
+            result.append("exists (select 1 from \(from)\(conditions.isEmpty ? "" : " where " + conditions.joined(separator: " and ")))")
         }
         return result
     }
