@@ -109,6 +109,15 @@ struct PostgRESTCompatibilityTests {
                 Scenario(
                     name: "variadic from a JSON array", method: .post, path: "rpc/fx_total", body: #"{"v":[5,6]}"#, status: 200, text: "11"),
                 Scenario(
+                    name: "a row-type argument from a JSON object", method: .post, path: "rpc/fx_posts_by?select=id",
+                    body: #"{"person":{"handle":"ann","status":"ONLINE"}}"#, status: 200, json: #"[{"id":1},{"id":2}]"#),
+                Scenario(
+                    name: "a row-type argument must be an object", method: .post, path: "rpc/fx_posts_by", body: #"{"person":"ann"}"#,
+                    status: 400, code: "22P02"),
+                Scenario(
+                    name: "a bigint argument may come as a string", method: .post, path: "rpc/fx_total", body: #"{"v":["2","3"]}"#,
+                    status: 200, text: "5"),
+                Scenario(
                     name: "a bigint may come as a string", method: .post, path: "fx_rooms?select=id",
                     headers: ["Prefer": "return=representation"], body: #"{"id":"9007199254740993","slug":"big"}"#, status: 201,
                     json: #"[{"id":9007199254740993}]"#),
@@ -191,6 +200,16 @@ struct PostgRESTCompatibilityTests {
                     headers: ["Prefer": "return=representation, tx=rollback"], body: #"{"id":30,"name":"gone"}"#, status: 201,
                     json: #"[{"name":"gone"}]"#, expectHeaders: ["Preference-Applied": "return=representation, tx=rollback"]),
                 Scenario(name: "nothing was kept", path: "fx_tags?id=eq.30", status: 200, json: "[]"),
+                Scenario(
+                    name: "missing=default with columns= gives each row's absent columns their defaults", method: .post,
+                    path: "fx_people?columns=\"handle\",\"status\"&select=handle,status",
+                    headers: ["Prefer": "missing=default, return=representation, tx=rollback"],
+                    body: #"[{"handle":"eve"},{"handle":"fay","status":"OFFLINE"}]"#, status: 201,
+                    json: #"[{"handle":"eve","status":"ONLINE"},{"handle":"fay","status":"OFFLINE"}]"#),
+                Scenario(
+                    name: "Prefer: nulls=stripped", path: "fx_people?select=handle,info&handle=eq.bob",
+                    headers: ["Prefer": "nulls=stripped"],
+                    status: 200, json: #"[{"handle":"bob"}]"#, expectHeaders: ["Preference-Applied": "nulls=stripped"]),
                 Scenario(
                     name: "a function's write rolled back", method: .post, path: "rpc/fx_go_offline", headers: ["Prefer": "tx=rollback"],
                     body: #"{"handle_param":"ann"}"#, status: 200, json: #""OFFLINE""#),

@@ -64,6 +64,8 @@ struct PostgRESTHarness: Sendable {
             as $$ select left($1.body, 5) $$;
         create function public.fx_posts_of(public.fx_people) returns setof public.fx_posts language sql stable
             as $$ select * from public.fx_posts where author = $1.handle order by id $$;
+        create function public.fx_posts_by(person public.fx_people) returns setof public.fx_posts language sql stable
+            as $$ select * from public.fx_posts where author = person.handle order by id $$;
 
         grant select, insert, update, delete on public.fx_people, public.fx_rooms, public.fx_room_details, public.fx_posts,
             public.fx_pairs, public.fx_tree, public.fx_tags, public.fx_post_tags to anon, authenticated, service_role;

@@ -131,6 +131,8 @@ extension Planner {
                 let bound = builder.bind(json.text)
                 if argument.isJSON {
                     expression = "(\(bound))::\(argument.type)"
+                } else if argument.isComposite {
+                    expression = "json_populate_record(null::\(argument.type), (\(bound))::json)"
                 } else if argument.isArray {
                     expression = "(select array_agg(e) from json_array_elements_text((\(bound))::json) as e)::\(argument.type)"
                 } else {

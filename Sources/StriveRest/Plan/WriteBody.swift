@@ -29,7 +29,8 @@ enum WriteBody {
         throw .invalidBody(allowArray ? "the body must be a JSON object or an array of objects" : "the body must be a JSON object")
     }
 
-    /// The objects of one insert, split by the columns each statement names. With `columns=` that list;
+    /// The objects of one insert, split by the columns each statement names. With `columns=` that list
+    /// (less the keys an object leaves out, with `missing=default`);
     /// with `missing=default` (or one object) each object's own keys, so absent keys take defaults; else,
     /// as PostgREST, the union of all keys with absent ones NULL — except where NULL could only fail (a
     /// NOT NULL column with a default), which takes its default instead.
@@ -43,7 +44,8 @@ enum WriteBody {
         for object in objects {
             let keys: [String]
             if let columns {
-                keys = columns
+                // `missing=default`: a listed column an object leaves out takes its default, not NULL.
+                keys = missingDefault ? columns.filter { object[$0] != nil } : columns
             } else if missingDefault || objects.count == 1 {
                 keys = object.keys.sorted()
             } else {
@@ -103,7 +105,9 @@ enum WriteBody {
     static func checkKind(_ value: JSONText, of argument: SchemaCache.Function.Argument, function: String) throws(RestError) {
         guard value.kind != .null, !argument.isJSON else { return }
         let expected: JSONText.Kind
-        if argument.isArray {
+        if argument.isComposite {
+            expected = .object
+        } else if argument.isArray {
             expected = .array
         } else if argument.type == "boolean" {
             expected = .boolean
@@ -114,7 +118,7 @@ enum WriteBody {
         } else {
             expected = .string
         }
-        guard value.kind != expected else { return }
+        guard value.kind != expected, !(expected == .number && value.kind == .string) else { return }
         throw RestError(
             .badRequest, code: "22P02",
             message: "argument \(argument.name) of \(function) must be a JSON \(expected.rawValue), not a JSON \(value.kind.rawValue)",

@@ -49,7 +49,13 @@ public struct ApiRequest: Sendable {
         self.pairs = try QueryGrammar.pairs(query)
         self.preferences = try Preferences(headers).validated()
         self.range = try Self.range(headers)
-        self.output = try OutputMedia.negotiate(accept: headers[values: .accept].joined(separator: ", "), planEnabled: settings.planEnabled)
+        var output = try OutputMedia.negotiate(accept: headers[values: .accept].joined(separator: ", "), planEnabled: settings.planEnabled)
+        // `Prefer: nulls=stripped` asks for what the `nulls=stripped` media type parameter does.
+        if preferences.nullsStripped {
+            if case .json = output { output = .json(nullsStripped: true) }
+            if case .object = output { output = .object(nullsStripped: true) }
+        }
+        self.output = output
         self.bodyFormat = Self.bodyFormat(headers[.contentType])
         self.body = body
         try Self.checkProfile(headers, action: action, schemas: settings.schemas)

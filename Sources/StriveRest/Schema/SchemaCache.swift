@@ -56,6 +56,8 @@ public struct SchemaCache: Sendable {
             public let isArray: Bool
             public let isJSON: Bool
             public let hasDefault: Bool
+            /// A row type (a table's or a composite type): its JSON object is read with json_populate_record.
+            public var isComposite = false
         }
 
         public let name: String
@@ -279,6 +281,8 @@ public struct SchemaCache: Sendable {
                              from unnest(f.proargtypes::oid[]) with ordinality x(t, o) join pg_catalog.pg_type ty on ty.oid = x.t), '{}'),
                    coalesce((select array_agg(x.t in ('json'::regtype, 'jsonb'::regtype) order by o)
                              from unnest(f.proargtypes::oid[]) with ordinality x(t, o)), '{}'),
+                   coalesce((select array_agg(ty.typtype = 'c' order by o)
+                             from unnest(f.proargtypes::oid[]) with ordinality x(t, o) join pg_catalog.pg_type ty on ty.oid = x.t), '{}'),
                    f.pronargdefaults,
                    pg_catalog.format_type(f.prorettype, null), f.proretset,
                    (select c.relname from pg_catalog.pg_type rt join pg_catalog.pg_class c on c.oid = rt.typrelid
@@ -304,15 +308,19 @@ public struct SchemaCache: Sendable {
             """, logger: logger
         ) {
             let (
-                name, argumentNames, argumentTypes, arrays, jsons, defaults, returnType, returnsSet, returnsTable, volatile, comment,
+                name, argumentNames, argumentTypes, arrays, jsons, composites, defaults, returnType, returnsSet, returnsTable, volatile,
+                comment,
                 variadic, returnCategory, resultTexts
             ) = try row.decode(
-                (String, [String], [String], [Bool], [Bool], Int16, String, Bool, String?, Bool, String?, Bool, String, String).self)
+                (String, [String], [String], [Bool], [Bool], [Bool], Int16, String, Bool, String?, Bool, String?, Bool, String, String).self
+            )
             let firstDefault = argumentTypes.count - Int(defaults)
             let arguments = argumentTypes.indices.map { index in
-                Function.Argument(
+                var argument = Function.Argument(
                     name: index < argumentNames.count ? argumentNames[index] : "",
                     type: argumentTypes[index], isArray: arrays[index], isJSON: jsons[index], hasDefault: index >= firstDefault)
+                argument.isComposite = composites[index]
+                return argument
             }
             var function = Function(
                 name: name, arguments: arguments, returnType: returnType, returnsSet: returnsSet,
