@@ -134,6 +134,12 @@ public struct ConfigLoader: Sendable {
         let dbPlanEnabled = choice(.dbPlanEnabled, &problems, as: BooleanChoice.self) == .true
         let dbAggregatesEnabled = choice(.dbAggregatesEnabled, &problems, as: BooleanChoice.self) == .true
         let dbTxEnd = choice(.dbTxEnd, &problems, as: TransactionEnd.self) ?? .commit
+        let dbSchemas = (value(.dbSchemas) ?? "public").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if dbSchemas.isEmpty || Set(dbSchemas).count != dbSchemas.count
+            || !dbSchemas.allSatisfy({ !$0.isEmpty && $0.count <= 63 && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } })
+        {
+            problems.add(.dbSchemas, "must be distinct schema names (letters, digits, _), comma-separated", quoted(value(.dbSchemas) ?? ""))
+        }
         let statementTimeout = Duration.milliseconds(integer(.statementTimeout, &problems))
         let poolSize = integer(.poolSize, &problems, computedDefault: Self.defaultPoolSize)
         let acquireTimeout = Duration.milliseconds(integer(.acquireTimeout, &problems))
@@ -209,6 +215,7 @@ public struct ConfigLoader: Sendable {
             maxRows: maxRows,
             restMaxBodyBytes: restMaxBodyBytes,
             dbPlanEnabled: dbPlanEnabled,
+            dbSchemas: dbSchemas,
             dbAggregatesEnabled: dbAggregatesEnabled,
             dbTxEnd: dbTxEnd,
             statementTimeout: statementTimeout,

@@ -21,6 +21,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case restMaxBodyBytes = "STRIVE_REST_MAX_BODY_BYTES"
     case dbPlanEnabled = "STRIVE_DB_PLAN_ENABLED"
     case dbAggregatesEnabled = "STRIVE_DB_AGGREGATES_ENABLED"
+    case dbSchemas = "STRIVE_DB_SCHEMAS"
     case dbTxEnd = "STRIVE_DB_TX_END"
     case statementTimeout = "STRIVE_STATEMENT_TIMEOUT_MS"
     case poolSize = "STRIVE_DB_POOL_SIZE"
@@ -277,6 +278,14 @@ extension ConfigVariable {
                 details: "`true` lets a caller aggregate (`select=status,count()`), grouped by the other selected columns, also inside "
                     + "embeds. Off by default, as in PostgREST: an aggregate over a large table is a cheap way to make the database "
                     + "work (PGRST123 when off).")
+        case .dbSchemas:
+            Setting(
+                .text, default: "public",
+                "schemas the data API exposes, comma-separated; the first is the default (PostgREST's db-schemas)",
+                details: "schemas the data API exposes, comma-separated (PostgREST's db-schemas). The first serves requests without "
+                    + "a profile; `Accept-Profile` (GET, HEAD) and `Content-Profile` (writes) choose another, anything else is 406 "
+                    + "PGRST106. Grants and row-level security decide access in each as in `public` (grant USAGE on the schema to "
+                    + "anon and authenticated).")
         case .dbTxEnd:
             Setting(
                 .choice(TransactionEnd.allCases.map(\.rawValue), default: TransactionEnd.commit.rawValue),

@@ -30,6 +30,8 @@ public struct StriveConfig: Sendable {
     public var restMaxBodyBytes: Int
     /// Whether callers may ask for their statement's plan (`STRIVE_DB_PLAN_ENABLED`).
     public var dbPlanEnabled = false
+    /// The schemas the data API exposes, the default first (`STRIVE_DB_SCHEMAS`).
+    public var dbSchemas = ["public"]
     /// Whether `select` may aggregate (`STRIVE_DB_AGGREGATES_ENABLED`).
     public var dbAggregatesEnabled = false
     /// How data API transactions end (`STRIVE_DB_TX_END`).

@@ -36,8 +36,8 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
         RestError(.badRequest, code: "PGRST100", message: message, details: details)
     }
 
-    public static func unknownTable(_ name: String) -> RestError {
-        RestError(.notFound, code: "PGRST205", message: "Could not find the table 'public.\(name)' in the schema cache")
+    public static func unknownTable(_ name: String, schema: String = "public") -> RestError {
+        RestError(.notFound, code: "PGRST205", message: "Could not find the table '\(schema).\(name)' in the schema cache")
     }
 
     public static func unknownColumn(_ column: String, table: String) -> RestError {
@@ -48,16 +48,16 @@ public struct RestError: Error, Sendable, Equatable, HTTPResponseError {
         RestError(.badRequest, code: "PGRST204", message: "Could not find the '\(column)' column of '\(table)' in the schema cache")
     }
 
-    public static func unknownFunction(_ name: String) -> RestError {
-        RestError(.notFound, code: "PGRST202", message: "Could not find the function public.\(name) in the schema cache")
+    public static func unknownFunction(_ name: String, schema: String = "public") -> RestError {
+        RestError(.notFound, code: "PGRST202", message: "Could not find the function \(schema).\(name) in the schema cache")
     }
 
-    static func noRelationship(_ parent: String, _ child: String, hint: String?) -> RestError {
+    static func noRelationship(_ parent: String, _ child: String, hint: String?, schema: String) -> RestError {
         RestError(
             .badRequest, code: "PGRST200",
             message: "Could not find a relationship between '\(parent)' and '\(child)' in the schema cache",
             details: "Searched for a foreign key relationship between '\(parent)' and '\(child)'"
-                + (hint.map { " using the hint '\($0)'" } ?? "") + " in the schema 'public', but no matches were found.")
+                + (hint.map { " using the hint '\($0)'" } ?? "") + " in the schema '\(schema)', but no matches were found.")
     }
 
     static func ambiguousRelationship(_ parent: String, _ child: String, candidates: [Relationship]) -> RestError {

@@ -40,6 +40,7 @@ public struct RestService: Sendable {
     public let settings: RestSettings
     let logger: Logger
 
+    /// `settings.schemas` and the store's are the same list: the store loads what requests may name.
     public init(database: Database, schema: SchemaCacheStore, settings: RestSettings, logger: Logger) {
         self.database = database
         self.schema = schema
@@ -48,7 +49,7 @@ public struct RestService: Sendable {
     }
 
     public func handle(_ request: ApiRequest) async throws -> RestReply {
-        let planner = Planner(cache: try await schema.current, settings: settings)
+        let planner = Planner(cache: try await schema.cache(for: request.schema), settings: settings)
         let plan: Plan
         switch request.action {
         case .read: plan = try planner.read(request)
@@ -67,6 +68,11 @@ public struct RestService: Sendable {
             try await executor.run(plan, as: request, ending: Executor.Ending(rollback: ending.rollback))
         }
         return try ReplyWriter.reply(plan, result, request: request, appliedTransaction: ending.applied)
+    }
+
+    /// The schema cache a document for `Accept-Profile: profile` describes (/openapi.json per profile).
+    public func schemaCache(profile: String?) async throws -> SchemaCache {
+        try await schema.cache(for: try ApiRequest.exposed(profile, schemas: settings.schemas))
     }
 
     /// `body`, with database refusals turned into PostgREST errors: the one place the data API maps them.

@@ -62,12 +62,12 @@ public enum StriveApplication {
                 database: database, secret: config.jwtSecret, issuer: config.publicURL + "/auth/v1",
                 settings: config.auth, logger: logger
             )
-            let schema = SchemaCacheStore(database: database, logger: logger)
+            let schema = SchemaCacheStore(database: database, schemas: config.dbSchemas, logger: logger)
             let rest = RestService(
                 database: database, schema: schema,
                 settings: RestSettings(
                     maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes, planEnabled: config.dbPlanEnabled,
-                    aggregatesEnabled: config.dbAggregatesEnabled, transactionEnd: config.dbTxEnd),
+                    aggregatesEnabled: config.dbAggregatesEnabled, transactionEnd: config.dbTxEnd, schemas: config.dbSchemas),
                 logger: logger)
             let storage = StorageService(
                 database: database, blobs: try await blobStore(config, logger: logger),
@@ -150,7 +150,8 @@ public enum StriveApplication {
             logger: services.logger
         ).register(on: router)
         router.get("openapi.json") { request, _ in
-            let schema = try await services.rest.schema.current
+            // Per profile, as PostgREST's root: `Accept-Profile` names an exposed schema.
+            let schema = try await services.rest.schemaCache(profile: request.headers[values: .acceptProfile].first)
             let document = OpenAPIDocument.make(schema: schema, serverURL: services.publicURL, version: StriveVersion.current)
             return Response(
                 status: .ok, headers: [.contentType: "application/openapi+json"],

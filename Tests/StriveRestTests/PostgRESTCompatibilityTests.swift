@@ -230,8 +230,6 @@ struct PostgRESTCompatibilityTests {
                     headers: ["Prefer": "return=representation", "Accept": "application/vnd.pgrst.object+json"], body: #"{"name":"x"}"#,
                     status: 406, code: "PGRST116"),
                 Scenario(name: "so no tag was renamed", path: "fx_tags?select=id&name=eq.x", status: 200, json: "[]"),
-                Scenario(
-                    name: "an unexposed schema", path: "fx_tags", headers: ["Accept-Profile": "private"], status: 406, code: "PGRST106"),
             ])
         }
     }
@@ -400,6 +398,48 @@ struct PostgRESTCompatibilityTests {
                 Scenario(
                     name: "refused unless enabled", path: "fx_posts?select=count()", status: 400,
                     json: #"{"code":"PGRST123","details":null,"hint":null,"message":"Use of aggregate functions is not allowed"}"#)
+            ])
+        }
+    }
+
+    /// Schemas other than `public`, chosen per request by profile headers.
+    @Test func schemasByProfile() async throws {
+        try await PostgRESTHarness.run { harness in
+            try await harness.check([
+                Scenario(
+                    name: "Accept-Profile reads another schema", path: "fx_notes?select=body,fx_labels(name)",
+                    headers: ["Accept-Profile": "fx_extra"], status: 200,
+                    json: #"[{"body":"in another schema","fx_labels":[{"name":"red"}]}]"#),
+                Scenario(
+                    name: "without it, the default schema", path: "fx_notes", status: 404,
+                    json:
+                        #"{"code":"PGRST205","details":null,"hint":null,"message":"Could not find the table 'public.fx_notes' in the schema cache"}"#
+                ),
+                Scenario(
+                    name: "Content-Profile writes there", method: .post, path: "fx_notes?select=id",
+                    headers: ["Content-Profile": "fx_extra", "Prefer": "return=representation"], body: #"{"id":2,"person":"bob"}"#,
+                    status: 201, json: #"[{"id":2}]"#),
+                Scenario(
+                    name: "and calls its functions", method: .post, path: "rpc/fx_note_count", headers: ["Content-Profile": "fx_extra"],
+                    body: "{}", status: 200, text: "2"),
+                Scenario(
+                    name: "GET of a function there", path: "rpc/fx_note_count", headers: ["Accept-Profile": "fx_extra"], status: 200,
+                    text: "2"),
+                Scenario(
+                    name: "an unexposed schema", path: "fx_tags", headers: ["Accept-Profile": "private"], status: 406,
+                    json: #"""
+                        {"code":"PGRST106","details":null,"hint":"Only the following schemas are exposed: public, fx_extra",
+                         "message":"Invalid schema: private"}
+                        """#),
+                Scenario(
+                    name: "the Content-Profile of a read does not count", path: "fx_tags?select=id&id=eq.1",
+                    headers: ["Content-Profile": "private"], status: 200, json: #"[{"id":1}]"#),
+                Scenario(
+                    name: "the API document per profile", path: "/openapi.json", headers: ["Accept-Profile": "fx_extra"], status: 200,
+                    contains: "/rest/v1/fx_notes"),
+                Scenario(
+                    name: "the API document of an unexposed profile", path: "/openapi.json", headers: ["Accept-Profile": "nope"],
+                    status: 406, code: "PGRST106"),
             ])
         }
     }

@@ -67,12 +67,22 @@ struct PostgRESTHarness: Sendable {
         create function public.fx_posts_by(person public.fx_people) returns setof public.fx_posts language sql stable
             as $$ select * from public.fx_posts where author = person.handle order by id $$;
 
+        create schema fx_extra;
+        create table fx_extra.fx_notes (id bigint primary key, person text references public.fx_people, body text);
+        create table fx_extra.fx_labels (id bigint primary key, note_id bigint references fx_extra.fx_notes, name text);
+        insert into fx_extra.fx_notes values (1, 'ann', 'in another schema');
+        insert into fx_extra.fx_labels values (1, 1, 'red');
+        create function fx_extra.fx_note_count() returns int language sql stable as $$ select count(*)::int from fx_extra.fx_notes $$;
+        grant usage on schema fx_extra to anon, authenticated, service_role;
+        grant select, insert on fx_extra.fx_notes, fx_extra.fx_labels to anon, authenticated, service_role;
+
         grant select, insert, update, delete on public.fx_people, public.fx_rooms, public.fx_room_details, public.fx_posts,
             public.fx_pairs, public.fx_tree, public.fx_tags, public.fx_post_tags to anon, authenticated, service_role;
         """
 
     static let environment = [
         "STRIVE_DB_PLAN_ENABLED": "true", "STRIVE_DB_TX_END": "commit-allow-override", "STRIVE_DB_AGGREGATES_ENABLED": "true",
+        "STRIVE_DB_SCHEMAS": "public,fx_extra",
     ]
 
     static func run<T: Sendable>(environment: [String: String] = environment, _ body: @Sendable (PostgRESTHarness) async throws -> T)
@@ -98,8 +108,9 @@ struct PostgRESTHarness: Sendable {
             payload = ByteBuffer(string: body)
             if headers[.contentType] == nil { headers[.contentType] = "application/json" }
         }
+        let prefix = scenario.path.hasPrefix("/") ? "" : "/rest/v1/"
         return try await http.send(
-            scenario.method, "/rest/v1/" + Self.uriSafe(scenario.path), apikey: serviceKey, bearer: serviceKey, headers: headers,
+            scenario.method, prefix + Self.uriSafe(scenario.path), apikey: serviceKey, bearer: serviceKey, headers: headers,
             body: payload)
     }
 

@@ -12,11 +12,11 @@ extension Planner {
 
     func call(_ request: ApiRequest) throws(RestError) -> Plan {
         guard let candidates = cache.overloads[request.target], !candidates.isEmpty else {
-            throw RestError.unknownFunction(request.target)
+            throw RestError.unknownFunction(request.target, schema: cache.schema)
         }
         let viaQuery = request.action != .call(method: .post)
         let arguments = try ProvidedArguments(request, candidates: candidates, viaQuery: viaQuery)
-        let function = try Self.choose(request.target, among: candidates, for: arguments)
+        let function = try Self.choose(request.target, among: candidates, for: arguments, schema: cache.schema)
         let argumentNames = Set(function.arguments.map(\.name))
         let query = try QueryGrammar.parse(
             viaQuery ? request.pairs.filter { !argumentNames.contains($0.0) } : request.pairs)
@@ -73,7 +73,8 @@ extension Planner {
     /// none fits, a POST goes to a function whose one unnamed parameter takes the whole body. Only
     /// functions PostgREST can call are candidates: all parameters named, or exactly one unnamed of
     /// type json, jsonb, text, xml or bytea. More than one fit is PostgREST's 300 PGRST203.
-    static func choose(_ name: String, among all: [SchemaCache.Function], for arguments: ProvidedArguments) throws(RestError)
+    static func choose(_ name: String, among all: [SchemaCache.Function], for arguments: ProvidedArguments, schema: String)
+        throws(RestError)
         -> SchemaCache.Function
     {
         let candidates = all.filter(\.isCallable)
@@ -93,16 +94,17 @@ extension Planner {
             throw RestError(
                 .notFound, code: "PGRST202",
                 message: given.isEmpty
-                    ? "Could not find the function public.\(name) without parameters in the schema cache"
-                    : "Could not find the function public.\(name)(\(names)) in the schema cache",
-                details: "Searched for the function public.\(name) \(searched) or with a single unnamed json/jsonb parameter,"
+                    ? "Could not find the function \(schema).\(name) without parameters in the schema cache"
+                    : "Could not find the function \(schema).\(name)(\(names)) in the schema cache",
+                details: "Searched for the function \(schema).\(name) \(searched) or with a single unnamed json/jsonb parameter,"
                     + " but no matches were found in the schema cache.")
         }
         guard fits.count == 1 else {
-            let ordered = fits.sorted { ($0.arguments.count, $0.signature) < ($1.arguments.count, $1.signature) }
+            let ordered = fits.sorted { ($0.arguments.count, $0.signature(in: schema)) < ($1.arguments.count, $1.signature(in: schema)) }
             throw RestError(
                 .multipleChoices, code: "PGRST203",
-                message: "Could not choose the best candidate function between: " + ordered.map(\.signature).joined(separator: ", "),
+                message: "Could not choose the best candidate function between: "
+                    + ordered.map { $0.signature(in: schema) }.joined(separator: ", "),
                 hint: "Try renaming the parameters or the function itself in the database so function overloading can be resolved")
         }
         return first
@@ -112,7 +114,7 @@ extension Planner {
     private func callExpression(_ function: SchemaCache.Function, _ arguments: ProvidedArguments, builder: inout SQLBuilder)
         throws(RestError) -> String
     {
-        let name = "\"public\".\(SQLBuilder.quote(function.name))"
+        let name = builder.qualified(function.name)
         if function.arguments.count == 1 && function.arguments[0].name.isEmpty {
             // PostgREST passes a single unnamed parameter the body as sent.
             return "\(name)((\(builder.bind(arguments.wholeBody ?? "")))::\(function.arguments[0].type))"

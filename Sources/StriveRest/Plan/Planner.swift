@@ -19,7 +19,7 @@ struct Planner {
         let inner = try builder.innerJoinConditions(query.select, parent: table, parentAlias: alias, path: "", query: query)
         let filters = try builder.whereClause(query.top.conditions, extra: inner, table: table, alias: alias)
         let order = try builder.orderClause(query.top.order, table: table, alias: alias)
-        let source = "\(SQLBuilder.qualified(table.name)) as \(SQLBuilder.quote(alias))\(filters)"
+        let source = "\(builder.qualified(table.name)) as \(SQLBuilder.quote(alias))\(filters)"
         let sql = SQLBuilder.result(
             over: "select \(projection) from \(source)\(groupBy)\(order) limit \(limit) offset \(offset)", media: request.output,
             total: Self.total(request, projection: projection, source: source, groupBy: groupBy))
@@ -58,7 +58,7 @@ struct Planner {
         for group in groups {
             let payload = builder.bind(WriteBody.jsonText(group.objects))
             let columns = group.columns.map(SQLBuilder.quote).joined(separator: ", ")
-            let relation = SQLBuilder.qualified(table.name)
+            let relation = builder.qualified(table.name)
             let insert =
                 group.columns.isEmpty
                 ? "insert into \(relation) default values"
@@ -83,12 +83,12 @@ struct Planner {
         if request.bodyFormat != .csv { try WriteBody.checkKinds(object, table: table) }
         let alias = table.name
         let payload = builder.bind(WriteBody.jsonText([object]))
-        let record = "json_populate_recordset(null::\(SQLBuilder.qualified(table.name)), \(payload)::json)"
+        let record = "json_populate_recordset(null::\(builder.qualified(table.name)), \(payload)::json)"
         let assignments = object.keys.sorted().map { "\(SQLBuilder.quote($0)) = \"input\".\(SQLBuilder.quote($0))" }.joined(separator: ", ")
         let checked = WriteBody.inputCheck(table, setting: Set(object.keys), record: record)
         let filters = try builder.whereClause(query.top.conditions, extra: [checked], table: table, alias: alias)
         let statement = """
-            update \(SQLBuilder.qualified(table.name)) as \(SQLBuilder.quote(alias)) set \(assignments)
+            update \(builder.qualified(table.name)) as \(SQLBuilder.quote(alias)) set \(assignments)
             from (select * from \(record) limit 1) as "input"
             \(filters)
             """
@@ -104,7 +104,7 @@ struct Planner {
         try Self.requireFilter(query, statement: "DELETE")
         let alias = table.name
         let filters = try builder.whereClause(query.top.conditions, table: table, alias: alias)
-        let statement = "delete from \(SQLBuilder.qualified(table.name)) as \(SQLBuilder.quote(alias))\(filters)"
+        let statement = "delete from \(builder.qualified(table.name)) as \(SQLBuilder.quote(alias))\(filters)"
         return try write(
             [statement], returning: "\(SQLBuilder.quote(alias)).*", upsert: false, table: table, query: query, builder: &builder,
             request: request, status: .ok)

@@ -105,7 +105,7 @@ extension SchemaCache {
         if let hint = embed.hint {
             candidates = candidates.filter { $0.matches(hint: hint) }
         }
-        guard let first = candidates.first else { throw .noRelationship(parent, target, hint: embed.hint) }
+        guard let first = candidates.first else { throw .noRelationship(parent, target, hint: embed.hint, schema: schema) }
         guard candidates.count == 1 else {
             throw .ambiguousRelationship(parent, target, candidates: candidates)
         }

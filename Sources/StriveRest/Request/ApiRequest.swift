@@ -25,6 +25,8 @@ public struct ApiRequest: Sendable {
     }
 
     public var action: Action
+    /// The schema named by `Accept-Profile`/`Content-Profile`, or the first exposed one.
+    public var schema: String
     /// The table, view or function name from the path.
     public var target: String
     public var identity: RequestIdentity
@@ -58,7 +60,7 @@ public struct ApiRequest: Sendable {
         self.output = output
         self.bodyFormat = Self.bodyFormat(headers[.contentType])
         self.body = body
-        try Self.checkProfile(headers, action: action, schemas: settings.schemas)
+        self.schema = try Self.profile(headers, action: action, schemas: settings.schemas)
     }
 
     /// True for GET and HEAD, which never change data (an rpc GET runs in a read-only transaction).
@@ -96,19 +98,26 @@ public struct ApiRequest: Sendable {
         }
     }
 
-    /// `Accept-Profile` (reads) and `Content-Profile` (writes) name the schema; only exposed ones are taken.
-    static func checkProfile(_ headers: HTTPFields, action: Action, schemas: [String]) throws(RestError) {
+    /// `Accept-Profile` (reads) and `Content-Profile` (writes) name the schema; only exposed ones are taken
+    /// (406 PGRST106), and none is the first exposed one.
+    static func profile(_ headers: HTTPFields, action: Action, schemas: [String]) throws(RestError) -> String {
         let reads: Bool
         switch action {
         case .read, .call(method: .get), .call(method: .head): reads = true
         default: reads = false
         }
-        guard let profile = reads ? headers[.acceptProfile] : headers[.contentProfile] else { return }
+        return try exposed(reads ? headers[.acceptProfile] : headers[.contentProfile], schemas: schemas)
+    }
+
+    /// `profile` if it is exposed, the default for none, else 406 PGRST106.
+    static func exposed(_ profile: String?, schemas: [String]) throws(RestError) -> String {
+        guard let profile else { return schemas.first ?? "public" }
         guard schemas.contains(profile) else {
             throw RestError(
                 .notAcceptable, code: "PGRST106", message: "Invalid schema: \(profile)",
                 hint: "Only the following schemas are exposed: \(schemas.joined(separator: ", "))")
         }
+        return profile
     }
 
     /// offset and limit from `offset=`/`limit=` and the `Range` header, capped at `maxRows`.

@@ -105,6 +105,6 @@ extension HTTPField.Name {
     static let contentRange = Self("Content-Range")!
     static let range = Self("Range")!
     static let rangeUnit = Self("Range-Unit")!
-    static let contentProfile = Self("Content-Profile")!
-    static let acceptProfile = Self("Accept-Profile")!
+    public static let contentProfile = Self("Content-Profile")!
+    public static let acceptProfile = Self("Accept-Profile")!
 }

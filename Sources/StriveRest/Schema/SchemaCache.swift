@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// What the data API may name: the `public` schema's tables and views, their columns, keys and foreign
+/// What the data API may name in one exposed schema: its tables and views, their columns, keys and foreign
 /// keys, and its functions, read from the catalogs. Every identifier in a request is looked up here and
 /// only the catalog's own spelling reaches SQL.
 public struct SchemaCache: Sendable {
@@ -97,11 +97,13 @@ public struct SchemaCache: Sendable {
         }
 
         /// The signature as PostgREST's errors print it: `public.f(a => integer, b => text)`.
-        public var signature: String {
-            "public.\(name)(" + arguments.map { "\($0.name) => \($0.type)" }.joined(separator: ", ") + ")"
+        public func signature(in schema: String) -> String {
+            "\(schema).\(name)(" + arguments.map { "\($0.name) => \($0.type)" }.joined(separator: ", ") + ")"
         }
     }
 
+    /// The schema this cache describes (`public` unless `STRIVE_DB_SCHEMAS` exposes others).
+    public let schema: String
     public let tables: [String: Table]
     public let foreignKeys: [ForeignKey]
     /// A function of one table's row returning one value, usable like a column of that table.
@@ -128,13 +130,17 @@ public struct SchemaCache: Sendable {
     /// Every function of each name: overloads are told apart by the arguments a call names.
     public let overloads: [String: [Function]]
 
-    public init(tables: [String: Table], foreignKeys: [ForeignKey], functions: [String: Function], overloads: [String: [Function]]? = nil) {
+    public init(
+        schema: String = "public", tables: [String: Table], foreignKeys: [ForeignKey], functions: [String: Function],
+        overloads: [String: [Function]]? = nil
+    ) {
+        self.schema = schema
         self.tables = tables
         self.foreignKeys = foreignKeys
         self.functions = functions
         self.overloads = overloads ?? functions.mapValues { [$0] }
         for function in self.overloads.values.joined() where function.arguments.count == 1 {
-            guard let table = Self.rowTable(function.arguments[0].type, in: tables) else { continue }
+            guard let table = Self.rowTable(function.arguments[0].type, schema: schema, in: tables) else { continue }
             if let target = function.returnsTable {
                 computedRelationships[table, default: [:]][function.name] = ComputedRelationship(
                     function: function.name, table: target, toOne: !function.returnsSet)
@@ -149,13 +155,13 @@ public struct SchemaCache: Sendable {
     }
 
     /// The table whose row type `type` (as `format_type` prints it) is, if any.
-    static func rowTable(_ type: String, in tables: [String: Table]) -> String? {
-        let name = type.hasPrefix("public.") ? String(type.dropFirst("public.".count)) : type
+    static func rowTable(_ type: String, schema: String, in tables: [String: Table]) -> String? {
+        let name = type.hasPrefix("\(schema).") ? String(type.dropFirst(schema.count + 1)) : type
         let unquoted = name.hasPrefix("\"") && name.hasSuffix("\"") ? String(name.dropFirst().dropLast()) : name
         return tables[unquoted] == nil ? nil : unquoted
     }
 
-    public static func load(on connection: PostgresConnection, logger: Logger) async throws -> SchemaCache {
+    public static func load(on connection: PostgresConnection, schema: String = "public", logger: Logger) async throws -> SchemaCache {
         var columnsByTable: [String: [Column]] = [:]
         for row in try await connection.rows(
             """
@@ -174,7 +180,7 @@ public struct SchemaCache: Sendable {
             join pg_catalog.pg_class c on c.oid = a.attrelid
             join pg_catalog.pg_namespace n on n.oid = c.relnamespace
             join pg_catalog.pg_type t on t.oid = a.atttypid
-            where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p', 'f') and a.attnum > 0 and not a.attisdropped
+            where n.nspname = \(schema) and c.relkind in ('r', 'v', 'm', 'p', 'f') and a.attnum > 0 and not a.attisdropped
             order by c.relname, a.attnum
             """, logger: logger
         ) {
@@ -198,7 +204,7 @@ public struct SchemaCache: Sendable {
                              where i.indrelid = c.oid and i.indisprimary), '{}'),
                    pg_catalog.pg_relation_is_updatable(c.oid, false) & 8 = 8
             from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-            where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p', 'f')
+            where n.nspname = \(schema) and c.relkind in ('r', 'v', 'm', 'p', 'f')
             """, logger: logger
         ) {
             let (name, isView, primaryKey, insertable) = try row.decode((String, Bool, [String], Bool).self)
@@ -213,7 +219,7 @@ public struct SchemaCache: Sendable {
             join pg_catalog.pg_class c on c.oid = i.indrelid
             join pg_catalog.pg_namespace n on n.oid = c.relnamespace
             join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
-            where n.nspname = 'public' and i.indisunique and i.indpred is null and i.indexprs is null
+            where n.nspname = \(schema) and i.indisunique and i.indpred is null and i.indexprs is null
             group by c.relname, i.indexrelid
             """, logger: logger
         ) {
@@ -229,7 +235,7 @@ public struct SchemaCache: Sendable {
             from pg_catalog.pg_constraint con
             join pg_catalog.pg_class c on c.oid = con.conrelid
             join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-            where n.nspname = 'public' and con.contype = 'c'
+            where n.nspname = \(schema) and con.contype = 'c'
             order by c.relname, con.conname
             """, logger: logger
         ) {
@@ -250,7 +256,7 @@ public struct SchemaCache: Sendable {
             join pg_catalog.pg_class dst on dst.oid = con.confrelid
             join pg_catalog.pg_namespace sn on sn.oid = src.relnamespace
             join pg_catalog.pg_namespace dn on dn.oid = dst.relnamespace
-            where con.contype = 'f' and sn.nspname = 'public' and dn.nspname = 'public'
+            where con.contype = 'f' and sn.nspname = \(schema) and dn.nspname = \(schema)
             order by con.conname
             """, logger: logger
         ) {
@@ -266,7 +272,7 @@ public struct SchemaCache: Sendable {
             with f as (
                 select p.*
                 from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-                where n.nspname = 'public' and p.prokind = 'f'
+                where n.nspname = \(schema) and p.prokind = 'f'
                   and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
                   and p.prorettype <> 'trigger'::regtype
             )
@@ -287,7 +293,7 @@ public struct SchemaCache: Sendable {
                    pg_catalog.format_type(f.prorettype, null), f.proretset,
                    (select c.relname from pg_catalog.pg_type rt join pg_catalog.pg_class c on c.oid = rt.typrelid
                     join pg_catalog.pg_namespace cn on cn.oid = c.relnamespace
-                    where rt.oid = f.prorettype and cn.nspname = 'public' and c.relkind <> 'c'),
+                    where rt.oid = f.prorettype and cn.nspname = \(schema) and c.relkind <> 'c'),
                    f.provolatile = 'v', pg_catalog.obj_description(f.oid, 'pg_proc'), f.provariadic <> 0,
                    (select rt.typcategory::text from pg_catalog.pg_type rt where rt.oid = f.prorettype),
                    -- result columns: OUT/TABLE parameters, else the attributes of a composite return type
@@ -331,7 +337,7 @@ public struct SchemaCache: Sendable {
             if functions[name] == nil { functions[name] = function }
             overloads[name, default: []].append(function)
         }
-        return SchemaCache(tables: tables, foreignKeys: foreignKeys, functions: functions, overloads: overloads)
+        return SchemaCache(schema: schema, tables: tables, foreignKeys: foreignKeys, functions: functions, overloads: overloads)
     }
 
     /// A function's result column as the catalog query describes it.

@@ -34,8 +34,9 @@ struct SQLBuilder {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    static func qualified(_ table: String) -> String {
-        "\"public\"." + quote(table)
+    /// A table or function of the cache's schema, quoted.
+    func qualified(_ name: String) -> String {
+        Self.quote(cache.schema) + "." + Self.quote(name)
     }
 
     /// A text value; the caller casts it.
@@ -91,7 +92,7 @@ struct SQLBuilder {
     }
 
     func table(_ name: String) throws(RestError) -> SchemaCache.Table {
-        guard let table = cache.tables[name] else { throw .unknownTable(name) }
+        guard let table = cache.tables[name] else { throw .unknownTable(name, schema: cache.schema) }
         return table
     }
 
@@ -206,16 +207,16 @@ struct SQLBuilder {
                 parentHoldsKey
                 ? pairs(childRef, key.referencedColumns, parentRef, key.columns)
                 : pairs(childRef, key.columns, parentRef, key.referencedColumns)
-            return (child, childAlias, "\(Self.qualified(child.name)) as \(childRef)", conditions)
+            return (child, childAlias, "\(qualified(child.name)) as \(childRef)", conditions)
         case .junction(let junction, let toParent, let toChild):
             let junctionRef = Self.quote(nextAlias(for: junction))
             let link =
                 pairs(junctionRef, toParent.columns, parentRef, toParent.referencedColumns)
                 + pairs(junctionRef, toChild.columns, childRef, toChild.referencedColumns)
-            let exists = "exists (select 1 from \(Self.qualified(junction)) as \(junctionRef) where \(link.joined(separator: " and ")))"
-            return (child, childAlias, "\(Self.qualified(child.name)) as \(childRef)", [exists])
+            let exists = "exists (select 1 from \(qualified(junction)) as \(junctionRef) where \(link.joined(separator: " and ")))"
+            return (child, childAlias, "\(qualified(child.name)) as \(childRef)", [exists])
         case .function(let function):
-            return (child, childAlias, "\"public\".\(Self.quote(function))(\(parentRef)) as \(childRef)", [])
+            return (child, childAlias, "\(qualified(function))(\(parentRef)) as \(childRef)", [])
         }
     }
 
@@ -417,7 +418,7 @@ struct SQLBuilder {
             expression = "\(Self.quote(alias)).\(Self.quote(found.name))"
         } else if let field = cache.computedFields[table.name]?[name] {
             column = field.column
-            expression = "\"public\".\(Self.quote(field.function))(\(Self.quote(alias)))"
+            expression = "\(qualified(field.function))(\(Self.quote(alias)))"
         } else {
             throw .unknownColumn(name, table: table.name)
         }
