@@ -375,10 +375,11 @@ public enum RestOpenAPI {
             var item: [String: JSONValue] = [
                 "get": OpenAPI.operation(
                     "Read \(name) (row-level security applies)", tag: "rest", secured: true, errors: .rest,
-                    parameters: readParameters(table) + filters, responses: ["200": OpenAPI.jsonResponse(rows)])
+                    parameters: readParameters(table) + filters + [profile(schema.schema, reads: true)],
+                    responses: ["200": rowsResponse(rows)])
             ]
             // A filter is required: PATCH and DELETE without one are refused (no accidental whole-table writes).
-            let keyed = writeFilters(table)
+            let keyed = writeFilters(table) + [profile(schema.schema, reads: false)]
             item["delete"] = OpenAPI.operation(
                 "Delete the \(name) rows the filters select", tag: "rest", secured: true, errors: .rest, parameters: keyed,
                 responses: ["204": OpenAPI.noContent("Deleted (Prefer: return=minimal)")])
@@ -391,7 +392,8 @@ public enum RestOpenAPI {
                     ])
                 ])
                 item["post"] = OpenAPI.operation(
-                    "Insert one \(name) row or an array of them", tag: "rest", secured: true, errors: .rest, body: insertBody,
+                    "Insert one \(name) row or an array of them", tag: "rest", secured: true, errors: .rest,
+                    parameters: [profile(schema.schema, reads: false)], body: insertBody,
                     responses: ["201": OpenAPI.noContent("Created (Prefer: return=minimal)")])
                 item["patch"] = OpenAPI.operation(
                     "Update the \(name) rows the filters select", tag: "rest", secured: true, errors: .rest, parameters: keyed,
@@ -408,6 +410,25 @@ public enum RestOpenAPI {
     }
 
     // MARK: Data API parameters
+
+    /// `Accept-Profile` (reads) or `Content-Profile` (writes): this document's schema. Without it a request
+    /// goes to the default schema (`STRIVE_DB_SCHEMAS`' first), which is this one when it is `public`.
+    static func profile(_ schema: String, reads: Bool) -> JSONValue {
+        OpenAPI.parameter(
+            reads ? "Accept-Profile" : "Content-Profile", "The schema (PostgREST's profiles): this document describes \(schema)",
+            in: "header", schema: OpenAPI.object(["type": "string", "enum": .array([.string(schema)])]))
+    }
+
+    /// Rows as JSON, or as CSV for `Accept: text/csv` (a header row, RFC 4180 quoting, NULL empty).
+    static func rowsResponse(_ rows: JSONValue) -> JSONValue {
+        OpenAPI.object([
+            "description": "Success",
+            "content": OpenAPI.object([
+                "application/json": OpenAPI.object(["schema": rows]),
+                "text/csv": OpenAPI.object(["schema": OpenAPI.object(["type": "string"])]),
+            ]),
+        ])
+    }
 
     static func readParameters(_ table: SchemaCache.Table) -> [JSONValue] {
         let names = table.columns.map(\.name)
