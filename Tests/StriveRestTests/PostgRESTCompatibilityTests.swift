@@ -358,6 +358,17 @@ struct PostgRESTCompatibilityTests {
                          "message":"Could not find a relationship between 'fx_tags' and 'fx_rooms' in the schema cache"}
                         """#),
                 Scenario(
+                    name: "a view embeds through its base table's key", path: "fx_recent_posts?select=id,fx_people(handle)&id=eq.1",
+                    status: 200, json: #"[{"id":1,"fx_people":{"handle":"ann"}}]"#),
+                Scenario(
+                    name: "a key onto a view's base table reaches the view",
+                    path: "fx_online_people?select=handle,fx_posts(id)&handle=eq.cy",
+                    status: 200, json: #"[{"handle":"cy","fx_posts":[{"id":4}]}]"#),
+                Scenario(
+                    name: "and a table embeds the view", path: "fx_posts?select=id,fx_online_people(handle)&id=in.(1,3)&order=id",
+                    status: 200,
+                    json: #"[{"id":1,"fx_online_people":{"handle":"ann"}},{"id":3,"fx_online_people":null}]"#),
+                Scenario(
                     name: "a nested !inner filters its parent embed",
                     path: "fx_people?select=handle,fx_posts(id,fx_rooms!inner(slug))&fx_posts.fx_rooms.slug=eq.lobby&handle=eq.ann",
                     status: 200,

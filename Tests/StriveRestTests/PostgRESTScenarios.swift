@@ -67,6 +67,10 @@ struct PostgRESTHarness: Sendable {
         create function public.fx_posts_by(person public.fx_people) returns setof public.fx_posts language sql stable
             as $$ select * from public.fx_posts where author = person.handle order by id $$;
 
+        create view public.fx_online_people as select handle, status from public.fx_people where status = 'ONLINE';
+        create view public.fx_recent_posts as select id, body, author from public.fx_posts order by id desc;
+        grant select on public.fx_online_people, public.fx_recent_posts to anon, authenticated, service_role;
+
         create schema fx_extra;
         create table fx_extra.fx_notes (id bigint primary key, person text references public.fx_people, body text);
         create table fx_extra.fx_labels (id bigint primary key, note_id bigint references fx_extra.fx_notes, name text);

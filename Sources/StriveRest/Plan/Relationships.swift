@@ -25,6 +25,11 @@ struct Relationship: Sendable {
         }
     }
 
+    var isThroughView: Bool {
+        if case .foreignKey(let key, _) = path { return key.throughView }
+        return false
+    }
+
     /// What disambiguates it in `child!<hint>`: the constraint (or junction table) name.
     var hintName: String {
         switch path {
@@ -101,6 +106,9 @@ extension SchemaCache {
                         Relationship(parent: parent, child: key.referencedTable, path: .foreignKey(key, parentHoldsKey: true), toOne: true))
                 }
             }
+            // A constraint or column names the key itself: its table, before the views that repeat it.
+            let direct = candidates.filter { !$0.isThroughView }
+            if !direct.isEmpty { candidates = direct }
         }
         if let hint = embed.hint {
             candidates = candidates.filter { $0.matches(hint: hint) }

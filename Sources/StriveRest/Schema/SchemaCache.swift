@@ -32,6 +32,8 @@ public struct SchemaCache: Sendable {
         public let columns: [String]
         public let referencedTable: String
         public let referencedColumns: [String]
+        /// A base table's key repeated for a view that exposes its columns (see `viewForeignKeys`).
+        public var throughView = false
     }
 
     public struct Table: Sendable {
@@ -265,6 +267,8 @@ public struct SchemaCache: Sendable {
                 ForeignKey(name: name, table: table, columns: columns, referencedTable: referenced, referencedColumns: referencedColumns))
         }
 
+        foreignKeys += try await viewForeignKeys(on: connection, schema: schema, tables: tables, foreignKeys: foreignKeys, logger: logger)
+
         var functions: [String: Function] = [:]
         var overloads: [String: [Function]] = [:]
         for row in try await connection.rows(
@@ -338,6 +342,47 @@ public struct SchemaCache: Sendable {
             overloads[name, default: []].append(function)
         }
         return SchemaCache(schema: schema, tables: tables, foreignKeys: foreignKeys, functions: functions, overloads: overloads)
+    }
+
+    /// The foreign keys a view inherits from the tables it reads, so views embed as PostgREST embeds them:
+    /// a key of a base table whose columns the view exposes under the same names is also the view's,
+    /// and a key onto a base table whose referenced columns the view exposes also points at the view.
+    /// (PostgREST follows each view column to its source through the view's query tree; a column the
+    /// view renames or computes is not followed here.)
+    static func viewForeignKeys(
+        on connection: PostgresConnection, schema: String, tables: [String: Table], foreignKeys: [ForeignKey], logger: Logger
+    ) async throws -> [ForeignKey] {
+        var sources: [(view: String, base: String, columns: Set<String>)] = []
+        for row in try await connection.rows(
+            """
+            select u.view_name::text, u.table_name::text, array_agg(u.column_name::text)
+            from information_schema.view_column_usage u
+            where u.view_schema = \(schema) and u.table_schema = \(schema)
+            group by 1, 2
+            """, logger: logger
+        ) {
+            let (view, base, used) = try row.decode((String, String, [String]).self)
+            guard let columns = tables[view]?.columns.map(\.name) else { continue }
+            sources.append((view, base, Set(used).intersection(columns)))
+        }
+        var inherited: [ForeignKey] = []
+        for source in sources {
+            for key in foreignKeys {
+                if key.table == source.base && Set(key.columns).isSubset(of: source.columns) {
+                    inherited.append(
+                        ForeignKey(
+                            name: key.name, table: source.view, columns: key.columns, referencedTable: key.referencedTable,
+                            referencedColumns: key.referencedColumns, throughView: true))
+                }
+                if key.referencedTable == source.base && Set(key.referencedColumns).isSubset(of: source.columns) {
+                    inherited.append(
+                        ForeignKey(
+                            name: key.name, table: key.table, columns: key.columns, referencedTable: source.view,
+                            referencedColumns: key.referencedColumns, throughView: true))
+                }
+            }
+        }
+        return inherited
     }
 
     /// A function's result column as the catalog query describes it.
