@@ -21,7 +21,8 @@ public enum AuthOpenAPI {
     /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them; other
     /// fields are ignored, as supabase-js sends some this server has no use for (`gotrue_meta_security`).
     static func body(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
-        var fields: [String: JSONValue] = ["gotrue_meta_security": .object(["type": "object"])]
+        // Ignored whatever it holds (a captcha token where captchas are on): any JSON.
+        var fields: [String: JSONValue] = ["gotrue_meta_security": .object(["description": "ignored"])]
         for (name, schema) in properties {
             fields[name] = required.contains(name) ? schema : .object(["anyOf": [schema, ["type": "null"]]])
         }

@@ -120,6 +120,10 @@ struct PlanTests {
         Case(
             name: "a rpc whole body", action: .call(method: .post), target: "whole", query: "", body: #"{"x":1}"#,
             sql: [#""public"."whole"((($1[1]))::json)"#], values: [#"{"x":1}"#]),
+        Case(
+            name: "braces in an in list are plain characters", target: "tasks", query: "title=in.(x{,y)",
+            sql: [#""tasks"."title" = any"#], values: [#"{"x{","y"}"#]),
+        Case(name: "an unbalanced brace in a logic tree", target: "tasks", query: "or=(title.eq.{,id.eq.1)", error: "PGRST100"),
         Case(name: "an unknown table", target: "nope", query: "", error: "PGRST205"),
         Case(name: "an unknown column", target: "tasks", query: "select=nope", error: "42703"),
         Case(name: "an ambiguous embed", target: "tasks", query: "select=people(*)", error: "PGRST201"),

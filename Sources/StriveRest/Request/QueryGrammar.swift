@@ -342,7 +342,7 @@ public enum QueryGrammar {
         }
         let inner = String(scalars.dropFirst().dropLast())
         var result: [Condition] = []
-        for item in try splitTopLevel(inner) {
+        for item in try splitTopLevel(inner, braces: true) {
             count += 1
             guard count <= maximumConditions else { throw .parse("too many filters (at most \(maximumConditions))") }
             var body = Substring(item).unicodeScalars
@@ -383,9 +383,10 @@ public enum QueryGrammar {
         return result
     }
 
-    /// Splits on commas outside double quotes, parentheses and braces (array literals such as
-    /// `tags.cs.{a,b}`), by Unicode scalars, as `parseFilter`.
-    static func splitTopLevel(_ text: String) throws(RestError) -> [String] {
+    /// Splits on commas outside double quotes and parentheses, by Unicode scalars, as `parseFilter`; in a
+    /// logic tree (`braces`) also outside braces, which hold array literals such as `tags.cs.{a,b}`. (An
+    /// `in.(…)` list or an `order` takes braces as plain characters.)
+    static func splitTopLevel(_ text: String, braces tracksBraces: Bool = false) throws(RestError) -> [String] {
         var parts: [String] = []
         var current = String.UnicodeScalarView()
         var depth = 0
@@ -412,10 +413,10 @@ public enum QueryGrammar {
                 depth -= 1
                 guard depth >= 0 else { throw .parse("unbalanced parentheses", details: String(text.prefix(80))) }
                 current.append(scalar)
-            case "{" where !quoted:
+            case "{" where !quoted && tracksBraces:
                 braces += 1
                 current.append(scalar)
-            case "}" where !quoted:
+            case "}" where !quoted && tracksBraces:
                 braces -= 1
                 guard braces >= 0 else { throw .parse("unbalanced braces", details: String(text.prefix(80))) }
                 current.append(scalar)
