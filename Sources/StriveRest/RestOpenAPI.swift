@@ -308,7 +308,7 @@ enum RowSchema {
     }
 }
 
-/// `/rest/v1/rpc/{name}`: POST with named arguments in a JSON object; GET for functions that change nothing.
+/// `/rest/v1/rpc/{name}`: POST with named arguments in a JSON object; GET with them as query parameters.
 enum RPCPaths {
     /// `@param name {JSON}` lines of a function's comment, by argument name.
     static func annotations(_ comment: String?) -> [String: [String: JSONValue]] {
@@ -344,16 +344,16 @@ enum RPCPaths {
             "post": OpenAPI.operation(
                 summary, tag: "rpc", secured: true, errors: .rest, body: body, bodyRequired: !required.isEmpty, responses: success)
         ]
-        if !function.isVolatile {
-            let parameters = function.arguments.map { argument in
-                OpenAPI.parameter(
-                    argument.name, "\(argument.type) argument", required: !argument.hasDefault,
-                    schema: properties[argument.name] ?? .object(ColumnSchema.base(type: argument.type, isArray: false, isJSON: false)))
-            }
-            item["get"] = OpenAPI.operation(
-                summary + " with arguments as query parameters", tag: "rpc", secured: true, errors: .rest, parameters: parameters,
-                responses: success)
+        // GET runs any function, in a read-only transaction, as PostgREST: one that writes answers 405 (25006).
+        let parameters = function.arguments.map { argument in
+            OpenAPI.parameter(
+                argument.name, "\(argument.type) argument", required: !argument.hasDefault,
+                schema: properties[argument.name] ?? .object(ColumnSchema.base(type: argument.type, isArray: false, isJSON: false)))
         }
+        item["get"] = OpenAPI.operation(
+            summary + " with arguments as query parameters, read-only"
+                + (function.isVolatile ? " (answers 405, SQLSTATE 25006, if it writes)" : ""), tag: "rpc", secured: true,
+            errors: .rest, parameters: parameters, responses: success)
         return item
     }
 }

@@ -70,14 +70,6 @@ public struct RestService: Sendable {
         return try ReplyWriter.reply(plan, result, request: request, appliedTransaction: ending.applied)
     }
 
-    /// The methods `Allow` names for `/rest/v1/rpc/<name>`, when fewer than the route's: POST alone for a
-    /// function that changes data, as PostgREST advertises it (a GET still runs it, read-only, and fails
-    /// only if it writes). Nil for anything else.
-    public func methods(ofRPC name: String) async -> [HTTPRequest.Method]? {
-        guard let function = try? await schema.current.functions[name], function.isVolatile else { return nil }
-        return [.post]
-    }
-
     /// The schema cache a document for `Accept-Profile: profile` describes (/openapi.json per profile).
     public func schemaCache(profile: String?) async throws -> SchemaCache {
         try await schema.cache(for: try ApiRequest.exposed(profile, schemas: settings.schemas))

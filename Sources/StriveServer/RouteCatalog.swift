@@ -12,17 +12,10 @@ final class RouteCatalog: Sendable {
     }
 
     private let routes = Mutex<[Route]>([])
-    /// Narrows the route's methods for paths whose resource decides (an rpc function that changes data
-    /// takes POST only): given the path, the methods, or nil to keep the route's.
-    private let narrowing: @Sendable (String) async -> [HTTPRequest.Method]?
-
-    init(narrowing: @escaping @Sendable (String) async -> [HTTPRequest.Method]? = { _ in nil }) {
-        self.narrowing = narrowing
-    }
 
     /// What `Allow` says for `path`: the matched route's methods, narrowed by its resource, HEAD with GET.
     func allowedMethods(for path: String) async -> [HTTPRequest.Method] {
-        var methods = await narrowing(path) ?? self.methods(for: path)
+        var methods = self.methods(for: path)
         if methods.contains(.get) && !methods.contains(.head) { methods.append(.head) }
         return methods
     }

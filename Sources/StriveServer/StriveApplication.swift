@@ -126,10 +126,7 @@ public enum StriveApplication {
     }
 
     public static func makeRouter(_ services: Services) -> Router<StriveRequestContext> {
-        let routes = RouteCatalog { [rest = services.rest] path in
-            guard path.hasPrefix("/rest/v1/rpc/") else { return nil }
-            return await rest.methods(ofRPC: String(path.dropFirst("/rest/v1/rpc/".count)))
-        }
+        let routes = RouteCatalog()
         let router = CatalogingRouter(
             router: Router(context: StriveRequestContext.self, options: .autoGenerateHeadEndpoints), catalog: routes)
         StriveMetrics.bootstrap()

@@ -28,7 +28,8 @@ struct ErrorPipelineTests {
         Case(method: .get, path: "/rest/v1/tasks/extra/segments", status: 404, keys: rest),
         Case(method: .init("TRACE")!, path: "/rest/v1/tasks", status: 405, keys: rest, allow: "DELETE, GET, HEAD, PATCH, POST"),
         Case(method: .put, path: "/rest/v1/tasks", status: 405, keys: rest, allow: "DELETE, GET, HEAD, PATCH, POST"),
-        Case(method: .options, path: "/rest/v1/rpc/mark_all_notifications_read", status: 405, keys: rest, allow: "POST"),
+        // Every function answers GET, HEAD and POST (GET and HEAD read-only).
+        Case(method: .options, path: "/rest/v1/rpc/mark_all_notifications_read", status: 405, keys: rest, allow: "GET, HEAD, POST"),
         // GET runs any function, read-only: one that writes fails with 25006, as in PostgREST.
         Case(method: .get, path: "/rest/v1/rpc/mark_all_notifications_read", status: 405, keys: rest),
         Case(method: .get, path: "/rest/v1/tasks?id=eq.nope", status: 400, keys: rest),
