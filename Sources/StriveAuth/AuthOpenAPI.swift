@@ -4,7 +4,9 @@ import StriveCore
 public enum AuthOpenAPI {
     static let email: JSONValue = .object([
         "type": "string", "maxLength": 254,
-        "pattern": "^[^@\\s,\\u0000-\\u001f\\u007f]+@[^@\\s,.\\u0000-\\u001f\\u007f]+(\\.[^@\\s,.\\u0000-\\u001f\\u007f]+)+$",
+        // \s is ECMAScript's, which leaves out U+0085 (NEL): Swift counts it as white space, so it is listed.
+        "pattern":
+            "^[^@\\s,\\u0000-\\u001f\\u007f\\u0085]+@[^@\\s,.\\u0000-\\u001f\\u007f\\u0085]+(\\.[^@\\s,.\\u0000-\\u001f\\u007f\\u0085]+)+$",
     ])
     static let password: JSONValue = .object([
         "type": "string", "minLength": .number(Double(PasswordHasher.minimumLength)),
@@ -12,6 +14,8 @@ public enum AuthOpenAPI {
     ])
     static let metadata: JSONValue = .object([
         "type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"]),
+        // PostgreSQL's jsonb refuses NUL, in keys as in values.
+        "propertyNames": .object(["pattern": "^[^\\u0000]*$"]),
     ])
     static let user: JSONValue = .object(["type": "object", "required": ["id", "aud", "role"]])
     static let session: JSONValue = .object([

@@ -28,14 +28,14 @@ enum ColumnSchema {
         }
     }
 
-    static func base(type: String, isArray: Bool, isJSON: Bool, labels: [String] = []) -> [String: JSONValue] {
+    static func base(type: String, isArray: Bool, isJSON: Bool, labels: [String] = [], nullItems: Bool = true) -> [String: JSONValue] {
         if isJSON { return ["$ref": "#/components/schemas/JSONValue"] }
         // (nullable or not, see `make`)
         if !labels.isEmpty { return ["enum": .array(labels.map(JSONValue.string))] }
         if isArray {
             // PostgreSQL arrays may hold NULLs.
             var items = base(type: String(type.dropLast(2)), isArray: false, isJSON: false)
-            allowNull(&items)
+            if nullItems { allowNull(&items) }
             return ["type": "array", "items": .object(items)]
         }
         if let temporal = TemporalText.pattern(for: type) {
@@ -346,9 +346,12 @@ enum RPCPaths {
         ]
         // GET runs any function, in a read-only transaction, as PostgREST: one that writes answers 405 (25006).
         let parameters = function.arguments.map { argument in
-            OpenAPI.parameter(
-                argument.name, "\(argument.type) argument", required: !argument.hasDefault,
-                schema: properties[argument.name] ?? .object(ColumnSchema.base(type: argument.type, isArray: false, isJSON: false)))
+            // A query string has no NULL: an array argument's items there are values only.
+            var schema = properties[argument.name] ?? .object(ColumnSchema.base(type: argument.type, isArray: false, isJSON: false))
+            if argument.isArray {
+                schema = .object(ColumnSchema.base(type: argument.type, isArray: true, isJSON: false, nullItems: false))
+            }
+            return OpenAPI.parameter(argument.name, "\(argument.type) argument", required: !argument.hasDefault, schema: schema)
         }
         item["get"] = OpenAPI.operation(
             summary + " with arguments as query parameters, read-only"
