@@ -2,8 +2,9 @@ import Foundation
 import Testing
 
 /// The data API answers as PostgREST 12/13 does — status, error code and body — for the request shapes
-/// the Supabase clients send: each table is one area, each row one behaviour.
-@Suite("PostgREST compatibility")
+/// the Supabase clients send: each table is one area, each row one behaviour. One test at a time: each
+/// starts a server on a database of its own, and beside every other suite they crowded its first minute.
+@Suite("PostgREST compatibility", .serialized)
 struct PostgRESTCompatibilityTests {
     /// Operator modifiers and logic trees around arrays, quotes and lists.
     @Test func filtersWithModifiersAndLogicTrees() async throws {
