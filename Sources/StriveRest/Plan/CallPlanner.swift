@@ -34,17 +34,7 @@ extension Planner {
             // Rows with columns: filtered, ordered and projected like a table's.
             let table = SchemaCache.Table(
                 name: function.name, isView: true, columns: function.resultColumns, primaryKey: [], insertable: false)
-            let alias = function.name
-            let (offset, limit) = request.window(query.top, maxRows: settings.maxRows)
-            let (projection, groupBy) = try builder.projectionAndGrouping(
-                query.select, table: table, alias: alias, path: "", query: query)
-            let inner = try builder.innerJoinConditions(query.select, parent: table, parentAlias: alias, path: "", query: query)
-            let filters = try builder.whereClause(query.top.conditions, extra: inner, table: table, alias: alias)
-            let order = try builder.orderClause(query.top.order, table: table, alias: alias)
-            let source = "\(callSQL) as \(SQLBuilder.quote(alias))\(filters)"
-            let sql = SQLBuilder.result(
-                over: "select \(projection) from \(source)\(groupBy)\(order) limit \(limit) offset \(offset)", media: request.output,
-                total: Self.total(request, projection: projection, source: source, groupBy: groupBy))
+            let (sql, offset) = try rows(query, of: table, from: callSQL, alias: function.name, request: request, builder: &builder)
             return Plan(
                 statement: .query(sql), values: builder.values, writes: writes, readOnly: request.isRead,
                 shape: function.returnsSet ? .rows(offset: offset) : .single, maxAffected: maxAffected)

@@ -13,17 +13,27 @@ struct Planner {
         let query = try QueryGrammar.parse(request.pairs)
         var builder = SQLBuilder(cache: cache, aggregatesEnabled: settings.aggregatesEnabled)
         let table = try builder.table(request.target)
+        let (sql, offset) = try rows(
+            query, of: table, from: builder.qualified(table.name), alias: table.name, request: request, builder: &builder)
+        return Plan(statement: .query(sql), values: builder.values, writes: false, readOnly: false, shape: .rows(offset: offset))
+    }
+
+    /// The answer's statement over the rows of `table` read from `from` (the table itself, or a function
+    /// call returning its rows): select with embeds, filters with `!inner` embeds, grouping, order, range,
+    /// and the total `Prefer: count` asks for.
+    func rows(
+        _ query: ParsedQuery, of table: SchemaCache.Table, from: String, alias: String, request: ApiRequest, builder: inout SQLBuilder
+    ) throws(RestError) -> (sql: String, offset: Int) {
         let (offset, limit) = request.window(query.top, maxRows: settings.maxRows)
-        let alias = table.name
         let (projection, groupBy) = try builder.projectionAndGrouping(query.select, table: table, alias: alias, path: "", query: query)
         let inner = try builder.innerJoinConditions(query.select, parent: table, parentAlias: alias, path: "", query: query)
         let filters = try builder.whereClause(query.top.conditions, extra: inner, table: table, alias: alias)
         let order = try builder.orderClause(query.top.order, table: table, alias: alias)
-        let source = "\(builder.qualified(table.name)) as \(SQLBuilder.quote(alias))\(filters)"
+        let source = "\(from) as \(SQLBuilder.quote(alias))\(filters)"
         let sql = SQLBuilder.result(
             over: "select \(projection) from \(source)\(groupBy)\(order) limit \(limit) offset \(offset)", media: request.output,
             total: Self.total(request, projection: projection, source: source, groupBy: groupBy))
-        return Plan(statement: .query(sql), values: builder.values, writes: false, readOnly: false, shape: .rows(offset: offset))
+        return (sql, offset)
     }
 
     /// `Prefer: count=…`'s total: the rows the filters leave, or the groups when the select aggregates.
