@@ -31,8 +31,9 @@ public struct TypeCatalog: Sendable {
         self.oneToOneForeignKeys = oneToOneForeignKeys
     }
 
-    public static func load(on connection: PostgresConnection, logger: Logger) async throws -> TypeCatalog {
-        let schema = try await SchemaCache.load(on: connection, logger: logger)
+    /// The catalog of one exposed schema (`public` unless `STRIVE_DB_SCHEMAS` names others).
+    public static func load(on connection: PostgresConnection, schema name: String = "public", logger: Logger) async throws -> TypeCatalog {
+        let schema = try await SchemaCache.load(on: connection, schema: name, logger: logger)
 
         var enums: [String: [String]] = [:]
         for row in try await connection.rows(
@@ -41,7 +42,7 @@ public struct TypeCatalog: Sendable {
             from pg_catalog.pg_type t
             join pg_catalog.pg_namespace n on n.oid = t.typnamespace
             join pg_catalog.pg_enum e on e.enumtypid = t.oid
-            where n.nspname = 'public'
+            where n.nspname = \(name)
             group by t.typname
             """, logger: logger)
         {
@@ -58,7 +59,7 @@ public struct TypeCatalog: Sendable {
             from pg_catalog.pg_class c
             join pg_catalog.pg_namespace n on n.oid = c.relnamespace
             join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-            where n.nspname = 'public' and c.relkind = 'c'
+            where n.nspname = \(name) and c.relkind = 'c'
             group by c.relname
             order by c.relname
             """, logger: logger)
@@ -73,7 +74,7 @@ public struct TypeCatalog: Sendable {
             select con.conname::text
             from pg_catalog.pg_constraint con
             join pg_catalog.pg_namespace n on n.oid = con.connamespace
-            where con.contype = 'f' and n.nspname = 'public'
+            where con.contype = 'f' and n.nspname = \(name)
               and exists (select 1 from pg_catalog.pg_index i
                           where i.indrelid = con.conrelid and i.indisunique and i.indpred is null
                             and i.indnkeyatts = cardinality(con.conkey)
@@ -124,7 +125,10 @@ struct PostgresTypeName: Equatable {
             let close = name[parenthesis...].firstIndex(of: ")") ?? name.index(before: name.endIndex)
             name = String(name[..<parenthesis]) + String(name[name.index(after: close)...])
         }
-        if name.hasPrefix("public.") { name.removeFirst("public.".count) }
+        if let dot = name.firstIndex(of: "."), !name.hasPrefix("\"") {
+            // `schema.type`: a type of the catalog's schema as printed from outside the search path.
+            name = String(name[name.index(after: dot)...])
+        }
         if name.hasPrefix("\"") && name.hasSuffix("\"") && name.count >= 2 {
             name = String(name.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"")
         }

@@ -15,26 +15,40 @@ struct Generate: AsyncParsableCommand {
         }
 
         static let configuration = CommandConfiguration(
-            abstract: "Print the public schema's types for a client: TypeScript for supabase-js, or Swift Codable structs.",
+            abstract: "Print the exposed schemas' types for a client: TypeScript for supabase-js, or Swift Codable structs.",
             discussion: """
-                Reads the same catalog the data API serves (tables, views, functions, enums of the public schema)
+                Reads the same catalog the data API serves (tables, views, functions, enums of each exposed schema)
                 from DATABASE_URL, or the self-managed cluster in the data directory. The TypeScript file has the
                 shape of `supabase gen types typescript`: `createClient<Database>(…)` takes its `Database`.
                 """
         )
 
         @Option(help: "typescript or swift.") var lang: Language
+        @Option(
+            name: .customLong("schema"),
+            help: "A schema to describe (repeat for several; the first is the default). Default: STRIVE_DB_SCHEMAS, else public.")
+        var schemas: [String] = []
         @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
         @OptionGroup var database: DatabaseOptions
+
+        /// `--schema`, else the data API's exposed schemas (`STRIVE_DB_SCHEMAS`), else `public`.
+        var exposedSchemas: [String] {
+            if !schemas.isEmpty { return schemas }
+            let configured = (ProcessInfo.processInfo.environment["STRIVE_DB_SCHEMAS"] ?? "").split(separator: ",")
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            return configured.isEmpty ? ["public"] : configured
+        }
 
         func run() async throws {
             let logger = makeLogger(level: try commandLogLevel())
             var source: String?
             try await reportingFailure { () async throws(StartupError) in
                 source = try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
-                    let catalog: TypeCatalog
+                    var catalogs: [TypeCatalog] = []
                     do {
-                        catalog = try await TypeCatalog.load(on: connection, logger: logger)
+                        for schema in exposedSchemas {
+                            catalogs.append(try await TypeCatalog.load(on: connection, schema: schema, logger: logger))
+                        }
                     } catch {
                         throw .database(
                             .statementFailed(
@@ -42,8 +56,8 @@ struct Generate: AsyncParsableCommand {
                                 message: DatabaseError.serverError(in: error)?.message ?? "reading the schema failed"))
                     }
                     switch lang {
-                    case .typescript: return TypeScriptTypes.render(catalog)
-                    case .swift: return SwiftTypes.render(catalog)
+                    case .typescript: return TypeScriptTypes.render(catalogs)
+                    case .swift: return SwiftTypes.render(catalogs)
                     }
                 }
             }

@@ -181,6 +181,44 @@ struct GeneratedTypesTests {
         }
     }
 
+    /// Every exposed schema gets its key in `Database` (and its namespace in Swift), with its own enums,
+    /// even where a table's name repeats one of `public`.
+    @Test func everyExposedSchemaHasItsTypes() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let (typescript, swift) = try await database.withOwnerConnection { connection in
+            for statement in [
+                "create schema fx_other", "create type fx_other.shade as enum ('light', 'dark')",
+                "create table fx_other.customers (id bigint primary key, shade fx_other.shade not null, note text)",
+                "create function fx_other.darkest() returns setof fx_other.customers language sql stable as $$ select * from fx_other.customers $$",
+            ] {
+                try await connection.run(PostgresQuery(unsafeSQL: statement), logger: database.logger)
+            }
+            let catalogs = [
+                try await TypeCatalog.load(on: connection, logger: database.logger),
+                try await TypeCatalog.load(on: connection, schema: "fx_other", logger: database.logger),
+            ]
+            return (TypeScriptTypes.render(catalogs), SwiftTypes.render(catalogs))
+        }
+        #expect(swift.contains("public enum FxOther {"), "\(swift.prefix(400))")
+        let folder = try Self.temporaryFolder()
+        try typescript.write(toFile: folder + "/database.ts", atomically: true, encoding: .utf8)
+        try """
+        import { Database, Tables } from "./database"
+        type Other = Database["fx_other"]
+        const row: Other["Tables"]["customers"]["Row"] = { id: 1, shade: "dark", note: null }
+        const shade: Other["Enums"]["shade"] = "light"
+        const rows: Other["Functions"]["darkest"]["Returns"] = [row]
+        const publicCustomer: Tables<"customers">["name"] = "still public's"
+        // @ts-expect-error not a label of fx_other.shade
+        const wrong: Other["Tables"]["customers"]["Insert"] = { id: 2, shade: "grey" }
+        export const used = [row, shade, rows, publicCustomer, wrong]
+        """.write(toFile: folder + "/usage.ts", atomically: true, encoding: .utf8)
+        let tsc = try #require(ToolProcess.find("tsc"), "tsc not found: install Debian's node-typescript (.ci/run does)")
+        let result = try await ToolProcess.run(
+            tsc, ["--noEmit", "--strict", "--target", "es2020", "--moduleResolution", "node", "usage.ts"], in: folder)
+        #expect(result.status == 0, "tsc failed:\n\(result.output)")
+    }
+
     static func temporaryFolder() throws -> String {
         let folder = NSTemporaryDirectory() + "strive-typegen-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
