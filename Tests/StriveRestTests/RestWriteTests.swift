@@ -4,7 +4,9 @@ import Hummingbird
 import StriveTestSupport
 import Testing
 
-@Suite("Data API writes, RPC and safety")
+/// One test at a time: each test seeds a database and starts a server, and all at once beside the other suites they
+/// overran the test client's fixed 20 s read timeout in the suite's first minutes.
+@Suite("Data API writes, RPC and safety", .serialized)
 struct RestWriteTests {
     @Test func insertWithEveryPreferOption() async throws {
         try await RestHarness.run { harness in

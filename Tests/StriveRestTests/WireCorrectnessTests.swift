@@ -5,7 +5,9 @@ import Testing
 
 /// What real clients and a fuzzer found on the wire: query strings as forms encode them, no accidental
 /// whole-table writes, PATCH values checked even when no row matches, strict JSON kinds.
-@Suite("Data API on the wire")
+/// One test at a time: each test seeds a database and starts a server, and all at once beside the other suites they
+/// overran the test client's fixed 20 s read timeout in the suite's first minutes.
+@Suite("Data API on the wire", .serialized)
 struct WireCorrectnessTests {
     /// supabase-py (httpx) encodes a space as `+`: `name=eq.Customer+7` must find "Customer 7".
     @Test func plusInAQueryStringIsASpace() async throws {
