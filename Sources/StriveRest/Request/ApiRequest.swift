@@ -13,6 +13,14 @@ public struct ApiRequest: Sendable {
         case delete
         /// `rpc/<name>`: GET and HEAD read their arguments from the query string.
         case call(method: CallMethod)
+
+        /// GET and HEAD, which never change data.
+        public var isRead: Bool {
+            switch self {
+            case .read, .call(method: .get), .call(method: .head): true
+            default: false
+            }
+        }
     }
 
     public enum CallMethod: Sendable, Equatable {
@@ -60,16 +68,11 @@ public struct ApiRequest: Sendable {
         self.output = output
         self.bodyFormat = Self.bodyFormat(headers[.contentType])
         self.body = body
-        self.schema = try Self.profile(headers, action: action, schemas: settings.schemas)
+        self.schema = try Self.exposed(action.isRead ? headers[.acceptProfile] : headers[.contentProfile], schemas: settings.schemas)
     }
 
     /// True for GET and HEAD, which never change data (an rpc GET runs in a read-only transaction).
-    public var isRead: Bool {
-        switch action {
-        case .read, .call(method: .get), .call(method: .head): true
-        default: false
-        }
-    }
+    public var isRead: Bool { action.isRead }
 
     public var isHead: Bool {
         action == .read(head: true) || action == .call(method: .head)
@@ -98,18 +101,8 @@ public struct ApiRequest: Sendable {
         }
     }
 
-    /// `Accept-Profile` (reads) and `Content-Profile` (writes) name the schema; only exposed ones are taken
-    /// (406 PGRST106), and none is the first exposed one.
-    static func profile(_ headers: HTTPFields, action: Action, schemas: [String]) throws(RestError) -> String {
-        let reads: Bool
-        switch action {
-        case .read, .call(method: .get), .call(method: .head): reads = true
-        default: reads = false
-        }
-        return try exposed(reads ? headers[.acceptProfile] : headers[.contentProfile], schemas: schemas)
-    }
-
-    /// `profile` if it is exposed, the default for none, else 406 PGRST106.
+    /// The schema `Accept-Profile` (reads) or `Content-Profile` (writes) names, if it is exposed; the default
+    /// for none, else 406 PGRST106.
     static func exposed(_ profile: String?, schemas: [String]) throws(RestError) -> String {
         guard let profile else { return schemas.first ?? "public" }
         guard schemas.contains(profile) else {

@@ -11,6 +11,14 @@ public struct JSONPathStep: Sendable, Equatable {
     /// An array index (digits, optionally negative), written into SQL as a number.
     public var index: Int?
 
+    /// A step whose key is an index when it is digits, optionally negative (`->0`, `->-1`).
+    init(asText: Bool, key: String) {
+        self.asText = asText
+        self.key = key
+        let isIndex = key != "-" && key.first.map { $0 == "-" || $0.isNumber } == true && key.dropFirst().allSatisfy(\.isNumber)
+        self.index = isIndex ? Int(key) : nil
+    }
+
     /// `info->city->>name` → ("info", [->city, ->>name]). Keys may be double-quoted.
     static func split(_ text: String) throws(RestError) -> (column: String, path: [JSONPathStep]) {
         guard let arrow = text.range(of: "->") else { return (text, []) }
@@ -25,8 +33,7 @@ public struct JSONPathStep: Sendable, Equatable {
             let end = rest.range(of: "->")?.lowerBound ?? rest.endIndex
             let key = QueryGrammar.unquoted(String(rest[..<end]))
             guard !key.isEmpty else { throw .parse("a JSON path step names a key or an index", details: text) }
-            let isIndex = key.first.map { $0 == "-" || $0.isNumber } == true && key.dropFirst().allSatisfy(\.isNumber) && key != "-"
-            steps.append(JSONPathStep(asText: asText, key: key, index: isIndex ? Int(key) : nil))
+            steps.append(JSONPathStep(asText: asText, key: key))
             rest = rest[end...]
         }
         guard !column.isEmpty else { throw .parse("a JSON path starts with a column", details: text) }
@@ -482,8 +489,7 @@ struct Scanner {
                 index += 1
             }
             key += try name()
-            let isIndex = key != "-" && key.first.map { $0 == "-" || $0.isNumber } == true && key.dropFirst().allSatisfy(\.isNumber)
-            steps.append(JSONPathStep(asText: asText, key: key, index: isIndex ? Int(key) : nil))
+            steps.append(JSONPathStep(asText: asText, key: key))
         }
         return steps
     }
