@@ -15,7 +15,7 @@ part_mib="${2:-8}"
 strive="$(pwd)/.build/release/strive"
 [ -x "$strive" ] || { echo "build first: swift build -c release --product strive" >&2; exit 1; }
 python=.build-venv/bin/python
-[ -x "$python" ] || { echo "run .ci/run once: it prepares .build-venv with moto" >&2; exit 1; }
+[ -x "$python" ] || { echo "run Scripts/test once: it prepares .build-venv with moto" >&2; exit 1; }
 source Benchmarks/lib.sh
 bench_work strive-s3-bench
 

@@ -28,21 +28,21 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     public func register(on router: some RouterMethods<Context>) {
         let group = router.group("auth/v1")
-        group.post("signup") { request, context in try await mappingErrors { try await signUp(request, context) } }
-        group.post("token") { request, context in try await mappingErrors { try await token(request, context) } }
-        group.get("user") { request, context in try await mappingErrors { try await user(request, context) } }
-        group.put("user") { request, context in try await mappingErrors { try await updateUser(request, context) } }
-        group.post("logout") { request, context in try await mappingErrors { try await logout(request, context) } }
-        group.get("admin/users") { request, context in try await mappingErrors { try await listUsers(request, context) } }
-        group.post("admin/users") { request, context in try await mappingErrors { try await createUser(request, context) } }
-        group.get("admin/users/:id") { request, context in try await mappingErrors { try await adminUser(request, context) } }
-        group.put("admin/users/:id") { request, context in try await mappingErrors { try await adminUpdate(request, context) } }
-        group.delete("admin/users/:id") { request, context in try await mappingErrors { try await adminDelete(request, context) } }
-        group.get("admin/users/:id/factors") { request, context in try await mappingErrors { try await adminFactors(request, context) } }
+        group.post("signup") { request, context in try await signUp(request, context) }
+        group.post("token") { request, context in try await token(request, context) }
+        group.get("user") { request, context in try await user(request, context) }
+        group.put("user") { request, context in try await updateUser(request, context) }
+        group.post("logout") { request, context in try await logout(request, context) }
+        group.get("admin/users") { request, context in try await listUsers(request, context) }
+        group.post("admin/users") { request, context in try await createUser(request, context) }
+        group.get("admin/users/:id") { request, context in try await adminUser(request, context) }
+        group.put("admin/users/:id") { request, context in try await adminUpdate(request, context) }
+        group.delete("admin/users/:id") { request, context in try await adminDelete(request, context) }
+        group.get("admin/users/:id/factors") { request, context in try await adminFactors(request, context) }
         group.delete("admin/users/:id/factors/:factor") { request, context in
-            try await mappingErrors { try await adminDeleteFactor(request, context) }
+            try await adminDeleteFactor(request, context)
         }
-        group.get("settings") { request, context in try await mappingErrors { try await settings(request, context) } }
+        group.get("settings") { request, context in try await settings(request, context) }
         registerMailFlows(on: group)
         registerFactors(on: group)
     }
@@ -352,31 +352,6 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     func json(_ value: some Encodable) throws -> Response {
         let data = try SupabaseJSON.encoder.encode(value)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    /// Database refusals reach clients as auth errors: an ended session as `session_not_found`, a rule of
-    /// the schema (the last OWNER of an organization, say) as a 422 naming it. Anything else stays a bug.
-    func mappingErrors(_ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch {
-            let mapped = Self.authError(for: error)
-            if let refusal = mapped as? AuthError { StriveMetrics.authFailed(reason: refusal.code) }
-            throw mapped
-        }
-    }
-
-    private static func authError(for error: any Error) -> any Error {
-        if error is AuthError { return error }
-        guard let fields = DatabaseError.serverFields(in: error) else { return error }
-        switch fields.code {
-        case .sessionNotFound: return AuthError.sessionNotFound
-        case .checkViolation, .foreignKeyViolation, .uniqueViolation, .insufficientPrivilege:
-            return AuthError(status: .unprocessableContent, code: "validation_failed", message: fields.message)
-        default:
-            // Class 22, data exceptions: a value PostgreSQL cannot store (NUL in metadata, say).
-            return fields.sqlState.hasPrefix("22") ? AuthError.validation(fields.message) : error
-        }
     }
 }
 

@@ -5,10 +5,10 @@ import StriveIdentity
 /// GoTrue's `/factors` endpoints (TOTP).
 extension AuthRoutes {
     func registerFactors(on group: RouterGroup<Context>) {
-        group.post("factors") { request, context in try await mappingErrors { try await enroll(request, context) } }
-        group.post("factors/:factor/challenge") { request, context in try await mappingErrors { try await challenge(request, context) } }
-        group.post("factors/:factor/verify") { request, context in try await mappingErrors { try await verifyFactor(request, context) } }
-        group.delete("factors/:factor") { request, context in try await mappingErrors { try await unenroll(request, context) } }
+        group.post("factors") { request, context in try await enroll(request, context) }
+        group.post("factors/:factor/challenge") { request, context in try await challenge(request, context) }
+        group.post("factors/:factor/verify") { request, context in try await verifyFactor(request, context) }
+        group.delete("factors/:factor") { request, context in try await unenroll(request, context) }
     }
 
     struct EnrollBody: Decodable {

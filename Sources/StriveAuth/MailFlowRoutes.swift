@@ -8,14 +8,14 @@ import StriveIdentity
 /// sign-up, recovery and OTP bodies carry.
 extension AuthRoutes {
     func registerMailFlows(on group: RouterGroup<Context>) {
-        group.get("verify") { request, context in try await mappingErrors { try await verifyLink(request, context) } }
-        group.post("verify") { request, context in try await mappingErrors { try await verify(request, context) } }
-        group.post("recover") { request, context in try await mappingErrors { try await recover(request, context) } }
-        group.post("otp") { request, context in try await mappingErrors { try await otp(request, context) } }
-        group.post("resend") { request, context in try await mappingErrors { try await resend(request, context) } }
-        group.post("invite") { request, context in try await mappingErrors { try await invite(request, context) } }
-        group.post("admin/generate_link") { request, context in try await mappingErrors { try await generateLink(request, context) } }
-        group.get("reauthenticate") { request, context in try await mappingErrors { try await reauthenticate(request, context) } }
+        group.get("verify") { request, context in try await verifyLink(request, context) }
+        group.post("verify") { request, context in try await verify(request, context) }
+        group.post("recover") { request, context in try await recover(request, context) }
+        group.post("otp") { request, context in try await otp(request, context) }
+        group.post("resend") { request, context in try await resend(request, context) }
+        group.post("invite") { request, context in try await invite(request, context) }
+        group.post("admin/generate_link") { request, context in try await generateLink(request, context) }
+        group.get("reauthenticate") { request, context in try await reauthenticate(request, context) }
     }
 
     func reauthenticate(_ request: Request, _ context: Context) async throws -> Response {

@@ -1,25 +1,22 @@
 import Foundation
 import Logging
 import PostgresNIO
+import StriveBlobs
 import StriveCore
 import StriveDatabase
-import StriveS3
 
-/// Where a restore writes: an empty database (as its owner), the client programs, an empty object store
-/// (the local store's root, or the S3 bucket when `bucket` is set), and where a development secret goes (a
-/// data directory's `jwt-secret`; nil for `DATABASE_URL`).
+/// Where a restore writes: an empty database (as its owner), the client programs, an empty blob store,
+/// and where a development secret goes (a data directory's `jwt-secret`; nil for `DATABASE_URL`).
 public struct RestoreDestination: Sendable {
     public let target: DatabaseTarget
     public let binaryDirectory: String
-    public let storageRoot: String
-    public let bucket: S3Client?
+    public let blobs: any BlobStore
     public let secretFile: String?
 
-    public init(target: DatabaseTarget, binaryDirectory: String, storageRoot: String, bucket: S3Client? = nil, secretFile: String?) {
+    public init(target: DatabaseTarget, binaryDirectory: String, blobs: any BlobStore, secretFile: String?) {
         self.target = target
         self.binaryDirectory = binaryDirectory
-        self.storageRoot = storageRoot
-        self.bucket = bucket
+        self.blobs = blobs
         self.secretFile = secretFile
     }
 
@@ -93,20 +90,13 @@ public enum BackupRestorer {
 
     /// Refuses a destination whose database has Strive's schema or whose store holds blobs.
     public static func checkEmpty(_ destination: RestoreDestination, logger: Logger) async throws(BackupError) {
-        if let bucket = destination.bucket {
-            let listed: [S3Client.ListedObject]
-            do {
-                listed = try await bucket.listObjects(prefix: BackupWriter.bucketKey("")).objects
-            } catch {
-                throw .files("cannot list bucket \(bucket.configuration.bucket): \(error)")
-            }
-            if !listed.isEmpty { throw .targetNotEmpty("bucket \(bucket.configuration.bucket) already holds objects") }
-        } else {
-            let blobs = destination.storageRoot + "/blobs"
-            if let entries = try? FileManager.default.contentsOfDirectory(atPath: blobs), !entries.isEmpty {
-                throw .targetNotEmpty("\(blobs) already holds objects")
-            }
+        let empty: Bool
+        do {
+            empty = try await destination.blobs.isEmpty()
+        } catch {
+            throw .files("cannot list the blob store: \(error)")
         }
+        if !empty { throw .targetNotEmpty("the blob store already holds objects") }
         let occupied = try await withConnection(destination, logger: logger) { connection in
             try await connection.rows(
                 """
@@ -145,43 +135,32 @@ public enum BackupRestorer {
         logger.info("restored", metadata: ["objects": "\(archive.manifest.objects.count)"])
     }
 
-    /// Puts each object's blob into the store's layout (local: `blobs/<first two>/<version>`, moved when the
-    /// work directory is on the same file system; a bucket: `blobs/<version>`); returns what it wrote.
-    private static func placeObjects(_ archive: VerifiedArchive, into destination: RestoreDestination) async throws(BackupError) -> [String]
+    /// Files each object's bytes in the store under the blob id its row names; returns what it placed.
+    private static func placeObjects(_ archive: VerifiedArchive, into destination: RestoreDestination) async throws(BackupError)
+        -> [BlobID]
     {
-        var placed: [String] = []
+        var placed: [BlobID] = []
         do {
             for object in archive.manifest.objects {
-                let source = archive.directory + "/" + object.path
-                if let bucket = destination.bucket {
-                    let key = BackupWriter.bucketKey(object.version)
-                    try await bucket.upload(fileAt: source, to: key)
-                    placed.append(key)
-                    continue
+                guard let id = BlobID(object.version) else {
+                    throw BackupError.corruptArchive(
+                        "object \(object.bucket)/\(object.name) names blob \(object.version), which is not a blob id")
                 }
-                let directory = destination.storageRoot + "/blobs/\(object.version.prefix(2))"
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let target = directory + "/" + object.version
-                if rename(source, target) != 0 { _ = try FileDigest.copy(source, to: target) }
-                placed.append(target)
+                try await destination.blobs.place(fileAt: archive.directory + "/" + object.path, as: id)
+                placed.append(id)
             }
         } catch {
             await remove(placed, from: destination)
-            throw .files(
-                "placing the objects in \(destination.bucket.map { "bucket " + $0.configuration.bucket } ?? destination.storageRoot): \(error)"
-            )
+            if let error = error as? BackupError { throw error }
+            throw .files("placing the objects in the blob store: \(error)")
         }
         return placed
     }
 
-    /// Takes back what `placeObjects` wrote.
-    private static func remove(_ placed: [String], from destination: RestoreDestination) async {
-        for item in placed {
-            if let bucket = destination.bucket {
-                try? await bucket.deleteObject(item)
-            } else {
-                try? FileManager.default.removeItem(atPath: item)
-            }
+    /// Takes back what `placeObjects` placed.
+    private static func remove(_ placed: [BlobID], from destination: RestoreDestination) async {
+        for id in placed {
+            try? await destination.blobs.delete(id)
         }
     }
 

@@ -1,31 +1,26 @@
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
+import StriveBlobs
 import StriveCore
 import StriveDatabase
-import StriveS3
 
-/// Where a backup reads from: the database (as its owner), the PostgreSQL client programs, the object
-/// store (the local store's root, or the S3 bucket when `bucket` is set), and a development data
-/// directory's generated JWT secret.
+/// Where a backup reads from: the database (as its owner), the PostgreSQL client programs, the blob
+/// store the objects' bytes are in, and a development data directory's generated JWT secret.
 public struct BackupSource: Sendable {
     public let target: DatabaseTarget
     public let binaryDirectory: String
-    public let storageRoot: String
-    public let bucket: S3Client?
+    public let blobs: any BlobStore
     public let secretFile: String?
     /// Recorded in the manifest.
     public let striveVersion: String
 
-    public init(
-        target: DatabaseTarget, binaryDirectory: String, storageRoot: String, bucket: S3Client? = nil, secretFile: String?,
-        striveVersion: String
-    ) {
+    public init(target: DatabaseTarget, binaryDirectory: String, blobs: any BlobStore, secretFile: String?, striveVersion: String) {
         self.striveVersion = striveVersion
         self.target = target
         self.binaryDirectory = binaryDirectory
-        self.storageRoot = storageRoot
-        self.bucket = bucket
+        self.blobs = blobs
         self.secretFile = secretFile
     }
 
@@ -158,26 +153,25 @@ public enum BackupWriter {
 }
 
 extension BackupWriter {
-    /// The object store's key of a version in a bucket (`S3BlobStore`'s layout).
-    static func bucketKey(_ version: String) -> String { "blobs/" + version }
-
-    /// Copies one object's bytes into the archive's staging folder; returns their size and SHA-256.
+    /// Copies one object's bytes from the store into the archive's staging folder; returns their size and SHA-256.
     static func copyObject(
         _ row: (bucket: String, name: String, version: String), from source: BackupSource, to destination: String
     ) async throws(BackupError) -> (bytes: Int64, sha256: String) {
-        guard let bucket = source.bucket else {
-            let blob = source.storageRoot + "/blobs/\(row.version.prefix(2))/\(row.version)"
-            guard FileManager.default.fileExists(atPath: blob) else {
-                throw .files("object \(row.bucket)/\(row.name) has no bytes at \(blob) (the store is missing a blob its row names)")
-            }
-            return try FileDigest.copy(blob, to: destination)
+        guard let id = BlobID(row.version) else {
+            throw .files("object \(row.bucket)/\(row.name) names blob \(row.version), which is not a blob id")
         }
+        let file = try DigestingFile(creating: destination)
         do {
-            return try await bucket.download(bucketKey(row.version), to: destination)
-        } catch let error as S3Error where error.isNotFound {
-            throw .files("object \(row.bucket)/\(row.name) has no bytes in the bucket (the store is missing a blob its row names)")
+            try await source.blobs.read(id, range: nil) { chunk in try file.append(chunk) }
+            return try file.finish()
         } catch {
-            throw .files("copying \(row.bucket)/\(row.name) from the bucket: \(error)")
+            file.abandon()
+            switch error {
+            case let error as BackupError: throw error
+            case BlobStoreError.notFound:
+                throw .files("object \(row.bucket)/\(row.name) has no bytes (the store is missing blob \(id), which its row names)")
+            default: throw .files("copying \(row.bucket)/\(row.name) from the store: \(error)")
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ public struct MailDelivery: Service {
         let (wakeUps, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await withDiscardingTaskGroup { group in
             group.addTask {
-                try? await cancelWhenGracefulShutdown {
+                await cancelWhenGracefulShutdown {
                     await database.listen(
                         on: Self.channel, logger: logger, onListening: { wake.yield() }, onNotification: { _ in wake.yield() })
                 }

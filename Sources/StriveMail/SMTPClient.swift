@@ -119,7 +119,10 @@ public struct SMTPClient: Sendable {
             }
             try await session.command("STARTTLS", expecting: 220)
             do {
-                try await channel.pipeline.addHandler(try makeTLSHandler(), position: .first).get()
+                // The handler is made on the channel's event loop: it may not cross to another thread.
+                try await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.addHandler(try makeTLSHandler(), position: .first)
+                }.get()
             } catch let error as MailError {
                 throw error
             } catch {
@@ -140,7 +143,7 @@ public struct SMTPClient: Sendable {
         try await session.send(Self.dotStuffed(message) + "\r\n.\r\n")
         try await session.expect("message", 250)
         // The message is accepted; a failed goodbye changes nothing.
-        try? await session.command("QUIT", expecting: 221)
+        _ = try? await session.command("QUIT", expecting: 221)
     }
 
     private func makeTLSHandler() throws -> NIOSSLClientHandler {

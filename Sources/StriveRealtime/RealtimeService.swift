@@ -28,7 +28,7 @@ public final class RealtimeService: Service, Sendable {
 
     public func run() async throws {
         await hub.attach(bus: bus)
-        try? await cancelWhenGracefulShutdown { [hub, feed, bus, columns, logger] in
+        await cancelWhenGracefulShutdown { [hub, feed, bus, columns, logger] in
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     await feed.run(isWanted: { await hub.hasChannels }) { changes in

@@ -60,30 +60,16 @@ public struct RestService: Sendable {
         }
         let executor = Executor(database: database, logger: logger)
         if case .plan(let options) = request.output {
-            let text = try await mappingErrors(request) { try await executor.explain(plan, as: request, options) }
+            let text = try await executor.explain(plan, as: request, options)
             return ReplyWriter.plan(text, media: request.output)
         }
         let ending = settings.transactionEnd.resolve(requested: request.preferences.transaction?.rawValue)
-        let result = try await mappingErrors(request) {
-            try await executor.run(plan, as: request, ending: Executor.Ending(rollback: ending.rollback))
-        }
+        let result = try await executor.run(plan, as: request, ending: Executor.Ending(rollback: ending.rollback))
         return try ReplyWriter.reply(plan, result, request: request, appliedTransaction: ending.applied)
     }
 
     /// The schema cache a document for `Accept-Profile: profile` describes (/openapi.json per profile).
     public func schemaCache(profile: String?) async throws -> SchemaCache {
         try await schema.cache(for: try ApiRequest.exposed(profile, schemas: settings.schemas))
-    }
-
-    /// `body`, with database refusals turned into PostgREST errors: the one place the data API maps them.
-    private func mappingErrors<T>(_ request: ApiRequest, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as RestError {
-            throw error
-        } catch {
-            guard let fields = DatabaseError.serverFields(in: error) else { throw error }
-            throw RestError.database(fields, anonymous: request.anonymous)
-        }
     }
 }

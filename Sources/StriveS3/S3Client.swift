@@ -144,30 +144,6 @@ public final class S3Client: Sendable {
 
     // MARK: Files
 
-    /// Writes the object to a new file at `path`, streamed; returns its size and hex SHA-256. Nothing is
-    /// left at `path` when it fails.
-    public func download(_ key: String, to path: String) async throws -> (bytes: Int64, sha256: String) {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
-        var hasher = SHA256()
-        var bytes: Int64 = 0
-        do {
-            try await getObject(key, range: nil) { chunk in
-                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                try file.write(contentsOf: chunk.readableBytesView)
-                bytes += Int64(chunk.readableBytes)
-            }
-            try file.synchronize()
-            try file.close()
-        } catch {
-            try? file.close()
-            try? FileManager.default.removeItem(atPath: path)
-            throw error
-        }
-        return (bytes, SigV4Signer.hex(hasher.finalize()))
-    }
-
     /// Uploads the file at `path` as `key`: one PUT up to `partSize`, a multipart upload above it, one part
     /// in memory at a time.
     public func upload(fileAt path: String, to key: String, partSize: Int = 8 << 20) async throws {

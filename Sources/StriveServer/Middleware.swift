@@ -73,9 +73,10 @@ struct AccessLogMiddleware: RouterMiddleware {
     }
 }
 
-/// The one place a failure becomes an answer, in the shape of the surface the request was for: surface
-/// errors pass through (they render themselves), a request no route takes becomes 405 with `Allow` or
-/// 404, and anything else is a bug — logged with the request id, answered 500 revealing nothing.
+/// The one place a failure becomes an answer, in the shape of the surface the request was for: the
+/// surface's translator turns what handlers throw (domain and database errors) into its errors, a request
+/// no route takes becomes 405 with `Allow` or 404, the database out of reach 503, and anything else is a
+/// bug — logged with the request id, answered 500 revealing nothing.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = StriveRequestContext
     let routes: RouteCatalog
@@ -94,18 +95,21 @@ struct ErrorMiddleware: RouterMiddleware {
                 throw surface.methodNotAllowed(request.method, allowed: allowed)
             }
             throw surface.error(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
-        } catch let error as any HTTPResponseError {
-            if error.status.code >= 500 { record(request, context, status: error.status.code, message: "\(error.status)") }
-            throw error
-        } catch  where DatabaseError.isConnectionFailure(error) {
-            let reason = DatabaseError.connectionFailureReason(error)
-            context.logger.warning("database unavailable", metadata: ["reason": "\(reason)"])
-            record(request, context, status: 503, message: "database unavailable: \(reason)")
-            throw Surface(path: request.uri.path).unavailable(reason)
         } catch {
+            let surface = Surface(path: request.uri.path)
+            if let answer = surface.translator?.translate(error, caller: try? context.caller()) ?? (error as? any HTTPResponseError) {
+                if answer.status.code >= 500 { record(request, context, status: answer.status.code, message: "\(answer.status)") }
+                throw answer
+            }
+            if DatabaseError.isConnectionFailure(error) {
+                let reason = DatabaseError.connectionFailureReason(error)
+                context.logger.warning("database unavailable", metadata: ["reason": "\(reason)"])
+                record(request, context, status: 503, message: "database unavailable: \(reason)")
+                throw surface.unavailable(reason)
+            }
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             record(request, context, status: 500, message: String(String(reflecting: error).prefix(1000)))
-            throw Surface(path: request.uri.path).internalError()
+            throw surface.internalError()
         }
     }
 

@@ -29,7 +29,7 @@ struct SchemaReloadService: Service {
             }
             group.addTask {
                 // Every (re)connection reloads once: DDL committed while nobody listened is picked up then.
-                try? await cancelWhenGracefulShutdown {
+                await cancelWhenGracefulShutdown {
                     await database.listen(
                         on: Self.channel, logger: logger, onListening: { changed.yield("listening") },
                         onNotification: { changed.yield($0) })

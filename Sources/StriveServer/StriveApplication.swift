@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import StriveAuth
+import StriveBlobs
 import StriveCore
 import StriveDatabase
 import StriveIdentity
@@ -11,7 +12,6 @@ import StriveMail
 import StriveMetrics
 import StriveRealtime
 import StriveRest
-import StriveS3
 import StriveStorage
 
 /// Assembles the HTTP application: middleware in order, then every surface's routes.
@@ -82,41 +82,13 @@ public enum StriveApplication {
                 anonKey: config.apiKeys.anon, logger: logger)
         }
 
-        /// The store `STRIVE_STORAGE_BACKEND` names. An S3 bucket that refuses the credentials or does not
-        /// exist stops the start; one that does not answer only warns (requests get 503 until it does).
-        static func blobStore(_ config: StriveConfig, logger: Logger) async throws -> any BlobStore {
-            guard case .s3(let settings) = config.storageBackend else { return try await LocalBlobStore(root: config.storageDirectory) }
-            let client = try s3Client(settings)
-            let store = S3BlobStore(client: client, partSize: settings.partSize, logger: logger)
+        /// The store `STRIVE_STORAGE_BACKEND` names (see `BlobStoreFactory`); one it cannot use stops the start.
+        static func blobStore(_ config: StriveConfig, logger: Logger) async throws(StartupError) -> any BlobStore {
             do {
-                try await store.checkBucket()
-            } catch S3Error.unreachable(let reason) {
-                logger.warning(
-                    "the S3 endpoint does not answer; storage requests fail with 503 until it does",
-                    metadata: ["endpoint": "\(settings.endpoint)", "reason": "\(reason)"])
+                return try await BlobStoreFactory.open(config.storageBackend, localRoot: config.storageDirectory, logger: logger)
             } catch {
-                try? await client.shutdown()
-                let place = "bucket \(settings.bucket) at \(settings.endpoint)"
-                switch error {
-                case .service(status: 404, _, _): throw StartupError.objectStore("\(place) does not exist (create it first)")
-                case .service(status: 403, _, _):
-                    throw StartupError.objectStore(
-                        "\(place) refuses these credentials (STRIVE_S3_ACCESS_KEY_ID, STRIVE_S3_SECRET_ACCESS_KEY)")
-                case .service(status: 301, _, _), .service(status: 400, _, _):
-                    throw StartupError.objectStore("\(place) answered \(error); is STRIVE_S3_REGION the bucket's region?")
-                default: throw StartupError.objectStore("\(place): \(error)")
-                }
+                throw .objectStore(error.reason)
             }
-            return store
-        }
-
-        /// A client for the bucket of `STRIVE_S3_*`; whoever makes it shuts it down.
-        public static func s3Client(_ settings: S3Settings) throws(StartupError) -> S3Client {
-            guard let endpoint = URL(string: settings.endpoint) else { throw .objectStore("STRIVE_S3_ENDPOINT is not a URL") }
-            return S3Client(
-                configuration: S3Configuration(
-                    endpoint: endpoint, region: settings.region, bucket: settings.bucket, accessKeyID: settings.accessKeyID,
-                    secretAccessKey: settings.secretAccessKey.value, forcePathStyle: settings.forcePathStyle))
         }
 
         /// Delivers the mail auth queues (the launcher runs it beside the HTTP server).
@@ -125,17 +97,32 @@ public enum StriveApplication {
         }
     }
 
+    /// What every request passes before its route, outermost first. docs/ARCHITECTURE.md states this order
+    /// and a test holds it to this list.
+    static func middleware(_ services: Services, routes: RouteCatalog) -> [any MiddlewareProtocol<Request, Response, StriveRequestContext>]
+    {
+        [
+            // Outermost: it sees every answer, errors included, with the route template the router matched.
+            MetricsMiddleware(),
+            RequestIDMiddleware(),
+            CallerMiddleware<StriveRequestContext>(tokens: services.auth.tokens),
+            AccessLogMiddleware(),
+            // Innermost: what a handler throws becomes its surface's answer before the log and metrics see it.
+            ErrorMiddleware(routes: routes, recent: services.recentErrors),
+        ]
+    }
+
+    /// The type names of `middleware`, outermost first (what the architecture document must state).
+    public static func middlewareNames(_ services: Services) -> [String] {
+        middleware(services, routes: RouteCatalog()).map { String(String(describing: type(of: $0)).prefix { $0 != "<" }) }
+    }
+
     public static func makeRouter(_ services: Services) -> Router<StriveRequestContext> {
         let routes = RouteCatalog()
         let router = CatalogingRouter(
             router: Router(context: StriveRequestContext.self, options: .autoGenerateHeadEndpoints), catalog: routes)
         StriveMetrics.bootstrap()
-        // Outermost: it sees every answer, errors included, with the route template the router matched.
-        router.add(middleware: MetricsMiddleware())
-        router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: CallerMiddleware<StriveRequestContext>(tokens: services.auth.tokens))
-        router.add(middleware: AccessLogMiddleware())
-        router.add(middleware: ErrorMiddleware(routes: routes, recent: services.recentErrors))
+        for layer in middleware(services, routes: routes) { _ = router.add(middleware: layer) }
         HealthRoutes(database: services.database, migrator: services.migrator, readinessTimeout: .seconds(3)).register(on: router)
         AuthRoutes<StriveRequestContext>(service: services.auth).register(on: router)
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)

@@ -2,9 +2,9 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import StriveBackup
+import StriveBlobs
 import StriveCore
 import StriveDatabase
-import StriveS3
 import StriveStorage
 
 /// `strive serve`: the cluster (when self-managed), migrations, the pools and the HTTP server, run until
@@ -93,7 +93,7 @@ public struct StriveLauncher: Sendable {
             .init(
                 service: ShutdownDeadline(
                     grace: .seconds(25), cluster: managed?.ownsCluster == true ? managed?.cluster : nil, logger: logger)))
-        if let schedule = try backupSchedule(target: target, managed: managed, bucket: (services.storage.blobs as? S3BlobStore)?.client) {
+        if let schedule = try backupSchedule(target: target, managed: managed, blobs: services.storage.blobs) {
             serviceList.append(.init(service: schedule))
         }
         // Only the process that started the cluster restarts it (not one adopting another's).
@@ -132,7 +132,7 @@ public struct StriveLauncher: Sendable {
     }
 
     /// The scheduled backups, when `STRIVE_BACKUP_SCHEDULE` asks for them; pg_dump must be found at start.
-    private func backupSchedule(target: DatabaseTarget, managed: ManagedCluster?, bucket: S3Client?) throws(StartupError)
+    private func backupSchedule(target: DatabaseTarget, managed: ManagedCluster?, blobs: any BlobStore) throws(StartupError)
         -> BackupScheduleService?
     {
         guard config.backup.interval != nil else { return nil }
@@ -147,8 +147,7 @@ public struct StriveLauncher: Sendable {
         let secret: String? = managed == nil ? nil : config.databaseSettings.dataDirectory + "/jwt-secret"
         return BackupScheduleService(
             source: BackupSource(
-                target: target, binaryDirectory: binaries ?? "", storageRoot: config.storageDirectory, bucket: bucket, secretFile: secret,
-                striveVersion: StriveVersion.current),
+                target: target, binaryDirectory: binaries ?? "", blobs: blobs, secretFile: secret, striveVersion: StriveVersion.current),
             settings: config.backup, instance: config.instanceID, logger: logger)
     }
 }

@@ -26,6 +26,16 @@ enum Surface: Sendable, Equatable {
         }
     }
 
+    /// How this surface answers what its handlers throw; nil where every error is already an answer.
+    var translator: (any ErrorTranslator)? {
+        switch self {
+        case .auth: AuthErrorTranslator()
+        case .rest: RestErrorTranslator()
+        case .storage: StorageErrorTranslator()
+        case .realtime, .ops: nil
+        }
+    }
+
     /// No route matches the path.
     func noRoute(_ request: Request) -> any HTTPResponseError {
         let message = "no route for \(request.method.rawValue) \(request.uri.path)"

@@ -161,24 +161,14 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func requireService(_ context: Context) throws {
-        let caller: Caller
-        do {
-            caller = try context.caller()
-        } catch {
-            throw StorageError.unauthorized(error)
-        }
+        let caller = try context.caller()
         guard caller.role == .serviceRole else { throw StorageError.notServiceRole }
     }
 
     /// Reading the buckets' configuration is also for platform admins (the console, with the admin's own
     /// token); changing it stays with the service role.
     func requireServiceOrPlatformAdmin(_ request: Request, _ context: Context) async throws {
-        let caller: Caller
-        do {
-            caller = try context.caller()
-        } catch {
-            throw StorageError.unauthorized(error)
-        }
+        let caller = try context.caller()
         guard try await caller.isAdministrator(on: storage.database, method: request.method.rawValue, path: request.uri.path) else {
             throw StorageError.notServiceRole
         }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import StriveBlobs
 import StriveMetrics
 
 /// Serving an object's bytes: validators, conditional requests and one byte range, streamed in chunks.

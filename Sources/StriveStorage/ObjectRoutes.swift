@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import StriveBlobs
 import StriveCore
 import StriveDatabase
 import StriveIdentity
@@ -67,26 +68,22 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     // MARK: Uploads
 
     func upload(_ request: Request, _ context: Context, forceUpsert: Bool) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, after: "")
-            let upsert = forceUpsert || request.headers[.xUpsert]?.lowercased() == "true"
-            return try await store(
-                request, context, bucket: bucket, key: key,
-                identity: caller.identity(method: request.method.rawValue, path: request.uri.path),
-                owner: caller.userID, upsert: upsert, authorize: true)
-        }
+        let caller = try context.caller()
+        let (bucket, key) = try target(request, context, after: "")
+        let upsert = forceUpsert || request.headers[.xUpsert]?.lowercased() == "true"
+        return try await store(
+            request, context, bucket: bucket, key: key,
+            identity: caller.identity(method: request.method.rawValue, path: request.uri.path),
+            owner: caller.userID, upsert: upsert, authorize: true)
     }
 
     func uploadSigned(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let (bucket, key) = try target(request, context, after: "upload/sign")
-            let grant = try await service.signer.verifyUpload(try token(request), bucket: bucket, key: key)
-            // The signed upload path: the token stands for the caller who asked for it.
-            return try await store(
-                request, context, bucket: bucket, key: key, identity: .serviceRole(method: "PUT", path: "signed-upload"),
-                owner: grant.owner, upsert: grant.upsert, authorize: false)
-        }
+        let (bucket, key) = try target(request, context, after: "upload/sign")
+        let grant = try await service.signer.verifyUpload(try token(request), bucket: bucket, key: key)
+        // The signed upload path: the token stands for the caller who asked for it.
+        return try await store(
+            request, context, bucket: bucket, key: key, identity: .serviceRole(method: "PUT", path: "signed-upload"),
+            owner: grant.owner, upsert: grant.upsert, authorize: false)
     }
 
     /// Checks the bucket's limits and the policies, streams the body to a staged blob, then writes the row
@@ -154,58 +151,50 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func signUpload(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, after: "upload/sign")
-            let upsert = request.headers[.xUpsert]?.lowercased() == "true"
-            _ = try await service.rules(of: bucket)
-            // Whoever signs must be allowed to write the object now.
-            try await service.authorizeUpload(
-                caller.identity(method: request.method.rawValue, path: request.uri.path), bucket: bucket, key: key,
-                attributes: UploadAttributes(owner: caller.userID, mimeType: "application/octet-stream", cacheControl: "no-cache"),
-                upsert: upsert)
-            let token = try await service.signer.signUpload(bucket: bucket, key: key, owner: caller.userID, upsert: upsert)
-            return try Response.storageJSON([
-                "url": "/object/upload/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)", "token": token,
-            ])
-        }
+        let caller = try context.caller()
+        let (bucket, key) = try target(request, context, after: "upload/sign")
+        let upsert = request.headers[.xUpsert]?.lowercased() == "true"
+        _ = try await service.rules(of: bucket)
+        // Whoever signs must be allowed to write the object now.
+        try await service.authorizeUpload(
+            caller.identity(method: request.method.rawValue, path: request.uri.path), bucket: bucket, key: key,
+            attributes: UploadAttributes(owner: caller.userID, mimeType: "application/octet-stream", cacheControl: "no-cache"),
+            upsert: upsert)
+        let token = try await service.signer.signUpload(bucket: bucket, key: key, owner: caller.userID, upsert: upsert)
+        return try Response.storageJSON([
+            "url": "/object/upload/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)", "token": token,
+        ])
     }
 
     // MARK: Downloads
 
     func download(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, after: prefix)
-            let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
-            guard let object = try await service.object(identity, bucket: bucket, key: key) else {
-                _ = try await service.rules(of: bucket)
-                throw StorageError.objectNotFound
-            }
-            return try await serve(object, request, key: key)
+        let caller = try context.caller()
+        let (bucket, key) = try target(request, context, after: prefix)
+        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+        guard let object = try await service.object(identity, bucket: bucket, key: key) else {
+            _ = try await service.rules(of: bucket)
+            throw StorageError.objectNotFound
         }
+        return try await serve(object, request, key: key)
     }
 
     func downloadPublic(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let (bucket, key) = try target(request, context, after: "public")
-            let rules = try await service.rules(of: bucket)
-            // Private buckets answer as if the object did not exist: a public URL reveals nothing.
-            guard rules.isPublic,
-                let object = try await service.object(.serviceRole(method: "GET", path: "public-object"), bucket: bucket, key: key)
-            else { throw StorageError.objectNotFound }
-            return try await serve(object, request, key: key)
-        }
+        let (bucket, key) = try target(request, context, after: "public")
+        let rules = try await service.rules(of: bucket)
+        // Private buckets answer as if the object did not exist: a public URL reveals nothing.
+        guard rules.isPublic,
+            let object = try await service.object(.serviceRole(method: "GET", path: "public-object"), bucket: bucket, key: key)
+        else { throw StorageError.objectNotFound }
+        return try await serve(object, request, key: key)
     }
 
     func downloadSigned(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let (bucket, key) = try target(request, context, after: "sign")
-            try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
-            guard let object = try await service.object(.serviceRole(method: "GET", path: "signed-object"), bucket: bucket, key: key)
-            else { throw StorageError.objectNotFound }
-            return try await serve(object, request, key: key)
-        }
+        let (bucket, key) = try target(request, context, after: "sign")
+        try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
+        guard let object = try await service.object(.serviceRole(method: "GET", path: "signed-object"), bucket: bucket, key: key)
+        else { throw StorageError.objectNotFound }
+        return try await serve(object, request, key: key)
     }
 
     private func serve(_ object: StoredObject, _ request: Request, key: ObjectKey) async throws -> Response {
@@ -215,35 +204,31 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func info(_ request: Request, _ context: Context, after prefix: String, publicBucket: Bool) async throws -> Response {
-        try await mappingErrors(context) {
-            let (bucket, key) = try target(request, context, after: prefix)
-            let identity: RequestIdentity
-            if publicBucket {
-                guard try await service.rules(of: bucket).isPublic else { throw StorageError.objectNotFound }
-                identity = .serviceRole(method: "GET", path: "public-object-info")
-            } else {
-                identity = try requireCaller(context).identity(method: request.method.rawValue, path: request.uri.path)
-            }
-            guard let body = try await service.json(identity, ObjectQueries.info(bucket: bucket, key: key)) else {
-                throw StorageError.objectNotFound
-            }
-            return Response.storageJSON(text: body)
+        let (bucket, key) = try target(request, context, after: prefix)
+        let identity: RequestIdentity
+        if publicBucket {
+            guard try await service.rules(of: bucket).isPublic else { throw StorageError.objectNotFound }
+            identity = .serviceRole(method: "GET", path: "public-object-info")
+        } else {
+            identity = try context.caller().identity(method: request.method.rawValue, path: request.uri.path)
         }
+        guard let body = try await service.json(identity, ObjectQueries.info(bucket: bucket, key: key)) else {
+            throw StorageError.objectNotFound
+        }
+        return Response.storageJSON(text: body)
     }
 
     // MARK: Listing, removing, moving, copying
 
     func list(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let bucket = try bucketParameter(context)
-            let options = try await decode(ObjectQueries.ListOptions.self, request)
-            _ = try await service.rules(of: bucket)
-            let body = try await service.json(
-                caller.identity(method: request.method.rawValue, path: request.uri.path),
-                try ObjectQueries.list(bucket: bucket, options: options))
-            return Response.storageJSON(text: body ?? "[]")
-        }
+        let caller = try context.caller()
+        let bucket = try bucketParameter(context)
+        let options = try await decode(ObjectQueries.ListOptions.self, request)
+        _ = try await service.rules(of: bucket)
+        let body = try await service.json(
+            caller.identity(method: request.method.rawValue, path: request.uri.path),
+            try ObjectQueries.list(bucket: bucket, options: options))
+        return Response.storageJSON(text: body ?? "[]")
     }
 
     struct RemoveRequest: Decodable {
@@ -251,32 +236,28 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func remove(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let bucket = try bucketParameter(context)
-            let names = try await decode(RemoveRequest.self, request).prefixes
-            guard (1...1000).contains(names.count) else { throw StorageError.invalidInput("prefixes must name 1 to 1000 objects") }
-            _ = try await service.rules(of: bucket)
-            let body = try await service.change(
-                caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: names)
-            )
-            return Response.storageJSON(text: body ?? "[]")
-        }
+        let caller = try context.caller()
+        let bucket = try bucketParameter(context)
+        let names = try await decode(RemoveRequest.self, request).prefixes
+        guard (1...1000).contains(names.count) else { throw StorageError.invalidInput("prefixes must name 1 to 1000 objects") }
+        _ = try await service.rules(of: bucket)
+        let body = try await service.change(
+            caller.identity(method: request.method.rawValue, path: request.uri.path), ObjectQueries.remove(bucket: bucket, names: names)
+        )
+        return Response.storageJSON(text: body ?? "[]")
     }
 
     func removeOne(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, after: "")
-            let body = try await service.change(
-                caller.identity(method: request.method.rawValue, path: request.uri.path),
-                ObjectQueries.remove(bucket: bucket, names: [key.value]))
-            guard let body, body != "[]" else {
-                _ = try await service.rules(of: bucket)
-                throw StorageError.objectNotFound
-            }
-            return try Response.storageJSON(["message": "Successfully deleted"])
+        let caller = try context.caller()
+        let (bucket, key) = try target(request, context, after: "")
+        let body = try await service.change(
+            caller.identity(method: request.method.rawValue, path: request.uri.path),
+            ObjectQueries.remove(bucket: bucket, names: [key.value]))
+        guard let body, body != "[]" else {
+            _ = try await service.rules(of: bucket)
+            throw StorageError.objectNotFound
         }
+        return try Response.storageJSON(["message": "Successfully deleted"])
     }
 
     struct TransferRequest: Decodable {
@@ -287,37 +268,33 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func move(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let (source, destination) = try await transfer(request)
-            try await checkDestination(source: source, destination: destination, caller: caller, request: request)
-            let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
-            let moved = try await service.database.withRequestTransaction(identity, logger: context.logger) { connection in
-                try await connection.affectedRows(ObjectQueries.move(from: source, to: destination), logger: context.logger)
-            }
-            guard moved == 1 else { throw StorageError.objectNotFound }
-            return try Response.storageJSON(["message": "Successfully moved"])
+        let caller = try context.caller()
+        let (source, destination) = try await transfer(request)
+        try await checkDestination(source: source, destination: destination, caller: caller, request: request)
+        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+        let moved = try await service.database.withRequestTransaction(identity, logger: context.logger) { connection in
+            try await connection.affectedRows(ObjectQueries.move(from: source, to: destination), logger: context.logger)
         }
+        guard moved == 1 else { throw StorageError.objectNotFound }
+        return try Response.storageJSON(["message": "Successfully moved"])
     }
 
     func copy(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let (source, destination) = try await transfer(request)
-            try await checkDestination(source: source, destination: destination, caller: caller, request: request)
-            let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
-            guard let original = try await service.object(identity, bucket: source.bucket, key: source.key) else {
-                throw StorageError.objectNotFound
-            }
-            let attributes = UploadAttributes(owner: caller.userID, mimeType: original.mimeType, cacheControl: original.cacheControl)
-            let upsert = request.headers[.xUpsert]?.lowercased() == "true"
-            try await service.authorizeUpload(
-                identity, bucket: destination.bucket, key: destination.key, attributes: attributes, upsert: upsert)
-            let staged = try await service.blobs.stageCopy(of: original.blob)
-            _ = try await service.commitUpload(
-                identity, bucket: destination.bucket, key: destination.key, staged: staged, attributes: attributes, upsert: upsert)
-            return try Response.storageJSON(["Key": destination.bucket + "/" + destination.key.value])
+        let caller = try context.caller()
+        let (source, destination) = try await transfer(request)
+        try await checkDestination(source: source, destination: destination, caller: caller, request: request)
+        let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
+        guard let original = try await service.object(identity, bucket: source.bucket, key: source.key) else {
+            throw StorageError.objectNotFound
         }
+        let attributes = UploadAttributes(owner: caller.userID, mimeType: original.mimeType, cacheControl: original.cacheControl)
+        let upsert = request.headers[.xUpsert]?.lowercased() == "true"
+        try await service.authorizeUpload(
+            identity, bucket: destination.bucket, key: destination.key, attributes: attributes, upsert: upsert)
+        let staged = try await service.blobs.stageCopy(of: original.blob)
+        _ = try await service.commitUpload(
+            identity, bucket: destination.bucket, key: destination.key, staged: staged, attributes: attributes, upsert: upsert)
+        return try Response.storageJSON(["Key": destination.bucket + "/" + destination.key.value])
     }
 
     private func transfer(_ request: Request) async throws -> ((bucket: String, key: ObjectKey), (bucket: String, key: ObjectKey)) {
@@ -372,15 +349,13 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func sign(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let (bucket, key) = try target(request, context, after: "sign")
-            let expiresIn = try Self.lifetime(try await decode(SignRequest.self, request).expiresIn)
-            let visible = try await visibleKeys(caller, request, bucket: bucket, keys: [key.value])
-            guard visible.contains(key.value) else { throw StorageError.objectNotFound }
-            let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
-            return try Response.storageJSON(["signedURL": "/object/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
-        }
+        let caller = try context.caller()
+        let (bucket, key) = try target(request, context, after: "sign")
+        let expiresIn = try Self.lifetime(try await decode(SignRequest.self, request).expiresIn)
+        let visible = try await visibleKeys(caller, request, bucket: bucket, keys: [key.value])
+        guard visible.contains(key.value) else { throw StorageError.objectNotFound }
+        let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
+        return try Response.storageJSON(["signedURL": "/object/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
     }
 
     struct SignedEntry: Encodable {
@@ -390,28 +365,26 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func signMany(_ request: Request, _ context: Context) async throws -> Response {
-        try await mappingErrors(context) {
-            let caller = try requireCaller(context)
-            let bucket = try bucketParameter(context)
-            let body = try await decode(SignRequest.self, request)
-            let expiresIn = try Self.lifetime(body.expiresIn)
-            guard let paths = body.paths, (1...1000).contains(paths.count) else {
-                throw StorageError.invalidInput("paths must list 1 to 1000 objects")
-            }
-            let visible = try await visibleKeys(caller, request, bucket: bucket, keys: paths)
-            var entries: [SignedEntry] = []
-            for path in paths {
-                guard visible.contains(path), let key = try? ObjectKey(path) else {
-                    entries.append(
-                        SignedEntry(error: "Either the object does not exist or you do not have access to it", path: path, signedURL: nil))
-                    continue
-                }
-                let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
-                entries.append(
-                    SignedEntry(error: nil, path: path, signedURL: "/object/sign/\(bucket)/\(Self.encodePath(path))?token=\(token)"))
-            }
-            return try Response.storageJSON(entries)
+        let caller = try context.caller()
+        let bucket = try bucketParameter(context)
+        let body = try await decode(SignRequest.self, request)
+        let expiresIn = try Self.lifetime(body.expiresIn)
+        guard let paths = body.paths, (1...1000).contains(paths.count) else {
+            throw StorageError.invalidInput("paths must list 1 to 1000 objects")
         }
+        let visible = try await visibleKeys(caller, request, bucket: bucket, keys: paths)
+        var entries: [SignedEntry] = []
+        for path in paths {
+            guard visible.contains(path), let key = try? ObjectKey(path) else {
+                entries.append(
+                    SignedEntry(error: "Either the object does not exist or you do not have access to it", path: path, signedURL: nil))
+                continue
+            }
+            let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
+            entries.append(
+                SignedEntry(error: nil, path: path, signedURL: "/object/sign/\(bucket)/\(Self.encodePath(path))?token=\(token)"))
+        }
+        return try Response.storageJSON(entries)
     }
 
     private func visibleKeys(_ caller: Caller, _ request: Request, bucket: String, keys: [String]) async throws -> Set<String> {
@@ -429,26 +402,6 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     // MARK: Helpers
-
-    /// Maps every failure to Storage's error shape once; an unexpected one stays a logged 500.
-    private func mappingErrors(_ context: Context, _ body: () async throws -> Response) async throws -> Response {
-        do {
-            return try await body()
-        } catch let error as StorageErrorWithHeaders {
-            throw error
-        } catch {
-            guard let mapped = StorageError.from(error) else { throw error }
-            throw mapped
-        }
-    }
-
-    func requireCaller(_ context: Context) throws(StorageError) -> Caller {
-        do {
-            return try context.caller()
-        } catch {
-            throw StorageError.unauthorized(error)
-        }
-    }
 
     func bucketParameter(_ context: Context) throws(StorageError) -> String {
         guard let bucket = context.parameters.get("bucket"), let decoded = bucket.removingPercentEncoding, !decoded.isEmpty else {

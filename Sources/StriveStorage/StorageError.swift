@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import PostgresNIO
+import StriveBlobs
 import StriveCore
 import StriveDatabase
 import StriveIdentity
@@ -54,7 +55,7 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
         StorageError(.unauthorized, "Unauthorized", error.message)
     }
 
-    /// What a failed statement means for the client; anything unexpected stays nil (a 500, logged).
+    /// What a failure means for the client; anything unexpected stays nil (a 500, logged).
     static func from(_ error: any Error) -> StorageError? {
         if let storage = error as? StorageError { return storage }
         if let auth = error as? AuthError { return unauthorized(auth) }
@@ -83,6 +84,17 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: try SupabaseJSON.encoder.encode(body))))
+    }
+}
+
+/// What `/storage/v1` answers for an error its handlers throw, in Supabase Storage's shape: its own
+/// refusals, a caller without valid credentials, the blob store's and the database's refusals.
+public struct StorageErrorTranslator: ErrorTranslator {
+    public init() {}
+
+    public func translate(_ error: any Error, caller: Caller?) -> (any HTTPResponseError)? {
+        if let error = error as? StorageErrorWithHeaders { return error }
+        return StorageError.from(error)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import StriveBlobs
 import StriveCore
 import StriveDatabase
 import StriveMetrics

@@ -32,7 +32,7 @@ public final class TestMailServer: Sendable {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw NotStarted(
                 description:
-                    "no \(python): run `python3 -m venv .build-venv && .build-venv/bin/pip install supabase==2.34.1 aiosmtpd==1.4.6` (.ci/run does)"
+                    "no \(python): run `python3 -m venv .build-venv && .build-venv/bin/pip install supabase==2.34.1 aiosmtpd==1.4.6` (Scripts/test does)"
             )
         }
         guard let port = LoopbackPort.free() else { throw NotStarted(description: "no free port") }

@@ -26,7 +26,7 @@ public final class TestS3Server: Sendable {
     public static func start() async throws -> TestS3Server {
         let python = Repository.python
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw NotStarted(description: "no \(python): run `.ci/run` once (it installs moto into .build-venv)")
+            throw NotStarted(description: "no \(python): run `Scripts/test` once (it installs moto into .build-venv)")
         }
         guard let port = LoopbackPort.free() else { throw NotStarted(description: "no free port") }
         let process = Process()

@@ -68,6 +68,6 @@ public enum Repository {
         return directory
     }()
 
-    /// The virtualenv's Python that `.ci/run` prepares (supabase-py, aiosmtpd).
+    /// The virtualenv's Python that `Scripts/test` prepares (supabase-py, aiosmtpd).
     public static var python: String { root.appendingPathComponent(".build-venv/bin/python").path }
 }

@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import StriveBackup
+import StriveBlobs
 import StriveCore
 import StriveDatabase
-import StriveS3
 import StriveServer
 
 /// `strive backup`: a consistent archive of the database and the object bytes it references, taken
@@ -30,16 +30,14 @@ struct BackupCommand: AsyncParsableCommand {
         let logger = makeLogger(level: try commandLogLevel())
         try await reportingBackupFailure {
             let settings = try options.settings()
-            let storageRoot = BackupFiles.storageRoot(settings)
             let archive = output.map(absolutePath) ?? BackupFiles.defaultArchive(in: settings.dataDirectory)
             try BackupFiles.createParent(of: archive)
             let started = ContinuousClock.now
-            let outcome = try await BackupFiles.withBucket { bucket in
+            let outcome = try await BackupFiles.withBlobStore(settings, logger: logger) { blobs in
                 try await options.withTarget(logger: logger) { target throws(StartupError) in
                     let source = BackupSource(
-                        target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings),
-                        storageRoot: storageRoot, bucket: bucket, secretFile: BackupFiles.secretFile(settings),
-                        striveVersion: StriveVersion.current)
+                        target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings), blobs: blobs,
+                        secretFile: BackupFiles.secretFile(settings), striveVersion: StriveVersion.current)
                     let started = Date()
                     let outcome: Result<BackupManifest, BackupError>
                     do throws(BackupError) {
@@ -109,11 +107,10 @@ struct RestoreCommand: AsyncParsableCommand {
         let storage = BackupFiles.storageRoot(settings)
         let unpacked = try await BackupRestorer.unpack(archive, into: BackupFiles.workDirectory(near: storage))
         defer { unpacked.discard() }
-        let outcome = try await BackupFiles.withBucket { bucket in
+        let outcome = try await BackupFiles.withBlobStore(settings, logger: logger) { blobs in
             try await options.withTarget(logger: logger) { target throws(StartupError) -> Result<Void, BackupError> in
                 let destination = RestoreDestination(
-                    target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings), storageRoot: storage, bucket: bucket,
-                    secretFile: nil)
+                    target: target, binaryDirectory: try BackupFiles.binaryDirectory(settings), blobs: blobs, secretFile: nil)
                 do throws(BackupError) {
                     try await BackupRestorer.restore(unpacked, into: destination, logger: logger)
                 } catch {
@@ -155,10 +152,10 @@ struct RestoreCommand: AsyncParsableCommand {
         do {
             let managed = try await ManagedCluster.open(settings, logger: logger)
             do {
-                try await BackupFiles.withBucket { bucket in
+                try await BackupFiles.withBlobStore(settings, logger: logger) { blobs in
                     let destination = RestoreDestination(
-                        target: try managed.target(), binaryDirectory: managed.cluster.binaries.directory, storageRoot: storage,
-                        bucket: bucket, secretFile: BackupFiles.secretFile(settings))
+                        target: try managed.target(), binaryDirectory: managed.cluster.binaries.directory, blobs: blobs,
+                        secretFile: BackupFiles.secretFile(settings))
                     try await BackupRestorer.restore(unpacked, into: destination, logger: logger)
                 }
                 await managed.close(logger: logger)
@@ -234,23 +231,23 @@ enum BackupFiles {
         ConfigLoader(environment: ProcessInfo.processInfo.environment).storageDirectory(dataDirectory: settings.dataDirectory)
     }
 
-    /// With `STRIVE_STORAGE_BACKEND=s3`, a client for the bucket (the caller shuts it down); nil for the local store.
-    static func bucket() throws -> S3Client? {
-        guard case .s3(let settings) = try ConfigLoader(environment: ProcessInfo.processInfo.environment).loadStorageBackend() else {
-            return nil
-        }
-        return try StriveApplication.Services.s3Client(settings)
-    }
-
-    /// Runs `body` with the bucket's client (if any) and closes it afterwards.
-    static func withBucket<T>(_ body: (S3Client?) async throws -> T) async throws -> T {
-        let bucket = try bucket()
+    /// Runs `body` with the blob store `STRIVE_STORAGE_BACKEND` names and closes it afterwards.
+    static func withBlobStore<T>(_ settings: DatabaseSettings, logger: Logger, _ body: (any BlobStore) async throws -> T) async throws
+        -> T
+    {
+        let backend = try ConfigLoader(environment: ProcessInfo.processInfo.environment).loadStorageBackend()
+        let blobs: any BlobStore
         do {
-            let result = try await body(bucket)
-            try? await bucket?.shutdown()
+            blobs = try await BlobStoreFactory.open(backend, localRoot: storageRoot(settings), logger: logger)
+        } catch {
+            throw StartupError.objectStore(error.reason)
+        }
+        do {
+            let result = try await body(blobs)
+            await blobs.close()
             return result
         } catch {
-            try? await bucket?.shutdown()
+            await blobs.close()
             throw error
         }
     }

@@ -37,7 +37,7 @@ struct MFATests {
     ])
     func qrCodesReadBack(text: String) async throws {
         let code = try QRCode(text)
-        let zbar = try #require(ToolProcess.find("zbarimg"), "zbarimg not found: install Debian's zbar-tools (.ci/run does)")
+        let zbar = try #require(ToolProcess.find("zbarimg"), "zbarimg not found: install Debian's zbar-tools (Scripts/test does)")
         // 4 pixels a module and a 4-module quiet zone, as a plain PGM any reader takes.
         let scale = 4
         let extent = (code.size + 8) * scale

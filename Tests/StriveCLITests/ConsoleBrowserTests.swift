@@ -10,8 +10,8 @@ import Testing
 @Suite("Console in Chromium", .serialized)
 struct ConsoleBrowserTests {
     @Test func aPlatformAdminAdministersThroughTheConsoleAndOthersAreRefused() async throws {
-        let driverPath = try #require(ToolProcess.find("chromedriver"), "chromium-driver is required (.ci/run installs it)")
-        let chromium = try #require(ToolProcess.find("chromium"), "chromium is required (.ci/run installs it)")
+        let driverPath = try #require(ToolProcess.find("chromedriver"), "chromium-driver is required (Scripts/test installs it)")
+        let chromium = try #require(ToolProcess.find("chromium"), "chromium is required (Scripts/test installs it)")
         let directory = temporaryPath("strive-console")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = try StriveProcess.start(["serve", "--data-dir", directory, "--port", "0"])
@@ -179,7 +179,7 @@ final class WebDriver: @unchecked Sendable {
             try await script("[...document.querySelectorAll('main button')].find(b => b.textContent.startsWith('Delete')).click()")
             return
         }
-        try await onFreshElement(selector) { id in try await self.command("POST", "/element/\(id)/click") }
+        _ = try await onFreshElement(selector) { id in try await self.command("POST", "/element/\(id)/click") }
     }
 
     func text(of selector: String) async throws -> String {

@@ -12,7 +12,7 @@ import Testing
 @Suite("supabase-py auth flows", .serialized)
 struct SupabasePyAuthTests {
     @Test func theRealClientPassesTheMailAndMFAFlows() async throws {
-        let python = try #require(await WalkthroughTests.supabasePython(), "no Python with supabase-py (.ci/run prepares .build-venv)")
+        let python = try #require(await WalkthroughTests.supabasePython(), "no Python with supabase-py (Scripts/test prepares .build-venv)")
         let mail = try await TestMailServer.shared()
         let dataDirectory = temporaryPath("strive-supabase-py")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }

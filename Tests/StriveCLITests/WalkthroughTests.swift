@@ -19,7 +19,7 @@ struct WalkthroughTests {
             await Self.supabasePython(),
             """
             no Python with supabase-py: run `python3 -m venv .build-venv && .build-venv/bin/pip install supabase==2.34.1 aiosmtpd==1.4.6` \
-            in the repository (.ci/run does), or set STRIVE_TEST_PYTHON
+            in the repository (Scripts/test does), or set STRIVE_TEST_PYTHON
             """)
 
         let dataDirectory = temporaryPath("strive-walkthrough")
@@ -82,7 +82,7 @@ struct WalkthroughTests {
         return String(text[text.index(after: bodyStart)..<close.lowerBound]) + "\n"
     }
 
-    /// `STRIVE_TEST_PYTHON`, else the repository's `.build-venv` that .ci/run prepares; it must import supabase.
+    /// `STRIVE_TEST_PYTHON`, else the repository's `.build-venv` that Scripts/test prepares; it must import supabase.
     static func supabasePython() async -> String? {
         let candidates = [
             ProcessInfo.processInfo.environment["STRIVE_TEST_PYTHON"],

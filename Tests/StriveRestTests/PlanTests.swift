@@ -153,7 +153,7 @@ struct PlanTests {
         let settings = RestSettings(aggregatesEnabled: testCase.name.hasPrefix("aggregates group"))
         let request = try ApiRequest(
             action: testCase.action, target: testCase.target, identity: RequestIdentity(role: .anon, claimsJSON: "{}"),
-            anonymous: true, query: testCase.query, headers: headers, body: testCase.body.map { Data($0.utf8) }, settings: settings)
+            query: testCase.query, headers: headers, body: testCase.body.map { Data($0.utf8) }, settings: settings)
         let planner = Planner(cache: cache, settings: settings)
         switch testCase.action {
         case .read: return try planner.read(request)

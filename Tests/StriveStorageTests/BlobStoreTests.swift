@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import StriveBlobs
 import StriveStorage
 import Testing
 

@@ -420,12 +420,12 @@ struct ObjectEdgeTests {
             #expect(try await harness.files(in: "blobs").count == 1)
             try await harness.database.withOwnerConnection { connection in
                 // What `strive backup` holds while its snapshot is open.
-                try await connection.query("select pg_advisory_lock(\(BackupLock.key))", logger: harness.database.logger).collect()
+                _ = try await connection.query("select pg_advisory_lock(\(BackupLock.key))", logger: harness.database.logger).collect()
                 #expect(try await harness.send(.delete, "object/attachments/\(key)", as: .member).status == .ok)
                 #expect(try await harness.files(in: "blobs").count == 1, "released bytes wait for the backup")
                 #expect(try await harness.services.storage.sweep(modifiedBefore: Date(timeIntervalSinceNow: 5)) == 0)
                 #expect(try await harness.files(in: "blobs").count == 1, "the orphan sweep waits too")
-                try await connection.query("select pg_advisory_unlock(\(BackupLock.key))", logger: harness.database.logger).collect()
+                _ = try await connection.query("select pg_advisory_unlock(\(BackupLock.key))", logger: harness.database.logger).collect()
             }
             await harness.services.storage.collectGarbage()
             #expect(try await harness.files(in: "blobs").isEmpty, "and go once it has ended")
@@ -469,6 +469,6 @@ final class LockedCollector: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        received.withLockedValue { $0.writeBuffer(&buffer) }
+        _ = received.withLockedValue { $0.writeBuffer(&buffer) }
     }
 }

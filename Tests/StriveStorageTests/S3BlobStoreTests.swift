@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOCore
+import StriveBlobs
 import StriveCore
 import StriveS3
 import StriveStorage

@@ -95,7 +95,7 @@ struct GeneratedTypesTests {
           missing, wrongLabel, wrongType, unknownColumn, notNull, noArgs]
         """.write(toFile: folder + "/usage.ts", atomically: true, encoding: .utf8)
 
-        let tsc = try #require(ToolProcess.find("tsc"), "tsc not found: install Debian's node-typescript (.ci/run does)")
+        let tsc = try #require(ToolProcess.find("tsc"), "tsc not found: install Debian's node-typescript (Scripts/test does)")
         let result = try await ToolProcess.run(
             tsc, ["--noEmit", "--strict", "--target", "es2020", "--moduleResolution", "node", "usage.ts"], in: folder)
         #expect(result.status == 0, "tsc failed:\n\(result.output)")
@@ -213,7 +213,7 @@ struct GeneratedTypesTests {
         const wrong: Other["Tables"]["customers"]["Insert"] = { id: 2, shade: "grey" }
         export const used = [row, shade, rows, publicCustomer, wrong]
         """.write(toFile: folder + "/usage.ts", atomically: true, encoding: .utf8)
-        let tsc = try #require(ToolProcess.find("tsc"), "tsc not found: install Debian's node-typescript (.ci/run does)")
+        let tsc = try #require(ToolProcess.find("tsc"), "tsc not found: install Debian's node-typescript (Scripts/test does)")
         let result = try await ToolProcess.run(
             tsc, ["--noEmit", "--strict", "--target", "es2020", "--moduleResolution", "node", "usage.ts"], in: folder)
         #expect(result.status == 0, "tsc failed:\n\(result.output)")

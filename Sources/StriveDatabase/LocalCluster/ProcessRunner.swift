@@ -38,7 +38,7 @@ public struct ProcessRunner: Sendable {
         case .exited(let code): status = Int32(code)
         case .signaled(let signal): status = 128 + Int32(signal)
         }
-        return Result(status: status, output: result.standardOutput ?? "")
+        return Result(status: status, output: result.standardOutput)
     }
 
     func command(_ executable: String, _ arguments: [String]) -> (String, [String]) {

@@ -38,7 +38,6 @@ public struct ApiRequest: Sendable {
     /// The table, view or function name from the path.
     public var target: String
     public var identity: RequestIdentity
-    public var anonymous: Bool
     /// The query string as decoded (key, value) pairs, in order; an rpc GET reads its arguments from them.
     public var pairs: [(String, String)]
     public var preferences: Preferences
@@ -49,13 +48,12 @@ public struct ApiRequest: Sendable {
     public var body: Data?
 
     public init(
-        action: Action, target: String, identity: RequestIdentity, anonymous: Bool, query: String, headers: HTTPFields, body: Data?,
+        action: Action, target: String, identity: RequestIdentity, query: String, headers: HTTPFields, body: Data?,
         settings: RestSettings
     ) throws(RestError) {
         self.action = action
         self.target = target
         self.identity = identity
-        self.anonymous = anonymous
         self.pairs = try QueryGrammar.pairs(query)
         self.preferences = try Preferences(headers).validated()
         self.range = try Self.range(headers)

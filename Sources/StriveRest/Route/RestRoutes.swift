@@ -31,19 +31,14 @@ public struct RestRoutes<Context: CallerRequestContext>: Sendable {
         -> Response
     {
         guard let name = context.parameters.get(parameter) else { throw RestError.unknownTable("") }
-        let caller: Caller
-        do {
-            caller = try context.caller()
-        } catch {
-            throw RestError(.unauthorized, code: "PGRST301", message: error.message, details: error.code)
-        }
+        let caller = try context.caller()
         var data: Data?
         if [.post, .patch, .put].contains(request.method) {
             data = try await request.bodyData(upTo: service.settings.maxBodyBytes, tooLarge: RestError.bodyTooLarge)
         }
         let apiRequest = try ApiRequest(
             action: action, target: name, identity: caller.identity(method: request.method.rawValue, path: request.uri.path),
-            anonymous: caller.role == .anon, query: request.uri.query ?? "", headers: request.headers, body: data,
+            query: request.uri.query ?? "", headers: request.headers, body: data,
             settings: service.settings)
         let reply = try await service.handle(apiRequest)
         var headers = reply.headers
