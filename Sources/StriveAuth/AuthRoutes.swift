@@ -26,25 +26,48 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         self.service = service
     }
 
+    /// Auth's routes by who may call them; the scope, not the handler, decides.
+    struct Scopes {
+        /// No key needed: links opened from a mail.
+        let open: RouterGroup<Context>
+        /// Any valid API key or token (sign-up, sign-in, the mail flows).
+        let keyed: RouterGroup<Context>
+        /// A signed-in user's access token.
+        let users: RouterGroup<Context>
+        /// The service role, or a platform admin with their own token (`app.is_admin()`, asked under the
+        /// user's identity): the console administers users that way.
+        let administrators: RouterGroup<Context>
+    }
+
     public func register(on router: some RouterMethods<Context>) {
-        let group = router.group("auth/v1")
-        group.post("signup") { request, context in try await signUp(request, context) }
-        group.post("token") { request, context in try await token(request, context) }
-        group.get("user") { request, context in try await user(request, context) }
-        group.put("user") { request, context in try await updateUser(request, context) }
-        group.post("logout") { request, context in try await logout(request, context) }
-        group.get("admin/users") { request, context in try await listUsers(request, context) }
-        group.post("admin/users") { request, context in try await createUser(request, context) }
-        group.get("admin/users/:id") { request, context in try await adminUser(request, context) }
-        group.put("admin/users/:id") { request, context in try await adminUpdate(request, context) }
-        group.delete("admin/users/:id") { request, context in try await adminDelete(request, context) }
-        group.get("admin/users/:id/factors") { request, context in try await adminFactors(request, context) }
-        group.delete("admin/users/:id/factors/:factor") { request, context in
+        let database = service.store.database
+        let scopes = Scopes(
+            open: router.group("auth/v1"),
+            keyed: router.group("auth/v1").add(middleware: CallerScope<Context>()),
+            users: router.group("auth/v1").add(middleware: UserScope<Context>()),
+            administrators: router.group("auth/v1").add(
+                middleware: CallerScope<Context> { caller, request, _ in
+                    guard try await caller.isAdministrator(on: database, method: request.method.rawValue, path: request.uri.path) else {
+                        throw AuthError.notAdmin
+                    }
+                }))
+        scopes.keyed.post("signup") { request, context in try await signUp(request, context) }
+        scopes.keyed.post("token") { request, context in try await token(request, context) }
+        scopes.keyed.get("settings") { request, context in try await settings(request, context) }
+        scopes.users.get("user") { request, context in try await user(request, context) }
+        scopes.users.put("user") { request, context in try await updateUser(request, context) }
+        scopes.users.post("logout") { request, context in try await logout(request, context) }
+        scopes.administrators.get("admin/users") { request, context in try await listUsers(request, context) }
+        scopes.administrators.post("admin/users") { request, context in try await createUser(request, context) }
+        scopes.administrators.get("admin/users/:id") { request, context in try await adminUser(request, context) }
+        scopes.administrators.put("admin/users/:id") { request, context in try await adminUpdate(request, context) }
+        scopes.administrators.delete("admin/users/:id") { request, context in try await adminDelete(request, context) }
+        scopes.administrators.get("admin/users/:id/factors") { request, context in try await adminFactors(request, context) }
+        scopes.administrators.delete("admin/users/:id/factors/:factor") { request, context in
             try await adminDeleteFactor(request, context)
         }
-        group.get("settings") { request, context in try await settings(request, context) }
-        registerMailFlows(on: group)
-        registerFactors(on: group)
+        registerMailFlows(in: scopes)
+        registerFactors(in: scopes)
     }
 
     // MARK: Handlers
@@ -58,7 +81,6 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func signUp(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try context.caller()
         let body = try await decode(SignUpBody.self, from: request, context)
         if body.email == nil && body.password == nil {
             return try json(try await service.signUpAnonymously(metadata: body.data ?? [:], client: client(request, context)))
@@ -86,7 +108,6 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func token(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try context.caller()
         switch try query(request)["grant_type"] {
         case "password":
             let body = try await decode(TokenBody.self, from: request, context)
@@ -114,7 +135,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func user(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try userToken(request, context)
+        let token = try userToken(context)
         let user = try await service.currentUser(token)
         var body = user.json
         body.factors = try await service.factors(of: user.id)
@@ -149,7 +170,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func updateUser(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try userToken(request, context)
+        let token = try userToken(context)
         let body = try await decode(UserUpdateBody.self, from: request, context)
         let update = AuthService.UserUpdate(
             email: body.email, password: body.password, currentPassword: body.current_password, nonce: body.nonce, data: body.data,
@@ -158,7 +179,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func logout(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try userToken(request, context)
+        let token = try userToken(context)
         let scopeText = try query(request)["scope"] ?? "global"
         guard let scope = AuthStore.LogoutScope(rawValue: scopeText) else {
             throw AuthError.validation("scope must be global, local or others")
@@ -168,7 +189,6 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func listUsers(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         let page = try positiveInteger(request, "page", default: 1, maximum: 1_000_000)
         let perPage = try positiveInteger(request, "per_page", default: 50, maximum: 1000)
         let filter = try query(request)["filter"].flatMap { $0.isEmpty ? nil : String($0.prefix(254)) }
@@ -193,7 +213,6 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func createUser(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         let body = try await decode(AdminUserBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("Unable to validate email address: email is required") }
         let new = AuthService.NewUser(
@@ -204,13 +223,11 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func adminUser(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         guard let user = try await service.store.user(id: try userID(context)) else { throw AuthError.userNotFound }
         return try json(user.json)
     }
 
     func adminUpdate(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         let id = try userID(context)
         let body = try await decode(AdminUserBody.self, from: request, context)
         var update = AuthService.AdminUpdate()
@@ -224,13 +241,11 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func adminDelete(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         guard try await service.store.delete(id: try userID(context)) else { throw AuthError.userNotFound }
         return try json([String: String]())
     }
 
     func adminFactors(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         let id = try userID(context)
         guard try await service.store.user(id: id) != nil else { throw AuthError.userNotFound }
         return try json(try await service.factors(of: id))
@@ -238,7 +253,6 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     /// The service role removes any factor, verified or not (a user who lost their authenticator).
     func adminDeleteFactor(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         let factor = try factorID(context)
         switch try await service.store.deleteFactor(user: try userID(context), factor: factor, allowVerified: true) {
         case .deleted: return try json(["id": factor.uuidString.lowercased()])
@@ -257,7 +271,6 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func settings(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try context.caller()
         let external = ["email": true, "phone": false, "anonymous_users": service.settings.anonymousSignIns, "saml": false]
         return try json(
             SettingsJSON(
@@ -267,22 +280,9 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 
     // MARK: Helpers
 
-    func userToken(_ request: Request, _ context: Context) throws -> VerifiedToken {
-        guard request.headers[.authorization].flatMap(Caller.bearerToken) != nil else { throw AuthError.noAuthorization }
-        let caller = try context.caller()
-        guard caller.role == .authenticated else {
-            throw AuthError(
-                status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
-        }
-        return caller.token
-    }
-
-    /// The admin endpoints are for the service role and for platform admins (`app.is_admin()`, asked
-    /// under the user's own identity): the console administers users with the admin's own token.
-    func requireAdministrator(_ request: Request, _ context: Context) async throws {
-        guard
-            try await context.caller().isAdministrator(on: service.store.database, method: request.method.rawValue, path: request.uri.path)
-        else { throw AuthError.notAdmin }
+    /// The access token `UserScope` verified.
+    func userToken(_ context: Context) throws -> VerifiedToken {
+        try context.scopedCaller().token
     }
 
     func userID(_ context: Context) throws -> UUID {
@@ -352,6 +352,21 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     func json(_ value: some Encodable) throws -> Response {
         let data = try SupabaseJSON.encoder.encode(value)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The scope of a signed-in user's routes: a bearer token is required (`no_authorization` without one,
+/// before the key is even looked at, as GoTrue answers) and it must be a user's access token, not a key.
+struct UserScope<Context: CallerRequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.headers[.authorization].flatMap(Caller.bearerToken) != nil else { throw AuthError.noAuthorization }
+        let scope = CallerScope<Context> { caller, _, _ in
+            guard caller.role == .authenticated else {
+                throw AuthError(
+                    status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
+            }
+        }
+        return try await scope.handle(request, context: context, next: next)
     }
 }
 

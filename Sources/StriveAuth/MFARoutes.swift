@@ -4,11 +4,11 @@ import StriveIdentity
 
 /// GoTrue's `/factors` endpoints (TOTP).
 extension AuthRoutes {
-    func registerFactors(on group: RouterGroup<Context>) {
-        group.post("factors") { request, context in try await enroll(request, context) }
-        group.post("factors/:factor/challenge") { request, context in try await challenge(request, context) }
-        group.post("factors/:factor/verify") { request, context in try await verifyFactor(request, context) }
-        group.delete("factors/:factor") { request, context in try await unenroll(request, context) }
+    func registerFactors(in scopes: Scopes) {
+        scopes.users.post("factors") { request, context in try await enroll(request, context) }
+        scopes.users.post("factors/:factor/challenge") { request, context in try await challenge(request, context) }
+        scopes.users.post("factors/:factor/verify") { request, context in try await verifyFactor(request, context) }
+        scopes.users.delete("factors/:factor") { request, context in try await unenroll(request, context) }
     }
 
     struct EnrollBody: Decodable {
@@ -18,7 +18,7 @@ extension AuthRoutes {
     }
 
     func enroll(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try userToken(request, context)
+        let token = try userToken(context)
         let body = try await decode(EnrollBody.self, from: request, context)
         guard body.factor_type == "totp" else { throw AuthError.validation("factor_type must be totp (phone factors are not supported)") }
         return try json(
@@ -26,7 +26,7 @@ extension AuthRoutes {
     }
 
     func challenge(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try userToken(request, context)
+        let token = try userToken(context)
         return try json(try await service.challengeFactor(token, factor: try factorID(context), client: client(request, context)))
     }
 
@@ -36,7 +36,7 @@ extension AuthRoutes {
     }
 
     func verifyFactor(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try userToken(request, context)
+        let token = try userToken(context)
         let body = try await decode(VerifyFactorBody.self, from: request, context)
         guard let challengeText = body.challenge_id, let challenge = UUID(uuidString: challengeText) else {
             throw AuthError.validation("challenge_id must be the id of a challenge")
@@ -48,7 +48,7 @@ extension AuthRoutes {
     }
 
     func unenroll(_ request: Request, _ context: Context) async throws -> Response {
-        let token = try userToken(request, context)
+        let token = try userToken(context)
         return try json(["id": try await service.unenrollFactor(token, factor: try factorID(context))])
     }
 

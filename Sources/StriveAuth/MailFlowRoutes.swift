@@ -7,19 +7,19 @@ import StriveIdentity
 /// The handlers of GoTrue's mail flows: `/verify`, `/recover`, `/otp`, `/resend`, and the PKCE fields the
 /// sign-up, recovery and OTP bodies carry.
 extension AuthRoutes {
-    func registerMailFlows(on group: RouterGroup<Context>) {
-        group.get("verify") { request, context in try await verifyLink(request, context) }
-        group.post("verify") { request, context in try await verify(request, context) }
-        group.post("recover") { request, context in try await recover(request, context) }
-        group.post("otp") { request, context in try await otp(request, context) }
-        group.post("resend") { request, context in try await resend(request, context) }
-        group.post("invite") { request, context in try await invite(request, context) }
-        group.post("admin/generate_link") { request, context in try await generateLink(request, context) }
-        group.get("reauthenticate") { request, context in try await reauthenticate(request, context) }
+    func registerMailFlows(in scopes: Scopes) {
+        scopes.open.get("verify") { request, context in try await verifyLink(request, context) }
+        scopes.keyed.post("verify") { request, context in try await verify(request, context) }
+        scopes.keyed.post("recover") { request, context in try await recover(request, context) }
+        scopes.keyed.post("otp") { request, context in try await otp(request, context) }
+        scopes.keyed.post("resend") { request, context in try await resend(request, context) }
+        scopes.administrators.post("invite") { request, context in try await invite(request, context) }
+        scopes.administrators.post("admin/generate_link") { request, context in try await generateLink(request, context) }
+        scopes.users.get("reauthenticate") { request, context in try await reauthenticate(request, context) }
     }
 
     func reauthenticate(_ request: Request, _ context: Context) async throws -> Response {
-        try await service.reauthenticate(try userToken(request, context))
+        try await service.reauthenticate(try userToken(context))
         return try json([String: String]())
     }
 
@@ -29,7 +29,6 @@ extension AuthRoutes {
     }
 
     func invite(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         let body = try await decode(InviteBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
         let user = try await service.invite(email: email, metadata: body.data ?? [:], redirectTo: try query(request)["redirect_to"])
@@ -48,7 +47,6 @@ extension AuthRoutes {
     /// GoTrue's answer: the user's fields with `action_link`, `email_otp`, `hashed_token`, `redirect_to` and
     /// `verification_type` beside them (supabase-js splits them into `properties`).
     func generateLink(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireAdministrator(request, context)
         let body = try await decode(GenerateLinkBody.self, from: request, context)
         guard let typeName = body.type, let type = AuthService.LinkType(rawValue: typeName) else {
             throw AuthError.validation("type must be signup, invite, magiclink, recovery, email_change_current or email_change_new")
@@ -111,7 +109,6 @@ extension AuthRoutes {
     }
 
     func verify(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try context.caller()
         let body = try await decode(VerifyBody.self, from: request, context)
         guard let type = body.type else { throw AuthError.validation("Verify requires a verification type") }
         switch try await service.verifyOTP(
@@ -129,7 +126,6 @@ extension AuthRoutes {
     }
 
     func recover(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try context.caller()
         let body = try await decode(RecoverBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("Password recovery requires an email") }
         try await service.recover(
@@ -148,7 +144,6 @@ extension AuthRoutes {
     }
 
     func otp(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try context.caller()
         let body = try await decode(OTPBody.self, from: request, context)
         if body.phone != nil && body.email == nil { throw AuthError.validation("Phone sign-in is not supported; use email") }
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
@@ -165,7 +160,6 @@ extension AuthRoutes {
     }
 
     func resend(_ request: Request, _ context: Context) async throws -> Response {
-        _ = try context.caller()
         let body = try await decode(ResendBody.self, from: request, context)
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
         let mail = try mailRequest(request, challenge: nil, method: nil)

@@ -9,12 +9,16 @@ public enum CallerResolution: Sendable {
 }
 
 public protocol CallerRequestContext: RequestContext {
+    /// Set by `CallerMiddleware` when the request carries a key or token.
     var callerResolution: CallerResolution? { get set }
+    /// Set by the scope the route is registered in (`CallerScope`, `GrantScope`); routes read it.
+    var scopedIdentity: ScopedIdentity? { get set }
 }
 
 extension CallerRequestContext {
-    /// The resolved caller, or the reason there is none (a route maps it to its surface's error shape).
-    public func caller() throws(AuthError) -> Caller {
+    /// The resolved caller, or the reason there is none; the scopes ask, routes read what they put on the
+    /// context (`scopedCaller()`).
+    func resolvedCaller() throws(AuthError) -> Caller {
         switch callerResolution {
         case .resolved(let caller): return caller
         case .failed(let error): throw error
@@ -24,7 +28,7 @@ extension CallerRequestContext {
 }
 
 /// Verifies `apikey` / `Authorization: Bearer` when present and records the outcome on the context; the
-/// decision whether a route needs a caller stays with the route.
+/// scope a route is registered in decides whether it needs a caller.
 public struct CallerMiddleware<Context: CallerRequestContext>: RouterMiddleware {
     let tokens: TokenService
 

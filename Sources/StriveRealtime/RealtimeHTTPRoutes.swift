@@ -20,13 +20,13 @@ public struct RealtimeHTTPRoutes<Context: CallerRequestContext>: Sendable {
                 extra: [.upgrade: "websocket"])
         }
         // The service role and platform admins only: the counters describe every tenant's traffic.
-        router.get("realtime/v1/stats") { request, context -> Response in
-            guard let caller = try? context.caller() else {
-                return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key or a platform admin"}"#)
-            }
-            guard try await caller.isAdministrator(on: service.database, method: "GET", path: request.uri.path) else {
-                return Self.json(.forbidden, #"{"error":"forbidden","message":"needs the service role key or a platform admin"}"#)
-            }
+        let operators = router.group("realtime/v1").add(
+            middleware: CallerScope<Context> { [service] caller, request, _ in
+                guard try await caller.isAdministrator(on: service.database, method: "GET", path: request.uri.path) else {
+                    throw RealtimeRefusal.notOperator
+                }
+            })
+        operators.get("stats") { _, _ -> Response in
             let stats = await service.hub.stats
             return Response(
                 status: .ok, headers: [.contentType: "application/json"],
@@ -38,5 +38,20 @@ public struct RealtimeHTTPRoutes<Context: CallerRequestContext>: Sendable {
         var headers: HTTPFields = [.contentType: "application/json"]
         headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// Refusals of realtime's HTTP routes, in realtime's `{error, message}` shape.
+struct RealtimeRefusal: HTTPResponseError {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
+
+    static let notOperator = RealtimeRefusal(
+        status: .forbidden, code: "forbidden", message: "needs the service role key or a platform admin")
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try SupabaseJSON.encoder.encode(["error": code, "message": message])
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

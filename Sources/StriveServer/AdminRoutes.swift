@@ -19,19 +19,25 @@ struct AdminRoutes: Sendable {
     let logger: Logger
 
     func register(on router: some RouterMethods<StriveRequestContext>) {
-        let group = router.group("admin/v1")
+        // The service role, or a signed-in platform admin; anyone else gets 401/403 and nothing is read.
+        let group = router.group("admin/v1").add(
+            middleware: CallerScope<StriveRequestContext> { [database] caller, request, _ in
+                if caller.role == .anon {
+                    throw StriveHTTPError(
+                        status: .unauthorized, code: "unauthorized", message: "needs a platform admin's token or the service role key")
+                }
+                guard try await caller.isAdministrator(on: database, method: "GET", path: request.uri.path) else {
+                    throw StriveHTTPError(status: .forbidden, code: "forbidden", message: "needs a platform admin or the service role key")
+                }
+            })
         group.get("verify") { request, context in try await verify(request, context) }
         group.get("migrations") { request, context in try await migrations(request, context) }
         group.get("backups") { request, context in try await backups(request, context) }
         group.get("tables") { request, context in try await tables(request, context) }
-        group.get("errors") { request, context in
-            try await requireOperator(request, context)
-            return try Self.json(recentErrors.newestFirst)
-        }
+        group.get("errors") { _, _ in try Self.json(recentErrors.newestFirst) }
     }
 
     func verify(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
-        try await requireOperator(request, context)
         let report = try await database.withAdminConnection { connection in
             try await SchemaAudit.run(on: connection, logger: context.logger)
         }
@@ -50,7 +56,6 @@ struct AdminRoutes: Sendable {
     }
 
     func migrations(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
-        try await requireOperator(request, context)
         let status = try await database.withAdminConnection { connection in
             try await migrator.status(on: connection, logger: context.logger)
         }
@@ -77,7 +82,6 @@ struct AdminRoutes: Sendable {
     /// Every table outside PostgreSQL's own schemas: whether row-level security is on and forced, and its
     /// policies as `pg_policies` states them.
     func tables(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
-        try await requireOperator(request, context)
         let tables = try await database.withAdminConnection { connection in
             try await connection.rows(
                 """
@@ -102,23 +106,10 @@ struct AdminRoutes: Sendable {
     }
 
     func backups(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
-        try await requireOperator(request, context)
         let entries = try await database.withAdminConnection { connection in
             try await BackupCatalog.list(on: connection, logger: context.logger)
         }
         return try Self.json(entries)
-    }
-
-    /// The service role, or a signed-in platform admin; anyone else gets 401/403 and nothing is read.
-    func requireOperator(_ request: Request, _ context: StriveRequestContext) async throws {
-        let caller = try context.caller()
-        if caller.role == .anon {
-            throw StriveHTTPError(
-                status: .unauthorized, code: "unauthorized", message: "needs a platform admin's token or the service role key")
-        }
-        guard try await caller.isAdministrator(on: database, method: "GET", path: request.uri.path) else {
-            throw StriveHTTPError(status: .forbidden, code: "forbidden", message: "needs a platform admin or the service role key")
-        }
     }
 
     static func json(_ value: some Encodable) throws -> Response {

@@ -20,30 +20,16 @@ struct MetricsRoutes: Sendable {
     let logger: Logger
 
     func register(on router: some RouterMethods<StriveRequestContext>) {
-        router.get("/metrics") { request, context in try await metrics(request, context) }
+        router.group().add(middleware: ScrapeScope(token: token)).get("/metrics") { _, _ in try await metrics() }
     }
 
-    func metrics(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
-        guard authorised(request, context) else {
-            throw StriveHTTPError(
-                status: .unauthorized, code: "unauthorized",
-                message: "/metrics needs the service role key or STRIVE_METRICS_TOKEN as a bearer token")
-        }
+    func metrics() async throws -> Response {
         let stats = await realtime.hub.stats
         StriveMetrics.realtime(sockets: stats.sockets, channels: stats.channels)
         await recordMigrations()
         return Response(
             status: .ok, headers: [.contentType: StriveMetrics.contentType, .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: StriveMetrics.render())))
-    }
-
-    private func authorised(_ request: Request, _ context: StriveRequestContext) -> Bool {
-        if let token, let presented = request.headers[.authorization].flatMap(Caller.bearerToken),
-            Self.constantTimeEqual(presented, token.value)
-        {
-            return true
-        }
-        return (try? context.caller())?.role == .serviceRole
     }
 
     /// A scrape must answer while the database does not: the migration gauges keep their last values then.

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import StriveCore
 import StriveDatabase
+import StriveIdentity
 
 /// Adopts a well-formed incoming `X-Request-Id` or makes one, and puts it on the logger and the response.
 struct RequestIDMiddleware: RouterMiddleware {
@@ -97,7 +98,8 @@ struct ErrorMiddleware: RouterMiddleware {
             throw surface.error(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch {
             let surface = Surface(path: request.uri.path)
-            if let answer = surface.translator?.translate(error, caller: try? context.caller()) ?? (error as? any HTTPResponseError) {
+            let caller: Caller? = if case .resolved(let caller) = context.callerResolution { caller } else { nil }
+            if let answer = surface.translator?.translate(error, caller: caller) ?? (error as? any HTTPResponseError) {
                 if answer.status.code >= 500 { record(request, context, status: answer.status.code, message: "\(answer.status)") }
                 throw answer
             }

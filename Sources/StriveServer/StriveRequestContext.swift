@@ -13,6 +13,8 @@ public struct StriveRequestContext: RequestContext, AuthRequestContext, RemoteAd
     public let remoteAddress: SocketAddress?
     /// Set by `CallerMiddleware` when the request carries a key or token.
     public var callerResolution: CallerResolution?
+    /// Set by the scope the route is registered in.
+    public var scopedIdentity: ScopedIdentity?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -19,22 +19,28 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     public func register(on router: some RouterMethods<Context>) {
-        let group = router.group("storage/v1/bucket")
-        group.get { request, context in try await list(request, context) }
-        group.post { request, context in try await create(request, context) }
-        group.get(":id") { request, context in try await bucket(request, context) }
-        group.put(":id") { request, context in try await update(request, context) }
-        group.delete(":id") { _, context in try await delete(context) }
-        group.post(":id/empty") { _, context in try await empty(context) }
+        // Reading the buckets' configuration is also for platform admins (the console, with the admin's own
+        // token); changing it stays with the service role.
+        let database = storage.database
+        let readers = router.group("storage/v1/bucket").add(
+            middleware: CallerScope<Context> { caller, request, _ in
+                guard try await caller.isAdministrator(on: database, method: request.method.rawValue, path: request.uri.path) else {
+                    throw StorageError.notServiceRole
+                }
+            })
+        let services = router.group("storage/v1/bucket").add(
+            middleware: CallerScope<Context> { caller, _, _ in
+                guard caller.role == .serviceRole else { throw StorageError.notServiceRole }
+            })
+        readers.get { _, _ in try Response.storageJSON(try await buckets.list()) }
+        readers.get(":id") { _, context in try await bucket(context) }
+        services.post { request, context in try await create(request, context) }
+        services.put(":id") { request, context in try await update(request, context) }
+        services.delete(":id") { _, context in try await delete(context) }
+        services.post(":id/empty") { _, context in try await empty(context) }
     }
 
-    func list(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireServiceOrPlatformAdmin(request, context)
-        return try Response.storageJSON(try await buckets.list())
-    }
-
-    func bucket(_ request: Request, _ context: Context) async throws -> Response {
-        try await requireServiceOrPlatformAdmin(request, context)
+    func bucket(_ context: Context) async throws -> Response {
         guard let found = try await buckets.bucket(id: try bucketID(context)) else { throw StorageError.bucketNotFound }
         return try Response.storageJSON(found)
     }
@@ -92,7 +98,6 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func create(_ request: Request, _ context: Context) async throws -> Response {
-        try requireService(context)
         let settings = try await decode(request)
         guard let id = settings.id ?? settings.name, !id.isEmpty else {
             throw StorageError(.badRequest, "Invalid Input", "a bucket needs a name")
@@ -109,7 +114,6 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func update(_ request: Request, _ context: Context) async throws -> Response {
-        try requireService(context)
         let id = try bucketID(context)
         let settings = try await decode(request)
         try Self.check(settings)
@@ -122,7 +126,6 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func delete(_ context: Context) async throws -> Response {
-        try requireService(context)
         let id = try bucketID(context)
         switch try await buckets.delete(id: id) {
         case .deleted:
@@ -136,7 +139,6 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func empty(_ context: Context) async throws -> Response {
-        try requireService(context)
         let id = try bucketID(context)
         let exists = try await buckets.empty(id: id)
         guard exists else { throw StorageError.bucketNotFound }
@@ -157,20 +159,6 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
             })
         {
             throw StorageError(.badRequest, "Invalid Input", "allowed_mime_types must be MIME types such as image/png or image/*")
-        }
-    }
-
-    func requireService(_ context: Context) throws {
-        let caller = try context.caller()
-        guard caller.role == .serviceRole else { throw StorageError.notServiceRole }
-    }
-
-    /// Reading the buckets' configuration is also for platform admins (the console, with the admin's own
-    /// token); changing it stays with the service role.
-    func requireServiceOrPlatformAdmin(_ request: Request, _ context: Context) async throws {
-        let caller = try context.caller()
-        guard try await caller.isAdministrator(on: storage.database, method: request.method.rawValue, path: request.uri.path) else {
-            throw StorageError.notServiceRole
         }
     }
 

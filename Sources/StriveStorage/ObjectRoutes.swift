@@ -33,42 +33,64 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     static var basePath: String { "storage/v1/object" }
 
     public func register(on router: some RouterMethods<Context>) {
-        let group = router.group(RouterPath(Self.basePath))
+        // Who a route acts as is its scope's decision: the caller (policies on `storage.objects` decide), or a
+        // grant — a signed URL's token or a public bucket — on a named service path for exactly one object.
+        let callers = router.group(RouterPath(Self.basePath)).add(middleware: CallerScope<Context>())
+        let signedDownloads = router.group(RouterPath(Self.basePath)).add(
+            middleware: GrantScope<Context> { request, context in
+                let (bucket, key) = try target(request, context, after: "sign")
+                try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
+                return Grant(identity: .serviceRole(method: "GET", path: "signed-object"))
+            })
+        let signedUploads = router.group(RouterPath(Self.basePath)).add(
+            middleware: GrantScope<Context> { request, context in
+                let (bucket, key) = try target(request, context, after: "upload/sign")
+                let grant = try await service.signer.verifyUpload(try token(request), bucket: bucket, key: key)
+                // The token stands for the caller who asked for it.
+                return Grant(identity: .serviceRole(method: "PUT", path: "signed-upload"), owner: grant.owner, upsert: grant.upsert)
+            })
+        let publicObjects = router.group(RouterPath(Self.basePath)).add(
+            middleware: GrantScope<Context> { _, context in
+                // Private buckets answer as if the object did not exist: a public URL reveals nothing.
+                guard try await service.rules(of: try bucketParameter(context)).isPublic else { throw StorageError.objectNotFound }
+                return Grant(identity: .serviceRole(method: "GET", path: "public-object"))
+            })
         // Constant segments win over parameters in the router, so these precede `:bucket/**` by matching.
-        group.post("list/:bucket") { request, context in try await list(request, context) }
-        group.post("move") { request, context in try await move(request, context) }
-        group.post("copy") { request, context in try await copy(request, context) }
-        group.post("sign/:bucket") { request, context in try await signMany(request, context) }
-        group.post("sign/:bucket/**") { request, context in try await sign(request, context) }
-        group.get("sign/:bucket/**") { request, context in try await downloadSigned(request, context) }
-        group.post("upload/sign/:bucket/**") { request, context in try await signUpload(request, context) }
-        group.put("upload/sign/:bucket/**") { request, context in try await uploadSigned(request, context) }
-        group.get("public/:bucket/**") { request, context in try await downloadPublic(request, context) }
-        group.get("authenticated/:bucket/**") { request, context in try await download(request, context, after: "authenticated") }
-        group.get("info/public/:bucket/**") { request, context in try await info(request, context, after: "info/public", publicBucket: true)
-        }
-        group.get("info/authenticated/:bucket/**") { request, context in
-            try await info(request, context, after: "info/authenticated", publicBucket: false)
-        }
-        group.get("info/:bucket/**") { request, context in try await info(request, context, after: "info", publicBucket: false) }
-        group.post(":bucket/**") { request, context in try await upload(request, context, forceUpsert: false) }
-        group.put(":bucket/**") { request, context in try await upload(request, context, forceUpsert: true) }
-        group.get(":bucket/**") { request, context in try await download(request, context, after: "") }
-        group.delete(":bucket/**") { request, context in try await removeOne(request, context) }
+        callers.post("list/:bucket") { request, context in try await list(request, context) }
+        callers.post("move") { request, context in try await move(request, context) }
+        callers.post("copy") { request, context in try await copy(request, context) }
+        callers.post("sign/:bucket") { request, context in try await signMany(request, context) }
+        callers.post("sign/:bucket/**") { request, context in try await sign(request, context) }
+        signedDownloads.get("sign/:bucket/**") { request, context in try await downloadGranted(request, context, after: "sign") }
+        callers.post("upload/sign/:bucket/**") { request, context in try await signUpload(request, context) }
+        signedUploads.put("upload/sign/:bucket/**") { request, context in try await uploadSigned(request, context) }
+        publicObjects.get("public/:bucket/**") { request, context in try await downloadGranted(request, context, after: "public") }
+        callers.get("authenticated/:bucket/**") { request, context in try await download(request, context, after: "authenticated") }
+        publicObjects.get("info/public/:bucket/**") { request, context in try await info(request, context, after: "info/public") }
+        callers.get("info/authenticated/:bucket/**") { request, context in try await info(request, context, after: "info/authenticated") }
+        callers.get("info/:bucket/**") { request, context in try await info(request, context, after: "info") }
+        callers.post(":bucket/**") { request, context in try await upload(request, context, forceUpsert: false) }
+        callers.put(":bucket/**") { request, context in try await upload(request, context, forceUpsert: true) }
+        callers.get(":bucket/**") { request, context in try await download(request, context, after: "") }
+        callers.delete(":bucket/**") { request, context in try await removeOne(request, context) }
         // HEAD answers as GET would, without the bytes (storage-js's `exists()`).
-        group.head("sign/:bucket/**") { request, context in try await downloadSigned(request, context).createHeadResponse() }
-        group.head("public/:bucket/**") { request, context in try await downloadPublic(request, context).createHeadResponse() }
-        group.head("authenticated/:bucket/**") { request, context in
+        signedDownloads.head("sign/:bucket/**") { request, context in
+            try await downloadGranted(request, context, after: "sign").createHeadResponse()
+        }
+        publicObjects.head("public/:bucket/**") { request, context in
+            try await downloadGranted(request, context, after: "public").createHeadResponse()
+        }
+        callers.head("authenticated/:bucket/**") { request, context in
             try await download(request, context, after: "authenticated").createHeadResponse()
         }
-        group.head(":bucket/**") { request, context in try await download(request, context, after: "").createHeadResponse() }
-        group.delete(":bucket") { request, context in try await remove(request, context) }
+        callers.head(":bucket/**") { request, context in try await download(request, context, after: "").createHeadResponse() }
+        callers.delete(":bucket") { request, context in try await remove(request, context) }
     }
 
     // MARK: Uploads
 
     func upload(_ request: Request, _ context: Context, forceUpsert: Bool) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let (bucket, key) = try target(request, context, after: "")
         let upsert = forceUpsert || request.headers[.xUpsert]?.lowercased() == "true"
         return try await store(
@@ -78,12 +100,11 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func uploadSigned(_ request: Request, _ context: Context) async throws -> Response {
+        let grant = try context.scopedGrant()
         let (bucket, key) = try target(request, context, after: "upload/sign")
-        let grant = try await service.signer.verifyUpload(try token(request), bucket: bucket, key: key)
-        // The signed upload path: the token stands for the caller who asked for it.
         return try await store(
-            request, context, bucket: bucket, key: key, identity: .serviceRole(method: "PUT", path: "signed-upload"),
-            owner: grant.owner, upsert: grant.upsert, authorize: false)
+            request, context, bucket: bucket, key: key, identity: grant.identity, owner: grant.owner, upsert: grant.upsert,
+            authorize: false)
     }
 
     /// Checks the bucket's limits and the policies, streams the body to a staged blob, then writes the row
@@ -151,7 +172,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func signUpload(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let (bucket, key) = try target(request, context, after: "upload/sign")
         let upsert = request.headers[.xUpsert]?.lowercased() == "true"
         _ = try await service.rules(of: bucket)
@@ -169,7 +190,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     // MARK: Downloads
 
     func download(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let (bucket, key) = try target(request, context, after: prefix)
         let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
         guard let object = try await service.object(identity, bucket: bucket, key: key) else {
@@ -179,21 +200,11 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         return try await serve(object, request, key: key)
     }
 
-    func downloadPublic(_ request: Request, _ context: Context) async throws -> Response {
-        let (bucket, key) = try target(request, context, after: "public")
-        let rules = try await service.rules(of: bucket)
-        // Private buckets answer as if the object did not exist: a public URL reveals nothing.
-        guard rules.isPublic,
-            let object = try await service.object(.serviceRole(method: "GET", path: "public-object"), bucket: bucket, key: key)
-        else { throw StorageError.objectNotFound }
-        return try await serve(object, request, key: key)
-    }
-
-    func downloadSigned(_ request: Request, _ context: Context) async throws -> Response {
-        let (bucket, key) = try target(request, context, after: "sign")
-        try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
-        guard let object = try await service.object(.serviceRole(method: "GET", path: "signed-object"), bucket: bucket, key: key)
-        else { throw StorageError.objectNotFound }
+    /// A download a signed URL or a public bucket opened (`GrantScope`).
+    func downloadGranted(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
+        let grant = try context.scopedGrant()
+        let (bucket, key) = try target(request, context, after: prefix)
+        guard let object = try await service.object(grant.identity, bucket: bucket, key: key) else { throw StorageError.objectNotFound }
         return try await serve(object, request, key: key)
     }
 
@@ -203,15 +214,13 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         return try await ObjectDownload(object: object, blobs: service.blobs).response(to: request, downloadName: download)
     }
 
-    func info(_ request: Request, _ context: Context, after prefix: String, publicBucket: Bool) async throws -> Response {
+    func info(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
         let (bucket, key) = try target(request, context, after: prefix)
-        let identity: RequestIdentity
-        if publicBucket {
-            guard try await service.rules(of: bucket).isPublic else { throw StorageError.objectNotFound }
-            identity = .serviceRole(method: "GET", path: "public-object-info")
-        } else {
-            identity = try context.caller().identity(method: request.method.rawValue, path: request.uri.path)
-        }
+        let identity: RequestIdentity =
+            switch context.scopedIdentity {
+            case .grant(let grant): grant.identity
+            default: try context.scopedCaller().identity(method: request.method.rawValue, path: request.uri.path)
+            }
         guard let body = try await service.json(identity, ObjectQueries.info(bucket: bucket, key: key)) else {
             throw StorageError.objectNotFound
         }
@@ -221,7 +230,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     // MARK: Listing, removing, moving, copying
 
     func list(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let bucket = try bucketParameter(context)
         let options = try await decode(ObjectQueries.ListOptions.self, request)
         _ = try await service.rules(of: bucket)
@@ -236,7 +245,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func remove(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let bucket = try bucketParameter(context)
         let names = try await decode(RemoveRequest.self, request).prefixes
         guard (1...1000).contains(names.count) else { throw StorageError.invalidInput("prefixes must name 1 to 1000 objects") }
@@ -248,7 +257,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func removeOne(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let (bucket, key) = try target(request, context, after: "")
         let body = try await service.change(
             caller.identity(method: request.method.rawValue, path: request.uri.path),
@@ -268,7 +277,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func move(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let (source, destination) = try await transfer(request)
         try await checkDestination(source: source, destination: destination, caller: caller, request: request)
         let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
@@ -280,7 +289,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func copy(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let (source, destination) = try await transfer(request)
         try await checkDestination(source: source, destination: destination, caller: caller, request: request)
         let identity = caller.identity(method: request.method.rawValue, path: request.uri.path)
@@ -349,7 +358,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func sign(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let (bucket, key) = try target(request, context, after: "sign")
         let expiresIn = try Self.lifetime(try await decode(SignRequest.self, request).expiresIn)
         let visible = try await visibleKeys(caller, request, bucket: bucket, keys: [key.value])
@@ -365,7 +374,7 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     func signMany(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         let bucket = try bucketParameter(context)
         let body = try await decode(SignRequest.self, request)
         let expiresIn = try Self.lifetime(body.expiresIn)

@@ -144,15 +144,19 @@ public struct TestDatabase: Sendable {
         deadlineMargin: Duration = .seconds(2),
         _ body: @Sendable (Database) async throws -> T
     ) async throws -> T {
-        // Small pools and a parallel suite on two cores: a request may wait long for a connection here
-        // without anything being wrong, so the acquire timeout is far above the server's default.
-        let database = try Database(
-            target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, statementTimeout: statementTimeout,
-            acquireTimeout: .seconds(30), deadlineMargin: deadlineMargin, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await database.run() }
-            defer { group.cancelAll() }
-            return try await body(database)
+        // One of the test process's slots (`TestCapacity`): databases, and the servers tests run on them,
+        // queue rather than all start at once.
+        try await TestCapacity.shared.withSlot {
+            // Small pools and a parallel suite on two cores: a request may wait long for a connection here
+            // without anything being wrong, so the acquire timeout is far above the server's default.
+            let database = try Database(
+                target: target, authenticator: authenticator, requestPoolSize: requestPoolSize, statementTimeout: statementTimeout,
+                acquireTimeout: .seconds(30), deadlineMargin: deadlineMargin, logger: logger)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await database.run() }
+                defer { group.cancelAll() }
+                return try await body(database)
+            }
         }
     }
 }

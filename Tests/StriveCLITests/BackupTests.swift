@@ -10,7 +10,7 @@ import Testing
 
 /// `strive backup` while `strive serve` runs and writes go on, then `strive restore` into an empty data
 /// directory: the same rows and the same object bytes; damaged archives and occupied targets refused.
-@Suite("Backup and restore")
+@Suite("Backup and restore", .capacityBound)
 struct BackupTests {
     /// Tables whose every row must come back identically (a digest of their rows as text, in order).
     /// realtime's capture and auth's unlogged rate limits change on their own and are left out.

@@ -1,9 +1,10 @@
 import Foundation
+import StriveTestSupport
 import Testing
 
 /// `strive check` against a live `strive serve`: every probe passes on a sound deployment and leaves
 /// nothing behind; a policy that leaks a tenant's rows fails the audit and the isolation probe.
-@Suite("strive check")
+@Suite("strive check", .capacityBound)
 struct CheckTests {
     @Test func aSoundDeploymentPassesAndALeakingPolicyFailsWithoutLeftovers() async throws {
         let directory = temporaryPath("strive-check")

@@ -4,7 +4,7 @@ import StriveTestSupport
 import Testing
 
 /// Bad input at the command line: one clear line, a non-zero exit, nothing changed.
-@Suite("strive command line")
+@Suite("strive command line", .capacityBound)
 struct CommandLineTests {
     @Test func helpNamesEverySubcommand() async throws {
         let output = try await StriveProcess.run(["--help"])

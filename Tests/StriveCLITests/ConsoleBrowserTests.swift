@@ -7,7 +7,7 @@ import Testing
 
 /// The console in a real browser: headless Chromium driven over WebDriver (chromedriver) against the real
 /// binary with the demo data. Screenshots of each page go to `.build/console-screenshots/`.
-@Suite("Console in Chromium", .serialized)
+@Suite("Console in Chromium", .capacityBound, .serialized)
 struct ConsoleBrowserTests {
     @Test func aPlatformAdminAdministersThroughTheConsoleAndOthersAreRefused() async throws {
         let driverPath = try #require(ToolProcess.find("chromedriver"), "chromium-driver is required (Scripts/test installs it)")

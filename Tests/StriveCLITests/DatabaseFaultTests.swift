@@ -16,7 +16,7 @@ import Testing
 /// `strive serve` on its embedded cluster while the database fails under it, with writers and readers
 /// running: answers stay fast and honest (2xx or 503, never 500), service comes back on its own, every
 /// acknowledged write is there exactly once, and SIGTERM still ends the process and its cluster.
-@Suite("Database faults", .serialized)
+@Suite("Database faults", .capacityBound, .serialized)
 struct DatabaseFaultTests {
     enum Fault: String, CaseIterable, Sendable {
         case killPostmaster = "kill -9 of the postmaster"

@@ -7,7 +7,7 @@ import Testing
 /// the others reach it through DATABASE_URL), one S3 bucket (moto), one JWT secret — the deployment shape
 /// of docs/SCALING.md. Whatever a client does through one instance, the others see.
 // One at a time: each test runs two or three `strive serve` processes, and the suite runs beside every other suite.
-@Suite("Three instances on one database and one S3 bucket", .serialized)
+@Suite("Three instances on one database and one S3 bucket", .capacityBound, .serialized)
 struct MultiInstanceTests {
     struct Instance {
         let process: StriveProcess.Running

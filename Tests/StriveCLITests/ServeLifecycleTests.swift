@@ -8,7 +8,7 @@ import Testing
 #endif
 
 /// `strive serve` on its embedded default, end to end: a real binary, a real cluster, real HTTP, signals.
-@Suite("strive serve lifecycle", .serialized)
+@Suite("strive serve lifecycle", .capacityBound, .serialized)
 struct ServeLifecycleTests {
     func postmasterPID(_ dataDirectory: String) -> Int32? {
         guard let text = try? String(contentsOfFile: dataDirectory + "/pg/postmaster.pid", encoding: .utf8) else { return nil }

@@ -1,9 +1,10 @@
 import Foundation
+import StriveTestSupport
 import Testing
 
 /// `strive db url --role service|app`: logins for a team's own server code that are not the schema owner,
 /// used the way an ORM would — plain connections, one `set_config` per transaction.
-@Suite("Server-side logins (strive db url --role)", .serialized)
+@Suite("Server-side logins (strive db url --role)", .capacityBound, .serialized)
 struct ServerLoginTests {
     @Test func theAppLoginSeesOnlyItsCallersTenantAndTheServiceLoginCannotChangeTheSchema() async throws {
         let dataDirectory = temporaryPath("strive-logins")

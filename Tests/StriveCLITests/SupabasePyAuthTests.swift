@@ -9,7 +9,7 @@ import Testing
 
 /// The auth flows through the real supabase-py client (`Scripts/supabase-py-auth-flows.py`) against
 /// `strive serve` delivering to a real SMTP server: confirmation by code, recovery, magic link, PKCE, MFA.
-@Suite("supabase-py auth flows", .serialized)
+@Suite("supabase-py auth flows", .capacityBound, .serialized)
 struct SupabasePyAuthTests {
     @Test func theRealClientPassesTheMailAndMFAFlows() async throws {
         let python = try #require(await WalkthroughTests.supabasePython(), "no Python with supabase-py (Scripts/test prepares .build-venv)")

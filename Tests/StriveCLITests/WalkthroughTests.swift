@@ -9,7 +9,7 @@ import Testing
 /// The README's walkthrough, step by step as a newcomer follows it: its SQL becomes a project migration,
 /// `migrate` applies it, `verify` still scores 100, and its supabase-py script runs against `strive serve`.
 /// The SQL and the script are read from README.md, so the page cannot drift from what works.
-@Suite("README walkthrough: a table of your own", .serialized)
+@Suite("README walkthrough: a table of your own", .capacityBound, .serialized)
 struct WalkthroughTests {
     @Test func theReadmeWalkthroughWorksAsWritten() async throws {
         let readme = try String(contentsOf: Repository.root.appendingPathComponent("README.md"), encoding: .utf8)

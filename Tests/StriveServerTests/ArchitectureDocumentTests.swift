@@ -70,3 +70,32 @@ struct ArchitectureDocumentTests {
         }
     }
 }
+
+/// Identity is the scope's decision (`CallerScope`, `GrantScope`): route files never choose the service
+/// role for a handler, and never read the caller's raw resolution.
+@Suite("Route scopes")
+struct RouteScopeTests {
+    static func routeFiles() throws -> [(name: String, text: String)] {
+        let sources = ArchitectureDocumentTests.repository.appendingPathComponent("Sources")
+        let paths = FileManager.default.enumerator(atPath: sources.path)?.compactMap { $0 as? String } ?? []
+        return try paths.filter { $0.hasSuffix("Routes.swift") }.map { path in
+            (path, try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8))
+        }
+    }
+
+    @Test func theServiceRoleIsOnlyEverAGrantAScopeMakes() throws {
+        let files = try Self.routeFiles()
+        #expect(files.count >= 8, "no route files found")
+        for (name, text) in files {
+            for line in text.split(separator: "\n") where line.contains(".serviceRole(") {
+                #expect(line.contains("Grant(identity: .serviceRole("), "\(name) picks the service role outside a scope: \(line)")
+            }
+        }
+    }
+
+    @Test func routesReadOnlyWhatTheirScopeVerified() throws {
+        for (name, text) in try Self.routeFiles() {
+            #expect(!text.contains("callerResolution"), "\(name) reads the raw caller resolution instead of its scope's identity")
+        }
+    }
+}

@@ -58,6 +58,25 @@ struct BlobStoreTests {
         #expect(files.contains { $0.hasSuffix(staged.id.description) })
     }
 
+    @Test func aRestoredFileIsPlacedUnderItsBlobIDAndMovedAway() async throws {
+        let (store, root) = try await temporaryStore()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(try await store.isEmpty())
+        let file = root + "/restored"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data("restored bytes".utf8)))
+        let id = BlobID()
+        try await store.place(fileAt: file, as: id)
+        #expect(try await contents(of: store, id) == Array("restored bytes".utf8))
+        #expect(!FileManager.default.fileExists(atPath: file))
+        #expect(try await !store.isEmpty())
+    }
+
+    @Test func aBlobIDIsReadBackFromTheTextARowRecords() {
+        let id = BlobID()
+        #expect(BlobID(id.description) == id)
+        #expect(BlobID("not-a-blob") == nil)
+    }
+
     @Test func anEmptyBodyIsAnEmptyBlob() async throws {
         let (store, root) = try await temporaryStore()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -111,6 +111,20 @@ struct S3BlobStoreTests {
         }
     }
 
+    @Test func aRestoredFileIsPlacedUnderItsBlobID() async throws {
+        try await withStore { store, s3 async throws in
+            #expect(try await store.isEmpty())
+            let file = NSTemporaryDirectory() + "strive-restored-" + UUID().uuidString.prefix(8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            #expect(FileManager.default.createFile(atPath: file, contents: Data(Self.expected(0..<1000))))
+            let id = BlobID()
+            try await store.place(fileAt: file, as: id)
+            #expect(try await Self.contents(store, id) == Self.expected(0..<1000))
+            #expect(try await s3.listObjects(prefix: "").objects.map(\.key) == ["blobs/\(id)"])
+            #expect(try await !store.isEmpty())
+        }
+    }
+
     @Test func theSweepAbortsForgottenUploadsAndDeletesOrphansOnly() async throws {
         try await withStore { store, s3 async throws in
             let live = try await store.stage(Self.body(100), limit: nil)

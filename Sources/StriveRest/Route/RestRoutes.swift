@@ -16,7 +16,8 @@ public struct RestRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     public func register(on router: some RouterMethods<Context>) {
-        let group = router.group("rest/v1")
+        // Every data API request acts as its caller (the anon key is a caller), under row-level security.
+        let group = router.group("rest/v1").add(middleware: CallerScope<Context>())
         group.get("rpc/:name") { request, context in try await handle(request, context, .call(method: .get), parameter: "name") }
         group.head("rpc/:name") { request, context in try await handle(request, context, .call(method: .head), parameter: "name") }
         group.post("rpc/:name") { request, context in try await handle(request, context, .call(method: .post), parameter: "name") }
@@ -31,7 +32,7 @@ public struct RestRoutes<Context: CallerRequestContext>: Sendable {
         -> Response
     {
         guard let name = context.parameters.get(parameter) else { throw RestError.unknownTable("") }
-        let caller = try context.caller()
+        let caller = try context.scopedCaller()
         var data: Data?
         if [.post, .patch, .put].contains(request.method) {
             data = try await request.bodyData(upTo: service.settings.maxBodyBytes, tooLarge: RestError.bodyTooLarge)
