@@ -7,7 +7,7 @@ import StriveCore
 /// With a thousand sockets each filtering on its own project, a change touches its project's channels,
 /// not all of them. Callers still check each binding (event, and the filter itself).
 struct BindingIndex {
-    typealias Entry = (key: RealtimeHub.ChannelKey, binding: RealtimeHub.Binding)
+    typealias Entry = (key: ChannelKey, binding: Binding)
 
     private struct Table: Hashable {
         let schema: String
@@ -26,7 +26,7 @@ struct BindingIndex {
     private var byValue: [Column: [String: [Entry]]] = [:]
     private var indexedColumns: [Table: Set<String>] = [:]
 
-    init(_ channels: [RealtimeHub.ChannelKey: RealtimeHub.Channel]) {
+    init(_ channels: [ChannelKey: Channel]) {
         for (key, channel) in channels {
             for binding in channel.bindings {
                 let table = Table(schema: binding.schema, table: binding.table)

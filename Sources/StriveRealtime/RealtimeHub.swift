@@ -32,47 +32,6 @@ public actor RealtimeHub {
 
     // MARK: State
 
-    /// Who a channel acts as: the role and user of its access token, and when that token expires.
-    struct Grant: Sendable {
-        let role: DatabaseRole
-        let user: UUID?
-        let expiresAt: Date
-        let caller: Caller
-
-        /// Who row-level security sees when it decides what this channel may read (nil: the service
-        /// role, which reads everything).
-        var identity: Authorizer.Identity? {
-            role == .serviceRole ? nil : Authorizer.Identity(role: role, claimsJSON: caller.token.payloadJSON)
-        }
-    }
-
-    struct Binding: Sendable {
-        let id: Int
-        let event: String
-        let schema: String
-        let table: String
-        let filter: ChangeFilter?
-        let filterText: String?
-
-        func accepts(_ change: Change) -> Bool {
-            (event == "*" || event == change.kind.rawValue) && schema == change.schema && (table == "*" || table == change.table)
-        }
-    }
-
-    struct Channel: Sendable {
-        let topic: String
-        let joinRef: String?
-        var grant: Grant
-        let bindings: [Binding]
-        let broadcastSelf: Bool
-        let broadcastAck: Bool
-        /// A private channel: joined under realtime.messages' policies; receives private broadcasts.
-        let isPrivate: Bool
-        /// Whether the caller may broadcast on it (always on public channels).
-        let canSend: Bool
-        let presenceKey: String
-    }
-
     final class Socket: Sendable {
         let id: UUID
         let outbound: AsyncStream<String>.Continuation
@@ -86,28 +45,11 @@ public actor RealtimeHub {
         }
     }
 
-    struct ChannelKey: Hashable, Sendable {
-        let socket: UUID
-        let topic: String
-    }
-
-    struct Presence: Sendable {
-        /// Which socket and channel tracked it (nil origin: this instance).
-        let owner: ChannelKey
-        let origin: UUID?
-        let key: String
-        let meta: JSONValue
-    }
-
     private var sockets: [UUID: Socket] = [:]
-    private var channels: [ChannelKey: Channel] = [:]
+    private var channels = ChannelTable()
+    private var presences = PresenceTable()
     /// Whether any socket on this instance has joined a channel (anyone to deliver changes to).
     var hasChannels: Bool { !channels.isEmpty }
-    private var channelsBySocket: [UUID: Set<String>] = [:]
-    private var joinTimes: [UUID: [ContinuousClock.Instant]] = [:]
-    /// Presences per topic, by phx_ref.
-    private var presences: [String: [String: Presence]] = [:]
-    private var nextBindingID = 1
     /// When each other instance was last heard on the bus.
     private var lastHeard: [UUID: ContinuousClock.Instant] = [:]
     /// Sockets disconnected for being too slow (the socket task closes them with a reason).
@@ -115,6 +57,9 @@ public actor RealtimeHub {
 
     private var changesSeen = 0
     private var changesDelivered = 0
+    /// How many recent delivery lags the stats summarise.
+    static let lagSamples = 1000
+    private var lags = LagWindow(capacity: RealtimeHub.lagSamples)
 
     /// Counters for operators and the benchmark.
     public struct Stats: Codable, Sendable {
@@ -128,30 +73,16 @@ public actor RealtimeHub {
         public let deliveryLagP99Ms: Double?
     }
 
-    /// How many recent delivery lags the stats summarise.
-    static let lagSamples = 1000
-    private var recentLags: [Double] = []
-    private var nextLag = 0
-
     public var stats: Stats {
-        let sorted = recentLags.sorted()
-        func percentile(_ p: Double) -> Double? {
-            sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
-        }
-        return Stats(
+        Stats(
             sockets: sockets.count, channels: channels.count, changes: changesSeen, deliveries: changesDelivered,
-            authorisationQueries: authorizer.queries.load(ordering: .relaxed), deliveryLagP50Ms: percentile(0.5),
-            deliveryLagP99Ms: percentile(0.99))
+            authorisationQueries: authorizer.queries.load(ordering: .relaxed), deliveryLagP50Ms: lags.percentile(0.5),
+            deliveryLagP99Ms: lags.percentile(0.99))
     }
 
     private func recordLag(_ seconds: Double) {
         StriveMetrics.deliveryLag(.seconds(seconds))
-        if recentLags.count < Self.lagSamples {
-            recentLags.append(seconds * 1000)
-        } else {
-            recentLags[nextLag] = seconds * 1000
-        }
-        nextLag = (nextLag + 1) % Self.lagSamples
+        lags.record(milliseconds: seconds * 1000)
     }
 
     // MARK: Sockets
@@ -161,11 +92,10 @@ public actor RealtimeHub {
     }
 
     func disconnect(_ id: UUID) async {
-        for topic in channelsBySocket[id] ?? [] {
+        for topic in channels.topics(of: id) {
             await removeChannel(ChannelKey(socket: id, topic: topic))
         }
-        channelsBySocket[id] = nil
-        joinTimes[id] = nil
+        channels.forget(socket: id)
         slowSockets.remove(id)
         sockets.removeValue(forKey: id)?.outbound.finish()
     }
@@ -254,93 +184,43 @@ public actor RealtimeHub {
 
     private func join(_ message: PhoenixMessage, socket id: UUID) async {
         guard let socket = sockets[id] else { return }
-        let now = ContinuousClock.now
-        var recent = (joinTimes[id] ?? []).filter { now - $0 < .seconds(1) }
-        guard recent.count < limits.joinsPerSecond else {
-            send(.errorReply(to: message, "too many joins: at most \(limits.joinsPerSecond) per second per socket"), to: id)
+        if let refusal = channels.admitJoin(socket: id, topic: message.topic, now: .now, limits: limits) {
+            send(.errorReply(to: message, refusal), to: id)
             return
         }
-        recent.append(now)
-        joinTimes[id] = recent
-        let key = ChannelKey(socket: id, topic: message.topic)
-        if channels[key] == nil, (channelsBySocket[id]?.count ?? 0) >= limits.channelsPerSocket {
-            send(.errorReply(to: message, "too many channels: at most \(limits.channelsPerSocket) per socket"), to: id)
-            return
-        }
-        guard message.topic.hasPrefix("realtime:"), message.topic.count > "realtime:".count else {
-            send(.errorReply(to: message, "topics are named realtime:<channel>"), to: id)
-            return
-        }
-        let subtopic = String(message.topic.dropFirst("realtime:".count))
-        let payload = message.payload.objectValue ?? [:]
-        let config = payload["config"]?.objectValue ?? [:]
-
-        let grant: Grant
-        do {
-            grant = try await authorize(token: payload["access_token"]?.stringValue, socket: socket)
-        } catch {
-            send(.errorReply(to: message, error.message), to: id)
-            return
-        }
+        let request: JoinRequest
+        let grant: ChannelGrant
         let access: ChannelAccess
-        switch await channelAccess(subtopic: subtopic, wantsPrivate: config["private"] == .bool(true), grant: grant) {
-        case .success(let granted): access = granted
-        case .failure(let refusal):
-            send(.errorReply(to: message, refusal.reason), to: id)
+        do throws(JoinRequest.Refusal) {
+            request = try JoinRequest(message)
+            do {
+                grant = try await authorize(token: request.accessToken, socket: socket)
+            } catch {
+                throw JoinRequest.Refusal(reason: error.message)
+            }
+            access = try await channelAccess(request, grant: grant)
+            if !request.bindings.isEmpty {
+                let published: Set<PublishedTable>
+                do {
+                    published = try await publishedTables()
+                } catch {
+                    throw JoinRequest.Refusal(reason: "the list of published tables could not be read; try again")
+                }
+                if let refusal = request.unpublished(in: published) { throw refusal }
+            }
+        } catch {
+            send(.errorReply(to: message, error.reason), to: id)
             return
         }
-        var bindings: [Binding] = []
-        let entries = config["postgres_changes"].flatMap(Self.array) ?? []
-        var published: Set<PublishedTable> = []
-        if !entries.isEmpty {
-            do {
-                published = try await publishedTables()
-            } catch {
-                send(.errorReply(to: message, "the list of published tables could not be read; try again"), to: id)
-                return
-            }
-        }
-        for entry in entries {
-            let spec = entry.objectValue ?? [:]
-            let event = spec["event"]?.stringValue ?? "*"
-            let schema = spec["schema"]?.stringValue ?? "public"
-            let table = spec["table"]?.stringValue ?? "*"
-            let filterText = spec["filter"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-            guard ["*", "INSERT", "UPDATE", "DELETE"].contains(event) else {
-                send(.errorReply(to: message, "postgres_changes event must be *, INSERT, UPDATE or DELETE"), to: id)
-                return
-            }
-            guard published.contains(where: { $0.schema == schema && (table == "*" || $0.table == table) }) else {
-                let names = published.map { "\($0.schema).\($0.table)" }.sorted().joined(separator: ", ")
-                send(
-                    .errorReply(
-                        to: message,
-                        "\(schema).\(table) is not published for realtime (publish it with select realtime.publish('\(schema).\(table)'); published: \(names))"
-                    ),
-                    to: id)
-                return
-            }
-            var filter: ChangeFilter?
-            if let filterText {
-                do {
-                    filter = try ChangeFilter(filterText)
-                } catch {
-                    send(.errorReply(to: message, error.description), to: id)
-                    return
-                }
-            }
-            bindings.append(Binding(id: nextBindingID, event: event, schema: schema, table: table, filter: filter, filterText: filterText))
-            nextBindingID += 1
-        }
+        let key = ChannelKey(socket: id, topic: message.topic)
         if channels[key] != nil { await removeChannel(key) }
-        let presenceKey =
-            config["presence"]?.objectValue?["key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? UUID().uuidString.lowercased()
-        let broadcast = config["broadcast"]?.objectValue ?? [:]
-        channels[key] = Channel(
-            topic: message.topic, joinRef: message.joinRef ?? message.ref, grant: grant, bindings: bindings,
-            broadcastSelf: broadcast["self"] == .bool(true), broadcastAck: broadcast["ack"] == .bool(true), isPrivate: access.isPrivate,
-            canSend: access.canSend, presenceKey: presenceKey)
-        channelsBySocket[id, default: []].insert(message.topic)
+        let bindings = channels.bindings(request.bindings)
+        channels.insert(
+            Channel(
+                topic: message.topic, joinRef: message.joinRef ?? message.ref, grant: grant, bindings: bindings,
+                broadcastSelf: request.broadcastSelf, broadcastAck: request.broadcastAck, isPrivate: access.isPrivate,
+                canSend: access.canSend, presenceKey: request.presenceKey ?? UUID().uuidString.lowercased()),
+            for: key)
 
         let replyBindings: [JSONValue] = bindings.map { binding in
             var object: [String: JSONValue] = [
@@ -355,15 +235,10 @@ public actor RealtimeHub {
             send(
                 .system(
                     topic: message.topic, status: "ok", extension: "postgres_changes", message: "Subscribed to PostgreSQL",
-                    channel: subtopic),
+                    channel: request.subtopic),
                 to: id)
         }
-        send(PhoenixMessage(topic: message.topic, event: "presence_state", payload: presenceState(message.topic)), to: id)
-    }
-
-    struct PublishedTable: Hashable, Sendable {
-        let schema: String
-        let table: String
+        send(PhoenixMessage(topic: message.topic, event: "presence_state", payload: presences.state(of: message.topic)), to: id)
     }
 
     /// The tables `realtime.publish` has published, read at each join so a table published by a
@@ -378,14 +253,9 @@ public actor RealtimeHub {
         return Set(rows.map { PublishedTable(schema: $0.0, table: $0.1) })
     }
 
-    static func array(_ value: JSONValue) -> [JSONValue]? {
-        if case .array(let items) = value { return items }
-        return nil
-    }
-
     /// Verifies a channel's access token (or the socket's apikey) and, for a user, that the session is
     /// still live (the request context statement checks it).
-    private func authorize(token: String?, socket: Socket) async throws(AuthError) -> Grant {
+    private func authorize(token: String?, socket: Socket) async throws(AuthError) -> ChannelGrant {
         let caller: Caller
         if let token, !token.isEmpty {
             // The channel's access token is checked as a bearer token is on every HTTP surface.
@@ -400,9 +270,7 @@ public actor RealtimeHub {
                 throw .sessionNotFound
             }
         }
-        return Grant(
-            role: caller.role, user: caller.userID, expiresAt: Date(timeIntervalSince1970: TimeInterval(caller.token.claims.exp)),
-            caller: caller)
+        return ChannelGrant(caller)
     }
 
     struct ChannelAccess: Sendable {
@@ -410,17 +278,13 @@ public actor RealtimeHub {
         let canSend: Bool
     }
 
-    struct Refusal: Error {
-        let reason: String
-    }
-
-    /// Public channels are open to every socket. A private one (asked for, or any `org:<id>:…` topic) is
-    /// joined only if realtime.messages' SELECT policies let the caller read broadcasts of the topic, and
-    /// sent on only if its INSERT policies let it write them; the service role may do both.
-    private func channelAccess(subtopic: String, wantsPrivate: Bool, grant: Grant) async -> Result<ChannelAccess, Refusal> {
-        let isPrivate = wantsPrivate || subtopic.hasPrefix("org:")
-        guard isPrivate else { return .success(ChannelAccess(isPrivate: false, canSend: true)) }
-        guard let identity = grant.identity else { return .success(ChannelAccess(isPrivate: true, canSend: true)) }
+    /// A private channel is joined only if realtime.messages' SELECT policies let the caller read
+    /// broadcasts of the topic, and sent on only if its INSERT policies let it write them; the service
+    /// role may do both.
+    private func channelAccess(_ request: JoinRequest, grant: ChannelGrant) async throws(JoinRequest.Refusal) -> ChannelAccess {
+        let subtopic = request.subtopic
+        guard request.isPrivate else { return ChannelAccess(isPrivate: false, canSend: true) }
+        guard let identity = grant.identity else { return ChannelAccess(isPrivate: true, canSend: true) }
         let logger = self.logger
         do {
             let (canRead, canWrite) = try await database.withServiceRoleTransaction(method: "REALTIME", path: "join", logger: logger) {
@@ -431,26 +295,27 @@ public actor RealtimeHub {
                 ).first?.decode((Bool, Bool).self) ?? (false, false)
             }
             guard canRead else {
-                return .failure(Refusal(reason: "Unauthorized: you do not have permissions to read from this Channel topic: \(subtopic)"))
+                throw JoinRequest.Refusal(reason: "Unauthorized: you do not have permissions to read from this Channel topic: \(subtopic)")
             }
-            return .success(ChannelAccess(isPrivate: true, canSend: canWrite))
+            return ChannelAccess(isPrivate: true, canSend: canWrite)
+        } catch let refusal as JoinRequest.Refusal {
+            throw refusal
         } catch {
             logger.warning(
                 "realtime: checking a private channel's policies failed",
                 metadata: ["topic": "\(subtopic)", "error": "\(String(reflecting: error))"])
-            return .failure(Refusal(reason: "the channel's access policies could not be checked; try again"))
+            throw JoinRequest.Refusal(reason: "the channel's access policies could not be checked; try again")
         }
     }
 
     private func refreshToken(_ message: PhoenixMessage, key: ChannelKey) async {
-        guard let socket = sockets[key.socket], var channel = channels[key] else { return }
+        guard let socket = sockets[key.socket], let channel = channels[key] else { return }
         do throws(AuthError) {
             let grant = try await authorize(token: message.payload.objectValue?["access_token"]?.stringValue, socket: socket)
             guard grant.user == channel.grant.user || channel.grant.user == nil else {
                 throw .badJWT("the new access token belongs to another user")
             }
-            channel.grant = grant
-            channels[key] = channel
+            channels.replaceGrant(grant, for: key)
         } catch {
             await close(key, reason: "Invalid access token: \(error.message)")
         }
@@ -458,7 +323,7 @@ public actor RealtimeHub {
 
     /// Ends channels whose access token has expired (called every second).
     func expireTokens(now: Date = Date()) async {
-        for (key, channel) in channels where channel.grant.expiresAt <= now {
+        for (key, channel) in channels.expired(at: now) {
             let seconds = Int(now.timeIntervalSince(channel.grant.expiresAt))
             await close(key, reason: "Token has expired \(seconds) seconds ago")
         }
@@ -466,21 +331,18 @@ public actor RealtimeHub {
 
     private func close(_ key: ChannelKey, reason: String) async {
         guard let channel = channels[key] else { return }
-        let subtopic = String(channel.topic.dropFirst("realtime:".count))
-        send(.system(topic: channel.topic, status: "error", extension: "system", message: reason, channel: subtopic), to: key.socket)
+        send(
+            .system(topic: channel.topic, status: "error", extension: "system", message: reason, channel: channel.subtopic), to: key.socket)
         send(PhoenixMessage(topic: channel.topic, event: "phx_close", payload: [:], joinRef: channel.joinRef), to: key.socket)
         await removeChannel(key)
     }
 
     private func removeChannel(_ key: ChannelKey) async {
-        guard channels.removeValue(forKey: key) != nil else { return }
-        channelsBySocket[key.socket]?.remove(key.topic)
-        let mine = (presences[key.topic] ?? [:]).filter { $0.value.origin == nil && $0.value.owner == key }
-        if !mine.isEmpty {
-            for ref in mine.keys { presences[key.topic]?[ref] = nil }
-            let leaves = Self.presenceGroups(Array(mine.values))
-            deliverPresenceDiff(topic: key.topic, joins: [:], leaves: leaves)
-            await bus?.publish(.presence(topic: key.topic, joins: [], leaves: Array(mine.keys)), hub: self)
+        guard channels.remove(key) != nil else { return }
+        let (refs, _, diff) = presences.untrack(key)
+        if !refs.isEmpty {
+            deliverPresenceDiff(topic: key.topic, diff)
+            await bus?.publish(.presence(topic: key.topic, joins: [], leaves: refs), hub: self)
         }
     }
 
@@ -493,7 +355,7 @@ public actor RealtimeHub {
             return
         }
         let frame = PhoenixMessage(topic: channel.topic, event: "broadcast", payload: message.payload).text
-        for (other, _) in channels where other.topic == channel.topic && (other.socket != key.socket || channel.broadcastSelf) {
+        for other in channels.keys(on: channel.topic) where other.socket != key.socket || channel.broadcastSelf {
             sendBroadcast(frame, to: other.socket)
         }
         if channel.broadcastAck { send(.reply(to: message, status: "ok", response: [:]), to: key.socket) }
@@ -503,53 +365,40 @@ public actor RealtimeHub {
     private func presence(_ message: PhoenixMessage, key: ChannelKey) async {
         guard let channel = channels[key] else { return }
         let payload = message.payload.objectValue ?? [:]
-        let mine = (presences[key.topic] ?? [:]).filter { $0.value.origin == nil && $0.value.owner == key }
-        for ref in mine.keys { presences[key.topic]?[ref] = nil }
-        var joins: [Presence] = []
+        let left: [String]
+        var joins: [RealtimeBus.RemotePresence] = []
+        let diff: PresenceTable.Diff
         switch payload["event"]?.stringValue {
         case "track":
-            var meta = payload["payload"]?.objectValue ?? [:]
-            let ref = UUID().uuidString.lowercased()
-            meta["phx_ref"] = .string(ref)
-            let presence = Presence(owner: key, origin: nil, key: channel.presenceKey, meta: .object(meta))
-            presences[key.topic, default: [:]][ref] = presence
-            joins = [presence]
+            let tracked = presences.track(key, key: channel.presenceKey, meta: payload["payload"]?.objectValue ?? [:])
+            (left, diff) = (tracked.left, tracked.diff)
+            joins = [RealtimeBus.RemotePresence(key: tracked.joined.key, meta: tracked.joined.meta)]
         case "untrack":
-            break
+            let untracked = presences.untrack(key)
+            (left, diff) = (untracked.refs, untracked.diff)
         default:
             send(.errorReply(to: message, "presence events are track and untrack"), to: key.socket)
             return
         }
-        deliverPresenceDiff(topic: key.topic, joins: Self.presenceGroups(joins), leaves: Self.presenceGroups(Array(mine.values)))
+        deliverPresenceDiff(topic: key.topic, diff)
         send(.reply(to: message, status: "ok", response: [:]), to: key.socket)
-        await bus?.publish(
-            .presence(
-                topic: key.topic, joins: joins.map { RealtimeBus.RemotePresence(key: $0.key, meta: $0.meta) }, leaves: Array(mine.keys)),
-            hub: self)
+        await bus?.publish(.presence(topic: key.topic, joins: joins, leaves: left), hub: self)
     }
 
-    /// `{key: {metas: [...]}}`, the shape of presence_state and of presence_diff's joins/leaves.
-    static func presenceGroups(_ presences: [Presence]) -> [String: JSONValue] {
-        var groups: [String: [JSONValue]] = [:]
-        for presence in presences { groups[presence.key, default: []].append(presence.meta) }
-        return groups.mapValues { .object(["metas": .array($0)]) }
-    }
-
-    private func presenceState(_ topic: String) -> JSONValue {
-        .object(Self.presenceGroups(Array((presences[topic] ?? [:]).values)))
-    }
-
-    private func deliverPresenceDiff(topic: String, joins: [String: JSONValue], leaves: [String: JSONValue]) {
-        guard !joins.isEmpty || !leaves.isEmpty else { return }
-        let frame = PhoenixMessage(topic: topic, event: "presence_diff", payload: ["joins": .object(joins), "leaves": .object(leaves)]).text
-        for key in channels.keys where key.topic == topic { sendBroadcast(frame, to: key.socket) }
+    private func deliverPresenceDiff(topic: String, _ diff: PresenceTable.Diff) {
+        guard !diff.isEmpty else { return }
+        let frame = PhoenixMessage(
+            topic: topic, event: "presence_diff", payload: ["joins": .object(diff.joins), "leaves": .object(diff.leaves)]
+        )
+        .text
+        for key in channels.keys(on: topic) { sendBroadcast(frame, to: key.socket) }
     }
 
     // MARK: From other instances
 
     func remoteBroadcast(topic: String, payload: JSONValue) {
         let frame = PhoenixMessage(topic: topic, event: "broadcast", payload: payload).text
-        for key in channels.keys where key.topic == topic { sendBroadcast(frame, to: key.socket) }
+        for key in channels.keys(on: topic) { sendBroadcast(frame, to: key.socket) }
     }
 
     /// Records that another instance spoke (any bus message counts as a heartbeat).
@@ -563,32 +412,17 @@ public actor RealtimeHub {
         let silent = Set(lastHeard.filter { now - $0.value > limit }.keys)
         guard !silent.isEmpty else { return }
         for origin in silent { lastHeard[origin] = nil }
-        for (topic, entries) in presences {
-            let gone = entries.filter { $0.value.origin.map(silent.contains) ?? false }
-            guard !gone.isEmpty else { continue }
-            for ref in gone.keys { presences[topic]?[ref] = nil }
-            deliverPresenceDiff(topic: topic, joins: [:], leaves: Self.presenceGroups(Array(gone.values)))
-        }
+        for (topic, diff) in presences.forget(origins: silent) { deliverPresenceDiff(topic: topic, diff) }
         logger.info("realtime: forgot the presences of instances that went silent", metadata: ["instances": "\(silent.count)"])
     }
 
     func remotePresence(origin: UUID, topic: String, joins: [RealtimeBus.RemotePresence], leaves: [String]) {
-        let left = leaves.compactMap { ref in presences[topic]?.removeValue(forKey: ref) }
-        var joined: [Presence] = []
-        for join in joins {
-            guard let ref = join.meta.objectValue?["phx_ref"]?.stringValue else { continue }
-            let presence = Presence(owner: ChannelKey(socket: origin, topic: topic), origin: origin, key: join.key, meta: join.meta)
-            presences[topic, default: [:]][ref] = presence
-            joined.append(presence)
-        }
-        deliverPresenceDiff(topic: topic, joins: Self.presenceGroups(joined), leaves: Self.presenceGroups(left))
+        deliverPresenceDiff(topic: topic, presences.applyRemote(origin: origin, topic: topic, joins: joins, leaves: leaves))
     }
 
     /// Everything this instance tracks, for an instance that asks after starting.
     func localPresences() -> [(topic: String, presence: RealtimeBus.RemotePresence)] {
-        presences.flatMap { topic, entries in
-            entries.values.filter { $0.origin == nil }.map { (topic, RealtimeBus.RemotePresence(key: $0.key, meta: $0.meta)) }
-        }
+        presences.local()
     }
 
     // MARK: Changes
@@ -602,7 +436,7 @@ public actor RealtimeHub {
             topic: topic, event: "broadcast",
             payload: ["type": "broadcast", "event": .string(message.event), "payload": message.payload]
         ).text
-        for (key, channel) in channels where key.topic == topic && channel.isPrivate == message.isPrivate {
+        for key in channels.keys(on: topic) where channels[key]?.isPrivate == message.isPrivate {
             changesDelivered += 1
             sendBroadcast(frame, to: key.socket)
         }
@@ -616,31 +450,10 @@ public actor RealtimeHub {
     /// Delivers a batch of committed changes, in order, to every channel with a matching binding whose
     /// caller may read the row — authorised with one query for the whole batch.
     func deliver(_ changes: [Change], columns: (Change) async -> String) async {
-        struct Candidate {
-            let key: ChannelKey
-            let ids: [Int]
-            /// nil: the service role, which reads every row.
-            let identity: Authorizer.Identity?
-        }
-        var candidates: [[Candidate]] = Array(repeating: [], count: changes.count)
-        var pairs: Set<Authorizer.Pair> = []
-        let index = BindingIndex(channels)
-        for (position, change) in changes.enumerated() where !change.isBroadcast {
-            let record = change.filterRecord()
-            var matched: [ChannelKey: [Int]] = [:]
-            for (key, binding) in index.bindings(for: change, record: record)
-            where binding.accepts(change) && (binding.filter?.matches(record) ?? true) {
-                matched[key, default: []].append(binding.id)
-            }
-            for (key, ids) in matched {
-                guard let channel = channels[key] else { continue }
-                let identity = channel.grant.identity
-                candidates[position].append(Candidate(key: key, ids: ids.sorted(), identity: identity))
-                if let identity { pairs.insert(Authorizer.Pair(change: position, identity: identity)) }
-            }
-        }
+        let plan = DeliveryPlan(changes, channels: channels)
+        let candidates = plan.candidates
         changesSeen += changes.count
-        let (allowed, failed) = await authorizer.readable(pairs, changes: changes)
+        let (allowed, failed) = await authorizer.readable(plan.pairs, changes: changes)
         var sent = 0
         var lagRecorded = -1
         defer { StriveMetrics.delivered(changes: sent, broadcasts: 0) }
