@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
-import HummingbirdWSClient
 import Logging
 import NIOConcurrencyHelpers
+import StriveCore
+import StriveRealtime
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -280,64 +281,36 @@ final class DeploymentProbe: Sendable {
         let (owner, outsider) = try users()
         guard let org = state.withLockedValue({ $0.organization }) else { throw ProbeFailure("no organization (isolation failed)") }
         let name = "Realtime \(tag)"
-        let socket =
-            base.replacingOccurrences(of: "http", with: "ws", options: .anchored) + "/realtime/v1/websocket?apikey=\(anonKey)&vsn=1.0.0"
-        let heard = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
-        let joined = NIOLockedValueBox<Set<String>>([])
-        let inserted = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
-        let (stop, stopAll) = AsyncStream<Void>.makeStream()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for user in [owner, outsider] {
-                group.addTask { [logger] in
-                    let join =
-                        #"{"topic":"realtime:check","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"INSERT","schema":"public","table":"customers","filter":"organization_id=eq.\#(org)"}]},"access_token":"\#(user.token)"},"ref":"1","join_ref":"1"}"#
-                    _ = try await WebSocketClient.connect(url: socket, logger: logger) { inbound, outbound, _ in
-                        try await outbound.write(.text(join))
-                        try await withThrowingTaskGroup(of: Void.self) { inner in
-                            inner.addTask {
-                                for await _ in stop {}
-                                try? await outbound.close(.normalClosure, reason: nil)
-                            }
-                            for try await message in inbound.messages(maxSize: 1 << 20) {
-                                guard case .text(let text) = message else { continue }
-                                if text.contains("\"phx_reply\"") && text.contains("\"status\":\"ok\"") {
-                                    joined.withLockedValue { _ = $0.insert(user.id) }
-                                } else if text.contains("postgres_changes") && text.contains(name) {
-                                    heard.withLockedValue { $0[user.id] = .now }
-                                }
-                            }
-                            inner.cancelAll()
-                        }
-                    }
+        let url = PhoenixClient.realtimeURL(base: base, apikey: anonKey)
+        let config: JSONValue = [
+            "postgres_changes": [
+                ["event": "INSERT", "schema": "public", "table": "customers", "filter": .string("organization_id=eq.\(org)")]
+            ]
+        ]
+        let isTheInsert: @Sendable (PhoenixMessage) -> Bool = { message in
+            message.event == "postgres_changes" && message.data["record"]?.objectValue?["name"]?.stringValue == name
+        }
+        let latency = try await PhoenixClient.connect(url: url, logger: logger) { member in
+            try await PhoenixClient.connect(url: url, logger: logger) { stranger in
+                for (client, user) in [(member, owner), (stranger, outsider)] {
+                    let reply = try await client.join("check", config: config, token: user.token, timeout: .seconds(10))
+                    guard reply.status == "ok" else { throw ProbeFailure("the socket's join was refused: \(reply.reason ?? reply.text)") }
                 }
-            }
-            group.addTask {
-                defer { stopAll.finish() }
-                let deadline = ContinuousClock.now + .seconds(10)
-                while joined.withLockedValue({ $0.count }) < 2 {
-                    guard ContinuousClock.now < deadline else { throw ProbeFailure("the sockets' joins were not accepted within 10 s") }
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-                inserted.withLockedValue { $0 = .now }
+                let sent = ContinuousClock.now
                 _ = try await self.send(
                     "POST", "/rest/v1/customers", key: self.anonKey, bearer: owner.token, json: ["organization_id": org, "name": name],
                     expect: 201)
-                while heard.withLockedValue({ $0[owner.id] }) == nil {
-                    guard ContinuousClock.now < deadline + .seconds(5) else { throw ProbeFailure("the INSERT did not arrive within 5 s") }
-                    try await Task.sleep(for: .milliseconds(10))
+                guard await member.first(timeout: .seconds(5), where: isTheInsert) != nil else {
+                    throw ProbeFailure("the INSERT did not arrive within 5 s")
                 }
+                let latency = ContinuousClock.now - sent
                 // Long enough for a leak to show: the outsider's socket would have had it by now.
-                try await Task.sleep(for: .milliseconds(500))
+                if await stranger.first(timeout: .milliseconds(500), where: isTheInsert) != nil {
+                    throw ProbeFailure("the outsider's socket received the organization's INSERT")
+                }
+                return latency
             }
-            try await group.waitForAll()
         }
-        if heard.withLockedValue({ $0[outsider.id] }) != nil {
-            throw ProbeFailure("the outsider's socket received the organization's INSERT")
-        }
-        guard let sent = inserted.withLockedValue({ $0 }), let arrived = heard.withLockedValue({ $0[owner.id] }) else {
-            throw ProbeFailure("no delivery recorded")
-        }
-        let latency = arrived - sent
         let ms = Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
         return String(format: "INSERT delivered to the member in %.0f ms (request included); the outsider got nothing", ms)
     }

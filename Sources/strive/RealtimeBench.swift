@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import HummingbirdWSClient
 import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
@@ -8,6 +7,7 @@ import StriveAuth
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveRealtime
 import StriveServer
 
 #if canImport(FoundationNetworking)
@@ -49,7 +49,7 @@ struct RealtimeBench: AsyncParsableCommand {
         let logger = makeLogger(level: .warning)
         let signer = try await TokenService(secret: config.jwtSecret, issuer: "bench", accessTokenLifetime: .seconds(3600))
         let serviceKey = config.apiKeys.serviceRole.value
-        let socketBase = url.replacingOccurrences(of: "http", with: "ws") + "/realtime/v1/websocket?apikey=\(config.apiKeys.anon)&vsn=1.0.0"
+        let socketBase = PhoenixClient.realtimeURL(base: url, apikey: config.apiKeys.anon)
         try await reportingFailure { () async throws(StartupError) in
             try await database.withOwnerConnection(logger: logger) { connection, target throws(StartupError) in
                 do {
@@ -129,30 +129,30 @@ struct RealtimeBench: AsyncParsableCommand {
                             sub: member.user.uuidString.lowercased(), aud: "authenticated", role: "authenticated", exp: now + 3600,
                             iat: now,
                             session_id: member.session.uuidString.lowercased()))
-                    let join =
-                        #"{"topic":"realtime:tasks","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"UPDATE","schema":"public","table":"tasks","filter":"project_id=eq.\#(tenant.project.uuidString.lowercased())"}]},"access_token":"\#(token)"},"ref":"1","join_ref":"1"}"#
+                    let config: JSONValue = [
+                        "postgres_changes": [
+                            [
+                                "event": "UPDATE", "schema": "public", "table": "tasks",
+                                "filter": .string("project_id=eq.\(tenant.project.uuidString.lowercased())"),
+                            ]
+                        ]
+                    ]
                     group.addTask {
-                        try await WebSocketClient.connect(url: socketBase, logger: logger) { inbound, outbound, _ in
-                            try await outbound.write(.text(join))
-                            try await withThrowingTaskGroup(of: Void.self) { inner in
-                                inner.addTask {
-                                    for await _ in stop {}
-                                    try? await outbound.close(.normalClosure, reason: nil)
-                                }
-                                for try await message in inbound.messages(maxSize: 1 << 20) {
-                                    guard case .text(let text) = message else { continue }
-                                    let received = Date()
-                                    if text.contains("\"phx_reply\"") && text.contains("\"ok\"") {
-                                        joined.withLockedValue { $0 += 1 }
-                                    } else if let range = text.range(of: #""commit_timestamp":""#) {
-                                        let stamp = text[range.upperBound...].prefix { $0 != "\"" }
-                                        if let committed = try? timestampStyle.parse(String(stamp)) {
-                                            collector.record(received.timeIntervalSince(committed) * 1000)
-                                        }
-                                    }
-                                }
-                                inner.cancelAll()
+                        // Thousands of sockets: frames are measured as they arrive, not kept.
+                        let record: @Sendable (String) -> Void = { text in
+                            let received = Date()
+                            guard let range = text.range(of: #""commit_timestamp":""#) else { return }
+                            let stamp = text[range.upperBound...].prefix { $0 != "\"" }
+                            if let committed = try? timestampStyle.parse(String(stamp)) {
+                                collector.record(received.timeIntervalSince(committed) * 1000)
                             }
+                        }
+                        try await PhoenixClient.connect(url: socketBase, keepingMessages: false, observe: record, logger: logger) {
+                            client in
+                            if try await client.join("tasks", config: config, token: token, timeout: .seconds(120)).status == "ok" {
+                                joined.withLockedValue { $0 += 1 }
+                            }
+                            for await _ in stop {}
                         }
                     }
                 }

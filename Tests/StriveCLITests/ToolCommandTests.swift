@@ -9,7 +9,7 @@ import Testing
 /// The commands people run beside the server — `seed`, `migration`/`migrate`, `gen types` and the two `bench` tools — as the real binary on a
 /// real cluster. The benchmarks' timings are not asserted (they belong to release builds on a quiet
 /// machine); what they count is.
-@Suite("strive seed, .capacityBound, migration and bench", .serialized)
+@Suite("strive seed, migration and bench", .capacityBound, .serialized)
 struct ToolCommandTests {
     @Test func seedLoadsTheDemoDataPrintsItsLoginsAndRefusesProduction() async throws {
         let dataDirectory = temporaryPath("strive-seed")

@@ -1,6 +1,5 @@
 import Foundation
 import HummingbirdTesting
-import HummingbirdWSClient
 import Logging
 import NIOCore
 import PostgresNIO
