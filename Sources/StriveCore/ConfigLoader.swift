@@ -350,10 +350,11 @@ public struct ConfigLoader: Sendable {
             }
         }
         let migrationsDirectory = absolute(value(.migrationsDirectory) ?? ConfigVariable.migrationsDirectory.setting.defaultText)
+        guard let productSchema = choice(.productSchema, &problems, as: ProductSchema.self) else { return nil }
         guard valid else { return nil }
         return DatabaseSettings(
             dataDirectory: dataDirectory, location: location, postgresUser: postgresUser, postgresBinDirectory: binDirectory,
-            migrationsDirectory: migrationsDirectory)
+            migrationsDirectory: migrationsDirectory, productSchema: productSchema)
     }
 
     /// An integer setting within its declared range, or its declared default (`computedDefault` for the

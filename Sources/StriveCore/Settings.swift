@@ -31,6 +31,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case postgresUser = "STRIVE_PG_USER"
     case postgresBinDirectory = "STRIVE_PG_BIN_DIR"
     case migrationsDirectory = "STRIVE_MIGRATIONS_DIR"
+    case productSchema = "STRIVE_PRODUCT_SCHEMA"
     case siteURL = "STRIVE_SITE_URL"
     case authRedirectURLs = "STRIVE_AUTH_REDIRECT_URLS"
     case authAutoconfirm = "STRIVE_AUTH_AUTOCONFIRM"
@@ -325,6 +326,14 @@ extension ConfigVariable {
                 details: "the project's own SQL migrations (`<timestamp>_name.sql`, from `strive migration new NAME`), applied "
                     + "in name order after Strive's built-in ones by `strive migrate` and at `strive serve` start; a missing "
                     + "folder means none")
+        case .productSchema:
+            Setting(
+                .choice(ProductSchema.allCases.map(\.rawValue), default: ProductSchema.strive.rawValue),
+                "the product schema on the platform: strive (the CRM's tables) or none (an empty public schema)",
+                details: "`strive` creates the Strive CRM's tables, policies and buckets in `public` (what `strive seed` and "
+                    + "`strive check` use). `none` starts a different product: auth, storage, realtime, migrations and verify "
+                    + "with an empty `public` schema for the team's own migrations. Chosen when a database is first migrated; "
+                    + "a database refuses the other value.")
         case .postgresBinDirectory:
             Setting(
                 .text, described: "searched", "directory holding initdb, pg_ctl and postgres",

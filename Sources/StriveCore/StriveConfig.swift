@@ -75,6 +75,14 @@ public enum TransactionEnd: String, CaseIterable, Sendable {
     }
 }
 
+/// `STRIVE_PRODUCT_SCHEMA`'s values: which product's schema the platform carries.
+public enum ProductSchema: String, CaseIterable, Sendable {
+    /// The Strive CRM: its tables, policies, buckets and realtime publications in `public`.
+    case strive
+    /// No product: an empty `public` schema for the team's own migrations.
+    case none
+}
+
 /// `STRIVE_STORAGE_BACKEND`'s values.
 public enum StorageBackendKind: String, CaseIterable, Sendable {
     case local
@@ -158,15 +166,19 @@ public struct DatabaseSettings: Sendable, Equatable {
     public var postgresBinDirectory: String?
     /// Absolute path of the project's migrations folder (`STRIVE_MIGRATIONS_DIR`).
     public var migrationsDirectory: String
+    /// The product schema the built-in migrations create (`STRIVE_PRODUCT_SCHEMA`).
+    public var productSchema: ProductSchema
 
     public init(
-        dataDirectory: String, location: DatabaseLocation, postgresUser: String, postgresBinDirectory: String?, migrationsDirectory: String
+        dataDirectory: String, location: DatabaseLocation, postgresUser: String, postgresBinDirectory: String?, migrationsDirectory: String,
+        productSchema: ProductSchema = .strive
     ) {
         self.dataDirectory = dataDirectory
         self.location = location
         self.postgresUser = postgresUser
         self.postgresBinDirectory = postgresBinDirectory
         self.migrationsDirectory = migrationsDirectory
+        self.productSchema = productSchema
     }
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import StriveCore
 
 /// One SQL migration file: `NNNN_snake_case_name.sql`, applied in version order, never edited once landed.
 public struct Migration: Sendable, Equatable {
@@ -48,13 +49,28 @@ public struct Migration: Sendable, Equatable {
         return files
     }
 
-    /// The migrations shipped with this build, in version order.
-    public static func bundled() throws(MigrationError) -> [Migration] {
+    /// The migrations shipped with this build for `product`, in version order. `Migrations/` is the
+    /// platform's history (0001-0026 carry the Strive product too, as they landed), `Migrations/Product/`
+    /// the Strive product's own files, and `Migrations/Baseline/` the platform alone up to 0026, which a
+    /// product-less database starts from instead of 0001-0026.
+    public static func bundled(product: ProductSchema = .strive) throws(MigrationError) -> [Migration] {
         guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil) else {
             throw .missingResources
         }
-        return try load(directory: directory)
+        let platform = try load(directory: directory)
+        switch product {
+        case .strive:
+            return try ordered(platform + load(directory: directory.appendingPathComponent("Product")))
+        case .none:
+            let baseline = try load(directory: directory.appendingPathComponent("Baseline"))
+            let covered = baseline.map(\.version).max() ?? 0
+            return try ordered(baseline + platform.filter { $0.version > covered })
+        }
     }
+
+    /// The name of the product-less baseline, as `strive_meta.schema_migrations` records it: a database
+    /// that has it was created with `STRIVE_PRODUCT_SCHEMA=none`.
+    public static let baselineName = "platform_baseline"
 
     /// Every `.sql` file of `directory`, validated and ordered. Other files are ignored.
     public static func load(directory: URL) throws(MigrationError) -> [Migration] {
@@ -84,6 +100,8 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
     case checksumMismatch(fileName: String)
     /// The database has a version this build does not ship: it was migrated by a newer Strive.
     case unknownAppliedVersion(version: Int, name: String)
+    /// The database was created for the other `STRIVE_PRODUCT_SCHEMA`.
+    case productSchemaMismatch(database: ProductSchema, configured: ProductSchema)
     /// The file's SQL failed; nothing of it was applied. `line` is where PostgreSQL placed the error, when it did.
     case failed(fileName: String, line: Int?, sqlState: String?, message: String)
     case invalidProjectFileName(String)
@@ -105,6 +123,9 @@ public enum MigrationError: Error, Sendable, Equatable, CustomStringConvertible 
             "migration \(name) was changed after it was applied (checksum differs); add a new migration instead of editing it"
         case .unknownAppliedVersion(let version, let name):
             "the database has migration \(String(format: "%04d", version))_\(name), which this build does not know: it was migrated by a newer Strive"
+        case .productSchemaMismatch(let database, let configured):
+            "the database was created with STRIVE_PRODUCT_SCHEMA=\(database.rawValue) and cannot become \(configured.rawValue); "
+                + "set STRIVE_PRODUCT_SCHEMA=\(database.rawValue) or use another database"
         case .failed(let name, let line, let state, let message):
             "migration \(name)\(line.map { " line \($0)" } ?? "") failed and was rolled back: \(message)"
                 + (state.map { " (SQLSTATE \($0))" } ?? "")

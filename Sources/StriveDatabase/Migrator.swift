@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import StriveCore
 
 /// Applies migrations in order — Strive's built-in ones, then the project's own folder — each in its own
 /// transaction, under a Postgres advisory lock so that several processes starting at once apply each
@@ -16,9 +17,10 @@ public struct Migrator: Sendable {
         self.project = project.sorted { $0.fileName < $1.fileName }
     }
 
-    /// Strive's built-in migrations, then the `.sql` files of the project's folder (none if it does not exist).
-    public static func standard(projectDirectory: String) throws(MigrationError) -> Migrator {
-        try Migrator(migrations: try Migration.bundled(), project: try ProjectMigration.load(directory: projectDirectory))
+    /// Strive's built-in migrations for `product`, then the `.sql` files of the project's folder (none if it
+    /// does not exist).
+    public static func standard(projectDirectory: String, product: ProductSchema = .strive) throws(MigrationError) -> Migrator {
+        try Migrator(migrations: try Migration.bundled(product: product), project: try ProjectMigration.load(directory: projectDirectory))
     }
 
     /// Every migration file this migrator knows, built-in and project.
@@ -93,6 +95,16 @@ public struct Migrator: Sendable {
     func evaluate(applied: [AppliedMigration], appliedProject: [(fileName: String, checksum: String)] = []) -> Status {
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
         var problems: [MigrationError] = []
+        // A database is built for one product schema from its first migration on: the other one's files
+        // would not fit it. Said once, instead of as a file-by-file mismatch.
+        let expectsBaseline = migrations.contains { $0.name == Migration.baselineName }
+        let hasBaseline = applied.contains { $0.name == Migration.baselineName }
+        if !applied.isEmpty, expectsBaseline != hasBaseline {
+            let (database, configured): (ProductSchema, ProductSchema) = hasBaseline ? (.none, .strive) : (.strive, .none)
+            return Status(
+                applied: applied, pending: [], projectApplied: appliedProject.map(\.fileName), projectPending: [],
+                problems: [.productSchemaMismatch(database: database, configured: configured)])
+        }
         for row in applied {
             if let file = known[row.version] {
                 if file.checksum != row.checksum { problems.append(.checksumMismatch(fileName: file.fileName)) }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import StriveCore
 
 /// `strive verify`: audits a live database against the security model (docs/ARCHITECTURE.md, "Where security is decided") by reading its catalogs.
 /// Every lint is a query that returns one row per problem it finds; the score starts at 100 and loses each
@@ -43,7 +44,9 @@ public enum SchemaAudit {
         public let findings: [Finding]
     }
 
+    /// Audits the database with the lints of the product schema it carries.
     public static func run(on connection: PostgresConnection, logger: Logger) async throws -> Report {
+        let lints = lints(for: try await ProductSchema.installed(on: connection, logger: logger))
         var findings: [Finding] = []
         for lint in lints {
             let rows = try await connection.rows(PostgresQuery(unsafeSQL: lint.query), logger: logger)
@@ -69,7 +72,64 @@ public enum SchemaAudit {
     /// A policy expression that allows everything, as PostgreSQL deparses it (spaces removed).
     static let alwaysTrue = "('true', '(true)', '1=1', '(1=1)')"
 
-    public static let lints: [Lint] = [
+    /// The lints for a database carrying `product`: the platform's, and the product's own
+    /// (`StriveProduct.lints`), with the functions and published tables the product promises.
+    public static func lints(for product: ProductSchema) -> [Lint] {
+        let promises = product == .strive ? StriveProduct.promises : .none
+        return platformLints + [missingHelper(promises.helpers), realtimeNotWired(promises.realtimeTables)]
+            + (product == .strive ? StriveProduct.lints : [])
+    }
+
+    /// The lints of a Strive product database.
+    public static var lints: [Lint] { lints(for: .strive) }
+
+    /// What a product's schema promises the servers and its policies, beyond the platform.
+    struct ProductPromises {
+        /// Function signatures (`app.is_org_member(uuid)`) that must exist.
+        var helpers: [String] = []
+        /// `public` tables realtime must publish.
+        var realtimeTables: [String] = []
+
+        static let none = ProductPromises()
+    }
+
+    static func missingHelper(_ productHelpers: [String]) -> Lint {
+        let signatures = (["auth.uid()", "auth.role()", "auth.jwt()", "app.is_admin()", "storage.foldername(text)"] + productHelpers)
+            .map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ")
+        return Lint(
+            id: "missing_helper", severity: .critical,
+            summary: "a helper the policies and servers rely on does not exist",
+            query: """
+                select signature, 'function is missing'
+                from unnest(array[\(signatures)]) signature
+                where to_regprocedure(signature) is null
+                """)
+    }
+
+    static func realtimeNotWired(_ requiredTables: [String]) -> Lint {
+        let required =
+            requiredTables.isEmpty
+            ? ""
+            : """
+            with required(name) as (values \(requiredTables.map { "('\($0)')" }.joined(separator: ", ")))
+            select 'public.' || r.name, 'changes are not captured for realtime: publish it with realtime.publish(table)'
+            from required r where r.name not in (select table_name from realtime.published where schema_name = 'public')
+            union all
+
+            """
+        return Lint(
+            id: "realtime_not_wired", severity: .high,
+            summary:
+                "a table realtime must publish captures no changes, or a published table's policies cannot be evaluated for its subscribers",
+            query: required + """
+                select format('%I.%I', p.schema_name, p.table_name),
+                       'its SELECT policies cannot be evaluated for realtime subscribers, so nobody receives its changes: ' || problem
+                from realtime.published p cross join lateral realtime.authorizer_problem(p.relation) as problem
+                where problem is not null
+                """)
+    }
+
+    static let platformLints: [Lint] = [
         Lint(
             id: "rls_disabled", severity: .critical,
             summary: "a table request roles can reach has row-level security disabled",
@@ -178,55 +238,6 @@ public enum SchemaAudit {
                   )
                 """),
         Lint(
-            id: "bucket_missing_or_misconfigured", severity: .high,
-            summary: "a storage bucket the built-in schema creates (attachments, avatars, public-assets) is missing or has other limits",
-            query: """
-                with expected(id, public, file_size_limit, allowed_mime_types) as (values
-                    ('attachments', false, 52428800::bigint, null::text[]),
-                    ('avatars', true, 5242880, array['image/jpeg', 'image/png', 'image/gif', 'image/webp']),
-                    ('public-assets', true, 10485760, array['image/jpeg', 'image/png', 'image/webp', 'application/pdf', 'video/mp4'])
-                )
-                select 'storage.buckets/' || e.id,
-                       case when to_regclass('storage.buckets') is null then 'storage.buckets does not exist'
-                            else 'bucket is missing or its public flag, size limit or MIME types differ' end
-                from expected e
-                where to_regclass('storage.buckets') is null
-                   or not exists (
-                       select 1 from storage.buckets b
-                       where b.id = e.id and b.public = e.public
-                         and b.file_size_limit is not distinct from e.file_size_limit
-                         and (select array_agg(m order by m) from unnest(b.allowed_mime_types) m)
-                             is not distinct from (select array_agg(m order by m) from unnest(e.allowed_mime_types) m)
-                   )
-                """),
-        Lint(
-            id: "bucket_without_policies", severity: .high,
-            summary: "a bucket lacks a storage.objects policy for an operation",
-            query: """
-                with buckets(id) as (values ('attachments'), ('avatars'), ('public-assets')),
-                     operations(cmd, name) as (values ('r', 'select'), ('a', 'insert'), ('w', 'update'), ('d', 'delete'))
-                select 'storage.objects/' || b.id, 'no ' || o.name || ' policy names this bucket'
-                from buckets b cross join operations o
-                where not exists (
-                    select 1 from pg_catalog.pg_policy p
-                    where p.polrelid = to_regclass('storage.objects') and p.polcmd in (o.cmd, '*')
-                      and (coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '')
-                           || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')) like '%''' || b.id || '''%'
-                )
-                """),
-        Lint(
-            id: "missing_helper", severity: .critical,
-            summary: "a helper the policies and servers rely on does not exist",
-            query: """
-                select signature, 'function is missing'
-                from unnest(array[
-                    'auth.uid()', 'auth.role()', 'auth.jwt()', 'app.current_user_org()', 'app.is_admin()',
-                    'app.is_org_owner(uuid)', 'app.is_org_member(uuid)', 'app.org_role(uuid)', 'app.is_org_admin(uuid)',
-                    'app.org_ids(uuid, "OrgRole"[])', 'storage.foldername(text)', 'public.create_organization(text, text)'
-                ]) signature
-                where to_regprocedure(signature) is null
-                """),
-        Lint(
             id: "privileged_request_role", severity: .critical,
             summary: "a request role or server login can log in where it must not, inherits, or bypasses security",
             query: """
@@ -256,20 +267,6 @@ public enum SchemaAudit {
                 where c.relkind in ('r', 'p') and n.nspname in ('public', 'storage', 'auth')
                   and pg_catalog.has_table_privilege('anon', c.oid, privilege)
                 group by 1
-                """),
-        Lint(
-            id: "realtime_not_wired", severity: .high,
-            summary:
-                "a table realtime must publish captures no changes, or a published table's policies cannot be evaluated for its subscribers",
-            query: """
-                with required(name) as (values ('tasks'), ('customers'), ('projects'), ('notifications'))
-                select 'public.' || r.name, 'changes are not captured for realtime: publish it with realtime.publish(table)'
-                from required r where r.name not in (select table_name from realtime.published where schema_name = 'public')
-                union all
-                select format('%I.%I', p.schema_name, p.table_name),
-                       'its SELECT policies cannot be evaluated for realtime subscribers, so nobody receives its changes: ' || problem
-                from realtime.published p cross join lateral realtime.authorizer_problem(p.relation) as problem
-                where problem is not null
                 """),
         Lint(
             id: "realtime_published_without_rls", severity: .medium,

@@ -29,7 +29,8 @@ public struct StriveLauncher: Sendable {
         }
         let migrator: Migrator
         do {
-            migrator = try Migrator.standard(projectDirectory: config.databaseSettings.migrationsDirectory)
+            migrator = try Migrator.standard(
+                projectDirectory: config.databaseSettings.migrationsDirectory, product: config.databaseSettings.productSchema)
         } catch {
             throw .migration(error)
         }

@@ -26,7 +26,7 @@ extension TestDatabase {
     /// Runs the whole Strive HTTP application on a loopback port against this database, and `body` with
     /// a client that speaks real HTTP to it.
     public func withLiveApp<T: Sendable>(
-        environment: [String: String] = [:],
+        environment: [String: String] = [:], product: ProductSchema = .strive,
         _ body: @Sendable (any TestClientProtocol, StriveApplication.Services) async throws -> T
     ) async throws -> T {
         let config = try await TestServer.config(environment)
@@ -35,7 +35,7 @@ extension TestDatabase {
         quiet.logLevel = ProcessInfo.processInfo.environment["STRIVE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let logger = quiet
         return try await withDatabase { database in
-            let migrator = try Migrator(migrations: try Migration.bundled())
+            let migrator = try Migrator(migrations: try Migration.bundled(product: product))
             let services = try await StriveApplication.Services.make(config: config, database: database, migrator: migrator, logger: logger)
             let app = StriveApplication.make(host: "127.0.0.1", port: 0, services: services, logger: logger)
             return try await app.test(.live) { client in try await body(client, services) }

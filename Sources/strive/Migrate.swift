@@ -29,7 +29,7 @@ struct Migrate: AsyncParsableCommand {
         try await reportingFailure { () async throws(StartupError) in
             let settings = try database.settings()
             let migrator = try await wrap { () throws(MigrationError) in
-                try Migrator.standard(projectDirectory: settings.migrationsDirectory)
+                try Migrator.standard(projectDirectory: settings.migrationsDirectory, product: settings.productSchema)
             }
             try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
                 try await perform(migrator, on: connection, logger: logger)

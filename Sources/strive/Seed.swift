@@ -20,9 +20,12 @@ struct Seed: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...10_000).contains(scale) else { throw ValidationError("--scale must be between 1 and 10000") }
-        if ProcessInfo.processInfo.environment[ConfigVariable.environment.rawValue]?.lowercased() == RuntimeEnvironment.production.rawValue
-        {
+        let environment = ProcessInfo.processInfo.environment
+        if environment[ConfigVariable.environment.rawValue]?.lowercased() == RuntimeEnvironment.production.rawValue {
             throw ValidationError("strive seed creates accounts with a published password; it refuses STRIVE_ENV=production")
+        }
+        if environment[ConfigVariable.productSchema.rawValue]?.lowercased() == ProductSchema.none.rawValue {
+            throw ValidationError("strive seed loads the Strive CRM's demo data; there is no such schema with STRIVE_PRODUCT_SCHEMA=none")
         }
     }
 
@@ -34,7 +37,7 @@ struct Seed: AsyncParsableCommand {
             let settings = try database.settings()
             seeded = try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
                 do {
-                    let migrator = try Migrator.standard(projectDirectory: settings.migrationsDirectory)
+                    let migrator = try Migrator.standard(projectDirectory: settings.migrationsDirectory, product: settings.productSchema)
                     _ = try await migrator.migrate(on: connection, logger: logger)
                 } catch let error as MigrationError {
                     throw .migration(error)

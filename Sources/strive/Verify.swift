@@ -26,8 +26,9 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         if list {
-            let width = SchemaAudit.lints.map(\.id.count).max() ?? 0
-            for lint in SchemaAudit.lints {
+            let lints = SchemaAudit.lints(for: (try? database.settings())?.productSchema ?? .strive)
+            let width = lints.map(\.id.count).max() ?? 0
+            for lint in lints {
                 let severity = lint.severity.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
                 print("\(lint.id.padding(toLength: width, withPad: " ", startingAt: 0))  \(severity)  \(lint.summary)")
             }
