@@ -62,15 +62,46 @@ public struct Migration: Sendable, Equatable {
         case .strive:
             return try ordered(platform + load(directory: directory.appendingPathComponent("Product")))
         case .none:
-            let baseline = try load(directory: directory.appendingPathComponent("Baseline"))
-            let covered = baseline.map(\.version).max() ?? 0
-            return try ordered(baseline + platform.filter { $0.version > covered })
+            let baseline = try baseline(in: directory)
+            return try ordered([baseline] + platform.filter { $0.version > baseline.version })
         }
     }
 
     /// The name of the product-less baseline, as `strive_meta.schema_migrations` records it: a database
     /// that has it was created with `STRIVE_PRODUCT_SCHEMA=none`.
     public static let baselineName = "platform_baseline"
+    static let baselineManifest = "Baseline/platform_baseline.manifest"
+
+    /// The platform statements of 0001-0026 as one migration, `0026_platform_baseline`, assembled from the
+    /// line ranges `Baseline/platform_baseline.manifest` names (landed files never change, so the ranges
+    /// and the checksum stay true; the manifest and its own files are landed too).
+    static func baseline(in directory: URL) throws(MigrationError) -> Migration {
+        func text(_ name: String) throws(MigrationError) -> String {
+            guard let text = try? String(contentsOfFile: directory.path + "/" + name, encoding: .utf8) else {
+                throw .unreadable(name, "the baseline manifest names it, but it is missing or not UTF-8 text")
+            }
+            return text
+        }
+        var parts: [String] = []
+        for entry in try text(baselineManifest).split(separator: "\n") {
+            let line = entry.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let fields = line.split(separator: " ")
+            var lines = try text(String(fields[0])).split(separator: "\n", omittingEmptySubsequences: false)
+            if lines.last == "" { lines.removeLast() }
+            if fields.count == 2 {
+                let bounds = fields[1].split(separator: "-").compactMap { Int($0) }
+                guard bounds.count == 2, 1 <= bounds[0], bounds[0] <= bounds[1], bounds[1] <= lines.count else {
+                    throw .unreadable(baselineManifest, "\"\(line)\" is not a line range of that file")
+                }
+                lines = Array(lines[(bounds[0] - 1)..<bounds[1]])
+            }
+            parts.append("-- \(line)\n" + lines.joined(separator: "\n"))
+        }
+        return try Migration(
+            fileName: "0026_\(baselineName).sql", sql: "-- Assembled from \(baselineManifest).\n\n" + parts.joined(separator: "\n\n") + "\n"
+        )
+    }
 
     /// Every `.sql` file of `directory`, validated and ordered. Other files are ignored.
     public static func load(directory: URL) throws(MigrationError) -> [Migration] {
