@@ -10,29 +10,17 @@ enum FileDigest {
     static func copy(_ source: String, to destination: String) throws(BackupError) -> (bytes: Int64, sha256: String) {
         guard let input = FileHandle(forReadingAtPath: source) else { throw .files("cannot read \(source)") }
         defer { try? input.close() }
-        let directory = (destination as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw .files("cannot create \(directory): \(error.localizedDescription)")
-        }
-        guard FileManager.default.createFile(atPath: destination, contents: nil, attributes: [.posixPermissions: 0o600]),
-            let output = FileHandle(forWritingAtPath: destination)
-        else { throw .files("cannot write \(destination)") }
-        defer { try? output.close() }
-        var hash = SHA256()
-        var bytes: Int64 = 0
+        let output = try DigestingFile(creating: destination)
         do {
             while let data = try input.read(upToCount: chunk), !data.isEmpty {
-                hash.update(data: data)
-                try output.write(contentsOf: data)
-                bytes += Int64(data.count)
+                try output.append(ByteBuffer(bytes: data))
             }
-            try output.synchronize()
+            return try output.finish()
         } catch {
+            output.abandon()
+            if let error = error as? BackupError { throw error }
             throw .files("copying \(source) to \(destination): \(error.localizedDescription)")
         }
-        return (bytes, hex(hash.finalize()))
     }
 
     /// The size and SHA-256 of `path`; nil when it cannot be read.

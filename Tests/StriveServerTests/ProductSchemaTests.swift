@@ -42,6 +42,19 @@ struct ProductSchemaTests {
         return database
     }
 
+    /// Two users signed up through `/auth/v1/signup` (autoconfirmed) and their access tokens.
+    static func signUpTwoUsers(_ http: TestHTTP, anon: String) async throws -> (String, String) {
+        var tokens: [String] = []
+        for name in ["ada", "bob"] {
+            let email = "\(name)-\(UUID().uuidString.prefix(8))@example.com"
+            let signUp = try await http.send(
+                .post, "/auth/v1/signup", apikey: anon, json: #"{"email":"\#(email)","password":"correct horse battery"}"#)
+            #expect(signUp.status == .ok, "\(signUp.text)")
+            tokens.append(try await http.accessToken(email: email, password: "correct horse battery", apikey: anon))
+        }
+        return (tokens[0], tokens[1])
+    }
+
     @Test func thePublicSchemaStartsEmpty() async throws {
         let database = try await productLessDatabase()
         let (tables, functions, buckets) = try await database.withOwnerConnection { connection in
@@ -91,15 +104,8 @@ struct ProductSchemaTests {
         try await database.withLiveApp(environment: ["STRIVE_AUTH_AUTOCONFIRM": "true"], product: .none) { client, services in
             let http = TestHTTP(client)
             let anon = services.anonKey
-            var tokens: [String] = []
-            for name in ["ada", "bob"] {
-                let email = "\(name)-\(UUID().uuidString.prefix(8))@example.com"
-                _ = try await http.send(
-                    .post, "/auth/v1/signup", apikey: anon, json: #"{"email":"\#(email)","password":"correct horse battery"}"#)
-                tokens.append(try await http.accessToken(email: email, password: "correct horse battery", apikey: anon))
-            }
+            let (ada, bob) = try await Self.signUpTwoUsers(http, anon: anon)
             let url = TestSocket.realtimeURL(base: "http://127.0.0.1:\(try #require(client.port))", apikey: anon)
-            let (ada, bob) = (tokens[0], tokens[1])
             let config = changesConfig([(event: "INSERT", table: "notes", filter: nil)])
             try await TestSocket.connect(url: url) { owner in
                 try await TestSocket.connect(url: url) { other in
@@ -120,21 +126,14 @@ struct ProductSchemaTests {
         try await database.withLiveApp(environment: ["STRIVE_AUTH_AUTOCONFIRM": "true"], product: .none) { client, services in
             let http = TestHTTP(client)
             let anon = services.anonKey
-            var tokens: [String] = []
-            for name in ["ada", "bob"] {
-                let email = "\(name)-\(UUID().uuidString.prefix(8))@example.com"
-                let signUp = try await http.send(
-                    .post, "/auth/v1/signup", apikey: anon, json: #"{"email":"\#(email)","password":"correct horse battery"}"#)
-                #expect(signUp.status == .ok, "\(signUp.text)")
-                tokens.append(try await http.accessToken(email: email, password: "correct horse battery", apikey: anon))
-            }
+            let (ada, bob) = try await Self.signUpTwoUsers(http, anon: anon)
             let created = try await http.send(
-                .post, "/rest/v1/notes", apikey: anon, bearer: tokens[0], headers: TestHTTP.fields(["Prefer": "return=representation"]),
+                .post, "/rest/v1/notes", apikey: anon, bearer: ada, headers: TestHTTP.fields(["Prefer": "return=representation"]),
                 json: #"{"body":"mine"}"#)
             #expect(created.status == .created, "\(created.text)")
-            #expect(try await http.send(.get, "/rest/v1/notes?select=body", apikey: anon, bearer: tokens[0]).array.count == 1)
-            #expect(try await http.send(.get, "/rest/v1/notes?select=body", apikey: anon, bearer: tokens[1]).array.isEmpty)
-            let refused = try await http.send(.get, "/rest/v1/organizations", apikey: anon, bearer: tokens[0])
+            #expect(try await http.send(.get, "/rest/v1/notes?select=body", apikey: anon, bearer: ada).array.count == 1)
+            #expect(try await http.send(.get, "/rest/v1/notes?select=body", apikey: anon, bearer: bob).array.isEmpty)
+            let refused = try await http.send(.get, "/rest/v1/organizations", apikey: anon, bearer: ada)
             #expect(refused.status == .notFound, "no product tables: \(refused.text)")
 
             let service = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
@@ -145,7 +144,7 @@ struct ProductSchemaTests {
                 .post, "/storage/v1/object/uploads/first.txt", apikey: service, bearer: service,
                 headers: TestHTTP.fields(["Content-Type": "text/plain"]), body: .init(string: "hello"))
             #expect(upload.status == .ok, "\(upload.text)")
-            let unpoliced = try await http.send(.get, "/storage/v1/object/uploads/first.txt", apikey: anon, bearer: tokens[0])
+            let unpoliced = try await http.send(.get, "/storage/v1/object/uploads/first.txt", apikey: anon, bearer: ada)
             #expect(unpoliced.status != .ok, "no storage policies yet: users read nothing")
         }
     }
