@@ -225,8 +225,9 @@ final class WebDriver: @unchecked Sendable {
         return (now ?? 0) - (started ?? 0)
     }
 
+    /// Polls `condition` for up to 20 s: a page's data requests queue behind the rest of the suite.
     func waitFor(_ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if (try? await condition()) == true { return true }
             try await Task.sleep(for: .milliseconds(100))

@@ -399,7 +399,14 @@ struct DatabaseFaultTests {
             // for a stop the supervisor may already be undoing.
             kill(try #require(Self.postmasterPID(cluster.dataDirectory)), SIGQUIT)
         case .fastRestart:
-            try await cluster.restart(mode: .fast, logger: logger)
+            do {
+                try await cluster.restart(mode: .fast, logger: logger)
+            } catch {
+                // The server's supervisor may see the postmaster gone between pg_ctl's stop and its start and
+                // start it first; pg_ctl's own start then fails on the running server. What is tested is that
+                // the database comes back and nothing is lost, whoever started it.
+                guard case .running = try await cluster.status() else { throw error }
+            }
         case .killOneBackend:
             let backend = try await psql(databaseURL, "select pid from pg_stat_activity where usename = 'authenticator' limit 1")
                 .trimmingCharacters(in: .whitespacesAndNewlines)

@@ -49,8 +49,11 @@ struct ConfigLoaderTests {
         #expect(text.contains("invalid configuration (6 problems)"))
     }
 
-    @Test func storageBackendsAndTheirSettingsAreValidated() async throws {
+    @Test func theLocalStoreIsTheDefaultBackend() async throws {
         #expect(try await load([:]).storageBackend == .local)
+    }
+
+    @Test func s3SettingsFillInTheAWSDefaults() async throws {
         let s3 = try await load([
             "STRIVE_STORAGE_BACKEND": "S3", "STRIVE_S3_BUCKET": "strive-objects", "STRIVE_S3_ACCESS_KEY_ID": "key",
             "STRIVE_S3_SECRET_ACCESS_KEY": "secret", "STRIVE_S3_REGION": "eu-west-1",
@@ -63,7 +66,9 @@ struct ConfigLoaderTests {
         #expect(!settings.forcePathStyle)
         #expect(settings.partSize == 8 << 20)
         #expect(settings.secretAccessKey.description == "<redacted>")
+    }
 
+    @Test func everyBadS3SettingIsReportedWithoutTheSecret() async throws {
         let error = await #expect(throws: ConfigurationError.self) {
             try await load([
                 "STRIVE_STORAGE_BACKEND": "s3", "STRIVE_S3_BUCKET": "Not_A_Bucket", "STRIVE_S3_ENDPOINT": "ftp://s3.example/path",
@@ -77,23 +82,30 @@ struct ConfigLoaderTests {
                 "STRIVE_S3_BUCKET", "STRIVE_S3_ENDPOINT", "STRIVE_S3_FORCE_PATH_STYLE", "STRIVE_S3_PART_SIZE_MB", "STRIVE_S3_ACCESS_KEY_ID",
             ])
         #expect(!String(describing: try #require(error)).contains("very-secret-value"))
+    }
+
+    @Test func anUnknownStorageBackendIsRefused() async throws {
         let unknown = await #expect(throws: ConfigurationError.self) { try await load(["STRIVE_STORAGE_BACKEND": "ftp"]) }
         #expect(try #require(unknown).problems.map(\.variable) == ["STRIVE_STORAGE_BACKEND"])
     }
 
-    @Test func authSettingsHaveSupabaseDefaultsAndAreValidated() async throws {
+    @Test func authSettingsHaveSupabasesDefaults() async throws {
         let defaults = try await load([:]).auth
         #expect(defaults == .default)
         #expect(defaults.accessTokenLifetime == .seconds(3600))
         #expect(defaults.refreshReuseInterval == .seconds(10))
         #expect(defaults.bcryptCost >= 10)
+    }
 
+    @Test func authSettingsAreReadFromTheirVariables() async throws {
         let tuned = try await load(["STRIVE_JWT_EXPIRY": "300", "STRIVE_REFRESH_REUSE_INTERVAL": "0", "STRIVE_AUTH_RATE_LIMIT_IP": "5"])
             .auth
         #expect(tuned.accessTokenLifetime == .seconds(300))
         #expect(tuned.refreshReuseInterval == .zero)
         #expect(tuned.signInsPerIP == 5)
+    }
 
+    @Test func badAuthSettingsAreAllReported() async throws {
         let error = await #expect(throws: ConfigurationError.self) {
             try await load(["STRIVE_JWT_EXPIRY": "forever", "STRIVE_BCRYPT_COST": "4", "STRIVE_AUTH_RATE_LIMIT_EMAIL": "0"])
         }
@@ -101,11 +113,13 @@ struct ConfigLoaderTests {
             Set(try #require(error).problems.map(\.variable)) == [
                 "STRIVE_JWT_EXPIRY", "STRIVE_BCRYPT_COST", "STRIVE_AUTH_RATE_LIMIT_EMAIL",
             ])
-        // Cheap hashes are for the test suite only.
+    }
+
+    @Test func cheapPasswordHashesAreForTheTestEnvironmentOnly() async throws {
         #expect(try await load(["STRIVE_ENV": "test", "STRIVE_BCRYPT_COST": "4"]).auth.bcryptCost == 4)
     }
 
-    @Test func productionRequiresSecretsAndNeverGenerates() async throws {
+    @Test func productionRequiresItsSecretsKeysAndMailServer() async throws {
         let loader = ConfigLoader(environment: ["STRIVE_ENV": "production"])
         let error = await #expect(throws: ConfigurationError.self) {
             try await loader.load(developmentSecret: noSecretStore)
@@ -131,7 +145,7 @@ struct ConfigLoaderTests {
         #expect(!problem.description.contains(secret))
     }
 
-    @Test func productionAcceptsStrongSecretAndMatchingKeys() async throws {
+    @Test func productionStartsWithAStrongSecretAndItsKeys() async throws {
         let secret = Secret(Self.strongSecret)
         let anon = try await APIKeys.derive(role: .anon, secret: secret)
         let service = try await APIKeys.derive(role: .serviceRole, secret: secret)
@@ -154,7 +168,7 @@ struct ConfigLoaderTests {
         #expect(config.database == .external(expected))
     }
 
-    @Test func keysMustMatchTheirRoleAndSecret() async throws {
+    @Test func aKeyForAnotherRoleOrSecretIsRefused() async throws {
         let secret = Secret(Self.strongSecret)
         let anon = try await APIKeys.derive(role: .anon, secret: secret)
         let foreign = try await APIKeys.derive(role: .serviceRole, secret: Secret("another-secret-Q1w2E3r4T5y6U7i8O9p0-zz"))
@@ -170,10 +184,13 @@ struct ConfigLoaderTests {
         #expect(problems.contains { $0.variable == "STRIVE_SERVICE_ROLE_KEY" && $0.observed == "a key for role anon" })
     }
 
-    @Test func mailAndRedirectSettingsAreValidated() async throws {
+    @Test func developmentConfirmsSignUpsWithoutAMailServer() async throws {
         let development = try await load([:])
         #expect(development.auth.autoconfirm && development.mail.smtp == nil)
         #expect(development.auth.siteURL == "http://localhost:3000" && development.auth.otpLifetime == .seconds(3600))
+    }
+
+    @Test func mailAndRedirectSettingsAreReadFromTheirVariables() async throws {
         let tuned = try await load([
             "STRIVE_SMTP_URL": "smtps://relay.example.com", "STRIVE_AUTH_AUTOCONFIRM": "FALSE",
             "STRIVE_SITE_URL": "https://app.example.com",
@@ -184,7 +201,9 @@ struct ConfigLoaderTests {
         #expect(!tuned.auth.autoconfirm && tuned.auth.emailsPerHour == 5)
         #expect(tuned.auth.redirectURLs == ["https://*.preview.example.com/**", "http://localhost:3000/**"])
         #expect(tuned.mail.senderName == "Acme Ünited")
+    }
 
+    @Test func badMailAndRedirectSettingsAreAllReported() async throws {
         let error = await #expect(throws: ConfigurationError.self) {
             try await load([
                 "STRIVE_SMTP_URL": "http://mail.example.com", "STRIVE_AUTH_AUTOCONFIRM": "maybe", "STRIVE_SITE_URL": "app.example.com",
@@ -197,7 +216,10 @@ struct ConfigLoaderTests {
                 "STRIVE_SMTP_URL", "STRIVE_AUTH_AUTOCONFIRM", "STRIVE_SITE_URL", "STRIVE_AUTH_REDIRECT_URLS", "STRIVE_SMTP_SENDER_EMAIL",
                 "STRIVE_SMTP_CA_FILE", "STRIVE_MAIL_TEMPLATES_DIR",
             ])
-        // Plain-text SMTP, with a password on the wire, is for a local relay in development only.
+    }
+
+    /// Plain-text SMTP, with a password on the wire, is for a local relay in development only.
+    @Test func plainTextSMTPIsRefusedInProduction() async throws {
         #expect(try await load(["STRIVE_SMTP_URL": "smtp://localhost:1025?starttls=off"]).mail.smtp?.security == SMTPURL.Security.none)
         let secret = Secret(Self.strongSecret)
         let production = ConfigLoader(environment: [
@@ -212,7 +234,7 @@ struct ConfigLoaderTests {
         #expect(!(try #require(plain).description.contains("pw@")), "the URL's password is never printed")
     }
 
-    @Test func flagsOverrideVariablesAndAreNamedInProblems() async throws {
+    @Test func aFlagOverridesItsVariableAndIsNamedInTheProblem() async throws {
         let loader = ConfigLoader(
             environment: ["STRIVE_PORT": "8080"], overrides: [.port: ("--port", "eighty")], workingDirectory: "/srv"
         )
@@ -220,6 +242,12 @@ struct ConfigLoaderTests {
             try await loader.load(developmentSecret: { _ in Self.strongSecret })
         }
         #expect(error?.problems.map(\.variable) == ["--port (STRIVE_PORT)"])
+    }
+
+    @Test func theProductSchemaIsStriveUnlessNoneIsChosen() async throws {
+        #expect(try ConfigLoader(environment: [:]).loadDatabaseSettings().productSchema == .strive)
+        #expect(try ConfigLoader(environment: ["STRIVE_PRODUCT_SCHEMA": "None"]).loadDatabaseSettings().productSchema == .none)
+        #expect(throws: ConfigurationError.self) { try ConfigLoader(environment: ["STRIVE_PRODUCT_SCHEMA": "crm"]).loadDatabaseSettings() }
     }
 
     @Test func developmentSecretStoreFailureIsAProblem() async throws {
