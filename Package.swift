@@ -300,7 +300,7 @@ let package = Package(
         .testTarget(
             name: "StriveServerTests",
             dependencies: [
-                "StriveServer", "StriveTestSupport",
+                "StriveServer", "StriveTestSupport", "StriveBackup", "StriveBlobs",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -3,10 +3,11 @@
 AUTH PLAIN/LOGIN required after TLS, and every accepted message written to FOLDER as a .eml file (with
 X-Envelope-From/-To and X-TLS headers in front) for the test to read.
 
-    test-smtp-server.py --port PORT --folder DIR --user U --password P [--delay SECONDS]
+    test-smtp-server.py --port PORT --folder DIR --user U --password P [--delay SECONDS] [--plain]
 
 Writes DIR/cert.pem (the certificate the client must trust), then, listening, DIR/ready and prints "ready". --delay holds every
-DATA reply that long, to play a slow mail server.
+DATA reply that long, to play a slow mail server. --plain offers neither STARTTLS nor AUTH (a local relay). Any recipient at
+rejected.invalid is refused with 550, as a server refuses an address it does not know.
 """
 import argparse
 import asyncio
@@ -26,6 +27,12 @@ class SaveToFolder:
     def __init__(self, folder, delay):
         self.folder = folder
         self.delay = delay
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().endswith("@rejected.invalid"):
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
@@ -63,6 +70,7 @@ def main():
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--delay", type=float, default=0)
+    parser.add_argument("--plain", action="store_true")
     options = parser.parse_args()
 
     os.makedirs(options.folder, exist_ok=True)
@@ -75,10 +83,14 @@ def main():
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 
-    controller = Controller(
-        SaveToFolder(options.folder, options.delay), hostname="127.0.0.1", port=options.port,
-        tls_context=context, require_starttls=True,
-        authenticator=password_check(options.user, options.password), auth_required=True, auth_require_tls=True)
+    handler = SaveToFolder(options.folder, options.delay)
+    if options.plain:
+        controller = Controller(handler, hostname="127.0.0.1", port=options.port)
+    else:
+        controller = Controller(
+            handler, hostname="127.0.0.1", port=options.port,
+            tls_context=context, require_starttls=True,
+            authenticator=password_check(options.user, options.password), auth_required=True, auth_require_tls=True)
     controller.start()
     open(os.path.join(options.folder, "ready"), "w").close()
     print("ready", flush=True)

@@ -25,8 +25,9 @@ public final class TestMailServer: Sendable {
 
     private static let sharedServer = SharedTestServer { try await TestMailServer.start() }
 
-    /// Starts a server of the test's own; `delay` holds each DATA reply that long (a slow mail server).
-    public static func start(delay: Double = 0) async throws -> TestMailServer {
+    /// Starts a server of the test's own; `delay` holds each DATA reply that long (a slow mail server);
+    /// `plain` offers neither STARTTLS nor AUTH (a local relay).
+    public static func start(delay: Double = 0, plain: Bool = false) async throws -> TestMailServer {
         let root = Repository.root
         let python = Repository.python
         guard FileManager.default.isExecutableFile(atPath: python) else {
@@ -39,10 +40,11 @@ public final class TestMailServer: Sendable {
         let folder = NSTemporaryDirectory() + "strive-mail-" + UUID().uuidString.prefix(8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            root.appendingPathComponent("Scripts/test-smtp-server.py").path, "--port", String(port), "--folder", folder, "--user", user,
-            "--password", password, "--delay", String(delay),
-        ]
+        process.arguments =
+            [
+                root.appendingPathComponent("Scripts/test-smtp-server.py").path, "--port", String(port), "--folder", folder, "--user", user,
+                "--password", password, "--delay", String(delay),
+            ] + (plain ? ["--plain"] : [])
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

@@ -13,7 +13,7 @@ struct BaselineManifestTests {
         return root
     }
 
-    @Test func rangesAndWholeFilesAreAssembledInTheManifestsOrder() throws {
+    @Test func theManifestsEntriesAreAssembledInItsOrder() throws {
         let root = try folder([
             "0001_a.sql": "one\ntwo\nthree\n", "Baseline/extra.sql": "extra\n",
             "Baseline/platform_baseline.manifest": "# comment\n0001_a.sql 2-3\n\nBaseline/extra.sql\n0001_a.sql 1-1\n",

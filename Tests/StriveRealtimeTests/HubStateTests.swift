@@ -52,7 +52,7 @@ struct HubStateTests {
         }
     }
 
-    @Test func organisationTopicsAndAskedForChannelsArePrivate() throws {
+    @Test func aChannelIsPrivateWhenAskedForOrOnAnOrganisationTopic() throws {
         #expect(try JoinRequest(Self.join("realtime:org:1:chat", [:])).isPrivate)
         #expect(try JoinRequest(Self.join("realtime:room", ["private": true])).isPrivate)
         #expect(try !JoinRequest(Self.join("realtime:room", [:])).isPrivate)
@@ -67,7 +67,7 @@ struct HubStateTests {
         #expect(any.unpublished(in: published) == nil)
     }
 
-    @Test func trackingReplacesTheChannelsPresenceAndUntrackingLeavesIt() throws {
+    @Test func trackingAgainReplacesTheChannelsEarlierPresence() throws {
         var table = PresenceTable()
         let channel = ChannelKey(socket: UUID(), topic: "realtime:room")
         let first = table.track(channel, key: "ada", meta: ["status": "online"])
@@ -77,12 +77,19 @@ struct HubStateTests {
         let metas = try #require(table.state(of: channel.topic).objectValue?["ada"]?.objectValue?["metas"])
         guard case .array(let entries) = metas else { throw PresenceShapeError() }
         #expect(entries.count == 1)
+    }
+
+    @Test func untrackingLeavesTheTopicEmpty() {
+        var table = PresenceTable()
+        let channel = ChannelKey(socket: UUID(), topic: "realtime:room")
+        let tracked = table.track(channel, key: "ada", meta: [:])
         let untracked = table.untrack(channel)
-        #expect(untracked.refs == second.joined.meta.objectValue?["phx_ref"]?.stringValue.map { [$0] })
+        #expect(untracked.diff.leaves.keys.sorted() == ["ada"])
+        #expect(untracked.refs == tracked.joined.meta.objectValue?["phx_ref"]?.stringValue.map { [$0] })
         #expect(table.state(of: channel.topic) == .object([:]))
     }
 
-    @Test func aSilentInstancesPresencesLeaveAndLocalOnesStay() {
+    @Test func forgettingASilentInstanceRemovesOnlyItsPresences() {
         var table = PresenceTable()
         let other = UUID()
         let local = ChannelKey(socket: UUID(), topic: "realtime:room")

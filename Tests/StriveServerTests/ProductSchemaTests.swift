@@ -121,7 +121,7 @@ struct ProductSchemaTests {
         }
     }
 
-    @Test func aTeamsOwnTableWorksThroughAuthTheDataAPIAndStorage() async throws {
+    @Test func aTeamsOwnTableIsReadAndWrittenUnderItsOwnPolicies() async throws {
         let database = try await productLessDatabase(withNotes: true)
         try await database.withLiveApp(environment: ["STRIVE_AUTH_AUTOCONFIRM": "true"], product: .none) { client, services in
             let http = TestHTTP(client)
@@ -135,7 +135,15 @@ struct ProductSchemaTests {
             #expect(try await http.send(.get, "/rest/v1/notes?select=body", apikey: anon, bearer: bob).array.isEmpty)
             let refused = try await http.send(.get, "/rest/v1/organizations", apikey: anon, bearer: ada)
             #expect(refused.status == .notFound, "no product tables: \(refused.text)")
+        }
+    }
 
+    @Test func storageObjectsAreTheServiceRolesUntilTheTeamWritesPolicies() async throws {
+        let database = try await productLessDatabase()
+        try await database.withLiveApp(environment: ["STRIVE_AUTH_AUTOCONFIRM": "true"], product: .none) { client, services in
+            let http = TestHTTP(client)
+            let anon = services.anonKey
+            let (ada, _) = try await Self.signUpTwoUsers(http, anon: anon)
             let service = try await APIKeys.derive(role: .serviceRole, secret: TestCluster.jwtSecret)
             let bucket = try await http.send(
                 .post, "/storage/v1/bucket", apikey: service, bearer: service, json: #"{"name":"uploads","public":false}"#)
@@ -144,8 +152,14 @@ struct ProductSchemaTests {
                 .post, "/storage/v1/object/uploads/first.txt", apikey: service, bearer: service,
                 headers: TestHTTP.fields(["Content-Type": "text/plain"]), body: .init(string: "hello"))
             #expect(upload.status == .ok, "\(upload.text)")
+            let read = try await http.send(.get, "/storage/v1/object/uploads/first.txt", apikey: service, bearer: service)
+            #expect(read.status == .ok && read.text == "hello")
             let unpoliced = try await http.send(.get, "/storage/v1/object/uploads/first.txt", apikey: anon, bearer: ada)
             #expect(unpoliced.status != .ok, "no storage policies yet: users read nothing")
+            let refusedUpload = try await http.send(
+                .post, "/storage/v1/object/uploads/mine.txt", apikey: anon, bearer: ada,
+                headers: TestHTTP.fields(["Content-Type": "text/plain"]), body: .init(string: "mine"))
+            #expect(refusedUpload.status != .ok, "\(refusedUpload.text)")
         }
     }
 }

@@ -58,7 +58,7 @@ struct BlobStoreTests {
         #expect(files.contains { $0.hasSuffix(staged.id.description) })
     }
 
-    @Test func aRestoredFileIsPlacedUnderItsBlobIDAndMovedAway() async throws {
+    @Test func aRestoredFileBecomesTheBlobOfItsID() async throws {
         let (store, root) = try await temporaryStore()
         defer { try? FileManager.default.removeItem(atPath: root) }
         #expect(try await store.isEmpty())

@@ -125,6 +125,25 @@ struct S3BlobStoreTests {
         }
     }
 
+    @Test func aBucketThatDoesNotExistIsNamedInTheError() async throws {
+        let server = try await TestS3Server.shared()
+        let client = server.client(bucket: TestS3Server.bucketName("missing"))
+        do {
+            _ = try await client.listObjects(prefix: "")
+            Issue.record("listing a bucket that does not exist succeeded")
+        } catch {
+            #expect(error.code == "NoSuchBucket", "\(error)")
+        }
+        try await client.shutdown()
+    }
+
+    @Test func uploadingAFileThatIsNotThereSendsNothing() async throws {
+        try await withStore { _, s3 async throws in
+            await #expect(throws: CocoaError.self) { try await s3.upload(fileAt: "/no/such/file", to: "blobs/x") }
+            #expect(try await s3.listObjects(prefix: "").objects.isEmpty)
+        }
+    }
+
     @Test func theSweepAbortsForgottenUploadsAndDeletesOrphansOnly() async throws {
         try await withStore { store, s3 async throws in
             let live = try await store.stage(Self.body(100), limit: nil)
