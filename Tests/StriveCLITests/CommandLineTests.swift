@@ -24,7 +24,7 @@ struct CommandLineTests {
     }
 
     @Test(arguments: [["bogus"], ["serve", "--no-such-flag"], ["db", "explode"]])
-    func unknownCommandsAndFlagsAreRefused(arguments: [String]) async throws {
+    func anUnknownCommandOrFlagIsRefused(arguments: [String]) async throws {
         let output = try await StriveProcess.run(arguments)
         #expect(output.status == 64)
         #expect(output.stderr.contains(arguments.last ?? ""))

@@ -11,7 +11,7 @@ import Testing
 /// machine); what they count is.
 @Suite("strive seed, migration and bench", .capacityBound, .serialized)
 struct ToolCommandTests {
-    @Test func seedLoadsTheDemoDataPrintsItsLoginsAndRefusesProduction() async throws {
+    @Test func seedLoadsTheDemoDataAndPrintsItsLogins() async throws {
         let dataDirectory = temporaryPath("strive-seed")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         let seeded = try await StriveProcess.run(["seed", "--scale", "1", "--data-dir", dataDirectory], timeout: .seconds(120))
@@ -25,13 +25,21 @@ struct ToolCommandTests {
             in: .whitespacesAndNewlines)
         #expect(try await psql(url, "select count(*) from public.organizations").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
         #expect(try await StriveProcess.run(["db", "stop", "--data-dir", dataDirectory]).status == 0)
+    }
 
-        let refused = try await StriveProcess.run(["seed", "--data-dir", dataDirectory], environment: ["STRIVE_ENV": "production"])
+    /// Refused before anything is touched: a production deployment, a schema without the CRM, a bad scale.
+    @Test(arguments: [
+        (["STRIVE_ENV": "production"], [String](), "refuses STRIVE_ENV=production"),
+        (["STRIVE_PRODUCT_SCHEMA": "none"], [], "there is no such schema with STRIVE_PRODUCT_SCHEMA=none"),
+        ([:], ["--scale", "0"], "--scale must be between 1 and 10000"),
+    ])
+    func seedRefusesWhatItCannotSeed(environment: [String: String], arguments: [String], reason: String) async throws {
+        let dataDirectory = temporaryPath("strive-seed-refused")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let refused = try await StriveProcess.run(["seed", "--data-dir", dataDirectory] + arguments, environment: environment)
         #expect(refused.status != 0)
-        #expect(refused.stderr.contains("refuses STRIVE_ENV=production"), "\(refused.stderr)")
-        let badScale = try await StriveProcess.run(["seed", "--scale", "0", "--data-dir", dataDirectory])
-        #expect(badScale.status != 0)
-        #expect(badScale.stderr.contains("--scale must be between 1 and 10000"), "\(badScale.stderr)")
+        #expect(refused.stderr.contains(reason), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dataDirectory + "/pg"), "no cluster was created")
     }
 
     @Test func projectMigrationsAreCreatedCheckedAppliedAndNeverEdited() async throws {

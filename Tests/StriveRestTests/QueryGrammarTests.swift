@@ -8,7 +8,7 @@ struct QueryGrammarTests {
         try QueryGrammar.parse(try QueryGrammar.pairs(query))
     }
 
-    @Test func selectListsAliasesCastsAndEmbeds() throws {
+    @Test func aSelectListKeepsAliasesCastsAndNestedEmbeds() throws {
         let items = try QueryGrammar.parseSelect(
             "id,label:title,budget::text,project:projects(name,customers!inner(name)),assignee:users!assigned_to(name)")
         #expect(
@@ -31,10 +31,16 @@ struct QueryGrammarTests {
                         alias: "assignee", relation: "users", hint: "assigned_to", inner: false,
                         items: [.column(name: "name", alias: nil, cast: nil)])),
             ])
+    }
+
+    @Test func aStarSelectsEveryColumnAtAnyLevel() throws {
         #expect(
             try QueryGrammar.parseSelect("*,tasks(*)") == [
                 .star, .embed(Embed(alias: nil, relation: "tasks", hint: nil, inner: false, items: [.star])),
             ])
+    }
+
+    @Test func aSelectListThatIsNotOneIsRefused() throws {
         #expect(throws: RestError.self) { try QueryGrammar.parseSelect("id;drop table tasks") }
         #expect(throws: RestError.self) { try QueryGrammar.parseSelect("projects(name") }
         let deep = String(repeating: "a(", count: 20) + "id" + String(repeating: ")", count: 20)
@@ -65,7 +71,7 @@ struct QueryGrammarTests {
         #expect(throws: RestError.self) { try parse("name=eq.%zz") }
     }
 
-    @Test func logicTreesWithQuotingAndNesting() throws {
+    @Test func aLogicTreeKeepsQuotedValuesAndNestedGroups() throws {
         let query = try parse(#"or=(name.eq."a,b.c:(d)\"e",and(progress.gt.10,status.not.eq.DONE),name.is.null)"#)
         guard case .any(let children, let negated) = try #require(query.top.conditions.first) else {
             Issue.record("expected an or group")
@@ -79,15 +85,21 @@ struct QueryGrammarTests {
             return
         }
         #expect(inner.count == 2)
+    }
+
+    @Test func aLogicTreeTooDeepOrUnbalancedIsRefused() throws {
         let nested = "or=" + String(repeating: "(a.eq.1,or", count: 30) + "(a.eq.1)" + String(repeating: ")", count: 30)
         #expect(throws: RestError.self) { try parse(nested) }
         #expect(throws: RestError.self) { try parse("or=(a.eq.1") }
         #expect(throws: RestError.self) { try parse("or=()") }
+    }
+
+    @Test func aNegatedGroupIsNegated() throws {
         #expect(
             try parse("not.and=(a.eq.1,b.eq.2)").top.conditions.first.map { if case .all(_, true) = $0 { true } else { false } } == true)
     }
 
-    @Test func orderLimitOffsetAndEmbeddedParameters() throws {
+    @Test func orderingAndPagingApplyToTheTopAndToEachEmbed() throws {
         let query = try parse(
             "order=position.desc.nullslast,title&limit=10&offset=20&tasks.order=position&tasks.limit=2&tasks.status=eq.TODO&tasks.or=(a.eq.1,b.eq.2)"
         )
@@ -102,6 +114,9 @@ struct QueryGrammarTests {
         #expect(tasks.limit == 2)
         #expect(tasks.order == [OrderTerm(column: "position", descending: false, nullsFirst: nil)])
         #expect(tasks.conditions.count == 2)
+    }
+
+    @Test func anOrderOrLimitThatIsNotOneIsRefused() throws {
         #expect(throws: RestError.self) { try parse("order=id.sideways") }
         #expect(throws: RestError.self) { try parse("limit=-1") }
         #expect(throws: RestError.self) { try parse("limit=ten") }

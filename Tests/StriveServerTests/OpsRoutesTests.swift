@@ -99,30 +99,45 @@ struct OpsRoutesTests {
         }
     }
 
-    @Test func requestIdsAreEchoedOrGeneratedAndErrorsAreJSON() async throws {
+    /// A live server on a fresh, current database.
+    func withLiveServer(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let migrator = try Migrator(migrations: try Migration.bundled())
         try await database.withDatabase { db in
-            try await app(db, migrator: migrator).test(.live) { client in
-                try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-Id")!: "trace-42"]) { response in
-                    #expect(response.headers[.init("X-Request-Id")!] == "trace-42")
-                }
-                // A request id that is not a plain token (here: a log-injection attempt) is replaced.
-                try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-Id")!: "a b\"c"]) { response in
-                    let id = try #require(response.headers[.init("X-Request-Id")!])
-                    #expect(id != "a b\"c")
-                    #expect(UUID(uuidString: id) != nil)
-                }
-                try await client.execute(uri: "/no/such/route", method: .get) { response in
-                    #expect(response.status == .notFound)
-                    let body = try json(response.body)
-                    #expect(body["code"] as? String == "not_found")
-                    #expect(body["message"] as? String == "no route for GET /no/such/route")
-                    #expect(response.headers[.init("X-Request-Id")!] != nil)
-                }
-                try await client.execute(uri: "/health", method: .post) { response in
-                    #expect(response.status.code >= 400 && response.status.code < 500)
-                }
+            try await app(db, migrator: migrator).test(.live) { client in try await body(client) }
+        }
+    }
+
+    @Test func aWellFormedRequestIDIsEchoed() async throws {
+        try await withLiveServer { client in
+            try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-Id")!: "trace-42"]) { response in
+                #expect(response.headers[.init("X-Request-Id")!] == "trace-42")
+            }
+        }
+    }
+
+    /// A request id that is not a plain token (here: a log-injection attempt) is replaced.
+    @Test func anUnsafeRequestIDIsReplacedByAGeneratedOne() async throws {
+        try await withLiveServer { client in
+            try await client.execute(uri: "/health", method: .get, headers: [.init("X-Request-Id")!: "a b\"c"]) { response in
+                let id = try #require(response.headers[.init("X-Request-Id")!])
+                #expect(id != "a b\"c")
+                #expect(UUID(uuidString: id) != nil)
+            }
+        }
+    }
+
+    @Test func anUnknownRouteIsAJSON404WithARequestID() async throws {
+        try await withLiveServer { client in
+            try await client.execute(uri: "/no/such/route", method: .get) { response in
+                #expect(response.status == .notFound)
+                let body = try json(response.body)
+                #expect(body["code"] as? String == "not_found")
+                #expect(body["message"] as? String == "no route for GET /no/such/route")
+                #expect(response.headers[.init("X-Request-Id")!] != nil)
+            }
+            try await client.execute(uri: "/health", method: .post) { response in
+                #expect(response.status.code >= 400 && response.status.code < 500)
             }
         }
     }
