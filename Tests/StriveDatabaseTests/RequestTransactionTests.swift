@@ -53,7 +53,7 @@ struct RequestTransactionTests {
 
     static let clean: [String?] = ["authenticator", nil, nil, nil]
 
-    @Test func claimsAreVisibleInsideAndGoneAfterCommit() async throws {
+    @Test func claimsLastOnlyAsLongAsTheirTransaction() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let logger = self.logger
         let identity = userIdentity
@@ -148,7 +148,7 @@ struct RequestTransactionTests {
 
     /// One round trip (`app.run_request`): the statement sees the caller's role and claims, reads its
     /// values from `$1[n]`, and the session keeps none of it afterwards, also after an error.
-    @Test func singleStatementRequestsActAsTheCallerAndLeaveNothing() async throws {
+    @Test func aSingleStatementRequestActsAsTheCallerInItsOwnTransaction() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let logger = self.logger
         let identity = userIdentity
@@ -271,7 +271,7 @@ struct RequestTransactionTests {
         }
     }
 
-    @Test func poolLogsInAsAnUnprivilegedRoleAndEachRequestActsAsItsRole() async throws {
+    @Test func thePoolLogsInAsAnUnprivilegedRole() async throws {
         let database = try await TestCluster.shared.makeDatabase()
         let logger = self.logger
         try await database.withDatabase(requestPoolSize: 1) { db in
@@ -282,6 +282,13 @@ struct RequestTransactionTests {
             }
             #expect(login?.0 == false)
             #expect(login?.1 == false)
+        }
+    }
+
+    @Test func anAnonymousRequestActsAsAnon() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let logger = self.logger
+        try await database.withDatabase(requestPoolSize: 1) { db in
             let anon = RequestIdentity(role: .anon, claimsJSON: #"{"role":"anon"}"#)
             let seen = try await db.withRequestTransaction(anon) { try await Self.observe($0, logger) }
             #expect(seen == Observed(currentUser: "anon", uid: nil, role: "anon", email: nil, method: nil))
