@@ -169,7 +169,7 @@ struct SchemaInvariantTests {
         }
     }
 
-    @Test func assigneesRecipientsAndManagersMustBeMembers() async throws {
+    @Test func everyoneARowNamesMustBelongToItsOrganization() async throws {
         let harness = try await Harness.make(logger: logger)
         #expect(
             try await harness.effect(
@@ -200,7 +200,7 @@ struct SchemaInvariantTests {
         #expect(try await harness.effect("update public.tasks set assigned_to = :viewer where id = :taskA", as: .member) == .rows(1))
     }
 
-    @Test func usersChangeOnlyTheirOwnNameAndAvatar() async throws {
+    @Test func usersChangeOnlyTheirOwnProfilesEditableFields() async throws {
         let harness = try await Harness.make(logger: logger)
         #expect(
             try await harness.effect(
@@ -287,7 +287,7 @@ struct SchemaInvariantTests {
             ) == .failed("42501"))
     }
 
-    @Test func helpersAnswerForTheCallerAndTheNamedOrganization() async throws {
+    @Test func theCurrentOrganizationIsOneTheCallerBelongsTo() async throws {
         let harness = try await Harness.make(logger: logger)
         try await harness.setUp(
             """
@@ -303,19 +303,26 @@ struct SchemaInvariantTests {
         #expect(try await orgOf(TenantFixture.userIdentity(member, organization: harness.fixture.id("orgA"))) == .rows(1))
         // A claim naming an organization they do not belong to is ignored.
         #expect(try await orgOf(TenantFixture.userIdentity(member, organization: harness.fixture.id("orgC"))) == .rows(0))
+    }
+
+    @Test func roleHelpersAnswerForTheCallerInTheNamedOrganization() async throws {
+        let harness = try await Harness.make(logger: logger)
         // is_org_owner means owner of that organization, not of any.
         #expect(try await harness.effect("select count(*)::int where app.is_org_owner(:orgA)", as: .outsider) == .rows(0))
         #expect(try await harness.effect("select count(*)::int where app.is_org_owner(:orgB)", as: .outsider) == .rows(1))
         #expect(try await harness.effect("select count(*)::int where app.is_org_admin(:orgA)", as: .admin) == .rows(1))
         #expect(try await harness.effect("select count(*)::int where app.is_org_member(:orgA)", as: .outsider) == .rows(0))
         #expect(try await harness.effect("select count(*)::int where app.is_admin()", as: .platformAdmin) == .rows(1))
-        // The functions of an arbitrary user id are the service's alone.
+    }
+
+    @Test func theHelpersOfAnyUserIDAreTheServicesAlone() async throws {
+        let harness = try await Harness.make(logger: logger)
         #expect(try await harness.effect("select cardinality(app.org_ids(:owner))", as: .outsider) == .failed("42501"))
         #expect(try await harness.effect("select count(*)::int where app.is_org_member(:owner, :orgA)", as: .member) == .failed("42501"))
         #expect(try await harness.effect("select count(*)::int where app.is_org_member(:owner, :orgA)", as: .service) == .rows(1))
     }
 
-    @Test func signUpCreatesTheProfileAndEmailChangesFollow() async throws {
+    @Test func aProfileMirrorsItsAccount() async throws {
         let harness = try await Harness.make(logger: logger)
         try await harness.setUp(
             "insert into auth.users (id, email, raw_user_meta_data) values (:orgC, 'new@a.test', '{\"name\": \"New Person\"}')")
@@ -327,7 +334,10 @@ struct SchemaInvariantTests {
         #expect(
             try await harness.effect("select count(*)::int from public.users where id = :orgC and email = 'renamed@a.test'", as: .service)
                 == .rows(1))
-        // Requests cannot reach auth's tables at all.
+    }
+
+    @Test func requestsCannotReachAuthsTables() async throws {
+        let harness = try await Harness.make(logger: logger)
         #expect(try await harness.effect("select count(*)::int from auth.users", as: .member) == .failed("42501"))
         #expect(try await harness.effect("select count(*)::int from auth.refresh_tokens", as: .anon) == .failed("42501"))
     }
