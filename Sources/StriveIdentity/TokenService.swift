@@ -4,14 +4,15 @@ import NIOConcurrencyHelpers
 import StriveCore
 
 /// The claims of every JWT Strive accepts: user access tokens (Supabase Auth's claim set) and the
-/// project's API keys (only `role`, `iss`, `iat`, `exp`).
+/// project's API keys (only `role`, `iss`, `iat`, `exp`). `exp` is optional, as PostgREST and GoTrue read
+/// it: a token that carries none does not expire (its signature and role still decide).
 public struct AccessClaims: JWTPayload, Equatable {
     public var sub: String?
     public var aud: String?
     public var role: String
     public var email: String?
     public var phone: String?
-    public var exp: Int
+    public var exp: Int?
     public var iat: Int?
     public var iss: String?
     public var session_id: String?
@@ -32,7 +33,7 @@ public struct AccessClaims: JWTPayload, Equatable {
     }
 
     public init(
-        sub: String? = nil, aud: String? = nil, role: String, email: String? = nil, phone: String? = nil, exp: Int,
+        sub: String? = nil, aud: String? = nil, role: String, email: String? = nil, phone: String? = nil, exp: Int?,
         iat: Int? = nil, iss: String? = nil, session_id: String? = nil, aal: String? = nil,
         amr: [AuthenticationMethod]? = nil, app_metadata: JSONValue? = nil, user_metadata: JSONValue? = nil,
         is_anonymous: Bool? = nil
@@ -55,6 +56,7 @@ public struct AccessClaims: JWTPayload, Equatable {
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {
         // Dates are integer seconds since 1970, as every Supabase client and PostgREST read them.
+        guard let exp else { return }
         guard Date(timeIntervalSince1970: TimeInterval(exp)) > Date() else {
             throw JWTError.claimVerificationFailure(
                 failedClaim: ExpirationClaim(value: Date(timeIntervalSince1970: TimeInterval(exp))), reason: "expired")
@@ -64,6 +66,8 @@ public struct AccessClaims: JWTPayload, Equatable {
 
 /// A token whose signature and expiry have been checked.
 public struct VerifiedToken: Sendable {
+    /// When the token stops being valid; nil for a token without `exp`.
+    public var expiresAt: Date? { claims.exp.map { Date(timeIntervalSince1970: TimeInterval($0)) } }
     public let claims: AccessClaims
     /// The payload exactly as signed: what `request.jwt.claims` is set to for the database.
     public let payloadJSON: String
@@ -119,7 +123,7 @@ public struct TokenService: Sendable {
     }
 }
 
-/// A bounded map of verified tokens; an entry is served only while its `exp` lies ahead.
+/// A bounded map of verified tokens; an entry is served only while its `exp` (if any) lies ahead.
 final class VerifiedTokenCache: Sendable {
     private let entries = NIOLockedValueBox<[String: VerifiedToken]>([:])
     private let capacity: Int
@@ -132,7 +136,7 @@ final class VerifiedTokenCache: Sendable {
         let now = Int(Date().timeIntervalSince1970)
         return entries.withLockedValue { entries in
             guard let entry = entries[token] else { return nil }
-            guard entry.claims.exp > now else {
+            guard (entry.claims.exp ?? .max) > now else {
                 entries[token] = nil
                 return nil
             }

@@ -13,7 +13,8 @@ struct ChannelGrant: Sendable {
     init(_ caller: Caller) {
         self.role = caller.role
         self.user = caller.userID
-        self.expiresAt = Date(timeIntervalSince1970: TimeInterval(caller.token.claims.exp))
+        // A token without `exp` never expires; its channel ends when the socket does.
+        self.expiresAt = caller.token.expiresAt ?? .distantFuture
         self.caller = caller
     }
 

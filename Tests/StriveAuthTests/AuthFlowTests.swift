@@ -93,6 +93,23 @@ struct AuthFlowTests {
         }
     }
 
+    /// PostgREST and GoTrue accept a token without `exp` (what Supabase's own test setups mint); it does not
+    /// expire, its signature and role still decide.
+    @Test func aSignedTokenWithoutExpiryIsAccepted() async throws {
+        try await withAuth { auth, _ in
+            let tokens = try await TokenService(secret: TestCluster.jwtSecret, issuer: "test", accessTokenLifetime: .seconds(60))
+            let service = try await tokens.sign(AccessClaims(role: "service_role", exp: nil))
+            let verified = try await tokens.verify(service)
+            #expect(verified.claims.exp == nil && verified.expiresAt == nil)
+            let listed = try await auth.send(.get, "/admin/users", apikey: service, bearer: service)
+            #expect(listed.status == .ok, "\(listed.body)")
+            let forged = try await TokenService(
+                secret: Secret("another-secret-for-a-forged-token-1234567890"), issuer: "test", accessTokenLifetime: .seconds(60)
+            ).sign(AccessClaims(role: "service_role", exp: nil))
+            #expect(try await auth.send(.get, "/admin/users", apikey: forged, bearer: forged).errorCode == "bad_jwt")
+        }
+    }
+
     @Test func errorsCarrySupabaseCodesInBothShapes() async throws {
         try await withAuth { auth, _ in
             let email = uniqueEmail()
