@@ -291,7 +291,8 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func positiveInteger(_ request: Request, _ name: String, default value: Int, maximum: Int) throws -> Int {
-        guard let text = try query(request)[name] else { return value }
+        // GoTrue takes an empty value (`?page=&per_page=`, as supabase-py sends them) as the default.
+        guard let text = try query(request)[name], !text.isEmpty else { return value }
         guard let parsed = Int(text), (1...maximum).contains(parsed) else {
             throw AuthError.validation("\(name) must be an integer between 1 and \(maximum)")
         }
