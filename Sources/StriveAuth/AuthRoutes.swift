@@ -359,15 +359,16 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
 /// The scope of a signed-in user's routes: a bearer token is required (`no_authorization` without one,
 /// before the key is even looked at, as GoTrue answers) and it must be a user's access token, not a key.
 struct UserScope<Context: CallerRequestContext>: RouterMiddleware {
+    let users = CallerScope<Context> { caller, _, _ in
+        guard caller.role == .authenticated else {
+            throw AuthError(
+                status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
+        }
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.headers[.authorization].flatMap(Caller.bearerToken) != nil else { throw AuthError.noAuthorization }
-        let scope = CallerScope<Context> { caller, _, _ in
-            guard caller.role == .authenticated else {
-                throw AuthError(
-                    status: .forbidden, code: "no_authorization", message: "This endpoint needs a user's access token, not an API key")
-            }
-        }
-        return try await scope.handle(request, context: context, next: next)
+        return try await users.handle(request, context: context, next: next)
     }
 }
 

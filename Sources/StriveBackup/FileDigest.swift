@@ -13,7 +13,7 @@ enum FileDigest {
         let output = try DigestingFile(creating: destination)
         do {
             while let data = try input.read(upToCount: chunk), !data.isEmpty {
-                try output.append(ByteBuffer(bytes: data))
+                try output.append(data)
             }
             return try output.finish()
         } catch {
@@ -67,7 +67,10 @@ final class DigestingFile {
     }
 
     func append(_ chunk: ByteBuffer) throws(BackupError) {
-        let data = Data(chunk.readableBytesView)
+        try append(Data(chunk.readableBytesView))
+    }
+
+    func append(_ data: Data) throws(BackupError) {
         hash.update(data: data)
         do {
             try handle.write(contentsOf: data)

@@ -81,11 +81,15 @@ public struct LocalBlobStore: BlobStore {
 
     public func publish(_ staged: StagedBlob) async throws {
         guard let temporaryPath = staged.temporaryPath else { return }
-        let destination = path(of: staged.id)
+        try await moveIntoPlace(temporaryPath, as: staged.id)
+    }
+
+    /// A rename within one file system, from staging to the blob's path: the blob appears whole or not at all.
+    private func moveIntoPlace(_ temporary: FilePath, as id: BlobID) async throws {
+        let destination = path(of: id)
         try await fileSystem.createDirectory(
             at: destination.removingLastComponent(), withIntermediateDirectories: true, permissions: [.ownerReadWriteExecute])
-        // A rename within one file system: the blob appears whole or not at all.
-        try await fileSystem.moveItem(at: temporaryPath, to: destination)
+        try await fileSystem.moveItem(at: temporary, to: destination)
     }
 
     public func discard(_ staged: StagedBlob) async {
@@ -149,7 +153,7 @@ public struct LocalBlobStore: BlobStore {
         // appears whole or not at all.
         let temporary = staging.appending(id.description + ".part")
         try await fileSystem.moveItem(at: FilePath(path), to: temporary)
-        try await publish(StagedBlob(id: id, size: 0, temporaryPath: temporary))
+        try await moveIntoPlace(temporary, as: id)
     }
 
     public func isEmpty() async throws -> Bool {
