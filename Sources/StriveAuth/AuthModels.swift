@@ -19,6 +19,9 @@ public struct UserRecord: Sendable, Equatable {
     /// The address an email change waits to confirm.
     public var emailChange: String?
     public var emailChangeSentAt: Date?
+    public var invitedAt: Date?
+    /// `auth.identities` rows as GoTrue lists them (`GET /user`, the admin API).
+    public var identities: [JSONValue]
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -26,7 +29,8 @@ public struct UserRecord: Sendable, Equatable {
     static let columns = """
         id, aud, role, email, encrypted_password, email_confirmed_at, last_sign_in_at,
         raw_app_meta_data::text as app_metadata, raw_user_meta_data::text as user_metadata, is_anonymous,
-        banned_until, email_change, email_change_sent_at, created_at, updated_at
+        banned_until, email_change, email_change_sent_at, invited_at, auth.user_identities(id)::text as identities,
+        created_at, updated_at
         """
 
     init(row: PostgresRow) throws {
@@ -44,6 +48,12 @@ public struct UserRecord: Sendable, Equatable {
         bannedUntil = try cells["banned_until"].decode(Date?.self)
         emailChange = try cells["email_change"].decode(String?.self)
         emailChangeSentAt = try cells["email_change_sent_at"].decode(Date?.self)
+        invitedAt = try cells["invited_at"].decode(Date?.self)
+        if case .array(let rows) = JSONValue(jsonText: try cells["identities"].decode(String.self)) ?? .null {
+            identities = rows
+        } else {
+            identities = []
+        }
         createdAt = try cells["created_at"].decode(Date.self)
         updatedAt = try cells["updated_at"].decode(Date.self)
     }
@@ -58,8 +68,9 @@ public struct UserRecord: Sendable, Equatable {
             id: id.uuidString.lowercased(), aud: aud, role: role, email: email ?? "",
             email_confirmed_at: emailConfirmedAt, phone: "", confirmed_at: emailConfirmedAt,
             last_sign_in_at: lastSignInAt, app_metadata: .object(appMetadata), user_metadata: .object(userMetadata),
-            identities: [], created_at: createdAt, updated_at: updatedAt, is_anonymous: isAnonymous,
-            banned_until: bannedUntil, new_email: emailChange, email_change_sent_at: emailChangeSentAt
+            identities: identities, created_at: createdAt, updated_at: updatedAt, is_anonymous: isAnonymous,
+            banned_until: bannedUntil, new_email: emailChange, email_change_sent_at: emailChangeSentAt,
+            invited_at: invitedAt
         )
     }
 }
@@ -83,6 +94,7 @@ public struct UserJSON: Codable, Sendable, Equatable {
     /// The address an email change waits to confirm (absent when none is pending).
     public var new_email: String? = nil
     public var email_change_sent_at: Date? = nil
+    public var invited_at: Date? = nil
     /// The user's MFA factors (`GET /user`; absent elsewhere).
     public var factors: [AuthService.FactorJSON]? = nil
 }

@@ -253,7 +253,7 @@ public struct AuthService: Sendable {
 
     // MARK: Internals
 
-    private func apply(_ changes: AuthStore.Changes, to id: UUID) async throws -> UserRecord {
+    func apply(_ changes: AuthStore.Changes, to id: UUID) async throws -> UserRecord {
         switch try await store.update(id: id, changes) {
         case .updated(let user): return user
         case .notFound: throw AuthError.userNotFound

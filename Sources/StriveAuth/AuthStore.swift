@@ -94,6 +94,8 @@ public struct AuthStore: Sendable {
         public var role: String?
         /// An anonymous user's account becomes a permanent one.
         public var permanent: Bool = false
+        /// An invitation was mailed (or its link generated) now: `invited_at`.
+        public var invited: Bool = false
 
         public init() {}
     }
@@ -128,7 +130,8 @@ public struct AuthStore: Sendable {
                             else jsonb_strip_nulls(raw_app_meta_data || \(app)::jsonb) end,
                         banned_until = case when \(banChanges) then \(bannedUntil) else banned_until end,
                         role = coalesce(\(changes.role), role),
-                        is_anonymous = is_anonymous and not \(changes.permanent)
+                        is_anonymous = is_anonymous and not \(changes.permanent),
+                        invited_at = case when \(changes.invited) then now() else invited_at end
                     where id = \(id)
                     returning \(unescaped: UserRecord.columns)
                     """, logger: logger))

@@ -10,7 +10,13 @@ extension AuthService {
     public func invite(email rawEmail: String, metadata: [String: JSONValue], redirectTo: String?) async throws -> UserRecord {
         let user = try await pendingUser(email: try Self.normalisedEmail(rawEmail), password: nil, metadata: metadata)
         try await sendMail(.invite, to: user, request: MailRequest(redirectTo: redirectTo), quietlyWhenTooSoon: false)
-        return user
+        return try await markInvited(user)
+    }
+
+    private func markInvited(_ user: UserRecord) async throws -> UserRecord {
+        var changes = AuthStore.Changes()
+        changes.invited = true
+        return try await apply(changes, to: user.id)
     }
 
     public enum LinkType: String, Sendable, CaseIterable {
@@ -35,7 +41,7 @@ extension AuthService {
             user = try await pendingUser(email: email, password: try await hasher.hash(password), metadata: metadata)
             purpose = .signup
         case .invite:
-            user = try await pendingUser(email: email, password: nil, metadata: metadata)
+            user = try await markInvited(try await pendingUser(email: email, password: nil, metadata: metadata))
             purpose = .invite
         case .magiclink:
             if let existing = try await store.user(email: email) {

@@ -61,7 +61,7 @@ extension AuthRoutes {
         fields["email_otp"] = .string(generated.link.code)
         fields["hashed_token"] = .string(generated.link.linkToken)
         fields["redirect_to"] = .string(generated.link.redirectTo)
-        fields["verification_type"] = .string(generated.type.verifyType)
+        fields["verification_type"] = .string(type.rawValue)
         return try json(JSONValue.object(fields))
     }
 

@@ -32,7 +32,7 @@ struct Binding: Sendable {
     let schema: String
     let table: String
     let filter: ChangeFilter?
-    let filterText: String?
+    let asSent: [String: JSONValue]
 
     func accepts(_ change: Change) -> Bool {
         (event == "*" || event == change.kind.rawValue) && schema == change.schema && (table == "*" || table == change.table)
@@ -93,7 +93,7 @@ struct ChannelTable: Sendable {
             defer { nextBindingID += 1 }
             return Binding(
                 id: nextBindingID, event: spec.event, schema: spec.schema, table: spec.table, filter: spec.filter,
-                filterText: spec.filterText)
+                asSent: spec.asSent)
         }
     }
 

@@ -10,7 +10,9 @@ struct JoinRequest: Sendable {
         let schema: String
         let table: String
         let filter: ChangeFilter?
-        let filterText: String?
+        /// The binding as the client sent it: the join reply echoes it (plus an `id`), since clients compare
+        /// the reply with what they sent and leave on any difference.
+        let asSent: [String: JSONValue]
     }
 
     struct Refusal: Error, Sendable {
@@ -56,7 +58,7 @@ struct JoinRequest: Sendable {
             bindings.append(
                 BindingSpec(
                     event: event, schema: spec["schema"]?.stringValue ?? "public", table: spec["table"]?.stringValue ?? "*", filter: filter,
-                    filterText: filterText))
+                    asSent: spec))
         }
         self.bindings = bindings
         presenceKey = config["presence"]?.objectValue?["key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }

@@ -223,11 +223,8 @@ public actor RealtimeHub {
             for: key)
 
         let replyBindings: [JSONValue] = bindings.map { binding in
-            var object: [String: JSONValue] = [
-                "id": .number(Double(binding.id)), "event": .string(binding.event), "schema": .string(binding.schema),
-                "table": .string(binding.table),
-            ]
-            if let filter = binding.filterText { object["filter"] = .string(filter) }
+            var object = binding.asSent
+            object["id"] = .number(Double(binding.id))
             return .object(object)
         }
         send(.reply(to: message, status: "ok", response: ["postgres_changes": .array(replyBindings)]), to: id)

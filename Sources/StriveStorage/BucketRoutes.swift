@@ -5,10 +5,12 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import StriveCore
+import StriveDatabase
 import StriveIdentity
 
-/// Supabase Storage's bucket endpoints under `/storage/v1/bucket`, for the service role (reads also for
-/// platform admins): buckets are configuration. Parsing, validation and the answer's shape live here; the SQL in `BucketService`.
+/// Supabase Storage's bucket endpoints under `/storage/v1/bucket`. Every call runs as its caller, so the
+/// policies on `storage.buckets` decide (the built-in ones: platform admins read, only the service role
+/// changes); parsing, validation and the answer's shape live here, the SQL in `BucketService`.
 public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     let storage: StorageService
     let buckets: BucketService
@@ -19,29 +21,23 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     public func register(on router: some RouterMethods<Context>) {
-        // Reading the buckets' configuration is also for platform admins (the console, with the admin's own
-        // token); changing it stays with the service role.
-        let database = storage.database
-        let readers = router.group("storage/v1/bucket").add(
-            middleware: CallerScope<Context> { caller, request, _ in
-                guard try await caller.isAdministrator(on: database, method: request.method.rawValue, path: request.uri.path) else {
-                    throw StorageError.notServiceRole
-                }
-            })
-        let services = router.group("storage/v1/bucket").add(
-            middleware: CallerScope<Context> { caller, _, _ in
-                guard caller.role == .serviceRole else { throw StorageError.notServiceRole }
-            })
-        readers.get { _, _ in try Response.storageJSON(try await buckets.list()) }
-        readers.get(":id") { _, context in try await bucket(context) }
-        services.post { request, context in try await create(request, context) }
-        services.put(":id") { request, context in try await update(request, context) }
-        services.delete(":id") { _, context in try await delete(context) }
-        services.post(":id/empty") { _, context in try await empty(context) }
+        let callers = router.group("storage/v1/bucket").add(middleware: CallerScope<Context>())
+        callers.get { request, context in try Response.storageJSON(try await buckets.list(identity(request, context))) }
+        callers.get(":id") { request, context in try await bucket(request, context) }
+        callers.post { request, context in try await create(request, context) }
+        callers.put(":id") { request, context in try await update(request, context) }
+        callers.delete(":id") { request, context in try await delete(request, context) }
+        callers.post(":id/empty") { request, context in try await empty(request, context) }
     }
 
-    func bucket(_ context: Context) async throws -> Response {
-        guard let found = try await buckets.bucket(id: try bucketID(context)) else { throw StorageError.bucketNotFound }
+    func identity(_ request: Request, _ context: Context) throws -> RequestIdentity {
+        try context.scopedCaller().identity(method: request.method.rawValue, path: request.uri.path)
+    }
+
+    func bucket(_ request: Request, _ context: Context) async throws -> Response {
+        guard let found = try await buckets.bucket(identity(request, context), id: try bucketID(context)) else {
+            throw StorageError.bucketNotFound
+        }
         return try Response.storageJSON(found)
     }
 
@@ -69,7 +65,8 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         }
     }
 
-    /// `file_size_limit` as storage-js sends it: a number of bytes or a string such as "50MB"; null clears it.
+    /// `file_size_limit` as storage-js sends it: a number of bytes or a string such as "50MB" in Supabase's
+    /// decimal units (1 MB = 1,000,000 bytes, fractions allowed: "1.5GB"); null clears it.
     struct SizeLimit: Decodable {
         let bytes: Int64?
 
@@ -85,14 +82,16 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
                 bytes = number
             } else {
                 let text = try container.decode(String.self).trimmingCharacters(in: .whitespaces).uppercased()
-                let units: [(String, Int64)] = [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)]
+                let units: [(String, Decimal)] = [("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)]
+                let number = { (unit: String) in text.dropLast(unit.count).trimmingCharacters(in: .whitespaces) }
                 guard let (unit, factor) = units.first(where: { text.hasSuffix($0.0) }),
-                    let value = Int64(text.dropLast(unit.count).trimmingCharacters(in: .whitespaces))
+                    number(unit).range(of: "^[0-9]{1,12}(\\.[0-9]{1,6})?$", options: .regularExpression) != nil,
+                    let value = Decimal(string: number(unit), locale: Locale(identifier: "en_US_POSIX"))
                 else {
                     throw DecodingError.dataCorruptedError(
-                        in: container, debugDescription: "file_size_limit must be bytes or a size like \"50MB\"")
+                        in: container, debugDescription: "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B")
                 }
-                bytes = value * factor
+                bytes = NSDecimalNumber(decimal: value * factor).int64Value
             }
         }
     }
@@ -107,9 +106,10 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         }
         try Self.check(settings)
         let created = try await buckets.create(
-            id: id, name: settings.name ?? id, isPublic: settings.public ?? false, sizeLimit: settings.file_size_limit?.bytes,
+            identity(request, context), id: id, name: settings.name ?? id, isPublic: settings.public ?? false,
+            sizeLimit: settings.file_size_limit?.bytes,
             allowedMimeTypes: settings.allowed_mime_types)
-        guard created else { throw StorageError(.conflict, "Duplicate", "The resource already exists") }
+        guard created else { throw StorageError.duplicate }
         return try Response.storageJSON(["name": id])
     }
 
@@ -120,27 +120,28 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
         let changes = BucketService.Changes(
             isPublic: settings.public, sizeLimit: settings.file_size_limit.map(\.bytes),
             allowedMimeTypes: settings.allowed_mime_types.map { .some($0) })
-        let updated = try await buckets.update(id: id, changes)
+        let updated = try await buckets.update(identity(request, context), id: id, changes)
         guard updated else { throw StorageError.bucketNotFound }
         return try Response.storageJSON(["message": "Successfully updated"])
     }
 
-    func delete(_ context: Context) async throws -> Response {
+    func delete(_ request: Request, _ context: Context) async throws -> Response {
         let id = try bucketID(context)
-        switch try await buckets.delete(id: id) {
+        switch try await buckets.delete(identity(request, context), id: id) {
         case .deleted:
             break
         case .notFound:
             throw StorageError.bucketNotFound
-        case .holdsObjects(let count):
-            throw StorageError(.conflict, "InvalidRequest", "The bucket holds \(count) objects; empty it first (POST /bucket/\(id)/empty)")
+        case .holdsObjects:
+            throw StorageError(
+                .conflict, "ResourceNotEmpty", "The bucket you tried to delete is not empty (empty it first: POST /bucket/\(id)/empty)")
         }
         return try Response.storageJSON(["message": "Successfully deleted"])
     }
 
-    func empty(_ context: Context) async throws -> Response {
+    func empty(_ request: Request, _ context: Context) async throws -> Response {
         let id = try bucketID(context)
-        let exists = try await buckets.empty(id: id)
+        let exists = try await buckets.empty(identity(request, context), id: id)
         guard exists else { throw StorageError.bucketNotFound }
         // The deleted rows queued their blobs; delete the bytes now rather than at the next sweep.
         await storage.collectGarbage()

@@ -3,9 +3,9 @@ import Logging
 import PostgresNIO
 import StriveDatabase
 
-/// Bucket configuration: `storage.buckets` read and written through the service role's own transaction,
-/// the named admin path (requests made with user tokens cannot see the table at all). The routes decide
-/// who may call it; this type only speaks SQL.
+/// Bucket configuration: `storage.buckets` read and written in the caller's request transaction, so its
+/// row-level security policies decide who sees, creates, changes or deletes a bucket (as Supabase Storage
+/// lets them); the service role bypasses them. This type only speaks SQL.
 public struct BucketService: Sendable {
     let database: Database
     let logger: Logger
@@ -15,7 +15,7 @@ public struct BucketService: Sendable {
         self.logger = logger
     }
 
-    /// A bucket as Supabase Storage answers it.
+    /// A bucket as Supabase Storage answers it: unset limits are null, not left out.
     public struct Bucket: Encodable, Sendable {
         let id: String
         let name: String
@@ -25,6 +25,20 @@ public struct BucketService: Sendable {
         let allowed_mime_types: [String]?
         let created_at: Date
         let updated_at: Date
+
+        enum CodingKeys: String, CodingKey { case id, name, owner, `public`, file_size_limit, allowed_mime_types, created_at, updated_at }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(name, forKey: .name)
+            try container.encode(owner, forKey: .owner)
+            try container.encode(`public`, forKey: .public)
+            try container.encode(file_size_limit, forKey: .file_size_limit)
+            try container.encode(allowed_mime_types, forKey: .allowed_mime_types)
+            try container.encode(created_at, forKey: .created_at)
+            try container.encode(updated_at, forKey: .updated_at)
+        }
     }
 
     /// What an update changes; nil leaves a setting as it is, `.some(nil)` clears a limit.
@@ -37,8 +51,9 @@ public struct BucketService: Sendable {
     /// Why a bucket was not deleted.
     public enum DeleteOutcome: Sendable, Equatable {
         case deleted
+        /// No such bucket, or the policies hide it from the caller.
         case notFound
-        case holdsObjects(Int)
+        case holdsObjects
     }
 
     private static let columns =
@@ -52,40 +67,44 @@ public struct BucketService: Sendable {
             created_at: created, updated_at: updated)
     }
 
-    public func list() async throws -> [Bucket] {
-        try await admin { connection in
+    public func list(_ identity: RequestIdentity) async throws -> [Bucket] {
+        try await database.withRequestTransaction(identity, logger: logger) { connection in
             try await connection.rows("select \(unescaped: Self.columns) from storage.buckets order by name", logger: logger)
                 .map(Self.bucket)
         }
     }
 
-    public func bucket(id: String) async throws -> Bucket? {
-        try await admin { connection in
+    public func bucket(_ identity: RequestIdentity, id: String) async throws -> Bucket? {
+        try await database.withRequestTransaction(identity, logger: logger) { connection in
             try await connection.rows("select \(unescaped: Self.columns) from storage.buckets where id = \(id)", logger: logger)
                 .first.map(Self.bucket)
         }
     }
 
-    /// False when a bucket with that id exists already.
-    public func create(id: String, name: String, isPublic: Bool, sizeLimit: Int64?, allowedMimeTypes: [String]?) async throws -> Bool {
-        try await admin { connection in
+    /// False when a bucket with that id exists already. The caller owns the bucket it creates.
+    public func create(
+        _ identity: RequestIdentity, id: String, name: String, isPublic: Bool, sizeLimit: Int64?, allowedMimeTypes: [String]?
+    )
+        async throws -> Bool
+    {
+        try await database.withRequestTransaction(identity, logger: logger) { connection in
             try await connection.rows(
                 """
-                insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
-                values (\(id), \(name), \(isPublic), \(sizeLimit), \(allowedMimeTypes))
+                insert into storage.buckets (id, name, owner, owner_id, public, file_size_limit, allowed_mime_types)
+                values (\(id), \(name), auth.uid(), auth.uid()::text, \(isPublic), \(sizeLimit), \(allowedMimeTypes))
                 on conflict do nothing returning id
                 """, logger: logger
             ).count == 1
         }
     }
 
-    /// False when there is no such bucket.
-    public func update(id: String, _ changes: Changes) async throws -> Bool {
+    /// False when there is no such bucket (or the policies hide it from the caller).
+    public func update(_ identity: RequestIdentity, id: String, _ changes: Changes) async throws -> Bool {
         let setsLimit = changes.sizeLimit != nil
         let setsTypes = changes.allowedMimeTypes != nil
         let limit = changes.sizeLimit ?? nil
         let types = changes.allowedMimeTypes ?? nil
-        return try await admin { connection in
+        return try await database.withRequestTransaction(identity, logger: logger) { connection in
             try await connection.rows(
                 """
                 update storage.buckets set
@@ -98,32 +117,26 @@ public struct BucketService: Sendable {
         }
     }
 
-    /// Deletes an empty bucket; one that still holds objects stays (they must be emptied first).
-    public func delete(id: String) async throws -> DeleteOutcome {
-        try await admin { connection in
-            guard try await !connection.rows("select 1 from storage.buckets where id = \(id) for update", logger: logger).isEmpty else {
-                return .notFound
+    /// Deletes an empty bucket; one that still holds objects stays (they must be emptied first): the
+    /// objects' foreign key says so, whoever the caller is.
+    public func delete(_ identity: RequestIdentity, id: String) async throws -> DeleteOutcome {
+        do {
+            return try await database.withRequestTransaction(identity, logger: logger) { connection in
+                try await connection.rows("delete from storage.buckets where id = \(id) returning id", logger: logger).isEmpty
+                    ? .notFound : .deleted
             }
-            let objects =
-                try await connection.rows("select count(*)::int from storage.objects where bucket_id = \(id)", logger: logger).first?
-                .decode(Int.self) ?? 0
-            guard objects == 0 else { return .holdsObjects(objects) }
-            try await connection.run("delete from storage.buckets where id = \(id)", logger: logger)
-            return .deleted
+        } catch  where DatabaseError.serverFields(in: error)?.code == .foreignKeyViolation {
+            return .holdsObjects
         }
     }
 
-    /// Deletes every object row of the bucket (their blobs are queued for collection); false when there is
-    /// no such bucket.
-    public func empty(id: String) async throws -> Bool {
-        try await admin { connection in
+    /// Deletes the bucket's object rows the caller may delete (their blobs are queued for collection);
+    /// false when the caller sees no such bucket.
+    public func empty(_ identity: RequestIdentity, id: String) async throws -> Bool {
+        try await database.withRequestTransaction(identity, logger: logger) { connection in
             guard try await !connection.rows("select 1 from storage.buckets where id = \(id)", logger: logger).isEmpty else { return false }
             try await connection.run("delete from storage.objects where bucket_id = \(id)", logger: logger)
             return true
         }
-    }
-
-    private func admin<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await database.withServiceRoleTransaction(method: "STORAGE", path: "/storage/v1/bucket", logger: logger, body)
     }
 }

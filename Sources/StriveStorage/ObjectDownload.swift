@@ -69,6 +69,17 @@ struct ObjectDownload {
         return false
     }
 
+    /// JavaScript's encodeURIComponent keeps these; Supabase Storage encodes the name with it.
+    static let uriComponentCharacters = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.!~*'()")
+
+    /// Supabase Storage's header, byte for byte: the name percent-encoded as encodeURIComponent does, in both
+    /// `filename` and `filename*` (an encoded name needs no quotes and carries no header syntax).
+    static func contentDisposition(_ name: String) -> String {
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: uriComponentCharacters) ?? ""
+        return "attachment; filename=\(encoded); filename*=UTF-8''\(encoded)"
+    }
+
     func response(to request: Request, downloadName: String?) async throws -> Response {
         var headers: HTTPFields = [
             .eTag: object.eTag,
@@ -78,10 +89,7 @@ struct ObjectDownload {
             .acceptRanges: "bytes",
         ]
         if let downloadName {
-            let ascii = downloadName.unicodeScalars.map { $0.isASCII && $0 != "\"" && $0 != "\\" && $0.value >= 0x20 ? String($0) : "_" }
-                .joined()
-            let encoded = downloadName.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ascii
-            headers[.contentDisposition] = "attachment; filename=\"\(ascii)\"; filename*=UTF-8''\(encoded)"
+            headers[.contentDisposition] = Self.contentDisposition(downloadName)
         }
         if notModified(request.headers) {
             return Response(status: .notModified, headers: headers)

@@ -55,8 +55,13 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 guard try await service.rules(of: try bucketParameter(context)).isPublic else { throw StorageError.objectNotFound }
                 return Grant(identity: .serviceRole(method: "GET", path: "public-object"))
             })
+        // Image transformations are not built yet: say so, never serve the untransformed bytes for them.
+        let render = router.group("storage/v1/render/image")
+        render.get("**") { _, _ -> Response in throw StorageError.transformationsUnavailable }
+        render.head("**") { _, _ -> Response in throw StorageError.transformationsUnavailable }
         // Constant segments win over parameters in the router, so these precede `:bucket/**` by matching.
         callers.post("list/:bucket") { request, context in try await list(request, context) }
+        callers.post("list-v2/:bucket") { request, context in try await listV2(request, context) }
         callers.post("move") { request, context in try await move(request, context) }
         callers.post("copy") { request, context in try await copy(request, context) }
         callers.post("sign/:bucket") { request, context in try await signMany(request, context) }
@@ -240,6 +245,17 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         return Response.storageJSON(text: body ?? "[]")
     }
 
+    func listV2(_ request: Request, _ context: Context) async throws -> Response {
+        let caller = try context.scopedCaller()
+        let bucket = try bucketParameter(context)
+        let options = try await decode(ObjectQueries.ListV2Options.self, request)
+        _ = try await service.rules(of: bucket)
+        let body = try await service.json(
+            caller.identity(method: request.method.rawValue, path: request.uri.path),
+            try ObjectQueries.listV2(bucket: bucket, options: options))
+        return Response.storageJSON(text: body ?? "{}")
+    }
+
     struct RemoveRequest: Decodable {
         let prefixes: [String]
     }
@@ -367,10 +383,21 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         return try Response.storageJSON(["signedURL": "/object/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
     }
 
+    /// One path of a batch signing: `error` and `signedURL` are null, not left out, when they do not apply
+    /// (storage3 requires every key).
     struct SignedEntry: Encodable {
         let error: String?
         let path: String
         let signedURL: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(error, forKey: .error)
+            try container.encode(path, forKey: .path)
+            try container.encode(signedURL, forKey: .signedURL)
+        }
+
+        enum CodingKeys: String, CodingKey { case error, path, signedURL }
     }
 
     func signMany(_ request: Request, _ context: Context) async throws -> Response {

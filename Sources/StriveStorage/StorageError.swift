@@ -42,9 +42,14 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
     public static let unavailable = StorageError(
         .serviceUnavailable, "ServiceUnavailable", "The object store is unavailable; nothing was changed. Try again later.")
 
+    /// Supabase Storage's text exactly (clients match on it); the limit is in the bucket's settings.
     public static func tooLarge(limit: Int64) -> StorageError {
-        StorageError(.contentTooLarge, "Payload too large", "The object exceeded the maximum allowed size of \(limit) bytes")
+        StorageError(.contentTooLarge, "Payload too large", "The object exceeded the maximum allowed size")
     }
+
+    public static let transformationsUnavailable = StorageError(
+        .notImplemented, "FeatureNotEnabled",
+        "Image transformation is not available on this server yet; download the original from /storage/v1/object/... instead")
 
     public static func mimeTypeNotAllowed(_ type: String) -> StorageError {
         StorageError(.unsupportedMediaType, "invalid_mime_type", "mime type \(type) is not supported")

@@ -22,6 +22,11 @@ extension TenantFixture {
 
     /// A token for one user with a fresh session.
     public func accessToken(for user: UUID, on database: TestDatabase, lifetime: Int = 3600) async throws -> String {
+        try await Self.accessToken(for: user, on: database, lifetime: lifetime)
+    }
+
+    /// A token for any user of `database` (fixture or not) with a fresh session.
+    public static func accessToken(for user: UUID, on database: TestDatabase, lifetime: Int = 3600) async throws -> String {
         let session = UUID()
         try await database.withOwnerConnection { connection in
             try await connection.run("insert into auth.sessions (id, user_id) values (\(session), \(user))", logger: database.logger)

@@ -170,18 +170,25 @@ struct RLSContractTests {
             "objects (attachments)", table: "storage.objects", target: "id = :attachmentObject",
             insert: "(bucket_id, name, owner) values ('attachments', :orgA::text || '/task/x/new-' || gen_random_uuid() || '.pdf', :actor)",
             update: "metadata = '{\"size\": 1}'",
-            select: "FFAAAAFA", insert: "DDDAAADA", update: "DFFAFFFA", delete: "DFFAAAFA"),
+            select: "FFAAAAFA", insert: "DDDAAADA", update: "FFFAFFFA", delete: "FFFAAAFA"),
         Entry(
             "objects (avatars)", table: "storage.objects", target: "id = :avatarObject",
             insert: "(bucket_id, name, owner) values ('avatars', :actor::text || '/new-' || gen_random_uuid() || '.png', :actor)",
             update: "metadata = '{\"size\": 1}'",
             // Read by everyone through public URLs, which need no policy; listed only by its user and platform admins.
-            select: "FFFAFFAA", insert: "DAAAAAAA", update: "DFFAFFFA", delete: "DFFAFFFA"),
+            select: "FFFAFFAA", insert: "DAAAAAAA", update: "FFFAFFFA", delete: "FFFAFFFA"),
         Entry(
             "objects (public-assets)", table: "storage.objects", target: "id = :publicAssetObject",
             insert: "(bucket_id, name, owner) values ('public-assets', 'brand/new-' || gen_random_uuid() || '.png', :actor)",
             update: "metadata = '{\"size\": 1}'",
-            select: "FFFFFFAA", insert: "DDDDDDAA", update: "DFFFFFAA", delete: "DFFFFFAA"),
+            select: "FFFFFFAA", insert: "DDDDDDAA", update: "FFFFFFAA", delete: "FFFFFFAA"),
+        Entry(
+            "buckets", table: "storage.buckets", target: "id = 'avatars'",
+            insert: "(id, name) select n, n from (select 'b-' || substr(md5(random()::text), 1, 10) as n) s",
+            update: "public = true",
+            // Configuration: platform admins read it, only the service changes it (more takes a project policy);
+            // a bucket that holds objects cannot be deleted by anyone.
+            select: "FFFFFFAA", insert: "DDDDDDDA", update: "FFFFFFFA", delete: "FFFFFFFD"),
     ]
 
     /// Product analytics: platform admins read, only the service writes.
@@ -220,7 +227,7 @@ struct RLSContractTests {
             ).collect().map { try $0.decode(String.self) }
         }
         let covered = Set(Self.contract.map(\.table))
-        let uncovered = (tables + ["storage.objects"]).filter { !covered.contains($0) }
+        let uncovered = (tables + ["storage.objects", "storage.buckets"]).filter { !covered.contains($0) }
         #expect(uncovered.isEmpty, "tables without rows in the RLS contract: \(uncovered)")
         #expect(tables.count == 23, "the built-in schema has 23 public tables; the database has \(tables.count)")
         for entry in Self.contract {

@@ -66,6 +66,26 @@ struct ChangeFeedTests {
 
     /// Nobody receives rows they may not read, whatever filter they ask for; DELETEs go only to those who
     /// could read the row before.
+    /// Clients compare the join reply with the bindings they sent and leave on a difference (realtime-py,
+    /// supabase-js): the reply echoes each binding as sent, a left-out `schema` included, plus its `id`.
+    @Test func theJoinReplyEchoesEachBindingAsSentPlusItsID() async throws {
+        try await RealtimeHarness.run { harness in
+            try await harness.withSocket { socket in
+                let sent: JSONValue = ["event": "INSERT", "table": "tasks"]
+                let reply = try await socket.join("echo", config: ["postgres_changes": [sent]], token: harness.tokens[.member]!)
+                #expect(reply.status == "ok", "\(reply.text)")
+                guard case .array(let bindings) = reply.payload.objectValue?["response"]?.objectValue?["postgres_changes"] ?? .null,
+                    var echoed = bindings.first?.objectValue
+                else {
+                    Issue.record("no bindings in \(reply.text)")
+                    return
+                }
+                if case .number = echoed.removeValue(forKey: "id") ?? .null {} else { Issue.record("no id in \(reply.text)") }
+                #expect(JSONValue.object(echoed) == sent)
+            }
+        }
+    }
+
     @Test func outsidersReceiveNothingAndDeletesAreAuthorised() async throws {
         try await RealtimeHarness.run { harness in
             try await harness.withSocket { outsider in

@@ -267,8 +267,9 @@ struct ObjectEdgeTests {
             #expect(head.body.isEmpty)
             #expect(try await harness.send(.head, "object/public-assets/brand/missing.bin", as: .member).status == .notFound)
 
-            let named = try await harness.send(.get, "object/public/public-assets/\(key)?download=report.pdf", as: nil)
-            #expect(named["Content-Disposition"]?.contains("attachment; filename=\"report.pdf\"") == true)
+            // Supabase Storage's header byte for byte: encodeURIComponent's encoding in both parameters.
+            let named = try await harness.send(.get, "object/public/public-assets/\(key)?download=r%C3%A9port%201.pdf", as: nil)
+            #expect(named["Content-Disposition"] == "attachment; filename=r%C3%A9port%201.pdf; filename*=UTF-8''r%C3%A9port%201.pdf")
 
             // Replacing the object changes its validator.
             #expect(
