@@ -2,15 +2,11 @@ import StriveCore
 
 /// `/auth/v1`: bodies as Supabase Auth takes them, answers in its two error shapes.
 public enum AuthOpenAPI {
-    static let email: JSONValue = .object([
-        "type": "string", "maxLength": 254,
-        // \s is ECMAScript's, which leaves out U+0085 (NEL): Swift counts it as white space, so it is listed.
-        "pattern":
-            "^[^@\\s,\\u0000-\\u001f\\u007f\\u0085]+@[^@\\s,.\\u0000-\\u001f\\u007f\\u0085]+(\\.[^@\\s,.\\u0000-\\u001f\\u007f\\u0085]+)+$",
-    ])
+    static let email: JSONValue = .object(["type": "string", "maxLength": 255, "pattern": .string(AuthService.emailPattern)])
     static let password: JSONValue = .object([
-        "type": "string", "minLength": .number(Double(PasswordHasher.minimumLength)),
-        "maxLength": .number(Double(PasswordHasher.maximumLength)),
+        // The default policy's; STRIVE_AUTH_PASSWORD_MIN_LENGTH may lower or raise it.
+        "type": "string", "minLength": .number(Double(ConfigVariable.authPasswordMinLength.setting.defaultInteger ?? 8)),
+        "maxLength": .number(Double(PasswordPolicy.maximumLength)),
     ])
     static let metadata: JSONValue = .object([
         "type": "object", "additionalProperties": .object(["$ref": "#/components/schemas/JSONValue"]),
@@ -25,8 +21,15 @@ public enum AuthOpenAPI {
     /// An auth request body. Optional fields may be null (as absent), as Supabase Auth reads them; other
     /// fields are ignored, as supabase-js sends some this server has no use for (`gotrue_meta_security`).
     static func body(_ properties: [String: JSONValue], required: [String] = []) -> JSONValue {
-        // Ignored whatever it holds (a captcha token where captchas are on): any JSON.
-        var fields: [String: JSONValue] = ["gotrue_meta_security": .object(["description": "ignored"])]
+        // A captcha token where captchas are on; its shape is checked, its token is not.
+        var fields: [String: JSONValue] = [
+            "gotrue_meta_security": .object([
+                "anyOf": [
+                    ["type": "object", "properties": ["captcha_token": ["anyOf": [["type": "string"], ["type": "null"]]]]],
+                    ["type": "null"],
+                ]
+            ])
+        ]
         for (name, schema) in properties {
             fields[name] = required.contains(name) ? schema : .object(["anyOf": [schema, ["type": "null"]]])
         }

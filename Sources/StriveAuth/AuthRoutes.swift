@@ -328,10 +328,20 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         let data = try await request.bodyData(upTo: Self.maximumBodyBytes, tooLarge: AuthError.payloadTooLarge)
         if data.isEmpty { throw AuthError.badJSON("the request body must be a JSON object") }
         do {
+            _ = try JSONDecoder().decode(MetaSecurity.self, from: data)
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw AuthError.badJSON(Self.describe(error))
         }
+    }
+
+    /// `gotrue_meta_security`, which any body may carry: `{captcha_token}` or nothing. No captcha is
+    /// checked here, but a value of another shape is refused as GoTrue's parser refuses it.
+    struct MetaSecurity: Decodable {
+        struct Fields: Decodable {
+            var captcha_token: String?
+        }
+        var gotrue_meta_security: Fields?
     }
 
     static func describe(_ error: DecodingError) -> String {

@@ -12,6 +12,7 @@ public struct AuthService: Sendable {
     public let tokens: TokenService
     public let hasher: PasswordHasher
     public let settings: AuthSettings
+    public let passwordPolicy: PasswordPolicy
     let codec: RefreshTokenCodec
     let limits: SharedRateLimits
     /// Keys the hashes of mailed 6-digit codes.
@@ -28,6 +29,7 @@ public struct AuthService: Sendable {
         codeKey = SymmetricKey(data: SHA256.hash(data: Data("strive mailed-code|\(secret.value)".utf8)))
         factorKey = SymmetricKey(data: SHA256.hash(data: Data("strive mfa-factor-secret|\(secret.value)".utf8)))
         self.settings = settings
+        passwordPolicy = PasswordPolicy(settings)
     }
 
     /// Who is signing in or up, for rate limits and the session record.
@@ -46,9 +48,10 @@ public struct AuthService: Sendable {
     public func signUp(email rawEmail: String, password: String, metadata: [String: JSONValue], client: Client) async throws
         -> TokenResponse
     {
+        if settings.signupDisabled { throw AuthError.signupDisabled }
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client)
-        try PasswordHasher.check(password)
+        try passwordPolicy.check(password)
         // Hashed before knowing whether the address is taken, so both answers take as long.
         let hash = try await hasher.hash(password)
         let created = try await store.createUser(
@@ -140,7 +143,7 @@ public struct AuthService: Sendable {
             changes.permanent = true
         }
         if let password = update.password {
-            try PasswordHasher.check(password)
+            try passwordPolicy.check(password)
             // A session that a recovery link started, or an account without a password (magic links), sets
             // one without knowing the old one; everyone else proves it.
             let recovering = token.claims.amr?.contains { $0.method == "recovery" } ?? false
@@ -159,7 +162,7 @@ public struct AuthService: Sendable {
         if let newEmail, changes.email == nil { _ = try await requestEmailChange(of: user, to: newEmail, request: update.mail) }
         let updated = try await apply(changes, to: user.id)
         if converting && !settings.autoconfirm {
-            try await sendMail(.signup, to: updated, request: update.mail, quietlyWhenTooSoon: false)
+            try await sendMail(.signup, to: updated, request: update.mail)
         }
         return updated
     }
@@ -167,6 +170,7 @@ public struct AuthService: Sendable {
     /// `POST /signup` without credentials, when `STRIVE_AUTH_ANONYMOUS` allows it: a user without an
     /// address (`is_anonymous` in the token), who can become permanent with `PUT /user`.
     public func signUpAnonymously(metadata: [String: JSONValue], client: Client) async throws -> TokenResponse {
+        if settings.signupDisabled { throw AuthError.signupDisabled }
         guard settings.anonymousSignIns else {
             throw AuthError(status: .unprocessableContent, code: "anonymous_provider_disabled", message: "Anonymous sign-ins are disabled")
         }
@@ -205,7 +209,7 @@ public struct AuthService: Sendable {
         let email = try Self.normalisedEmail(new.email)
         var hash: String?
         if let password = new.password {
-            try PasswordHasher.check(password)
+            try passwordPolicy.check(password)
             hash = try await hasher.hash(password)
         }
         let created = try await store.createUser(
@@ -232,7 +236,7 @@ public struct AuthService: Sendable {
         var changes = AuthStore.Changes()
         if let email = update.email { changes.email = try Self.normalisedEmail(email) }
         if let password = update.password {
-            try PasswordHasher.check(password)
+            try passwordPolicy.check(password)
             changes.passwordHash = try await hasher.hash(password)
         }
         changes.confirmEmail = update.emailConfirm ?? false
@@ -326,25 +330,28 @@ public struct AuthService: Sendable {
 
     static let emailProviderMetadata: [String: JSONValue] = ["provider": .string("email"), "providers": .array([.string("email")])]
 
-    /// Trimmed and lower-cased; a plain shape check that /openapi.json states as a pattern: one @, a
-    /// local part and a domain of dot-separated non-empty labels, no spaces, commas or control characters,
-    /// at most 254 characters.
+    /// GoTrue's address rule (badoux/checkmail's pattern): ASCII letters, digits and `.!#$%&'*+/=?^_`{|}~-`
+    /// before the @, dot-separated host labels of letters, digits and inner hyphens after it; at most 255
+    /// characters. /openapi.json states the same pattern.
+    static let emailPattern =
+        "^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+
+    /// Trimmed and lower-cased, after GoTrue's checks and with its texts.
     static func normalisedEmail(_ raw: String) throws(AuthError) -> String {
-        let email = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        let forbidden = { (scalar: Unicode.Scalar) in
-            scalar.properties.isWhitespace || scalar == "," || scalar.value < 0x20 || scalar.value == 0x7F
-        }
-        guard email.unicodeScalars.count <= 254, parts.count == 2, !parts[0].isEmpty,
-            !email.unicodeScalars.contains(where: forbidden)
-        else {
+        let email = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if email.isEmpty { throw .validation("An email address is required") }
+        if email.unicodeScalars.count > 255 { throw .validation("An email address is too long") }
+        guard email.range(of: emailPattern, options: .regularExpression) != nil else {
             throw .validation("Unable to validate email address: invalid format")
         }
-        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty }) else {
-            throw .validation("Unable to validate email address: invalid format")
-        }
-        return email
+        return email.lowercased()
+    }
+
+    /// GoTrue's phone rule: E.164 digits after an optional `+`, spaces ignored.
+    static func isE164(_ phone: String) -> Bool {
+        var digits = phone.replacingOccurrences(of: " ", with: "")
+        if digits.hasPrefix("+") { digits.removeFirst() }
+        return digits.range(of: "^[1-9][0-9]{1,14}$", options: .regularExpression) != nil
     }
 
     /// "24h", "1h30m", "90m", "3600s" → seconds.

@@ -139,7 +139,7 @@ public struct AuthStore: Sendable {
         }
     }
 
-    /// A page of users, oldest first; `filter` keeps those whose address contains it (case-insensitive, as
+    /// A page of users, newest first (as GoTrue lists them); `filter` keeps those whose address contains it (case-insensitive, as
     /// GoTrue's `filter`), and `total` counts the filtered set.
     public func list(page: Int, perPage: Int, filter: String? = nil) async throws -> (users: [UserRecord], total: Int) {
         let offset = (page - 1) * perPage
@@ -158,7 +158,7 @@ public struct AuthStore: Sendable {
                 connection.rows(
                     """
                     select \(unescaped: UserRecord.columns) from auth.users where \(pattern)::text is null or email ilike \(pattern)
-                    order by created_at, id limit \(perPage) offset \(offset)
+                    order by created_at desc, id desc limit \(perPage) offset \(offset)
                     """, logger: logger))
             return (users, total)
         }

@@ -51,9 +51,12 @@ extension AuthService {
     public func reauthenticate(_ token: VerifiedToken) async throws {
         let user = try await currentUser(token)
         guard user.email != nil else {
-            throw AuthError.validation("Reauthentication needs an email address on the account")
+            throw AuthError.validation("Reauthentication requires the user to have an email or a phone number")
         }
-        try await sendMail(.reauthentication, to: user, request: MailRequest(), quietlyWhenTooSoon: false)
+        guard user.emailConfirmedAt != nil else {
+            throw AuthError(status: .unprocessableContent, code: "email_not_confirmed", message: "Please verify your email first.")
+        }
+        try await sendMail(.reauthentication, to: user, request: MailRequest())
     }
 
     /// Uses up the user's reauthentication nonce; throws unless it is theirs, unused and unexpired.

@@ -9,7 +9,7 @@ extension AuthService {
     /// session) and an invitation mail. A confirmed account cannot be invited again.
     public func invite(email rawEmail: String, metadata: [String: JSONValue], redirectTo: String?) async throws -> UserRecord {
         let user = try await pendingUser(email: try Self.normalisedEmail(rawEmail), password: nil, metadata: metadata)
-        try await sendMail(.invite, to: user, request: MailRequest(redirectTo: redirectTo), quietlyWhenTooSoon: false)
+        try await sendMail(.invite, to: user, request: MailRequest(redirectTo: redirectTo))
         return try await markInvited(user)
     }
 
@@ -37,7 +37,7 @@ extension AuthService {
         switch type {
         case .signup:
             guard let password else { throw AuthError.validation("generate_link of type signup needs a password") }
-            try PasswordHasher.check(password)
+            try passwordPolicy.check(password)
             user = try await pendingUser(email: email, password: try await hasher.hash(password), metadata: metadata)
             purpose = .signup
         case .invite:

@@ -20,7 +20,16 @@ extension AuthRoutes {
     func enroll(_ request: Request, _ context: Context) async throws -> Response {
         let token = try userToken(context)
         let body = try await decode(EnrollBody.self, from: request, context)
-        guard body.factor_type == "totp" else { throw AuthError.validation("factor_type must be totp (phone factors are not supported)") }
+        switch body.factor_type {
+        case "totp": break
+        case "webauthn":
+            throw AuthError(
+                status: .unprocessableContent, code: "mfa_webauthn_enroll_not_enabled", message: "MFA enroll is disabled for WebAuthn")
+        case "phone":
+            throw AuthError(
+                status: .unprocessableContent, code: "mfa_phone_enroll_not_enabled", message: "MFA enroll is disabled for Phone")
+        default: throw AuthError.validation("factor_type needs to be totp, phone, or webauthn")
+        }
         return try json(
             try await service.enrollFactor(token, friendlyName: body.friendly_name, issuer: body.issuer, client: client(request, context)))
     }

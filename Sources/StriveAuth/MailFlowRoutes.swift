@@ -16,6 +16,8 @@ extension AuthRoutes {
         scopes.administrators.post("invite") { request, context in try await invite(request, context) }
         scopes.administrators.post("admin/generate_link") { request, context in try await generateLink(request, context) }
         scopes.users.get("reauthenticate") { request, context in try await reauthenticate(request, context) }
+        // Single sign-on over SAML is not offered: GoTrue's answer when it is switched off.
+        scopes.keyed.post("sso") { _, _ -> Response in throw AuthError.samlDisabled }
     }
 
     func reauthenticate(_ request: Request, _ context: Context) async throws -> Response {
@@ -104,6 +106,7 @@ extension AuthRoutes {
         var type: String?
         var token_hash: String?
         var email: String?
+        var phone: String?
         var token: String?
         var redirect_to: String?
     }
@@ -111,6 +114,12 @@ extension AuthRoutes {
     func verify(_ request: Request, _ context: Context) async throws -> Response {
         let body = try await decode(VerifyBody.self, from: request, context)
         guard let type = body.type else { throw AuthError.validation("Verify requires a verification type") }
+        if let phone = body.phone, body.email == nil {
+            // No account has a phone number here, so no SMS code can match: GoTrue's answers for a
+            // malformed number and for one without a pending code.
+            guard AuthService.isE164(phone) else { throw AuthError.validation("Invalid phone number format (E.164 required)") }
+            throw AuthError.otpExpired
+        }
         switch try await service.verifyOTP(
             type: type, tokenHash: body.token_hash, email: body.email, code: body.token, client: client(request, context))
         {
@@ -145,7 +154,7 @@ extension AuthRoutes {
 
     func otp(_ request: Request, _ context: Context) async throws -> Response {
         let body = try await decode(OTPBody.self, from: request, context)
-        if body.phone != nil && body.email == nil { throw AuthError.validation("Phone sign-in is not supported; use email") }
+        if body.phone != nil && body.email == nil { throw AuthError.phoneProviderDisabled }
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
         try await service.sendOTP(
             email: email, createUser: body.create_user ?? true, metadata: body.data ?? [:],
@@ -157,16 +166,19 @@ extension AuthRoutes {
     struct ResendBody: Decodable {
         var type: String?
         var email: String?
+        var phone: String?
     }
 
     func resend(_ request: Request, _ context: Context) async throws -> Response {
         let body = try await decode(ResendBody.self, from: request, context)
+        if body.phone != nil && body.email == nil { throw AuthError.phoneProviderDisabled }
         guard let email = body.email else { throw AuthError.validation("An email address is required") }
         let mail = try mailRequest(request, challenge: nil, method: nil)
         switch body.type {
         case "signup": try await service.resendConfirmation(email: email, request: mail, client: client(request, context))
         case "email_change": try await service.resendEmailChange(email: email, request: mail, client: client(request, context))
-        default: throw AuthError.validation("type must be signup or email_change (phone types are not supported)")
+        case "sms", "phone_change": throw AuthError.phoneProviderDisabled
+        default: throw AuthError.validation("type must be signup or email_change")
         }
         return try json([String: String]())
     }

@@ -30,22 +30,23 @@ extension AuthService {
     public func register(
         email rawEmail: String, password: String, metadata: [String: JSONValue], request: MailRequest, client: Client
     ) async throws -> SignUpResult {
+        if settings.signupDisabled { throw AuthError.signupDisabled }
         if settings.autoconfirm {
             return .session(try await signUp(email: rawEmail, password: password, metadata: metadata, client: client))
         }
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client)
-        try PasswordHasher.check(password)
+        try passwordPolicy.check(password)
         let hash = try await hasher.hash(password)
         if let created = try await store.createUser(
             email: email, passwordHash: hash, confirmed: false, appMetadata: Self.emailProviderMetadata, userMetadata: metadata)
         {
-            try await sendMail(.signup, to: created, request: request, quietlyWhenTooSoon: false)
+            try await sendMail(.signup, to: created, request: request)
             return .confirmationSent(created.json)
         }
         guard let existing = try await store.user(email: email) else { throw AuthError.userAlreadyExists }
         if existing.emailConfirmedAt == nil {
-            try await sendMail(.signup, to: existing, request: request, quietlyWhenTooSoon: true)
+            try await sendMail(.signup, to: existing, request: request)
             return .confirmationSent(existing.json)
         }
         return .confirmationSent(Self.lookalike(of: existing.json, email: email))
@@ -56,7 +57,7 @@ extension AuthService {
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client, category: .mail)
         guard let user = try await store.user(email: email), !user.isBanned() else { return }
-        try await sendMail(.recovery, to: user, request: request, quietlyWhenTooSoon: true)
+        try await sendMail(.recovery, to: user, request: request)
     }
 
     /// `POST /otp`: a magic link and code; with `createUser`, a new address gets an (unconfirmed) account.
@@ -66,13 +67,16 @@ extension AuthService {
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client, category: .mail)
         var user = try await store.user(email: email)
+        // GoTrue's answers, though they tell whether the address has an account.
+        if user == nil && !createUser { throw AuthError.otpSignupsDisabled }
+        if user == nil && settings.signupDisabled { throw AuthError.signupDisabled }
         if user == nil && createUser {
             user = try await store.createUser(
                 email: email, passwordHash: nil, confirmed: false, appMetadata: Self.emailProviderMetadata, userMetadata: metadata)
             if user == nil { user = try await store.user(email: email) }
         }
         guard let user, !user.isBanned() else { return }
-        try await sendMail(.magiclink, to: user, request: request, quietlyWhenTooSoon: true)
+        try await sendMail(.magiclink, to: user, request: request)
     }
 
     /// `POST /resend` (type signup): the confirmation mail again, if the account still needs it.
@@ -80,7 +84,7 @@ extension AuthService {
         let email = try Self.normalisedEmail(rawEmail)
         try await limit(email: email, client: client, category: .mail)
         guard let user = try await store.user(email: email), user.emailConfirmedAt == nil else { return }
-        try await sendMail(.signup, to: user, request: request, quietlyWhenTooSoon: false)
+        try await sendMail(.signup, to: user, request: request)
     }
 
     // MARK: Verification
@@ -202,16 +206,16 @@ extension AuthService {
 
     // MARK: Internals
 
-    /// Issues a token of `purpose` for `user` and queues its mail. Over the per-address interval, flows
-    /// that must not reveal whether the address has an account say nothing (`quietlyWhenTooSoon`).
-    func sendMail(_ purpose: TokenPurpose, to user: UserRecord, request: MailRequest, quietlyWhenTooSoon: Bool) async throws {
+    /// Issues a token of `purpose` for `user` and queues its mail. A mail of the same kind to the same address
+    /// inside the interval is GoTrue's 429, so the user learns to wait instead of waiting for a mail that
+    /// never comes.
+    func sendMail(_ purpose: TokenPurpose, to user: UserRecord, request: MailRequest) async throws {
         let limits = AuthStore.MailLimits(perHour: settings.emailsPerHour, interval: settings.emailInterval)
         guard let (outcome, _) = try await issueToken(purpose, for: user, request: request, limits: limits) else { return }
         switch outcome {
         case .issued: return
         case .overHourlyLimit(let retryAfter): throw AuthError.overEmailSendRateLimit(retryAfter: retryAfter)
-        case .tooSoon(let retryAfter):
-            if !quietlyWhenTooSoon { throw AuthError.overEmailSendRateLimit(retryAfter: retryAfter) }
+        case .tooSoon(let retryAfter): throw AuthError.mailSentTooRecently(retryAfter: retryAfter)
         }
     }
 

@@ -38,6 +38,17 @@ public enum TokenPurpose: String, Sendable, CaseIterable {
     }
 
     static let emailChangeSides: [TokenPurpose] = [.emailChangeCurrent, .emailChangeNew]
+
+    /// The mails one address must not get twice within the interval, as GoTrue spaces them: each kind on
+    /// its own clock (a recovery mail goes out right after a confirmation), recovery and magic links
+    /// sharing one; invitations are not spaced.
+    var spacedWith: [String] {
+        switch self {
+        case .recovery, .magiclink: [TokenPurpose.recovery.template, TokenPurpose.magiclink.template]
+        case .invite: []
+        default: [template]
+        }
+    }
 }
 
 /// A PKCE challenge (RFC 7636) a client sent with the request that mails a link.
@@ -88,7 +99,10 @@ extension AuthStore {
     /// `limits` nil: no mail is queued and no limit applies (admin `generate_link`, whose caller delivers the link).
     func issue(_ token: TokenToIssue, limits: MailLimits?) async throws -> IssueOutcome {
         try await database.withServiceRoleTransaction(method: "AUTH", path: "/mail", logger: logger) { connection in
-            if let limits, let refusal = try await Self.checkLimits(limits, emails: [token.email], on: connection, logger: logger) {
+            if let limits,
+                let refusal = try await Self.checkLimits(
+                    limits, emails: [token.email], templates: token.purpose.spacedWith, on: connection, logger: logger)
+            {
                 return refusal
             }
             try await Self.store(token, queueMail: limits != nil, on: connection, logger: logger)
@@ -96,9 +110,10 @@ extension AuthStore {
         }
     }
 
-    private static func checkLimits(_ limits: MailLimits, emails: [String], on connection: PostgresConnection, logger: Logger)
-        async throws -> IssueOutcome?
-    {
+    /// `templates`: the kinds of mail whose last sending to `emails` starts the interval.
+    private static func checkLimits(
+        _ limits: MailLimits, emails: [String], templates: [String], on connection: PostgresConnection, logger: Logger
+    ) async throws -> IssueOutcome? {
         try await connection.run("select pg_advisory_xact_lock(hashtext('strive_mail_limits'))", logger: logger)
         let intervalSeconds = Int(limits.interval.components.seconds)
         let row = try await connection.rows(
@@ -106,7 +121,7 @@ extension AuthStore {
             select count(*) filter (where created_at > now() - interval '1 hour'),
                    coalesce(extract(epoch from (min(created_at) filter (where created_at > now() - interval '1 hour'))
                                     + interval '1 hour' - now())::int, 0),
-                   coalesce(extract(epoch from (max(created_at) filter (where recipient = any(\(emails)::text[])))
+                   coalesce(extract(epoch from (max(created_at) filter (where recipient = any(\(emails)::text[]) and template = any(\(templates)::text[])))
                                     + make_interval(secs => \(intervalSeconds)) - now())::int, 0)
             from auth.mail_outbox where created_at > now() - interval '1 hour'
             """, logger: logger
@@ -170,7 +185,10 @@ extension AuthStore {
             let taken = try await connection.rows("select 1 from auth.users where email = \(newEmail) and id <> \(user)", logger: logger)
             if !taken.isEmpty { return .emailTaken }
             if let limits {
-                switch try await Self.checkLimits(limits, emails: tokens.map(\.email), on: connection, logger: logger) {
+                switch try await Self.checkLimits(
+                    limits, emails: tokens.map(\.email), templates: TokenPurpose.emailChangeCurrent.spacedWith, on: connection,
+                    logger: logger)
+                {
                 case .overHourlyLimit(let retryAfter)?, .tooSoon(let retryAfter)?: return .overSendLimit(retryAfter: retryAfter)
                 case .issued?, nil: break
                 }

@@ -7,9 +7,6 @@ import StriveIdentity
 /// bcrypt, always off the event loops. A missing account is checked against a stand-in hash of the
 /// same cost, so "no such user" takes as long as "wrong password".
 public struct PasswordHasher: Sendable {
-    /// In characters (Unicode scalars, as JSON Schema's `minLength` counts them).
-    public static let minimumLength = 8
-    public static let maximumLength = 72
     /// bcrypt reads at most 72 bytes and would silently drop the rest: a longer password (72 characters
     /// can be 288 bytes) is hashed with SHA-256 first, so every one of its characters counts.
     static let bcryptBytes = 72
@@ -21,13 +18,6 @@ public struct PasswordHasher: Sendable {
         self.cost = cost
         let cost = UInt8(clamping: cost)
         standIn = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash("strive stand-in password", cost: cost) }
-    }
-
-    /// The rule a new password must meet, as the error Supabase Auth answers.
-    public static func check(_ password: String) throws(AuthError) {
-        let length = password.unicodeScalars.count
-        if length < minimumLength { throw .weakPassword(minimumLength: minimumLength) }
-        if length > maximumLength { throw .validation("Password must be at most \(maximumLength) characters") }
     }
 
     /// What bcrypt is given for `password`.

@@ -127,6 +127,9 @@ public struct ConfigLoader: Sendable {
         auth.otpLifetime = .seconds(integer(.otpExpiry, &problems))
         auth.emailsPerHour = integer(.emailRateLimit, &problems)
         auth.emailInterval = .seconds(integer(.emailInterval, &problems))
+        auth.passwordMinLength = integer(.authPasswordMinLength, &problems)
+        auth.passwordRequiredCharacters = Self.characterSets(value(.authPasswordRequiredCharacters) ?? "")
+        auth.signupDisabled = boolean(.authDisableSignup, &problems) ?? false
         let mail = mailSettings(mode: mode, autoconfirm: auth.autoconfirm, &problems)
 
         let maxRows = integer(.maxRows, &problems)
@@ -317,6 +320,28 @@ public struct ConfigLoader: Sendable {
             problems.add(variable, "must be true or false", quoted(text))
             return nil
         }
+    }
+
+    /// GoTrue's notation: sets separated by `:`, `\:` a literal colon, empty sets dropped.
+    static func characterSets(_ text: String) -> [String] {
+        var sets: [String] = []
+        var current = ""
+        var escaped = false
+        for character in text {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == ":" {
+                sets.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        sets.append(current)
+        return sets.filter { !$0.isEmpty }
     }
 
     static func isAbsoluteWebURL(_ text: String) -> Bool {

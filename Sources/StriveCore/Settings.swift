@@ -49,6 +49,9 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authRateLimitMFA = "STRIVE_AUTH_RATE_LIMIT_MFA"
     case authAnonymous = "STRIVE_AUTH_ANONYMOUS"
     case authSecureEmailChange = "STRIVE_AUTH_SECURE_EMAIL_CHANGE"
+    case authPasswordMinLength = "STRIVE_AUTH_PASSWORD_MIN_LENGTH"
+    case authPasswordRequiredCharacters = "STRIVE_AUTH_PASSWORD_REQUIRED_CHARACTERS"
+    case authDisableSignup = "STRIVE_AUTH_DISABLE_SIGNUP"
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
     case metricsToken = "STRIVE_METRICS_TOKEN"
@@ -196,6 +199,20 @@ extension ConfigVariable {
             Setting(
                 .choice(["true", "false"], default: "false"),
                 "allow anonymous sign-ins (POST /signup without credentials; is_anonymous in the token)")
+        case .authPasswordMinLength:
+            Setting(
+                .integer(range: 6...72, unit: "characters", default: 8),
+                "shortest password sign-up and password changes accept (422 weak_password, reason length)")
+        case .authPasswordRequiredCharacters:
+            Setting(
+                .text, "character sets a new password must each draw from, separated by `:` (422 weak_password, reason characters)",
+                details: "Character sets separated by `:`, as GoTrue's `GOTRUE_PASSWORD_REQUIRED_CHARACTERS`: a new password needs "
+                    + "at least one character of each set (`\\:` is a literal colon). Example: "
+                    + "`abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789`. Unset: no such rule.")
+        case .authDisableSignup:
+            Setting(
+                .choice(["true", "false"], default: "false"),
+                "refuse new accounts through /signup and /otp (422 signup_disabled); admins still create and invite users")
         case .authSecureEmailChange:
             Setting(
                 .choice(["true", "false"], default: "true"),

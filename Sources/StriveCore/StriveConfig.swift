@@ -222,8 +222,14 @@ public struct AuthSettings: Sendable, Equatable {
     public var otpLifetime: Duration = .seconds(3600)
     /// Mails auth may send per hour, all instances together (`STRIVE_AUTH_EMAIL_RATE_LIMIT`).
     public var emailsPerHour: Int = 30
-    /// Least time between two mails to one address (`STRIVE_AUTH_EMAIL_INTERVAL`).
+    /// Least time between two mails of one kind to one address (`STRIVE_AUTH_EMAIL_INTERVAL`).
     public var emailInterval: Duration = .seconds(60)
+    /// Shortest new password, in characters (`STRIVE_AUTH_PASSWORD_MIN_LENGTH`).
+    public var passwordMinLength: Int = 8
+    /// Character sets a new password must each draw from (`STRIVE_AUTH_PASSWORD_REQUIRED_CHARACTERS`).
+    public var passwordRequiredCharacters: [String] = []
+    /// `/signup` and `/otp` create no accounts (`STRIVE_AUTH_DISABLE_SIGNUP`).
+    public var signupDisabled: Bool = false
 
     /// The declared defaults of the settings behind each field.
     public static var `default`: AuthSettings {

@@ -13,6 +13,8 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
     public let message: String
     /// Seconds, for 429 answers.
     public var retryAfter: Int?
+    /// Which rules a refused password broke (`length`, `characters`): GoTrue's `weak_password.reasons`.
+    public var weakPasswordReasons: [String]?
 
     public init(status: HTTPResponse.Status, code: String, message: String, retryAfter: Int? = nil) {
         self.status = status
@@ -50,6 +52,13 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
         message: "Changing the password needs current_password, or the nonce GET /reauthenticate mails")
     public static let reauthenticationNotValid = AuthError(
         status: .badRequest, code: "reauthentication_not_valid", message: "Nonce has expired or is invalid")
+    public static let samlDisabled = AuthError(status: .notFound, code: "saml_provider_disabled", message: "SAML 2.0 is disabled")
+    public static let phoneProviderDisabled = AuthError(
+        status: .badRequest, code: "phone_provider_disabled", message: "Phone logins are disabled")
+    public static let signupDisabled = AuthError(
+        status: .unprocessableContent, code: "signup_disabled", message: "Signups not allowed for this instance")
+    public static let otpSignupsDisabled = AuthError(
+        status: .unprocessableContent, code: "otp_disabled", message: "Signups not allowed for otp")
     public static let userBanned = AuthError(status: .badRequest, code: "user_banned", message: "User is banned")
 
     public static func badJWT(_ reason: String) -> AuthError {
@@ -64,8 +73,12 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
         AuthError(status: .badRequest, code: "bad_json", message: message)
     }
 
-    public static func weakPassword(minimumLength: Int) -> AuthError {
-        AuthError(status: .unprocessableContent, code: "weak_password", message: "Password should be at least \(minimumLength) characters.")
+    /// GoTrue's 422: each broken rule's sentence, and the rules as `weak_password: {reasons}` (supabase-js
+    /// and supabase-py raise their AuthWeakPasswordError from it).
+    public static func weakPassword(message: String, reasons: [String]) -> AuthError {
+        var error = AuthError(status: .unprocessableContent, code: "weak_password", message: message)
+        error.weakPasswordReasons = reasons
+        return error
     }
 
     public static func rateLimited(retryAfter seconds: Int) -> AuthError {
@@ -74,10 +87,18 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
             retryAfter: seconds)
     }
 
+    /// The project's hourly mail allowance is spent.
     public static func overEmailSendRateLimit(retryAfter seconds: Int) -> AuthError {
         AuthError(
             status: .tooManyRequests, code: "over_email_send_rate_limit",
             message: "Email rate limit exceeded; retry in \(seconds) s", retryAfter: seconds)
+    }
+
+    /// A mail of this kind went to this address less than the interval ago (GoTrue's text).
+    public static func mailSentTooRecently(retryAfter seconds: Int) -> AuthError {
+        AuthError(
+            status: .tooManyRequests, code: "over_email_send_rate_limit",
+            message: "For security purposes, you can only request this after \(seconds) seconds.", retryAfter: seconds)
     }
 
     public static let emailNotConfirmed = AuthError(status: .badRequest, code: "email_not_confirmed", message: "Email not confirmed")
@@ -94,10 +115,11 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let modern = request.headers[.supabaseAPIVersion].map { $0 >= Self.currentAPIVersion } ?? false
-        let body: [String: AnyJSONScalar] =
+        var body: [String: AnyJSONScalar] =
             modern
             ? ["code": .string(code), "message": .string(message)]
             : ["code": .int(Int(status.code)), "error_code": .string(code), "msg": .string(message)]
+        if let weakPasswordReasons { body["weak_password"] = .reasons(weakPasswordReasons) }
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if modern { headers[.supabaseAPIVersion] = Self.currentAPIVersion }
@@ -105,16 +127,18 @@ public struct AuthError: Error, Sendable, Equatable, HTTPResponseError {
     }
 }
 
-/// A JSON string or integer, for small error bodies.
+/// A JSON string or integer, or `{reasons: [...]}`, for small error bodies.
 enum AnyJSONScalar: Encodable {
     case string(String)
     case int(Int)
+    case reasons([String])
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .string(let value): try container.encode(value)
         case .int(let value): try container.encode(value)
+        case .reasons(let reasons): try container.encode(["reasons": reasons])
         }
     }
 }

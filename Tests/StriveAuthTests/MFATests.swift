@@ -93,7 +93,11 @@ struct MFATests {
             #expect((totpDetails["uri"] as? String)?.contains("secret=\(totpDetails["secret"] as? String ?? "")") == true)
             #expect((totpDetails["qr_code"] as? String)?.hasPrefix("data:image/svg+xml;utf-8,<svg") == true)
             let phone = try await auth.send(.post, "/factors", json: #"{"factor_type":"phone"}"#, apikey: auth.anonKey, bearer: aal1)
-            #expect(phone.status == .badRequest && phone.text.contains("factor_type"), "\(phone.text)")
+            #expect(phone.status == .unprocessableContent && phone.errorCode == "mfa_phone_enroll_not_enabled", "\(phone.text)")
+            let webauthn = try await auth.send(.post, "/factors", json: #"{"factor_type":"webauthn"}"#, apikey: auth.anonKey, bearer: aal1)
+            #expect(webauthn.errorCode == "mfa_webauthn_enroll_not_enabled", "\(webauthn.text)")
+            let unknown = try await auth.send(.post, "/factors", json: #"{"factor_type":"sms"}"#, apikey: auth.anonKey, bearer: aal1)
+            #expect(unknown.status == .badRequest && unknown.text.contains("totp, phone, or webauthn"), "\(unknown.text)")
             let duplicate = try await auth.send(
                 .post, "/factors", json: #"{"factor_type":"totp","friendly_name":"phone"}"#, apikey: auth.anonKey, bearer: aal1)
             #expect(duplicate.errorCode == "mfa_factor_name_conflict", "\(duplicate.text)")
