@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import PostgresNIO
 import StriveCore
 import StriveDatabase
 import StriveIdentity
@@ -302,28 +303,53 @@ public struct AuthService: Sendable {
 
     func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {
         let refreshToken = codec.random()
-        let (signedIn, session) = try await store.startSession(
-            user: user.id, refreshTokenHash: RefreshTokenCodec.hash(refreshToken), userAgent: client.userAgent, ip: client.ip
-        )
         let now = Int(Date().timeIntervalSince1970)
-        return try await tokenResponse(
-            user: signedIn, session: session, refreshToken: refreshToken, aal: "aal1", amr: [.init(method: method, timestamp: now)])
+        return try await store.startSession(
+            user: user.id, refreshTokenHash: RefreshTokenCodec.hash(refreshToken), userAgent: client.userAgent, ip: client.ip
+        ) { signedIn, session, connection in
+            try await tokenResponse(
+                user: signedIn, session: session, refreshToken: refreshToken, aal: "aal1", amr: [.init(method: method, timestamp: now)],
+                on: connection)
+        }
     }
 
+    /// The session answer. With `STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN`, the hook shapes the claims, on
+    /// `connection` when the token is issued inside a transaction (a refusal then undoes the sign-in), else
+    /// in a transaction of its own.
     func tokenResponse(
-        user: UserRecord, session: UUID, refreshToken: String, aal: String, amr: [AccessClaims.AuthenticationMethod]
+        user: UserRecord, session: UUID, refreshToken: String, aal: String, amr: [AccessClaims.AuthenticationMethod],
+        on connection: PostgresConnection? = nil
     ) async throws -> TokenResponse {
         let now = Int(Date().timeIntervalSince1970)
         let lifetime = Int(settings.accessTokenLifetime.components.seconds)
-        if let method = amr.first?.method { StriveMetrics.signedIn(method: method) }
         let claims = AccessClaims(
             sub: user.id.uuidString.lowercased(), aud: user.aud, role: user.role, email: user.email, phone: "",
             exp: now + lifetime, iat: now, iss: tokens.issuer, session_id: session.uuidString.lowercased(),
             aal: aal, amr: amr, app_metadata: .object(user.appMetadata),
             user_metadata: .object(user.userMetadata), is_anonymous: user.isAnonymous
         )
+        let accessToken: String
+        if let function = settings.accessTokenHook {
+            let hook = AccessTokenHook(function: function)
+            let method = amr.first?.method ?? "password"
+            let logger = store.logger
+            let customized: [String: JSONValue]
+            if let connection {
+                customized = try await hook.claims(for: claims, user: user.id, method: method, on: connection, logger: logger)
+            } else {
+                customized = try await store.database.withServiceRoleTransaction(
+                    method: "AUTH", path: "access-token-hook", logger: logger
+                ) { connection in
+                    try await hook.claims(for: claims, user: user.id, method: method, on: connection, logger: logger)
+                }
+            }
+            accessToken = try await tokens.sign(payload: customized)
+        } else {
+            accessToken = try await tokens.sign(claims)
+        }
+        if let method = amr.first?.method { StriveMetrics.signedIn(method: method) }
         return TokenResponse(
-            access_token: try await tokens.sign(claims), token_type: "bearer", expires_in: lifetime,
+            access_token: accessToken, token_type: "bearer", expires_in: lifetime,
             expires_at: now + lifetime, refresh_token: refreshToken, user: user.json
         )
     }

@@ -174,9 +174,12 @@ public struct AuthStore: Sendable {
     // MARK: Sessions
 
     /// Starts a session with its first refresh token and records the sign-in; returns the updated user.
-    public func startSession(
-        user: UUID, refreshTokenHash: String, userAgent: String?, ip: String?
-    ) async throws -> (user: UserRecord, session: UUID) {
+    /// Starts a session and hands its user and id to `respond`, whose answer it returns; `respond` runs in
+    /// the same transaction, so when it throws (a refusing access token hook) nothing was written.
+    public func startSession<T: Sendable>(
+        user: UUID, refreshTokenHash: String, userAgent: String?, ip: String?,
+        respond: (UserRecord, UUID, PostgresConnection) async throws -> T
+    ) async throws -> T {
         try await service("/token") { connection in
             let session = try await connection.rows(
                 """
@@ -195,7 +198,7 @@ public struct AuthStore: Sendable {
                     logger: logger)
             ).first
             guard let updated else { throw StoreError.noRow("auth.users") }
-            return (updated, session)
+            return try await respond(updated, session, connection)
         }
     }
 

@@ -130,6 +130,12 @@ public struct ConfigLoader: Sendable {
         auth.passwordMinLength = integer(.authPasswordMinLength, &problems)
         auth.passwordRequiredCharacters = Self.characterSets(value(.authPasswordRequiredCharacters) ?? "")
         auth.signupDisabled = boolean(.authDisableSignup, &problems) ?? false
+        if let hook = value(.authAccessTokenHook) {
+            auth.accessTokenHook = HookFunction(uri: hook)
+            if auth.accessTokenHook == nil {
+                problems.add(.authAccessTokenHook, "must be pg-functions://<database>/<schema>/<function>", quoted(hook))
+            }
+        }
         let mail = mailSettings(mode: mode, autoconfirm: auth.autoconfirm, &problems)
 
         let maxRows = integer(.maxRows, &problems)

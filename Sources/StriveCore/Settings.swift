@@ -52,6 +52,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authPasswordMinLength = "STRIVE_AUTH_PASSWORD_MIN_LENGTH"
     case authPasswordRequiredCharacters = "STRIVE_AUTH_PASSWORD_REQUIRED_CHARACTERS"
     case authDisableSignup = "STRIVE_AUTH_DISABLE_SIGNUP"
+    case authAccessTokenHook = "STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN"
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
     case metricsToken = "STRIVE_METRICS_TOKEN"
@@ -209,6 +210,13 @@ extension ConfigVariable {
                 details: "Character sets separated by `:`, as GoTrue's `GOTRUE_PASSWORD_REQUIRED_CHARACTERS`: a new password needs "
                     + "at least one character of each set (`\\:` is a literal colon). Example: "
                     + "`abcdefghijklmnopqrstuvwxyz:ABCDEFGHIJKLMNOPQRSTUVWXYZ:0123456789`. Unset: no such rule.")
+        case .authAccessTokenHook:
+            Setting(
+                .text, "PostgreSQL function that customizes every access token's claims (Supabase's custom access token hook)",
+                details: "`pg-functions://postgres/<schema>/<function>`, as Supabase names it: a function taking and returning "
+                    + "`jsonb`, called with `{user_id, claims, authentication_method}` for every token issued (sign-in, refresh, "
+                    + "MFA); it returns `{claims}` (the required claims must stay) or `{error: {http_code, message}}`, which "
+                    + "refuses the sign-in. It runs as the service role: `grant execute` it to `service_role`. Unset: no hook.")
         case .authDisableSignup:
             Setting(
                 .choice(["true", "false"], default: "false"),

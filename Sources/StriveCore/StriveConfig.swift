@@ -230,6 +230,8 @@ public struct AuthSettings: Sendable, Equatable {
     public var passwordRequiredCharacters: [String] = []
     /// `/signup` and `/otp` create no accounts (`STRIVE_AUTH_DISABLE_SIGNUP`).
     public var signupDisabled: Bool = false
+    /// The function that customizes access tokens (`STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN`).
+    public var accessTokenHook: HookFunction?
 
     /// The declared defaults of the settings behind each field.
     public static var `default`: AuthSettings {
@@ -251,4 +253,26 @@ public struct AuthSettings: Sendable, Equatable {
         self.attemptsPerMinutePerEmail = attemptsPerMinutePerEmail
         self.bcryptCost = bcryptCost
     }
+}
+
+/// A PostgreSQL function named by a `pg-functions://<database>/<schema>/<function>` URI (Supabase's
+/// notation for auth hooks); both names are plain identifiers, so they can be quoted into SQL safely.
+public struct HookFunction: Sendable, Equatable {
+    public let schema: String
+    public let function: String
+
+    public init?(uri: String) {
+        guard uri.hasPrefix("pg-functions://") else { return nil }
+        let parts = uri.dropFirst("pg-functions://".count).split(separator: "/", omittingEmptySubsequences: false)
+        let identifier = "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+        guard parts.count == 3, !parts[0].isEmpty,
+            parts[1].range(of: identifier, options: .regularExpression) != nil,
+            parts[2].range(of: identifier, options: .regularExpression) != nil
+        else { return nil }
+        schema = String(parts[1])
+        function = String(parts[2])
+    }
+
+    /// `"schema"."function"`.
+    public var qualifiedName: String { "\"\(schema)\".\"\(function)\"" }
 }

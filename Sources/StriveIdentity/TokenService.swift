@@ -64,6 +64,25 @@ public struct AccessClaims: JWTPayload, Equatable {
     }
 }
 
+/// Claims as a hook shaped them; only ever signed here (verification reads `AccessClaims`).
+struct FreeformClaims: JWTPayload {
+    let claims: [String: JSONValue]
+
+    init(claims: [String: JSONValue]) {
+        self.claims = claims
+    }
+
+    init(from decoder: any Decoder) throws {
+        claims = try [String: JSONValue](from: decoder)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try claims.encode(to: encoder)
+    }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
 /// A token whose signature and expiry have been checked.
 public struct VerifiedToken: Sendable {
     /// When the token stops being valid; nil for a token without `exp`.
@@ -100,6 +119,11 @@ public struct TokenService: Sendable {
 
     public func sign(_ claims: AccessClaims) async throws -> String {
         try await keys.sign(claims)
+    }
+
+    /// Signs claims an access token hook returned: any JSON object (the hook kept the required claims).
+    public func sign(payload: [String: JSONValue]) async throws -> String {
+        try await keys.sign(FreeformClaims(claims: payload))
     }
 
     /// Checks signature, algorithm and expiry; any failure is `bad_jwt` with a reason a developer can act on.

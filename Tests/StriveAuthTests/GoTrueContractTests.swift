@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import PostgresNIO
 import StriveAuth
 import StriveCore
 import StriveTestSupport
@@ -147,6 +148,80 @@ struct GoTrueContractTests {
                 json: #"{"email":"\#(email)","password":"correct horse battery","gotrue_meta_security":{"captcha_token":"t"}}"#,
                 apikey: auth.anonKey)
             #expect(right.status == .ok, "\(right.text)")
+        }
+    }
+}
+
+/// Supabase's custom access token hook, as a PostgreSQL function named by a setting.
+@Suite("Custom access token hook")
+struct AccessTokenHookTests {
+    /// Adds `plan` to every token, refuses addresses at blocked.test, and drops `role` for broken.test.
+    static let hook = """
+        create function public.customize_token(event jsonb) returns jsonb language plpgsql as $$
+        begin
+            if event->'claims'->>'email' like '%@blocked.test' then
+                return jsonb_build_object('error', jsonb_build_object('http_code', 403, 'message', 'This address may not sign in'));
+            end if;
+            if event->'claims'->>'email' like '%@broken.test' then
+                return jsonb_build_object('claims', (event->'claims') - 'role');
+            end if;
+            return jsonb_build_object('claims', jsonb_set(event->'claims', '{plan}', to_jsonb('pro:' || (event->>'authentication_method'))));
+        end $$;
+        """
+
+    func withHook(_ body: @Sendable (AuthClient, TestDatabase) async throws -> Void) async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        try await database.withOwnerConnection { connection in
+            try await connection.run(PostgresQuery(unsafeSQL: Self.hook), logger: database.logger)
+            try await connection.run("grant execute on function public.customize_token(jsonb) to service_role", logger: database.logger)
+            try await connection.run(
+                "create function public.my_plan() returns text language sql stable as $$ select auth.jwt()->>'plan' $$",
+                logger: database.logger)
+            try await connection.run("grant execute on function public.my_plan() to authenticated", logger: database.logger)
+        }
+        try await database.withLiveApp(environment: [
+            "STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN": "pg-functions://postgres/public/customize_token"
+        ]) { client, services in
+            try await body(try await AuthClient(client, services), database)
+        }
+    }
+
+    @Test func theHooksClaimsAreSignedAndReachRowLevelSecurity() async throws {
+        try await withHook { auth, _ in
+            let session = try await auth.session(uniqueEmail("hooked"))
+            #expect(try claims(of: session.access_token)["plan"] as? String == "pro:password")
+            let refreshed = try await auth.refresh(session.refresh_token).decode(TokenResponse.self)
+            #expect(try claims(of: refreshed.access_token)["plan"] as? String == "pro:token_refresh")
+            let plan = try await TestHTTP(auth.client).send(
+                .post, "/rest/v1/rpc/my_plan", apikey: auth.anonKey, bearer: refreshed.access_token, json: "{}")
+            #expect(plan.text == "\"pro:token_refresh\"", "\(plan.text)")
+        }
+    }
+
+    @Test func aRefusingOrMalformedHookRefusesTheSignInAndChangesNothing() async throws {
+        try await withHook { auth, database in
+            let cases: [(String, HTTPResponse.Status, String)] = [
+                ("blocked.test", .forbidden, "unknown"), ("broken.test", .internalServerError, "unexpected_failure"),
+            ]
+            for (domain, status, code) in cases {
+                let email = "someone-\(UUID().uuidString.prefix(8).lowercased())@\(domain)"
+                let created = try await auth.send(
+                    .post, "/admin/users", json: #"{"email":"\#(email)","password":"correct horse battery","email_confirm":true}"#,
+                    apikey: auth.serviceKey, bearer: auth.serviceKey)
+                #expect(created.status == .ok, "\(created.text)")
+                let refused = try await auth.signIn(email)
+                #expect(refused.status == status && refused.errorCode == code, "\(refused.text)")
+                if domain == "blocked.test" { #expect(refused.object["msg"] as? String == "This address may not sign in") }
+                let (sessions, signedIn) = try await database.withOwnerConnection { connection in
+                    try await connection.query(
+                        """
+                        select (select count(*)::int from auth.sessions s where s.user_id = u.id), u.last_sign_in_at is not null
+                        from auth.users u where u.email = \(email)
+                        """, logger: database.logger
+                    ).collect().first?.decode((Int, Bool).self) ?? (-1, true)
+                }
+                #expect(sessions == 0 && !signedIn, "a refused sign-in leaves no session and no sign-in time")
+            }
         }
     }
 }
