@@ -54,6 +54,12 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         scopes.keyed.post("signup") { request, context in try await signUp(request, context) }
         scopes.keyed.post("token") { request, context in try await token(request, context) }
         scopes.keyed.get("settings") { request, context in try await settings(request, context) }
+        // Public keys are public: no API key needed, as GoTrue serves them.
+        scopes.open.get(".well-known/jwks.json") { _, _ in
+            var response = try json(["keys": JSONValue.array(try await service.tokens.publicKeys())])
+            response.headers[.cacheControl] = "public, max-age=600"
+            return response
+        }
         scopes.users.get("user") { request, context in try await user(request, context) }
         scopes.users.put("user") { request, context in try await updateUser(request, context) }
         scopes.users.post("logout") { request, context in try await logout(request, context) }

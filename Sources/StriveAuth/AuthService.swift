@@ -23,7 +23,9 @@ public struct AuthService: Sendable {
 
     public init(database: Database, secret: Secret, issuer: String, settings: AuthSettings, logger: Logger) async throws {
         store = AuthStore(database: database, logger: logger)
-        tokens = try await TokenService(secret: secret, issuer: issuer, accessTokenLifetime: settings.accessTokenLifetime)
+        tokens = try await TokenService(
+            secret: secret, issuer: issuer, accessTokenLifetime: settings.accessTokenLifetime,
+            signingKeys: SigningKeyStore(database: database, secret: secret, logger: logger))
         hasher = try await PasswordHasher(cost: settings.bcryptCost)
         codec = RefreshTokenCodec(secret: secret)
         limits = SharedRateLimits(database: database, logger: logger)

@@ -95,9 +95,13 @@ public struct VerifiedToken: Sendable {
     public var sessionID: UUID? { claims.session_id.flatMap(UUID.init(uuidString:)) }
 }
 
-/// Signs and verifies HS256 tokens with the project's JWT secret.
+/// Signs and verifies the project's tokens: HS256 with the JWT secret, and, once `strive keys rotate`
+/// made one, ES256/RS256 with the current asymmetric key (`kid` in the header), every non-revoked key
+/// verifying by its `kid`. A refusal says what was wrong: expired, bad signature, unknown key id,
+/// algorithm not allowed, no role.
 public struct TokenService: Sendable {
     let keys: JWTKeyCollection
+    let ring: KeyRing?
     /// Tokens already verified, until they expire. Every request carries the same API key and, per user,
     /// the same access token for up to an hour: verifying each once saves the decoding and HMAC that
     /// otherwise dominate a small request's CPU time.
@@ -105,7 +109,12 @@ public struct TokenService: Sendable {
     public let issuer: String
     public let accessTokenLifetime: Duration
 
-    public init(secret: Secret, issuer: String, accessTokenLifetime: Duration) async throws {
+    /// `signingKeys`: where asymmetric keys live (nil: HS256 only); `keyRefresh`: how old this instance's
+    /// copy of them may grow before it reloads them.
+    public init(
+        secret: Secret, issuer: String, accessTokenLifetime: Duration, signingKeys: SigningKeyStore? = nil,
+        keyRefresh: Duration = .seconds(30)
+    ) async throws {
         // jwt-kit traps on short HMAC keys in debug builds; the configuration has already refused them.
         guard secret.value.utf8.count >= SecretStrength.minimumLength else {
             throw AuthError.badJWT("the JWT secret is too short to sign with")
@@ -113,37 +122,138 @@ public struct TokenService: Sendable {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
         self.keys = keys
+        self.ring = signingKeys.map { KeyRing(store: $0, maximumAge: keyRefresh) }
         self.issuer = issuer
         self.accessTokenLifetime = accessTokenLifetime
     }
 
     public func sign(_ claims: AccessClaims) async throws -> String {
-        try await keys.sign(claims)
+        if let (collection, kid) = try await ring?.signer() { return try await collection.sign(claims, kid: kid) }
+        return try await keys.sign(claims)
     }
 
     /// Signs claims an access token hook returned: any JSON object (the hook kept the required claims).
     public func sign(payload: [String: JSONValue]) async throws -> String {
-        try await keys.sign(FreeformClaims(claims: payload))
+        if let (collection, kid) = try await ring?.signer() { return try await collection.sign(FreeformClaims(claims: payload), kid: kid) }
+        return try await keys.sign(FreeformClaims(claims: payload))
     }
 
-    /// Checks signature, algorithm and expiry; any failure is `bad_jwt` with a reason a developer can act on.
+    /// The public halves of the keys that verify, as `GET /.well-known/jwks.json` publishes them (HS256's
+    /// secret never appears).
+    public func publicKeys() async throws -> [JSONValue] {
+        try await ring?.publicKeys() ?? []
+    }
+
+    /// Checks algorithm, key, signature, expiry and role; any failure is `bad_jwt` naming what was wrong.
     public func verify(_ token: String) async throws(AuthError) -> VerifiedToken {
         if let known = verified.lookup(token) { return known }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerData = Data(base64URLEncoded: String(parts[0])),
+            let header = JSONValue(jsonText: String(decoding: headerData, as: UTF8.self))?.objectValue,
+            let payload = Data(base64URLEncoded: String(parts[1]))
+        else { throw .badJWT("the token is not a JWT (three base64url parts, a JSON header and payload)") }
+        let algorithm = header["alg"]?.stringValue ?? ""
+        let collection: JWTKeyCollection
+        switch algorithm {
+        case "HS256":
+            collection = keys
+        case "ES256", "RS256":
+            guard let kid = header["kid"]?.stringValue else { throw .badJWT("an \(algorithm) token needs a kid header") }
+            let found: JWTKeyCollection?
+            do {
+                found = try await ring?.verifier(for: kid)
+            } catch {
+                throw .badJWT("the signing keys could not be loaded")
+            }
+            guard let found else { throw .badJWT("unknown key id \(kid) for algorithm \(algorithm)") }
+            collection = found
+        default:
+            throw .badJWT("algorithm \(algorithm.isEmpty ? "(none)" : algorithm) is not allowed (HS256, ES256 or RS256)")
+        }
         let claims: AccessClaims
         do {
-            claims = try await keys.verify(token, as: AccessClaims.self)
+            claims = try await collection.verify(token, as: AccessClaims.self)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
             throw .badJWT("token has expired")
         } catch {
-            throw .badJWT("signature, format or algorithm is not valid")
-        }
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let payload = Data(base64URLEncoded: String(parts[1])) else {
-            throw .badJWT("malformed payload")
+            let fields = JSONValue(jsonText: String(decoding: payload, as: UTF8.self))?.objectValue
+            if let fields, fields["role"]?.stringValue == nil {
+                throw .badJWT("the token has no role claim")
+            }
+            throw .badJWT(fields == nil ? "the payload is not a JSON object" : "signature is invalid")
         }
         let result = VerifiedToken(claims: claims, payloadJSON: String(decoding: payload, as: UTF8.self))
         verified.store(token, result)
         return result
+    }
+}
+
+/// The asymmetric keys of `auth.signing_keys` as this instance knows them: reloaded when a token names
+/// a key id it does not know (at most once a second: a flood of made-up ids costs one query a second),
+/// and whenever the last load is older than `maximumAge`, so a rotation or revocation made elsewhere
+/// reaches every instance within that time while the key a rotation replaced keeps verifying.
+actor KeyRing {
+    let store: SigningKeyStore
+    let maximumAge: Duration
+    static let reloadInterval: Duration = .seconds(1)
+    private var collections: [String: JWTKeyCollection] = [:]
+    private var current: (collection: JWTKeyCollection, kid: String)?
+    private var published: [JSONValue] = []
+    private var loadedAt: ContinuousClock.Instant?
+
+    init(store: SigningKeyStore, maximumAge: Duration) {
+        self.store = store
+        self.maximumAge = maximumAge
+    }
+
+    private var isStale: Bool { loadedAt.map { ContinuousClock.now - $0 >= maximumAge } ?? true }
+
+    func signer() async throws -> (JWTKeyCollection, JWKIdentifier)? {
+        if isStale { try await reload() }
+        return current.map { ($0.collection, JWKIdentifier(string: $0.kid)) }
+    }
+
+    func verifier(for kid: String) async throws -> JWTKeyCollection? {
+        // A revocation reaches this instance within `maximumAge` too.
+        if isStale { try await reload() }
+        if let known = collections[kid] { return known }
+        // An unknown id: reload, but not more than once per interval. A token signed with a key made a
+        // moment after the last load waits for the next one instead of failing.
+        if let last = loadedAt, ContinuousClock.now - last < Self.reloadInterval {
+            try await Task.sleep(for: Self.reloadInterval - (ContinuousClock.now - last))
+            if loadedAt != last { return collections[kid] }
+        }
+        try await reload()
+        return collections[kid]
+    }
+
+    /// Read afresh (at most once per reload interval): a client that meets a new key id fetches the JWKS
+    /// from whichever instance it reaches, and the key is in the table before any instance signs with it.
+    func publicKeys() async throws -> [JSONValue] {
+        if loadedAt.map({ ContinuousClock.now - $0 >= Self.reloadInterval }) ?? true { try await reload() }
+        return published
+    }
+
+    private func reload() async throws {
+        let keys = try await store.usable()
+        var collections: [String: JWTKeyCollection] = [:]
+        var current: (JWTKeyCollection, String)?
+        for key in keys {
+            guard let pem = key.privatePEM else { continue }
+            let collection = JWTKeyCollection()
+            switch key.algorithm {
+            case .es256: await collection.add(ecdsa: try ES256PrivateKey(pem: pem), kid: JWKIdentifier(string: key.kid))
+            case .rs256:
+                await collection.add(
+                    rsa: try Insecure.RSA.PrivateKey(pem: pem), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.kid))
+            }
+            collections[key.kid] = collection
+            if key.status == .current { current = (collection, key.kid) }
+        }
+        self.collections = collections
+        self.current = current
+        published = keys.map(\.publicJWK)
+        loadedAt = .now
     }
 }
 

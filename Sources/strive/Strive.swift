@@ -14,7 +14,7 @@ struct Strive: AsyncParsableCommand {
         version: StriveVersionText.full,
         subcommands: [
             Serve.self, Migrate.self, Verify.self, MigrationCommand.self, Generate.self, Seed.self, DatabaseCommand.self,
-            BackupCommand.self,
+            BackupCommand.self, KeysCommand.self,
             RestoreCommand.self, Check.self, Bench.self,
             Version.self,
         ]

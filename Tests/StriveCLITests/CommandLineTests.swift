@@ -161,3 +161,32 @@ struct CommandLineTests {
         #expect(status.stdout.contains("not initialised"))
     }
 }
+
+@Suite("strive keys", .capacityBound)
+struct KeysCommandTests {
+    @Test func keysRotateListAndRevoke() async throws {
+        let database = try await TestCluster.shared.makeDatabase()
+        let started = database.started
+        let url = try started.cluster.url(port: started.running.port, database: database.target.database)
+        let environment = ["STRIVE_JWT_SECRET": TestCluster.jwtSecret.value]
+        func keys(_ arguments: [String]) async throws -> StriveProcess.Output {
+            try await StriveProcess.run(["keys"] + arguments + ["--database-url", url], environment: environment)
+        }
+        #expect(try await keys(["list"]).stdout.contains("No signing keys: tokens are HS256"))
+        let first = try await keys(["rotate"])
+        #expect(first.status == 0 && first.stdout.contains("ES256  current"), "\(first.stderr)")
+        let firstID = String(first.stdout.prefix { $0 != " " })
+        let second = try await keys(["rotate", "--algorithm", "rs256"])
+        let secondID = String(second.stdout.prefix { $0 != " " })
+        #expect(second.stdout.contains("RS256  current"), "\(second.stderr)")
+        let listed = try await keys(["list"])
+        #expect(listed.stdout.contains("\(firstID)  ES256  previous") && listed.stdout.contains("\(secondID)  RS256  current"))
+
+        let current = try await keys(["revoke", secondID])
+        #expect(current.status != 0 && current.stderr.contains("rotate to a new key before revoking it"), "\(current.stderr)")
+        #expect(try await keys(["revoke", firstID]).stdout.contains("\(firstID)  revoked"))
+        #expect(try await keys(["revoke", "nope"]).stderr.contains("no signing key nope"))
+        let invalid = try await keys(["rotate", "--algorithm", "HS512"])
+        #expect(invalid.status == 64 && invalid.stderr.contains("--algorithm must be ES256 or RS256"))
+    }
+}
