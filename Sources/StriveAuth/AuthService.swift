@@ -154,7 +154,7 @@ public struct AuthService: Sendable {
                 guard try await hasher.verify(current, against: user.encryptedPassword) else { throw AuthError.wrongCurrentPassword }
             } else if let nonce = update.nonce {
                 try await checkNonce(nonce, of: user)
-            } else if !recovering && user.encryptedPassword != nil {
+            } else if !recovering && user.encryptedPassword != nil && settings.securePasswordChange {
                 throw AuthError.reauthenticationNeeded
             }
             changes.passwordHash = try await hasher.hash(password)

@@ -130,6 +130,7 @@ public struct ConfigLoader: Sendable {
         auth.passwordMinLength = integer(.authPasswordMinLength, &problems)
         auth.passwordRequiredCharacters = Self.characterSets(value(.authPasswordRequiredCharacters) ?? "")
         auth.signupDisabled = boolean(.authDisableSignup, &problems) ?? false
+        auth.securePasswordChange = boolean(.authSecurePasswordChange, &problems) ?? true
         if let hook = value(.authAccessTokenHook) {
             auth.accessTokenHook = HookFunction(uri: hook)
             if auth.accessTokenHook == nil {

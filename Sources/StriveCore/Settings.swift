@@ -52,6 +52,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authPasswordMinLength = "STRIVE_AUTH_PASSWORD_MIN_LENGTH"
     case authPasswordRequiredCharacters = "STRIVE_AUTH_PASSWORD_REQUIRED_CHARACTERS"
     case authDisableSignup = "STRIVE_AUTH_DISABLE_SIGNUP"
+    case authSecurePasswordChange = "STRIVE_AUTH_SECURE_PASSWORD_CHANGE"
     case authAccessTokenHook = "STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN"
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
@@ -217,6 +218,13 @@ extension ConfigVariable {
                     + "`jsonb`, called with `{user_id, claims, authentication_method}` for every token issued (sign-in, refresh, "
                     + "MFA); it returns `{claims}` (the required claims must stay) or `{error: {http_code, message}}`, which "
                     + "refuses the sign-in. It runs as the service role: `grant execute` it to `service_role`. Unset: no hook.")
+        case .authSecurePasswordChange:
+            Setting(
+                .choice(["true", "false"], default: "true"),
+                "PUT /user changes a password only with current_password or a reauthentication nonce",
+                details: "`true`: `PUT /user` changes a password only with `current_password` or the nonce `GET /reauthenticate` "
+                    + "mails (a recovery session needs neither), so a stolen access token cannot take over the account. `false`: "
+                    + "the session alone suffices, as GoTrue's default (`GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION=false`).")
         case .authDisableSignup:
             Setting(
                 .choice(["true", "false"], default: "false"),

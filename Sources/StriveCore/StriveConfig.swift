@@ -230,6 +230,8 @@ public struct AuthSettings: Sendable, Equatable {
     public var passwordRequiredCharacters: [String] = []
     /// `/signup` and `/otp` create no accounts (`STRIVE_AUTH_DISABLE_SIGNUP`).
     public var signupDisabled: Bool = false
+    /// A password change needs proof beyond the session (`STRIVE_AUTH_SECURE_PASSWORD_CHANGE`).
+    public var securePasswordChange: Bool = true
     /// The function that customizes access tokens (`STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN`).
     public var accessTokenHook: HookFunction?
 

@@ -45,6 +45,19 @@ struct GoTrueContractTests {
         }
     }
 
+    /// GoTrue's default: the session alone changes the password. Strive's default asks for proof
+    /// (`passwordChangeNeedsTheCurrentPassword`).
+    @Test func withoutSecurePasswordChangeTheSessionSuffices() async throws {
+        try await withAuth(["STRIVE_AUTH_SECURE_PASSWORD_CHANGE": "false", "STRIVE_AUTH_PASSWORD_MIN_LENGTH": "6"]) { auth in
+            let email = uniqueEmail("gotrue-default")
+            let session = try await auth.session(email)
+            let changed = try await auth.send(
+                .put, "/user", json: #"{"password":"123e5a"}"#, apikey: auth.anonKey, bearer: session.access_token)
+            #expect(changed.status == .ok, "\(changed.text)")
+            #expect(try await auth.signIn(email, password: "123e5a").status == .ok)
+        }
+    }
+
     @Test func closedSignUpsRefuseNewAccountsButNotAdministrators() async throws {
         try await withAuth(["STRIVE_AUTH_DISABLE_SIGNUP": "true"]) { auth in
             let refused = try await auth.signUp(uniqueEmail("closed"))
