@@ -22,12 +22,41 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
 
     public func register(on router: some RouterMethods<Context>) {
         let callers = router.group("storage/v1/bucket").add(middleware: CallerScope<Context>())
-        callers.get { request, context in try Response.storageJSON(try await buckets.list(identity(request, context))) }
+        callers.get { request, context in
+            try Response.storageJSON(try await buckets.list(identity(request, context), try Self.listOptions(request)))
+        }
         callers.get(":id") { request, context in try await bucket(request, context) }
         callers.post { request, context in try await create(request, context) }
         callers.put(":id") { request, context in try await update(request, context) }
         callers.delete(":id") { request, context in try await delete(request, context) }
         callers.post(":id/empty") { request, context in try await empty(request, context) }
+    }
+
+    /// storage-js's `listBuckets({limit, offset, search, sortColumn, sortOrder})`.
+    static func listOptions(_ request: Request) throws(StorageError) -> BucketService.ListOptions {
+        var options = BucketService.ListOptions()
+        for item in URLComponents(string: request.uri.description)?.queryItems ?? [] {
+            guard let value = item.value, !value.isEmpty else { continue }
+            switch item.name {
+            case "limit":
+                guard let limit = Int(value), limit >= 1 else { throw .invalidInput("limit must be a positive integer") }
+                options.limit = limit
+            case "offset":
+                guard let offset = Int(value), offset >= 0 else { throw .invalidInput("offset must be a non-negative integer") }
+                options.offset = offset
+            case "search": options.search = value
+            case "sortColumn":
+                guard let column = BucketService.ListOptions.Column(rawValue: value) else {
+                    throw .invalidInput("sortColumn must be id, name, created_at or updated_at")
+                }
+                options.column = column
+            case "sortOrder":
+                guard ["asc", "desc"].contains(value) else { throw .invalidInput("sortOrder must be asc or desc") }
+                options.descending = value == "desc"
+            default: continue
+            }
+        }
+        return options
     }
 
     func identity(_ request: Request, _ context: Context) throws -> RequestIdentity {

@@ -25,8 +25,12 @@ public struct BucketService: Sendable {
         let allowed_mime_types: [String]?
         let created_at: Date
         let updated_at: Date
+        /// Supabase's bucket type; every bucket here is a standard one (no analytics or vector buckets).
+        let type = "STANDARD"
 
-        enum CodingKeys: String, CodingKey { case id, name, owner, `public`, file_size_limit, allowed_mime_types, created_at, updated_at }
+        enum CodingKeys: String, CodingKey {
+            case id, name, owner, `public`, file_size_limit, allowed_mime_types, created_at, updated_at, type
+        }
 
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -38,6 +42,7 @@ public struct BucketService: Sendable {
             try container.encode(allowed_mime_types, forKey: .allowed_mime_types)
             try container.encode(created_at, forKey: .created_at)
             try container.encode(updated_at, forKey: .updated_at)
+            try container.encode(type, forKey: .type)
         }
     }
 
@@ -67,10 +72,33 @@ public struct BucketService: Sendable {
             created_at: created, updated_at: updated)
     }
 
-    public func list(_ identity: RequestIdentity) async throws -> [Bucket] {
-        try await database.withRequestTransaction(identity, logger: logger) { connection in
-            try await connection.rows("select \(unescaped: Self.columns) from storage.buckets order by name", logger: logger)
-                .map(Self.bucket)
+    /// `GET /bucket`'s query: a page of the buckets the caller sees, optionally those whose name contains
+    /// `search`, sorted by one of a fixed set of columns.
+    public struct ListOptions: Sendable {
+        public enum Column: String, Sendable, CaseIterable { case id, name, created_at, updated_at }
+        var limit: Int?
+        var offset = 0
+        var search: String?
+        var column = Column.name
+        var descending = false
+
+        public init() {}
+    }
+
+    public func list(_ identity: RequestIdentity, _ options: ListOptions = ListOptions()) async throws -> [Bucket] {
+        let pattern = options.search.map {
+            "%"
+                + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(
+                    of: "_", with: "\\_") + "%"
+        }
+        let order = "\(options.column.rawValue) \(options.descending ? "desc" : "asc"), id"
+        return try await database.withRequestTransaction(identity, logger: logger) { connection in
+            try await connection.rows(
+                """
+                select \(unescaped: Self.columns) from storage.buckets where \(pattern)::text is null or name ilike \(pattern)
+                order by \(unescaped: order) limit \(options.limit) offset \(options.offset)
+                """, logger: logger
+            ).map(Self.bucket)
         }
     }
 

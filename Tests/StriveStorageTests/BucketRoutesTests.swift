@@ -28,6 +28,14 @@ struct BucketRoutesTests {
             #expect(avatars["file_size_limit"] as? Int == 5_242_880)
             #expect(avatars["owner"] as? String == "")
             #expect(avatars["created_at"] is String)
+            #expect(avatars["type"] as? String == "STANDARD")
+            // storage-js's listBuckets options: a page, a name search, a sort.
+            let (_, _, page) = try await send(.get, "bucket?limit=2&offset=1&sortColumn=id&sortOrder=desc")
+            let paged = try #require(try JSONSerialization.jsonObject(with: page) as? [[String: Any]])
+            #expect(paged.compactMap { $0["id"] as? String } == ["avatars", "attachments"])
+            let (_, _, found) = try await send(.get, "bucket?search=VATA")
+            #expect((try JSONSerialization.jsonObject(with: found) as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["avatars"])
+            #expect(try await send(.get, "bucket?sortColumn=owner").0 == .badRequest)
 
             let created = try await send(
                 .post, "bucket",
