@@ -50,6 +50,10 @@ public enum AuthOpenAPI {
         return .object(schema)
     }
 
+    static func pageSchema(maximum: Int) -> JSONValue {
+        .object(["anyOf": [["type": "integer", "minimum": 1, "maximum": .number(Double(maximum))], ["type": "string", "maxLength": 0]]])
+    }
+
     static let userID = OpenAPI.parameter(
         "id", "The user's id", in: "path", required: true,
         schema: .object(["type": "string", "format": "uuid", "pattern": .string("^\(OpenAPI.uuidPattern)$")]))
@@ -95,8 +99,9 @@ public enum AuthOpenAPI {
                 "get": Doc.operation(
                     "List users (service role)", tag: "auth", secured: true, errors: .auth,
                     parameters: [
-                        Doc.parameter("page", "1-based page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1_000_000])),
-                        Doc.parameter("per_page", "Users per page", schema: .object(["type": "integer", "minimum": 1, "maximum": 1000])),
+                        // Empty means the default, as GoTrue reads it (supabase-py sends `?page=&per_page=`).
+                        Doc.parameter("page", "1-based page; empty: 1", schema: pageSchema(maximum: 1_000_000)),
+                        Doc.parameter("per_page", "Users per page; empty: 50", schema: pageSchema(maximum: 1000)),
                     ],
                     responses: ok(.object(["type": "object", "required": ["users"]]))),
                 "post": Doc.operation(

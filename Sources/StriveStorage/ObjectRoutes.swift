@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import PostgresNIO
 import StriveBlobs
 import StriveCore
 import StriveDatabase
@@ -235,25 +236,25 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     // MARK: Listing, removing, moving, copying
 
     func list(_ request: Request, _ context: Context) async throws -> Response {
-        let caller = try context.scopedCaller()
-        let bucket = try bucketParameter(context)
-        let options = try await decode(ObjectQueries.ListOptions.self, request)
-        _ = try await service.rules(of: bucket)
-        let body = try await service.json(
-            caller.identity(method: request.method.rawValue, path: request.uri.path),
-            try ObjectQueries.list(bucket: bucket, options: options))
-        return Response.storageJSON(text: body ?? "[]")
+        try await listing(request, context, ObjectQueries.ListOptions.self, whenEmpty: "[]", ObjectQueries.list)
     }
 
     func listV2(_ request: Request, _ context: Context) async throws -> Response {
+        try await listing(request, context, ObjectQueries.ListV2Options.self, whenEmpty: "{}", ObjectQueries.listV2)
+    }
+
+    /// A listing of a bucket the caller names, run as the caller: the policies decide which names appear.
+    private func listing<Options: Decodable>(
+        _ request: Request, _ context: Context, _ type: Options.Type, whenEmpty: String,
+        _ query: (String, Options) throws(StorageError) -> PostgresQuery
+    ) async throws -> Response {
         let caller = try context.scopedCaller()
         let bucket = try bucketParameter(context)
-        let options = try await decode(ObjectQueries.ListV2Options.self, request)
+        let options = try await decode(type, request)
         _ = try await service.rules(of: bucket)
         let body = try await service.json(
-            caller.identity(method: request.method.rawValue, path: request.uri.path),
-            try ObjectQueries.listV2(bucket: bucket, options: options))
-        return Response.storageJSON(text: body ?? "{}")
+            caller.identity(method: request.method.rawValue, path: request.uri.path), try query(bucket, options))
+        return Response.storageJSON(text: body ?? whenEmpty)
     }
 
     struct RemoveRequest: Decodable {

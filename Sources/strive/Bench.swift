@@ -37,15 +37,8 @@ struct AuthBench: AsyncParsableCommand {
         overrides[.logLevel] = ("bench", "warning")
         overrides[.authRateLimitPerIP] = ("bench", "100000")
         overrides[.authRateLimitPerEmail] = ("bench", "100000")
-        let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: overrides)
         var loaded: StriveConfig?
-        try await reportingFailure { () async throws(StartupError) in
-            do throws(ConfigurationError) {
-                loaded = try await loader.load(developmentSecret: DevelopmentSecrets.jwtSecret)
-            } catch {
-                throw .configuration(error)
-            }
-        }
+        try await reportingFailure { () async throws(StartupError) in loaded = try await loadConfiguration(overrides) }
         guard let config = loaded else { return }
         let logger = makeLogger(level: .warning)
 

@@ -21,15 +21,9 @@ struct KeysCommand: AsyncParsableCommand {
 
     /// Runs `body` with the key store on an owner connection, the JWT secret loaded as `serve` loads it.
     static func withStore(_ database: DatabaseOptions, _ body: @escaping @Sendable (SigningKeyStore) async throws -> Void) async throws {
-        let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: database.overrides)
         let logger = makeLogger(level: try commandLogLevel())
         try await reportingFailure { () async throws(StartupError) in
-            let config: StriveConfig
-            do throws(ConfigurationError) {
-                config = try await loader.load(developmentSecret: DevelopmentSecrets.jwtSecret)
-            } catch {
-                throw .configuration(error)
-            }
+            let config = try await loadConfiguration(database.overrides)
             try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
                 do {
                     try await body(SigningKeyStore(connection: connection, secret: config.jwtSecret, logger: logger))

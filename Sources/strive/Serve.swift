@@ -21,14 +21,8 @@ struct Serve: AsyncParsableCommand {
         if let host { overrides[.host] = ("--host", host) }
         if let port { overrides[.port] = ("--port", port) }
         if let logLevel { overrides[.logLevel] = ("--log-level", logLevel) }
-        let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: overrides)
         try await reportingFailure { () async throws(StartupError) in
-            let config: StriveConfig
-            do throws(ConfigurationError) {
-                config = try await loader.load(developmentSecret: DevelopmentSecrets.jwtSecret)
-            } catch {
-                throw .configuration(error)
-            }
+            let config = try await loadConfiguration(overrides)
             let logger = makeLogger(level: config.logLevel)
             let launcher = StriveLauncher(config: config, logger: logger)
             try await launcher.serve { url in

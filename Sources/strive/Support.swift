@@ -20,6 +20,16 @@ func reportingFailure(_ body: () async throws(StartupError) -> Void) async throw
     }
 }
 
+/// The whole configuration, validated as `serve` validates it (a development secret generated once).
+func loadConfiguration(_ overrides: [ConfigVariable: (flag: String, value: String)]) async throws(StartupError) -> StriveConfig {
+    let loader = ConfigLoader(environment: ProcessInfo.processInfo.environment, overrides: overrides)
+    do throws(ConfigurationError) {
+        return try await loader.load(developmentSecret: DevelopmentSecrets.jwtSecret)
+    } catch {
+        throw .configuration(error)
+    }
+}
+
 func makeLogger(level: LogLevel) -> Logger {
     LoggingSystem.bootstrap { label in
         StderrLogHandler(label: label, level: Logger.Level(rawValue: level.rawValue) ?? .info)
