@@ -74,6 +74,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         }
         registerMailFlows(in: scopes)
         registerFactors(in: scopes)
+        registerOAuthClients(in: scopes)
     }
 
     // MARK: Handlers
