@@ -74,7 +74,3 @@ struct AccessTokenHook: Sendable {
         AuthError(status: .internalServerError, code: "unexpected_failure", message: message)
     }
 }
-
-extension HookFunction {
-    var uri: String { "pg-functions://postgres/\(schema)/\(function)" }
-}

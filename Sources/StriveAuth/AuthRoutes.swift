@@ -200,12 +200,20 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         let perPage = try positiveInteger(request, "per_page", default: 50, maximum: 1000)
         let filter = try query(request)["filter"].flatMap { $0.isEmpty ? nil : String($0.prefix(254)) }
         let (users, total) = try await service.store.list(page: page, perPage: perPage, filter: filter)
-        var response = try json(UserListResponse(users: users.map(\.json), aud: "authenticated"))
+        return try paged(
+            json(UserListResponse(users: users.map(\.json), aud: "authenticated")), path: "/admin/users", page: page, perPage: perPage,
+            total: total)
+    }
+
+    /// GoTrue's paging headers on a list answer: `X-Total-Count`, and `Link` with `next` (when there is
+    /// a next page) and `last`.
+    func paged(_ response: Response, path: String, page: Int, perPage: Int, total: Int) -> Response {
+        var response = response
         response.headers[.xTotalCount] = String(total)
         let lastPage = max(1, (total + perPage - 1) / perPage)
         var links: [String] = []
-        if page < lastPage { links.append("</admin/users?page=\(page + 1)&per_page=\(perPage)>; rel=\"next\"") }
-        links.append("</admin/users?page=\(lastPage)&per_page=\(perPage)>; rel=\"last\"")
+        if page < lastPage { links.append("<\(path)?page=\(page + 1)&per_page=\(perPage)>; rel=\"next\"") }
+        links.append("<\(path)?page=\(lastPage)&per_page=\(perPage)>; rel=\"last\"")
         response.headers[.link] = links.joined(separator: ", ")
         return response
     }

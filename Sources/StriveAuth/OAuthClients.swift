@@ -237,14 +237,7 @@ extension AuthRoutes {
             let page = try positiveInteger(request, "page", default: 1, maximum: 1_000_000)
             let perPage = try positiveInteger(request, "per_page", default: 50, maximum: 1000)
             let (clients, total) = try await store.list(page: page, perPage: perPage)
-            var response = try json(["clients": clients])
-            response.headers[.xTotalCount] = String(total)
-            let lastPage = max(1, (total + perPage - 1) / perPage)
-            var links: [String] = []
-            if page < lastPage { links.append("</admin/oauth/clients?page=\(page + 1)&per_page=\(perPage)>; rel=\"next\"") }
-            links.append("</admin/oauth/clients?page=\(lastPage)&per_page=\(perPage)>; rel=\"last\"")
-            response.headers[.link] = links.joined(separator: ", ")
-            return response
+            return try paged(json(["clients": clients]), path: "/admin/oauth/clients", page: page, perPage: perPage, total: total)
         }
         scopes.administrators.post("admin/oauth/clients") { request, context in
             var response = try json(try await store.create(try await decode(OAuthClientStore.Registration.self, from: request, context)))

@@ -260,6 +260,8 @@ public struct AuthSettings: Sendable, Equatable {
 /// A PostgreSQL function named by a `pg-functions://<database>/<schema>/<function>` URI (Supabase's
 /// notation for auth hooks); both names are plain identifiers, so they can be quoted into SQL safely.
 public struct HookFunction: Sendable, Equatable {
+    /// As configured: what errors name.
+    public let uri: String
     public let schema: String
     public let function: String
 
@@ -271,6 +273,7 @@ public struct HookFunction: Sendable, Equatable {
             parts[1].range(of: identifier, options: .regularExpression) != nil,
             parts[2].range(of: identifier, options: .regularExpression) != nil
         else { return nil }
+        self.uri = uri
         schema = String(parts[1])
         function = String(parts[2])
     }

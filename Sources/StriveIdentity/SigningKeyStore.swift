@@ -84,7 +84,10 @@ public struct SigningKeyStore: Sendable {
     public func rotate(to algorithm: SigningKey.Algorithm) async throws -> SigningKey {
         let kid = UUID().uuidString.lowercased()
         let (pem, jwk) = try Self.generate(algorithm, kid: kid)
-        let sealed = try AES.GCM.seal(Data(pem.utf8), using: sealingKey).combined ?? Data()
+        // `combined` is nil only for a nonce of another size than the default this uses; never store an empty box.
+        guard let sealed = try AES.GCM.seal(Data(pem.utf8), using: sealingKey).combined else {
+            throw JWTError.generic(identifier: "SigningKey", reason: "the sealed key has no combined form")
+        }
         try await service { connection in
             try await connection.run(
                 "update auth.signing_keys set status = 'previous', retired_at = now() where status = 'current'", logger: logger)

@@ -128,14 +128,18 @@ public struct TokenService: Sendable {
     }
 
     public func sign(_ claims: AccessClaims) async throws -> String {
-        if let (collection, kid) = try await ring?.signer() { return try await collection.sign(claims, kid: kid) }
-        return try await keys.sign(claims)
+        try await signed(claims)
     }
 
     /// Signs claims an access token hook returned: any JSON object (the hook kept the required claims).
     public func sign(payload: [String: JSONValue]) async throws -> String {
-        if let (collection, kid) = try await ring?.signer() { return try await collection.sign(FreeformClaims(claims: payload), kid: kid) }
-        return try await keys.sign(FreeformClaims(claims: payload))
+        try await signed(FreeformClaims(claims: payload))
+    }
+
+    /// With the current asymmetric key and its `kid` when there is one, else HS256 with the secret.
+    private func signed(_ payload: some JWTPayload) async throws -> String {
+        if let (collection, kid) = try await ring?.signer() { return try await collection.sign(payload, kid: kid) }
+        return try await keys.sign(payload)
     }
 
     /// The public halves of the keys that verify, as `GET /.well-known/jwks.json` publishes them (HS256's

@@ -33,25 +33,25 @@ public struct BucketRoutes<Context: CallerRequestContext>: Sendable {
     }
 
     /// storage-js's `listBuckets({limit, offset, search, sortColumn, sortOrder})`.
-    static func listOptions(_ request: Request) throws(StorageError) -> BucketService.ListOptions {
+    static func listOptions(_ request: Request) throws -> BucketService.ListOptions {
         var options = BucketService.ListOptions()
-        for item in URLComponents(string: request.uri.description)?.queryItems ?? [] {
-            guard let value = item.value, !value.isEmpty else { continue }
-            switch item.name {
+        let query = try request.queryString { StorageError.invalidInput("the query string is not valid percent-encoding: \($0.part)") }
+        for (name, value) in query.pairs where !value.isEmpty {
+            switch name {
             case "limit":
-                guard let limit = Int(value), limit >= 1 else { throw .invalidInput("limit must be a positive integer") }
+                guard let limit = Int(value), limit >= 1 else { throw StorageError.invalidInput("limit must be a positive integer") }
                 options.limit = limit
             case "offset":
-                guard let offset = Int(value), offset >= 0 else { throw .invalidInput("offset must be a non-negative integer") }
+                guard let offset = Int(value), offset >= 0 else { throw StorageError.invalidInput("offset must be a non-negative integer") }
                 options.offset = offset
             case "search": options.search = value
             case "sortColumn":
                 guard let column = BucketService.ListOptions.Column(rawValue: value) else {
-                    throw .invalidInput("sortColumn must be id, name, created_at or updated_at")
+                    throw StorageError.invalidInput("sortColumn must be id, name, created_at or updated_at")
                 }
                 options.column = column
             case "sortOrder":
-                guard ["asc", "desc"].contains(value) else { throw .invalidInput("sortOrder must be asc or desc") }
+                guard ["asc", "desc"].contains(value) else { throw StorageError.invalidInput("sortOrder must be asc or desc") }
                 options.descending = value == "desc"
             default: continue
             }

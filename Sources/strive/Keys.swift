@@ -19,22 +19,26 @@ struct KeysCommand: AsyncParsableCommand {
             """,
         subcommands: [List.self, Rotate.self, Revoke.self])
 
-    /// Runs `body` with the key store on an owner connection, the JWT secret loaded as `serve` loads it.
-    static func withStore(_ database: DatabaseOptions, _ body: @escaping @Sendable (SigningKeyStore) async throws -> Void) async throws {
+    /// Runs `body` with the key store on an owner connection, the JWT secret loaded as `serve` loads it,
+    /// and returns what it returned (nil when it failed and the failure was reported).
+    @discardableResult
+    static func withStore<T: Sendable>(_ database: DatabaseOptions, _ body: @escaping @Sendable (SigningKeyStore) async throws -> T)
+        async throws -> T?
+    {
         let logger = makeLogger(level: try commandLogLevel())
+        var result: T?
         try await reportingFailure { () async throws(StartupError) in
             let config = try await loadConfiguration(database.overrides)
-            try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
+            result = try await database.withOwnerConnection(logger: logger) { connection, _ throws(StartupError) in
                 do {
-                    try await body(SigningKeyStore(connection: connection, secret: config.jwtSecret, logger: logger))
-                } catch let error as ValidationError {
-                    throw .database(.statementFailed(sqlState: nil, message: error.message))
+                    return try await body(SigningKeyStore(connection: connection, secret: config.jwtSecret, logger: logger))
                 } catch {
                     let server = DatabaseError.serverError(in: error)
                     throw .database(.statementFailed(sqlState: server?.sqlState, message: server?.message ?? "\(error)"))
                 }
             }
         }
+        return result
     }
 
     struct List: AsyncParsableCommand {
@@ -79,13 +83,17 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let kid = self.kid
-            try await KeysCommand.withStore(database) { store in
-                switch try await store.revoke(kid: kid) {
-                case .revoked: print("\(kid)  revoked")
-                case .notFound: throw ValidationError("no signing key \(kid) (strive keys list shows them)")
-                case .isCurrent: throw ValidationError("\(kid) signs today's tokens: rotate to a new key before revoking it")
-                }
+            let refusal: String
+            switch try await KeysCommand.withStore(database, { store in try await store.revoke(kid: kid) }) {
+            case nil: return
+            case .revoked?:
+                print("\(kid)  revoked")
+                return
+            case .notFound?: refusal = "no signing key \(kid) (strive keys list shows them)"
+            case .isCurrent?: refusal = "\(kid) signs today's tokens: rotate to a new key before revoking it"
             }
+            FileHandle.standardError.write(Data("strive: \(refusal)\n".utf8))
+            throw ExitCode(1)
         }
     }
 }
