@@ -49,6 +49,31 @@ struct ConfigLoaderTests {
         #expect(text.contains("invalid configuration (6 problems)"))
     }
 
+    @Test func authSettingsAreReadAsGoTrueWritesThem() async throws {
+        let auth = try await load([
+            "STRIVE_AUTH_PASSWORD_REQUIRED_CHARACTERS": #"abc:0123456789::\:;"#,
+            "STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN": "pg-functions://postgres/public/customize_token",
+        ]).auth
+        #expect(auth.passwordRequiredCharacters == ["abc", "0123456789", ":;"], "empty sets dropped, \\: a literal colon")
+        #expect(auth.accessTokenHook?.qualifiedName == #""public"."customize_token""#)
+        #expect(auth.passwordMinLength == 8 && auth.securePasswordChange && !auth.signupDisabled)
+    }
+
+    @Test func badAuthSettingsAreEachReported() async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await load([
+                "STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN": "pg-functions://postgres/public/drop table x",
+                "STRIVE_AUTH_PASSWORD_MIN_LENGTH": "5", "STRIVE_AUTH_DISABLE_SIGNUP": "perhaps",
+                "STRIVE_AUTH_SECURE_PASSWORD_CHANGE": "sometimes",
+            ])
+        }
+        #expect(
+            Set(try #require(error).problems.map(\.variable)) == [
+                "STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN", "STRIVE_AUTH_PASSWORD_MIN_LENGTH", "STRIVE_AUTH_DISABLE_SIGNUP",
+                "STRIVE_AUTH_SECURE_PASSWORD_CHANGE",
+            ])
+    }
+
     @Test func theLocalStoreIsTheDefaultBackend() async throws {
         #expect(try await load([:]).storageBackend == .local)
     }

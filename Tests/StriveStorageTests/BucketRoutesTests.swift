@@ -36,6 +36,8 @@ struct BucketRoutesTests {
             let (_, _, found) = try await send(.get, "bucket?search=VATA")
             #expect((try JSONSerialization.jsonObject(with: found) as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["avatars"])
             #expect(try await send(.get, "bucket?sortColumn=owner").0 == .badRequest)
+            #expect(try await send(.get, "bucket?search=%zz").0 == .badRequest, "malformed percent-encoding is refused, not ignored")
+            #expect(try await send(.get, "bucket?limit=0").0 == .badRequest)
 
             let created = try await send(
                 .post, "bucket",
