@@ -153,9 +153,10 @@ final class WebDriver: @unchecked Sendable {
 
     func open(_ url: String) async throws { try await command("POST", "/url", ["url": url]) }
 
-    /// The element `selector` finds, waited for up to 10 s (the page renders after its API calls).
+    /// The element `selector` finds, waited for up to 20 s as `waitFor` waits (the page renders after its API
+    /// calls, which queue behind the rest of the suite under CI load).
     func element(_ selector: String) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(20)
         while true {
             do {
                 let found = try await command("POST", "/element", ["using": "css selector", "value": selector]) as? [String: Any]
