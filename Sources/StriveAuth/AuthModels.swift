@@ -107,6 +107,9 @@ public struct TokenResponse: Codable, Sendable {
     public var expires_at: Int
     public var refresh_token: String
     public var user: UserJSON
+    /// The provider's tokens, when the session comes from an external provider's sign-in.
+    public var provider_token: String? = nil
+    public var provider_refresh_token: String? = nil
 }
 
 public struct UserListResponse: Codable, Sendable {

@@ -75,6 +75,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         registerMailFlows(in: scopes)
         registerFactors(in: scopes)
         registerOAuthClients(in: scopes)
+        registerExternalSignIn(in: scopes)
     }
 
     // MARK: Handlers
@@ -112,6 +113,10 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         var refresh_token: String?
         var auth_code: String?
         var code_verifier: String?
+        var provider: String?
+        var id_token: String?
+        var nonce: String?
+        var access_token: String?
     }
 
     func token(_ request: Request, _ context: Context) async throws -> Response {
@@ -133,10 +138,19 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
                 throw AuthError.validation("grant_type=pkce needs auth_code and code_verifier")
             }
             return try json(try await service.exchangeAuthCode(code, verifier: verifier, client: client(request, context)))
+        case "id_token":
+            let body = try await decode(TokenBody.self, from: request, context)
+            guard let idToken = body.id_token, !idToken.isEmpty else { throw AuthError.validation("id_token required") }
+            guard let provider = body.provider, !provider.isEmpty else {
+                throw AuthError.validation("provider or client_id and issuer required")
+            }
+            return try json(
+                try await service.signInWithIDToken(
+                    provider: provider, idToken: idToken, nonce: body.nonce, client: client(request, context)))
         case let other:
             throw AuthError(
                 status: .badRequest, code: "unsupported_grant_type",
-                message: "grant_type must be password, refresh_token or pkce\(other.map { ", not \"\($0)\"" } ?? "")"
+                message: "grant_type must be password, refresh_token, pkce or id_token\(other.map { ", not \"\($0)\"" } ?? "")"
             )
         }
     }
@@ -286,7 +300,10 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
     }
 
     func settings(_ request: Request, _ context: Context) async throws -> Response {
-        let external = ["email": true, "phone": false, "anonymous_users": service.settings.anonymousSignIns, "saml": false]
+        var external = ["email": true, "phone": false, "anonymous_users": service.settings.anonymousSignIns, "saml": false]
+        // GoTrue lists every provider it knows, on or off; a client checks the one it wants.
+        for name in ["apple", "azure", "github", "gitlab", "google", "keycloak"] { external[name] = false }
+        external.merge(service.external.enabledByName) { _, configured in configured }
         return try json(
             SettingsJSON(
                 external: external, disable_signup: false, mailer_autoconfirm: service.settings.autoconfirm, phone_autoconfirm: false,

@@ -20,6 +20,8 @@ public struct AuthService: Sendable {
     let codeKey: SymmetricKey
     /// Seals TOTP factors' secrets: a key of its own, not the code key under another use.
     let factorKey: SymmetricKey
+    /// The external sign-in providers (`STRIVE_AUTH_EXTERNAL_<NAME>_*`).
+    public let external: ExternalProviders
 
     public init(database: Database, secret: Secret, issuer: String, settings: AuthSettings, logger: Logger) async throws {
         store = AuthStore(database: database, logger: logger)
@@ -33,6 +35,7 @@ public struct AuthService: Sendable {
         factorKey = SymmetricKey(data: SHA256.hash(data: Data("strive mfa-factor-secret|\(secret.value)".utf8)))
         self.settings = settings
         passwordPolicy = PasswordPolicy(settings)
+        external = ExternalProviders(settings: settings, issuer: issuer, secret: secret, logger: logger)
     }
 
     /// Who is signing in or up, for rate limits and the session record.

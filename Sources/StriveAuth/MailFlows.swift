@@ -200,8 +200,11 @@ extension AuthService {
         guard Self.verifier(verifier, matches: flow.challenge) else { throw AuthError.badCodeVerifier }
         guard let user = try await store.user(id: flow.user) else { throw AuthError.userNotFound }
         if user.isBanned() { throw AuthError.userBanned }
-        let method = TokenPurpose(rawValue: flow.method).map(Self.amrMethod) ?? "otp"
-        return try await startSession(for: user, method: method, client: client)
+        let method = flow.method == "oauth" ? "oauth" : TokenPurpose(rawValue: flow.method).map(Self.amrMethod) ?? "otp"
+        var session = try await startSession(for: user, method: method, client: client)
+        session.provider_token = flow.providerToken
+        session.provider_refresh_token = flow.providerRefreshToken
+        return session
     }
 
     // MARK: Internals

@@ -341,6 +341,9 @@ extension AuthStore {
         let challenge: PKCEChallenge
         let method: String
         let fresh: Bool
+        /// An external provider's tokens, for a flow that went through one.
+        let providerToken: String?
+        let providerRefreshToken: String?
     }
 
     /// The flow behind an auth code, used up (a code is exchanged once, right verifier or not).
@@ -352,14 +355,16 @@ extension AuthStore {
                     """
                     delete from auth.flow_state where auth_code_hash = \(authCodeHash) and user_id is not null
                     returning user_id, code_challenge, code_challenge_method, authentication_method,
-                              auth_code_issued_at > now() - make_interval(secs => \(seconds))
+                              auth_code_issued_at > now() - make_interval(secs => \(seconds)),
+                              provider_access_token, provider_refresh_token
                     """, logger: logger
                 ).first
             else { return nil }
-            let (user, challenge, method, authentication, fresh) = try row.decode((UUID, String, String, String, Bool).self)
+            let (user, challenge, method, authentication, fresh, providerToken, providerRefreshToken) = try row.decode(
+                (UUID, String, String, String, Bool, String?, String?).self)
             return ExchangedFlow(
                 user: user, challenge: PKCEChallenge(challenge: challenge, method: PKCEChallenge.Method(rawValue: method) ?? .s256),
-                method: authentication, fresh: fresh)
+                method: authentication, fresh: fresh, providerToken: providerToken, providerRefreshToken: providerRefreshToken)
         }
     }
 }

@@ -137,6 +137,9 @@ public struct ConfigLoader: Sendable {
                 problems.add(.authAccessTokenHook, "must be pg-functions://<database>/<schema>/<function>", quoted(hook))
             }
         }
+        auth.externalProviders = ExternalProvider.load(from: environment) { variable, rule, observed in
+            problems.add(label: variable, rule, observed)
+        }
         let mail = mailSettings(mode: mode, autoconfirm: auth.autoconfirm, &problems)
 
         let maxRows = integer(.maxRows, &problems)
@@ -494,5 +497,10 @@ struct Problems {
 
     mutating func add(_ variable: ConfigVariable, _ rule: String, _ observed: String? = nil) {
         list.append(.init(variable: labels(variable), rule: rule, observed: observed))
+    }
+
+    /// A problem with a variable outside `ConfigVariable` (a provider's `STRIVE_AUTH_EXTERNAL_<NAME>_<FIELD>`).
+    mutating func add(label: String, _ rule: String, _ observed: String?) {
+        list.append(.init(variable: label, rule: rule, observed: observed))
     }
 }

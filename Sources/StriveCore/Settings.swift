@@ -434,6 +434,10 @@ extension ConfigVariable {
             }
             lines += wrap(text, width: width - indent).map { String(repeating: " ", count: indent) + $0 }
         }
+        for field in ProviderField.allCases {
+            lines.append(ProviderField.prefix + "<NAME>_" + field.rawValue)
+            lines += wrap(field.setting.summary, width: width - indent).map { String(repeating: " ", count: indent) + $0 }
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -453,6 +457,7 @@ extension ConfigVariable {
             let defaultText = setting.defaultIsLiteral ? "`\(setting.defaultText)`" : setting.defaultText
             rows.append("| `\(variable.rawValue)`\(flag) | \(defaultText) | \(meaning) |")
         }
+        rows += ProviderField.markdownRows()
         return rows.joined(separator: "\n")
     }
 

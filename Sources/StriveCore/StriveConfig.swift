@@ -234,6 +234,8 @@ public struct AuthSettings: Sendable, Equatable {
     public var securePasswordChange: Bool = true
     /// The function that customizes access tokens (`STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN`).
     public var accessTokenHook: HookFunction?
+    /// The external sign-in providers (`STRIVE_AUTH_EXTERNAL_<NAME>_*`), sorted by name.
+    public var externalProviders: [ExternalProvider] = []
 
     /// The declared defaults of the settings behind each field.
     public static var `default`: AuthSettings {

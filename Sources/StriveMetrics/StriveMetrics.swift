@@ -83,6 +83,14 @@ extension StriveMetrics {
         Counter(label: "strive_auth_sign_ins_total", dimensions: [("method", method)], factory: factory).increment()
     }
 
+    /// An external provider's sign-in moved on: `started`, `signed_in`, or the error code that ended it.
+    /// `provider` is a configured provider's name or `unknown` (a state that names none).
+    public static func externalSignIn(provider: String, outcome: String) {
+        Counter(
+            label: "strive_auth_external_sign_ins_total", dimensions: [("provider", provider), ("outcome", outcome)], factory: factory
+        ).increment()
+    }
+
     /// An auth request was refused; `reason` is its error code (invalid_credentials, otp_expired, …).
     public static func authFailed(reason: String) {
         Counter(label: "strive_auth_failures_total", dimensions: [("reason", reason)], factory: factory).increment()

@@ -74,6 +74,49 @@ struct ConfigLoaderTests {
             ])
     }
 
+    @Test func externalProvidersAreReadByNameWithTheirPresets() async throws {
+        let providers = try await load([
+            "STRIVE_AUTH_EXTERNAL_GITHUB_CLIENT_ID": "gh", "STRIVE_AUTH_EXTERNAL_GITHUB_SECRET": "gh-secret",
+            "STRIVE_AUTH_EXTERNAL_APPLE_CLIENT_ID": "com.example.web, com.example.ios",
+            "STRIVE_AUTH_EXTERNAL_MY_IDP_CLIENT_ID": "strive", "STRIVE_AUTH_EXTERNAL_MY_IDP_ISSUER": "https://sso.example/realms/main/",
+            "STRIVE_AUTH_EXTERNAL_MY_IDP_SCOPES": "openid,email groups", "STRIVE_AUTH_EXTERNAL_MY_IDP_ENABLED": "false",
+        ]).auth.externalProviders
+        #expect(providers.map(\.name) == ["apple", "github", "my_idp"])
+        let apple = try #require(providers.first)
+        #expect(apple.kind == .openIDConnect(issuer: "https://appleid.apple.com") && apple.secret == nil)
+        #expect(apple.clientIDs == ["com.example.web", "com.example.ios"], "each listed id is an accepted audience")
+        let github = providers[1]
+        #expect(github.scopes == ["read:user", "user:email"] && github.secret?.value == "gh-secret")
+        guard case .oauth2(_, _, let userinfo, let emails) = github.kind else {
+            Issue.record("github is plain OAuth 2.0")
+            return
+        }
+        #expect(userinfo == "https://api.github.com/user" && emails == "https://api.github.com/user/emails")
+        let custom = providers[2]
+        #expect(custom.kind == .openIDConnect(issuer: "https://sso.example/realms/main") && !custom.enabled)
+        #expect(custom.scopes == ["openid", "email", "groups"])
+    }
+
+    @Test func badProviderSettingsAreEachReportedWithoutTheSecret() async throws {
+        let error = await #expect(throws: ConfigurationError.self) {
+            try await load([
+                "STRIVE_AUTH_EXTERNAL_KEYCLOAK_CLIENT_ID": "strive", "STRIVE_AUTH_EXTERNAL_KEYCLOAK_SECRET": "very-secret-value",
+                "STRIVE_AUTH_EXTERNAL_GOOGLE_SECRET": "google-secret", "STRIVE_AUTH_EXTERNAL_ACME_CLIENT_ID": "x",
+                "STRIVE_AUTH_EXTERNAL_ACME_ISSUER": "ftp://sso.example", "STRIVE_AUTH_EXTERNAL_GITHUB_CLIENT_ID": "x",
+                "STRIVE_AUTH_EXTERNAL_GITHUB_ENABLED": "yes", "STRIVE_AUTH_EXTERNAL_EMAIL_CLIENT_ID": "x",
+                "STRIVE_AUTH_EXTERNAL_GITHUB_COLOUR": "blue",
+            ])
+        }
+        let problems = try #require(error).problems
+        #expect(
+            Set(problems.map(\.variable)) == [
+                "STRIVE_AUTH_EXTERNAL_KEYCLOAK_ISSUER", "STRIVE_AUTH_EXTERNAL_GOOGLE_CLIENT_ID", "STRIVE_AUTH_EXTERNAL_ACME_ISSUER",
+                "STRIVE_AUTH_EXTERNAL_GITHUB_ENABLED", "STRIVE_AUTH_EXTERNAL_EMAIL_CLIENT_ID", "STRIVE_AUTH_EXTERNAL_GITHUB_COLOUR",
+            ], "\(problems)")
+        let printed = "\(try #require(error))"
+        #expect(!printed.contains("very-secret-value") && !printed.contains("google-secret"))
+    }
+
     @Test func theLocalStoreIsTheDefaultBackend() async throws {
         #expect(try await load([:]).storageBackend == .local)
     }
