@@ -10,6 +10,11 @@ public struct AuthErrorTranslator: ErrorTranslator {
     public init() {}
 
     public func translate(_ error: any Error, caller: Caller?) -> (any HTTPResponseError)? {
+        // The OAuth server's token endpoint answers in OAuth's own shape, for the libraries that call it.
+        if let error = error as? OAuthProtocolError {
+            StriveMetrics.authFailed(reason: error.error)
+            return error
+        }
         guard let refusal = Self.authError(for: error) else { return nil }
         StriveMetrics.authFailed(reason: refusal.code)
         return refusal

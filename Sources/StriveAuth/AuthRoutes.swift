@@ -76,6 +76,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         registerFactors(in: scopes)
         registerOAuthClients(in: scopes)
         registerExternalSignIn(in: scopes)
+        registerOAuthServer(in: scopes)
     }
 
     // MARK: Handlers

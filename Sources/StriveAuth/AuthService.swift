@@ -80,20 +80,26 @@ public struct AuthService: Sendable {
         return try await startSession(for: user, method: "password", client: client)
     }
 
-    public func refresh(token: String, client: Client) async throws -> TokenResponse {
+    /// Rotates a refresh token. `oauthClient`: the OAuth client refreshing at `/oauth/token` (nil at
+    /// `/token`); a session is refreshed only by the client that holds it.
+    public func refresh(token: String, client: Client, oauthClient: UUID? = nil) async throws -> TokenResponse {
         try await limit(.tokenRefresh, client: client)
         guard !token.isEmpty, token.utf8.count <= 256 else { throw AuthError.refreshTokenNotFound }
         let successor = codec.successor(of: token)
         let rotation = try await store.rotate(
             tokenHash: RefreshTokenCodec.hash(token), successorHash: RefreshTokenCodec.hash(successor),
-            reuseInterval: settings.refreshReuseInterval
+            reuseInterval: settings.refreshReuseInterval, client: oauthClient
         )
         switch rotation {
-        case .rotated(let user, let session, let aal):
+        case .rotated(let user, let session, let aal, let oauth):
             let now = Int(Date().timeIntervalSince1970)
             var amr: [AccessClaims.AuthenticationMethod] = [.init(method: "token_refresh", timestamp: now)]
             if aal == "aal2" { amr.insert(.init(method: "totp", timestamp: now), at: 0) }
-            return try await tokenResponse(user: user, session: session, refreshToken: successor, aal: aal, amr: amr)
+            return try await tokenResponse(user: user, session: session, refreshToken: successor, aal: aal, amr: amr, oauth: oauth)
+        case .wrongClient:
+            throw oauthClient == nil
+                ? AuthError.refreshTokenNotFound
+                : OAuthProtocolError.invalidClient("Client does not match the session's OAuth client")
         case .notFound: throw AuthError.refreshTokenNotFound
         case .alreadyUsed: throw AuthError.refreshTokenAlreadyUsed
         case .userBanned: throw AuthError.userBanned
@@ -306,15 +312,18 @@ public struct AuthService: Sendable {
         return [SharedRateLimits.Check(category, key: ip, maximum: maximum, window: window)]
     }
 
-    func startSession(for user: UserRecord, method: String, client: Client) async throws -> TokenResponse {
+    func startSession(for user: UserRecord, method: String, client: Client, oauth: AuthStore.OAuthGrant? = nil) async throws
+        -> TokenResponse
+    {
         let refreshToken = codec.random()
         let now = Int(Date().timeIntervalSince1970)
         return try await store.startSession(
-            user: user.id, refreshTokenHash: RefreshTokenCodec.hash(refreshToken), userAgent: client.userAgent, ip: client.ip
+            user: user.id, refreshTokenHash: RefreshTokenCodec.hash(refreshToken), userAgent: client.userAgent, ip: client.ip,
+            oauth: oauth
         ) { signedIn, session, connection in
             try await tokenResponse(
                 user: signedIn, session: session, refreshToken: refreshToken, aal: "aal1", amr: [.init(method: method, timestamp: now)],
-                on: connection)
+                oauth: oauth, on: connection)
         }
     }
 
@@ -323,7 +332,7 @@ public struct AuthService: Sendable {
     /// in a transaction of its own.
     func tokenResponse(
         user: UserRecord, session: UUID, refreshToken: String, aal: String, amr: [AccessClaims.AuthenticationMethod],
-        on connection: PostgresConnection? = nil
+        oauth: AuthStore.OAuthGrant? = nil, on connection: PostgresConnection? = nil
     ) async throws -> TokenResponse {
         let now = Int(Date().timeIntervalSince1970)
         let lifetime = Int(settings.accessTokenLifetime.components.seconds)
@@ -331,7 +340,8 @@ public struct AuthService: Sendable {
             sub: user.id.uuidString.lowercased(), aud: user.aud, role: user.role, email: user.email, phone: "",
             exp: now + lifetime, iat: now, iss: tokens.issuer, session_id: session.uuidString.lowercased(),
             aal: aal, amr: amr, app_metadata: .object(user.appMetadata),
-            user_metadata: .object(user.userMetadata), is_anonymous: user.isAnonymous
+            user_metadata: .object(user.userMetadata), is_anonymous: user.isAnonymous,
+            client_id: oauth?.client.uuidString.lowercased(), scope: oauth?.scope
         )
         let accessToken: String
         if let function = settings.accessTokenHook {

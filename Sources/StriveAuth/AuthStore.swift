@@ -177,14 +177,15 @@ public struct AuthStore: Sendable {
     /// Starts a session and hands its user and id to `respond`, whose answer it returns; `respond` runs in
     /// the same transaction, so when it throws (a refusing access token hook) nothing was written.
     public func startSession<T: Sendable>(
-        user: UUID, refreshTokenHash: String, userAgent: String?, ip: String?,
+        user: UUID, refreshTokenHash: String, userAgent: String?, ip: String?, oauth: OAuthGrant? = nil,
         respond: (UserRecord, UUID, PostgresConnection) async throws -> T
     ) async throws -> T {
         try await service("/token") { connection in
             let session = try await connection.rows(
                 """
-                insert into auth.sessions (user_id, user_agent, ip)
-                values (\(user), \(userAgent), case when \(ip) ~ '^[0-9a-fA-F:.]+$' then \(ip)::inet end)
+                insert into auth.sessions (user_id, user_agent, ip, oauth_client_id, scopes)
+                values (\(user), \(userAgent), case when \(ip) ~ '^[0-9a-fA-F:.]+$' then \(ip)::inet end,
+                        \(oauth?.client), \(oauth?.scope))
                 returning id
                 """, logger: logger
             ).first?.decode(UUID.self)
@@ -202,9 +203,18 @@ public struct AuthStore: Sendable {
         }
     }
 
+    /// The OAuth client a session belongs to and the scopes it was granted.
+    public struct OAuthGrant: Sendable, Equatable {
+        public let client: UUID
+        public let scope: String
+    }
+
     public enum Rotation: Sendable {
         /// `token` is the successor to hand out (new, or the same one again within the reuse interval).
-        case rotated(user: UserRecord, session: UUID, aal: String)
+        case rotated(user: UserRecord, session: UUID, aal: String, oauth: OAuthGrant?)
+        /// The session belongs to another OAuth client than the one refreshing (or to none, or to one while
+        /// refreshed without it): nothing was rotated.
+        case wrongClient
         case notFound
         /// Presented again after its successor was handed out and the reuse interval passed: the session
         /// has been revoked.
@@ -214,19 +224,22 @@ public struct AuthStore: Sendable {
 
     /// Rotates `token` to `successor`. The token row is locked, so of concurrent refreshes one rotates
     /// and the others, waiting on the lock, find it rotated a moment ago and get the same successor.
-    public func rotate(tokenHash: String, successorHash: String, reuseInterval: Duration) async throws -> Rotation {
+    public func rotate(tokenHash: String, successorHash: String, reuseInterval: Duration, client: UUID? = nil) async throws -> Rotation {
         let reuseSeconds = Double(reuseInterval.components.seconds)
         return try await service("/token") { connection in
             let presented = try await connection.rows(
                 """
-                select t.revoked, t.session_id, t.user_id, s.aal from auth.refresh_tokens t
+                select t.revoked, t.session_id, t.user_id, s.aal, s.oauth_client_id, s.scopes from auth.refresh_tokens t
                 join auth.sessions s on s.id = t.session_id
                 where t.token_hash = \(tokenHash) and (s.not_after is null or s.not_after > now())
                 for update of t
                 """, logger: logger
             ).first
             guard let presented else { return .notFound }
-            let (revoked, session, userID, aal) = try presented.decode((Bool, UUID, UUID, String).self)
+            let (revoked, session, userID, aal, oauthClient, scopes) = try presented.decode(
+                (Bool, UUID, UUID, String, UUID?, String?).self)
+            guard oauthClient == client else { return .wrongClient }
+            let grant = oauthClient.map { OAuthGrant(client: $0, scope: scopes ?? "") }
 
             if revoked {
                 let successorIsFresh = try await connection.rows(
@@ -258,7 +271,7 @@ public struct AuthStore: Sendable {
             ).first
             guard let user else { return .notFound }
             if user.isBanned() { return .userBanned }
-            return .rotated(user: user, session: session, aal: aal)
+            return .rotated(user: user, session: session, aal: aal, oauth: grant)
         }
     }
 

@@ -137,6 +137,14 @@ public struct ConfigLoader: Sendable {
                 problems.add(.authAccessTokenHook, "must be pg-functions://<database>/<schema>/<function>", quoted(hook))
             }
         }
+        auth.oauthServerEnabled = boolean(.authOAuthServer, &problems) ?? false
+        if let path = value(.authOAuthAuthorizationPath) {
+            auth.oauthAuthorizationPath = path.hasPrefix("/") ? path : "/" + path
+            if path.contains(where: { $0.isWhitespace || $0 == "?" || $0 == "#" }) || path.contains("//") {
+                problems.add(
+                    .authOAuthAuthorizationPath, "must be a path such as /oauth/consent (no query, fragment or host)", quoted(path))
+            }
+        }
         auth.externalProviders = ExternalProvider.load(from: environment) { variable, rule, observed in
             problems.add(label: variable, rule, observed)
         }

@@ -55,6 +55,8 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authSecurePasswordChange = "STRIVE_AUTH_SECURE_PASSWORD_CHANGE"
     case authAccessTokenHook = "STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN"
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
+    case authOAuthServer = "STRIVE_AUTH_OAUTH_SERVER_ENABLED"
+    case authOAuthAuthorizationPath = "STRIVE_AUTH_OAUTH_SERVER_AUTHORIZATION_PATH"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
     case metricsToken = "STRIVE_METRICS_TOKEN"
     case backupSchedule = "STRIVE_BACKUP_SCHEDULE"
@@ -233,6 +235,19 @@ extension ConfigVariable {
             Setting(
                 .choice(["true", "false"], default: "true"),
                 "an email change needs a link or code from the current address as well as the new one (false: the new one alone)")
+        case .authOAuthServer:
+            Setting(
+                .choice(["true", "false"], default: "false"),
+                "Strive as an OAuth 2.1 / OpenID Connect provider: other applications sign their users in with Strive",
+                details: "`true` serves Supabase Auth's OAuth server under `/auth/v1`: `/oauth/authorize` (authorization code with "
+                    + "PKCE), the consent API `/oauth/authorizations/{id}` your site's consent page calls, `/oauth/token`, "
+                    + "`/oauth/userinfo`, the discovery documents and `/user/oauth/grants`, for the clients registered through "
+                    + "`/admin/oauth/clients`. ID tokens (scope `openid`) need an asymmetric signing key (`strive keys rotate`). "
+                    + "`false`: those routes answer 404 `feature_disabled`.")
+        case .authOAuthAuthorizationPath:
+            Setting(
+                .text, default: "/oauth/consent",
+                "the path on STRIVE_SITE_URL of your consent page; /oauth/authorize sends users there with ?authorization_id=")
         case .authRateLimitAnonymous:
             Setting(
                 .integer(range: 1...100_000, unit: "sign-ins", default: 30),

@@ -234,6 +234,10 @@ public struct AuthSettings: Sendable, Equatable {
     public var securePasswordChange: Bool = true
     /// The function that customizes access tokens (`STRIVE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN`).
     public var accessTokenHook: HookFunction?
+    /// Strive signs users in to other applications as an OAuth 2.1 server (`STRIVE_AUTH_OAUTH_SERVER_ENABLED`).
+    public var oauthServerEnabled = false
+    /// The consent page's path on the site (`STRIVE_AUTH_OAUTH_SERVER_AUTHORIZATION_PATH`).
+    public var oauthAuthorizationPath = "/oauth/consent"
     /// The external sign-in providers (`STRIVE_AUTH_EXTERNAL_<NAME>_*`), sorted by name.
     public var externalProviders: [ExternalProvider] = []
 

@@ -21,6 +21,9 @@ public struct AccessClaims: JWTPayload, Equatable {
     public var app_metadata: JSONValue?
     public var user_metadata: JSONValue?
     public var is_anonymous: Bool?
+    /// The OAuth client holding the session, and the scopes it was granted (Strive as an OAuth server).
+    public var client_id: String?
+    public var scope: String?
 
     public struct AuthenticationMethod: Codable, Sendable, Equatable {
         public var method: String
@@ -36,7 +39,7 @@ public struct AccessClaims: JWTPayload, Equatable {
         sub: String? = nil, aud: String? = nil, role: String, email: String? = nil, phone: String? = nil, exp: Int?,
         iat: Int? = nil, iss: String? = nil, session_id: String? = nil, aal: String? = nil,
         amr: [AuthenticationMethod]? = nil, app_metadata: JSONValue? = nil, user_metadata: JSONValue? = nil,
-        is_anonymous: Bool? = nil
+        is_anonymous: Bool? = nil, client_id: String? = nil, scope: String? = nil
     ) {
         self.sub = sub
         self.aud = aud
@@ -52,6 +55,8 @@ public struct AccessClaims: JWTPayload, Equatable {
         self.app_metadata = app_metadata
         self.user_metadata = user_metadata
         self.is_anonymous = is_anonymous
+        self.client_id = client_id
+        self.scope = scope
     }
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {
@@ -134,6 +139,18 @@ public struct TokenService: Sendable {
     /// Signs claims an access token hook returned: any JSON object (the hook kept the required claims).
     public func sign(payload: [String: JSONValue]) async throws -> String {
         try await signed(FreeformClaims(claims: payload))
+    }
+
+    /// Signed with the current asymmetric key, which anyone can check against the JWKS; nil when there is
+    /// none (HS256 only): an ID token for another application must not need the project's secret.
+    public func signWithPublishedKey(payload: [String: JSONValue]) async throws -> String? {
+        guard let (collection, kid) = try await ring?.signer() else { return nil }
+        return try await collection.sign(FreeformClaims(claims: payload), kid: kid)
+    }
+
+    /// Whether there is a current asymmetric key to sign ID tokens with.
+    public func canSignWithPublishedKey() async throws -> Bool {
+        try await ring?.signer() != nil
     }
 
     /// With the current asymmetric key and its `kid` when there is one, else HS256 with the secret.
