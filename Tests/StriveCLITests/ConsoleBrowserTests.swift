@@ -50,7 +50,12 @@ struct ConsoleBrowserTests {
         // Find a row with a filter.
         timings["tables"] = try await browser.timedNavigation(
             to: "#/tables?table=users&column=email&op=eq&value=\(member)", until: "#row-count")
-        #expect(try await browser.waitFor { try await browser.text(of: "#row-count").hasPrefix("1 rows") })
+        let counted = try await browser.waitFor { try await browser.text(of: "#row-count").hasPrefix("1 rows") }
+        if !counted {
+            let shown = (try? await browser.text(of: "#row-count")) ?? "(none)"
+            let page = (try? await browser.text(of: "main")) ?? "(none)"
+            Issue.record("the filtered table did not count 1 row: row count \(shown); page: \(page.prefix(2000))")
+        }
         // The count and the rows render separately: under load the table can come a moment later.
         #expect(try await browser.waitFor { try await browser.text(of: "main table:last-of-type tbody").contains(member) })
         try await browser.screenshot(to: shots + "/tables.png")
