@@ -77,6 +77,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         registerOAuthClients(in: scopes)
         registerExternalSignIn(in: scopes)
         registerOAuthServer(in: scopes)
+        registerSingleSignOn(in: scopes)
     }
 
     // MARK: Handlers

@@ -16,8 +16,6 @@ extension AuthRoutes {
         scopes.administrators.post("invite") { request, context in try await invite(request, context) }
         scopes.administrators.post("admin/generate_link") { request, context in try await generateLink(request, context) }
         scopes.users.get("reauthenticate") { request, context in try await reauthenticate(request, context) }
-        // Single sign-on over SAML is not offered: GoTrue's answer when it is switched off.
-        scopes.keyed.post("sso") { _, _ -> Response in throw AuthError.samlDisabled }
     }
 
     func reauthenticate(_ request: Request, _ context: Context) async throws -> Response {

@@ -305,6 +305,49 @@ struct ExternalSignInTests {
         }
     }
 
+    @Test func aDomainsSingleSignOnProviderStartsItsFlow() async throws {
+        try await withProviders { auth, providers, _ in
+            func admin(_ method: HTTPRequest.Method, _ path: String, _ json: String? = nil) async throws -> AuthClient.Reply {
+                try await auth.send(method, path, json: json, apikey: auth.serviceKey, bearer: auth.serviceKey)
+            }
+            let before = try await auth.send(.post, "/sso", json: #"{"domain":"corp.example"}"#, apikey: auth.anonKey)
+            #expect(
+                before.status == .notFound && before.errorCode == "saml_provider_disabled", "no SSO provider yet: as GoTrue without SSO")
+
+            let created = try await admin(.post, "/admin/sso/providers", #"{"type":"oidc","provider":"acme","domains":["Corp.Example"]}"#)
+            #expect(created.status == .created, "\(created.text)")
+            let id = try #require(created.object["id"] as? String)
+            #expect((created.object["domains"] as? [[String: Any]])?.first?["domain"] as? String == "corp.example")
+            let saml = try await admin(
+                .post, "/admin/sso/providers", #"{"type":"saml","metadata_url":"https://idp.example/m","domains":["a.example"]}"#)
+            #expect(saml.status == .notFound && saml.errorCode == "saml_provider_disabled")
+            let unknown = try await admin(.post, "/admin/sso/providers", #"{"type":"oidc","provider":"nobody","domains":["b.example"]}"#)
+            #expect(unknown.status == .badRequest)
+            let taken = try await admin(.post, "/admin/sso/providers", #"{"type":"oidc","provider":"github","domains":["corp.example"]}"#)
+            #expect(taken.status == .badRequest && (taken.object["msg"] as? String)?.contains("already assigned") == true)
+
+            let subject = "heidi-\(UUID().uuidString)"
+            try await providers.setOIDCUser(subject, claims: ["email": uniqueEmail("heidi"), "email_verified": true])
+            for selector in [#""domain":"corp.example""#, #""provider_id":"\#(id)""#] {
+                let started = try await auth.send(
+                    .post, "/sso", json: #"{\#(selector),"redirect_to":"\#(Self.app)","skip_http_redirect":true}"#, apikey: auth.anonKey)
+                let url = try #require(started.object["url"] as? String, "\(started.text)")
+                #expect(url.hasPrefix(providers.oidcIssuer))
+                let trip = try await finish(auth, providerURL: url, consent: [("sub", subject)])
+                #expect(trip.landing.hasPrefix(Self.app + "#access_token="), "\(trip.landing)")
+            }
+            let elsewhere = try await auth.send(.post, "/sso", json: #"{"domain":"other.example"}"#, apikey: auth.anonKey)
+            #expect(elsewhere.status == .notFound && elsewhere.errorCode == "sso_provider_not_found")
+            let both = try await auth.send(.post, "/sso", json: #"{"domain":"corp.example","provider_id":"\#(id)"}"#, apikey: auth.anonKey)
+            #expect(both.status == .badRequest)
+
+            let listed = try await admin(.get, "/admin/sso/providers")
+            #expect((listed.object["items"] as? [Any])?.count == 1, "\(listed.text)")
+            #expect(try await admin(.delete, "/admin/sso/providers/\(id)").status == .ok)
+            #expect(try await admin(.get, "/admin/sso/providers/\(id)").errorCode == "sso_provider_not_found")
+        }
+    }
+
     static func withHeader(_ token: String, kid: String) -> String {
         var parts = token.split(separator: ".").map(String.init)
         let header = #"{"alg":"RS256","kid":"\#(kid)","typ":"JWT"}"#
