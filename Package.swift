@@ -86,6 +86,14 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
+        // WebAuthn's relying-party checks (passkeys, security-key MFA): CBOR, COSE keys, both ceremonies. No I/O.
+        .target(
+            name: "StriveWebAuthn",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Configuration, API keys, shared error vocabulary. No network or database I/O.
         .target(
             name: "StriveCore",
@@ -135,6 +143,7 @@ let package = Package(
             name: "StriveAuth",
             dependencies: [
                 "StriveCore",
+                "StriveWebAuthn",
                 "StriveMetrics",
                 "StriveDatabase",
                 "StriveIdentity",

@@ -77,6 +77,7 @@ struct ConsoleBrowserTests {
 
         // Ban a user.
         timings["users"] = try await browser.timedNavigation(to: "#/users?search=\(member)", until: "main table")
+        #expect(try await browser.text(of: "main table tbody").contains("email"), "the user page lists how each user signs in")
         try await browser.click("main table button")
         #expect(try await browser.waitFor { try await browser.text(of: "main table tbody").contains("banned") })
         try await browser.screenshot(to: shots + "/users.png")

@@ -243,6 +243,7 @@ enum ConsoleAssets {
             { label: "Created", value: (u) => new Date(u.created_at).toLocaleString() },
             { label: "Last sign-in", value: (u) => (u.last_sign_in_at ? new Date(u.last_sign_in_at).toLocaleString() : "never") },
             { label: "Status", value: (u) => (banned(u) ? "banned" : u.email_confirmed_at ? "active" : "unconfirmed") },
+            { label: "Signs in with", value: (u) => (u.identities || []).map((i) => i.provider + (i.provider !== "email" && i.identity_data?.email ? ` (${i.identity_data.email})` : "")).join(", ") || "none" },
             { label: "Actions", value: (u) => el("span", {},
                 el("button", { type: "button", onclick: () => act(() => api("PUT", `/auth/v1/admin/users/${u.id}`, { body: { ban_duration: banned(u) ? "none" : "876000h" } })) },
                   banned(u) ? `Unban ${u.email}` : `Ban ${u.email}`), " ",
