@@ -78,6 +78,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         registerExternalSignIn(in: scopes)
         registerOAuthServer(in: scopes)
         registerSingleSignOn(in: scopes)
+        registerPasskeys(in: scopes)
     }
 
     // MARK: Handlers
@@ -299,6 +300,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         var phone_autoconfirm: Bool
         var sms_provider: String
         var saml_enabled: Bool
+        var passkeys_enabled: Bool
     }
 
     func settings(_ request: Request, _ context: Context) async throws -> Response {
@@ -309,7 +311,7 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
         return try json(
             SettingsJSON(
                 external: external, disable_signup: false, mailer_autoconfirm: service.settings.autoconfirm, phone_autoconfirm: false,
-                sms_provider: "", saml_enabled: false))
+                sms_provider: "", saml_enabled: false, passkeys_enabled: service.settings.passkeysEnabled))
     }
 
     // MARK: Helpers

@@ -145,6 +145,22 @@ public struct ConfigLoader: Sendable {
                     .authOAuthAuthorizationPath, "must be a path such as /oauth/consent (no query, fragment or host)", quoted(path))
             }
         }
+        auth.passkeysEnabled = boolean(.authPasskeys, &problems) ?? false
+        let site = URLComponents(string: auth.siteURL)
+        auth.webauthnRPID = value(.webauthnRPID) ?? site?.host ?? "localhost"
+        if auth.webauthnRPID.isEmpty || auth.webauthnRPID.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) {
+            problems.add(.webauthnRPID, "must be a domain such as example.com (no scheme, port or path)", quoted(auth.webauthnRPID))
+        }
+        auth.webauthnRPName = value(.webauthnRPName) ?? ConfigVariable.webauthnRPName.setting.defaultText
+        if let origins = value(.webauthnRPOrigins) {
+            auth.webauthnOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for origin in auth.webauthnOrigins
+            where !Self.isAbsoluteWebURL(origin) || URLComponents(string: origin).map({ !$0.path.isEmpty || $0.query != nil }) ?? true {
+                problems.add(.webauthnRPOrigins, "must be comma-separated origins such as https://app.example.com", quoted(origin))
+            }
+        } else if let site, let scheme = site.scheme, let host = site.host {
+            auth.webauthnOrigins = ["\(scheme)://\(host)" + (site.port.map { ":\($0)" } ?? "")]
+        }
         auth.externalProviders = ExternalProvider.load(from: environment) { variable, rule, observed in
             problems.add(label: variable, rule, observed)
         }

@@ -57,6 +57,10 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authRateLimitAnonymous = "STRIVE_AUTH_RATE_LIMIT_ANONYMOUS"
     case authOAuthServer = "STRIVE_AUTH_OAUTH_SERVER_ENABLED"
     case authOAuthAuthorizationPath = "STRIVE_AUTH_OAUTH_SERVER_AUTHORIZATION_PATH"
+    case authPasskeys = "STRIVE_AUTH_PASSKEYS_ENABLED"
+    case webauthnRPID = "STRIVE_AUTH_WEBAUTHN_RP_ID"
+    case webauthnRPName = "STRIVE_AUTH_WEBAUTHN_RP_NAME"
+    case webauthnRPOrigins = "STRIVE_AUTH_WEBAUTHN_RP_ORIGINS"
     case trustedProxies = "STRIVE_TRUSTED_PROXIES"
     case metricsToken = "STRIVE_METRICS_TOKEN"
     case backupSchedule = "STRIVE_BACKUP_SCHEDULE"
@@ -248,6 +252,24 @@ extension ConfigVariable {
             Setting(
                 .text, default: "/oauth/consent",
                 "the path on STRIVE_SITE_URL of your consent page; /oauth/authorize sends users there with ?authorization_id=")
+        case .authPasskeys:
+            Setting(
+                .choice(["true", "false"], default: "false"),
+                "sign-in with passkeys (WebAuthn credentials as a first factor, GoTrue's /passkeys API)",
+                details: "`true` serves GoTrue's `/passkeys` API: a signed-in user registers passkeys (at most 10), anyone signs in "
+                    + "with one (`/passkeys/authentication/options` then `/verify`, amr `passkey`). Credentials are checked as the "
+                    + "WebAuthn specification says (origin, RP id, challenge, signature, counter; ES256, RS256, EdDSA) against the "
+                    + "`STRIVE_AUTH_WEBAUTHN_RP_*` settings. `false`: 404 `passkey_disabled`.")
+        case .webauthnRPID:
+            Setting(
+                .text, described: "the host of STRIVE_SITE_URL",
+                "the WebAuthn relying party id: your site's domain, which passkeys are bound to")
+        case .webauthnRPName:
+            Setting(.text, default: "Strive", "the relying party name authenticators show")
+        case .webauthnRPOrigins:
+            Setting(
+                .text, described: "the origin of STRIVE_SITE_URL",
+                "origins (comma-separated) whose pages may register and use passkeys, e.g. https://app.example.com")
         case .authRateLimitAnonymous:
             Setting(
                 .integer(range: 1...100_000, unit: "sign-ins", default: 30),

@@ -238,6 +238,12 @@ public struct AuthSettings: Sendable, Equatable {
     public var oauthServerEnabled = false
     /// The consent page's path on the site (`STRIVE_AUTH_OAUTH_SERVER_AUTHORIZATION_PATH`).
     public var oauthAuthorizationPath = "/oauth/consent"
+    /// Passkeys as a first factor (`STRIVE_AUTH_PASSKEYS_ENABLED`).
+    public var passkeysEnabled = false
+    /// The WebAuthn relying party: id (a domain), name, and the origins allowed to use it.
+    public var webauthnRPID = "localhost"
+    public var webauthnRPName = "Strive"
+    public var webauthnOrigins = ["http://localhost:3000"]
     /// The external sign-in providers (`STRIVE_AUTH_EXTERNAL_<NAME>_*`), sorted by name.
     public var externalProviders: [ExternalProvider] = []
 
