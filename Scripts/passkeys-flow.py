@@ -180,5 +180,46 @@ def main():
     assert len(expect(http.get("passkeys", headers=user), 200)) == 2
     print("ok passkeys listed, renamed and deleted", flush=True)
 
+    # A security key as the second factor: enrolled, registered by its first challenge, then signing.
+    email = f"mfa-{uuid.uuid4().hex[:8]}@example.com"
+    password = "a long enough password"
+    first = expect(http.post("signup", json={"email": email, "password": password}), 200)
+    bearer = {"Authorization": f"Bearer {first['access_token']}"}
+    factor = expect(http.post("factors", json={"factor_type": "webauthn", "friendly_name": "Key"}, headers=bearer), 200)
+    assert factor["type"] == "webauthn", factor
+    # supabase-js still sends rpId and rpOrigins; the project's relying party decides.
+    hints = {"webauthn": {"rpId": "evil.example", "rpOrigins": ["https://evil.example"]}}
+    challenge = expect(http.post(f"factors/{factor['id']}/challenge", json=hints, headers=bearer), 200)
+    assert challenge["webauthn"]["type"] == "create", challenge
+    key = Authenticator("ES256")
+    created = key.create(challenge["webauthn"]["credential_options"]["publicKey"])
+    raised = expect(http.post(f"factors/{factor['id']}/verify", headers=bearer, json={
+        "challenge_id": challenge["id"], "webauthn": {"type": "create", "credential_response": created, **hints["webauthn"]}}), 200)
+    claims = json.loads(unb64(raised["access_token"].split(".")[1]))
+    assert claims["aal"] == "aal2" and claims["amr"][0]["method"] == "mfa/webauthn", claims
+    print("ok webauthn factor registered at aal2", flush=True)
+
+    again = expect(http.post("token?grant_type=password", json={"email": email, "password": password}), 200)
+    bearer = {"Authorization": f"Bearer {again['access_token']}"}
+    challenge = expect(http.post(f"factors/{factor['id']}/challenge", json={}, headers=bearer), 200)
+    assert challenge["webauthn"]["type"] == "request", challenge
+    options = challenge["webauthn"]["credential_options"]["publicKey"]
+    assert options["allowCredentials"][0]["id"] == b64(key.credential_id), options
+    signed = key.get(options)
+    body = {"challenge_id": challenge["id"], "webauthn": {"type": "request", "credential_response": signed}}
+    raised = expect(http.post(f"factors/{factor['id']}/verify", headers=bearer, json=body), 200)
+    assert json.loads(unb64(raised["access_token"].split(".")[1]))["aal"] == "aal2"
+    expect(http.post(f"factors/{factor['id']}/verify", headers=bearer, json=body), 422, "mfa_challenge_expired")
+    challenge = expect(http.post(f"factors/{factor['id']}/challenge", json={}, headers=bearer), 200)
+    stranger = Authenticator("ES256")
+    stranger.credential_id, stranger.user_handle = key.credential_id, key.user_handle
+    expect(http.post(f"factors/{factor['id']}/verify", headers=bearer, json={
+        "challenge_id": challenge["id"],
+        "webauthn": {"type": "request", "credential_response": stranger.get(challenge["webauthn"]["credential_options"]["publicKey"])}}),
+        422, "mfa_verification_failed")
+    factors = expect(http.get("user", headers=bearer), 200)["factors"]
+    assert [(f["factor_type"], f["status"]) for f in factors] == [("webauthn", "verified")], factors
+    print("ok webauthn factor signs at aal2 and refuses another key", flush=True)
+
 
 main()

@@ -184,13 +184,17 @@ extension AuthStore {
         )
     }
 
-    func createChallenge(user: UUID, factor: UUID, ip: String?) async throws -> (id: UUID, createdAt: Date)? {
+    /// A challenge of the user's `factor`; with `webAuthn`, a WebAuthn factor's random bytes and ceremony.
+    func createChallenge(user: UUID, factor: UUID, ip: String?, webAuthn: (bytes: [UInt8], type: String)? = nil) async throws
+        -> (id: UUID, createdAt: Date)?
+    {
         try await database.withServiceRoleTransaction(method: "AUTH", path: "/factors", logger: logger) { connection in
             guard
                 let row = try await connection.rows(
                     """
-                    insert into auth.mfa_challenges (factor_id, ip)
-                    select f.id, case when \(ip) ~ '^[0-9a-fA-F:.]+$' then \(ip)::inet end from auth.mfa_factors f
+                    insert into auth.mfa_challenges (factor_id, ip, web_authn_challenge, web_authn_type)
+                    select f.id, case when \(ip) ~ '^[0-9a-fA-F:.]+$' then \(ip)::inet end,
+                           \(webAuthn.map { ByteBuffer(bytes: $0.bytes) }), \(webAuthn?.type) from auth.mfa_factors f
                     where f.id = \(factor) and f.user_id = \(user)
                     returning id, created_at
                     """, logger: logger
@@ -218,7 +222,7 @@ extension AuthStore {
         try await database.withServiceRoleTransaction(method: "AUTH", path: "/factors", logger: logger) { connection in
             guard
                 let factorRow = try await connection.rows(
-                    "select secret, last_step from auth.mfa_factors where id = \(factor) and user_id = \(user) for update",
+                    "select secret, last_step from auth.mfa_factors where id = \(factor) and user_id = \(user) and factor_type = 'totp' for update",
                     logger: logger
                 ).first
             else { return .factorNotFound }

@@ -223,10 +223,6 @@ extension AuthRoutes {
         return id
     }
 
-    var relyingParty: RelyingParty {
-        RelyingParty(id: service.settings.webauthnRPID, name: service.settings.webauthnRPName, origins: service.settings.webauthnOrigins)
-    }
-
     /// The signed-in, non-anonymous user managing their passkeys; with a verified MFA factor, only from an
     /// aal2 session (a stolen first factor must not add a way in).
     func passkeyManager(_ context: Context, _ store: PasskeyStore) async throws -> UserRecord {
@@ -261,7 +257,7 @@ extension AuthRoutes {
         let display = user.userMetadata["name"]?.stringValue ?? name
         let options: [String: JSONValue] = [
             "challenge": Self.b64(challenge),
-            "rp": ["name": .string(relyingParty.name), "id": .string(relyingParty.id)],
+            "rp": ["name": .string(service.relyingParty.name), "id": .string(service.relyingParty.id)],
             // GoTrue's user handle: the user's id as text, so a sign-in's userHandle names the user.
             "user": ["name": .string(name), "displayName": .string(display), "id": Self.b64(Array(user.id.uuidString.lowercased().utf8))],
             "pubKeyCredParams": Self.algorithms, "timeout": 300_000, "attestation": "none",
@@ -278,7 +274,7 @@ extension AuthRoutes {
     func authenticationOptions(_ store: PasskeyStore) async throws -> Response {
         let (id, challenge, expires) = try await store.newChallenge(user: nil, type: "authentication")
         let options: [String: JSONValue] = [
-            "challenge": Self.b64(challenge), "timeout": 300_000, "rpId": .string(relyingParty.id), "userVerification": "preferred",
+            "challenge": Self.b64(challenge), "timeout": 300_000, "rpId": .string(service.relyingParty.id), "userVerification": "preferred",
         ]
         return try json(
             JSONValue.object([
@@ -343,7 +339,7 @@ extension AuthRoutes {
         guard fresh else { throw Self.challengeExpired }
         let registered: RelyingParty.Registered
         do {
-            registered = try relyingParty.register(
+            registered = try service.relyingParty.register(
                 clientDataJSON: try Self.bytes(credential.response.clientDataJSON, "clientDataJSON"),
                 attestationObject: try Self.bytes(credential.response.attestationObject, "attestationObject"), challenge: challenge,
                 requireUserVerification: false)
@@ -382,7 +378,7 @@ extension AuthRoutes {
         }
         let count: UInt32
         do {
-            count = try relyingParty.authenticate(
+            count = try service.relyingParty.authenticate(
                 clientDataJSON: try Self.bytes(credential.response.clientDataJSON, "clientDataJSON"),
                 authenticatorData: try Self.bytes(credential.response.authenticatorData, "authenticatorData"),
                 signature: try Self.bytes(credential.response.signature, "signature"), challenge: challenge,

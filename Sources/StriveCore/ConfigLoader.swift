@@ -146,6 +146,7 @@ public struct ConfigLoader: Sendable {
             }
         }
         auth.passkeysEnabled = boolean(.authPasskeys, &problems) ?? false
+        auth.mfaWebAuthnEnabled = boolean(.authMFAWebAuthn, &problems) ?? false
         let site = URLComponents(string: auth.siteURL)
         auth.webauthnRPID = value(.webauthnRPID) ?? site?.host ?? "localhost"
         if auth.webauthnRPID.isEmpty || auth.webauthnRPID.contains(where: { $0.isWhitespace || $0 == "/" || $0 == ":" }) {

@@ -58,6 +58,7 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case authOAuthServer = "STRIVE_AUTH_OAUTH_SERVER_ENABLED"
     case authOAuthAuthorizationPath = "STRIVE_AUTH_OAUTH_SERVER_AUTHORIZATION_PATH"
     case authPasskeys = "STRIVE_AUTH_PASSKEYS_ENABLED"
+    case authMFAWebAuthn = "STRIVE_AUTH_MFA_WEBAUTHN_ENABLED"
     case webauthnRPID = "STRIVE_AUTH_WEBAUTHN_RP_ID"
     case webauthnRPName = "STRIVE_AUTH_WEBAUTHN_RP_NAME"
     case webauthnRPOrigins = "STRIVE_AUTH_WEBAUTHN_RP_ORIGINS"
@@ -260,6 +261,13 @@ extension ConfigVariable {
                     + "with one (`/passkeys/authentication/options` then `/verify`, amr `passkey`). Credentials are checked as the "
                     + "WebAuthn specification says (origin, RP id, challenge, signature, counter; ES256, RS256, EdDSA) against the "
                     + "`STRIVE_AUTH_WEBAUTHN_RP_*` settings. `false`: 404 `passkey_disabled`.")
+        case .authMFAWebAuthn:
+            Setting(
+                .choice(["true", "false"], default: "false"),
+                "WebAuthn factors for MFA (security keys, platform authenticators): factor_type webauthn raises a session to aal2",
+                details: "`true` lets users enroll `factor_type: \"webauthn\"` factors (`POST /factors`), whose challenge asks the "
+                    + "authenticator to create a credential, then to sign; a verified answer raises the session to aal2 (amr "
+                    + "`mfa/webauthn`). The relying party is `STRIVE_AUTH_WEBAUTHN_RP_*`. `false`: 422 `mfa_webauthn_enroll_not_enabled`.")
         case .webauthnRPID:
             Setting(
                 .text, described: "the host of STRIVE_SITE_URL",

@@ -240,6 +240,8 @@ public struct AuthSettings: Sendable, Equatable {
     public var oauthAuthorizationPath = "/oauth/consent"
     /// Passkeys as a first factor (`STRIVE_AUTH_PASSKEYS_ENABLED`).
     public var passkeysEnabled = false
+    /// WebAuthn factors for MFA (`STRIVE_AUTH_MFA_WEBAUTHN_ENABLED`).
+    public var mfaWebAuthnEnabled = false
     /// The WebAuthn relying party: id (a domain), name, and the origins allowed to use it.
     public var webauthnRPID = "localhost"
     public var webauthnRPName = "Strive"
