@@ -79,6 +79,46 @@ public enum AuthOpenAPI {
                     body: body(["email": email, "password": password, "refresh_token": .object(["type": "string"])]),
                     responses: ok(session))
             ]),
+            "/authorize": .object([
+                "get": Doc.operation(
+                    "Start signing in with an external provider (302 to it)", tag: "auth", errors: .auth,
+                    parameters: [
+                        Doc.parameter(
+                            "provider", "A configured provider (github, google, keycloak, …)", required: true,
+                            schema: .object(["type": "string", "maxLength": 40])),
+                        Doc.parameter(
+                            "redirect_to", "Where the callback sends the browser (the allow-list decides)",
+                            schema: .object(["type": "string"])),
+                        Doc.parameter("scopes", "Scopes beyond the provider's own, space-separated", schema: .object(["type": "string"])),
+                    ],
+                    responses: ["302": .object(["description": "To the provider's sign-in page"])])
+            ]),
+            "/sso": .object([
+                "post": Doc.operation(
+                    "Start single sign-on for an email domain or SSO provider", tag: "auth", secured: true, errors: .auth,
+                    body: body([
+                        "domain": .object(["type": "string", "maxLength": 253]),
+                        "provider_id": .object(["type": "string", "format": "uuid"]), "redirect_to": .object(["type": "string"]),
+                        "skip_http_redirect": .object(["type": "boolean"]),
+                    ]),
+                    responses: [
+                        "200": Doc.jsonResponse(.object(["type": "object", "required": ["url"]])),
+                        "303": .object(["description": "To the provider"]),
+                    ])
+            ]),
+            "/passkeys/authentication/options": .object([
+                "post": Doc.operation(
+                    "Begin signing in with a passkey", tag: "auth", secured: true, errors: .auth, body: body([:]), bodyRequired: false,
+                    responses: ok(.object(["type": "object", "required": ["challenge_id", "options", "expires_at"]])))
+            ]),
+            "/passkeys/authentication/verify": .object([
+                "post": Doc.operation(
+                    "Sign in with a passkey's assertion", tag: "auth", secured: true, errors: .auth,
+                    body: body(
+                        ["challenge_id": .object(["type": "string", "format": "uuid"]), "credential": .object(["type": "object"])],
+                        required: ["challenge_id", "credential"]),
+                    responses: ok(session))
+            ]),
             "/user": .object([
                 "get": Doc.operation("The signed-in user", tag: "auth", secured: true, errors: .auth, responses: ok(user)),
                 "put": Doc.operation(

@@ -412,6 +412,7 @@ extension AuthService {
     public func signInWithIDToken(provider name: String, idToken: String, nonce: String?, client: Client) async throws
         -> TokenResponse
     {
+        try await limit(.signIn, client: client)
         let provider: ExternalProvider
         do {
             provider = try external.provider(name)

@@ -21,6 +21,8 @@ extension AuthRoutes {
         guard let provider = parameters["provider"], !provider.isEmpty else {
             throw AuthError.validation("Unsupported provider: missing provider")
         }
+        // Each start writes a pending flow: counted with sign-ins, so nobody fills the table.
+        try await service.limit(.signIn, client: client(request, context))
         let location = try await service.startExternalSignIn(
             provider: provider, redirectTo: parameters["redirect_to"], scopes: parameters["scopes"],
             pkce: try Self.pkce(challenge: parameters["code_challenge"], method: parameters["code_challenge_method"]))
@@ -53,6 +55,7 @@ extension AuthRoutes {
         guard let provider = parameters["provider"], !provider.isEmpty else {
             throw AuthError.validation("Unsupported provider: missing provider")
         }
+        try await service.limit(.signIn, client: client(request, context))
         let location = try await service.startExternalSignIn(
             provider: provider, redirectTo: parameters["redirect_to"], scopes: parameters["scopes"],
             pkce: try Self.pkce(challenge: parameters["code_challenge"], method: parameters["code_challenge_method"]), linking: user.id)
