@@ -5,9 +5,11 @@ redirect as a browser would. Run by Tests/StriveCLITests/SupabasePyExternalSignI
 
     supabase-py-external-sign-in.py URL ANON_KEY OIDC_ISSUER GITHUB_BASE
 
-Prints one line per step ("ok <step>", "timing <milliseconds>"); any failure raises and exits non-zero.
+Prints one line per step ("ok <step>", "timing <milliseconds>": TIMING_ROUNDS callbacks, default 30); any
+failure raises and exits non-zero.
 """
 import hashlib
+import os
 import sys
 import time
 import urllib.parse
@@ -108,7 +110,7 @@ def main():
 
     # Callback to redirect, timed over repeated implicit sign-ins of one user.
     timings = []
-    for _ in range(30):
+    for _ in range(int(os.environ.get("TIMING_ROUNDS", "30"))):
         landing, elapsed = travel(client().auth.sign_in_with_oauth({"provider": "keycloak", "options": {"redirect_to": APP}}).url,
                                   {"sub": subject})
         assert "access_token=" in landing, landing

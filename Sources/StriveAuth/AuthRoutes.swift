@@ -150,6 +150,9 @@ public struct AuthRoutes<Context: AuthRequestContext>: Sendable {
             return try json(
                 try await service.signInWithIDToken(
                     provider: provider, idToken: idToken, nonce: body.nonce, client: client(request, context)))
+        case "web3":
+            // Sign-in with Ethereum or Solana wallets is not offered: GoTrue's answer when it is off.
+            throw AuthError(status: .unprocessableContent, code: "web3_provider_disabled", message: "Web3 provider is disabled")
         case let other:
             throw AuthError(
                 status: .badRequest, code: "unsupported_grant_type",

@@ -171,6 +171,8 @@ struct AuthFlowTests {
             let grant = try await auth.send(.post, "/token?grant_type=magic", json: "{}", apikey: auth.anonKey)
             #expect(grant.status == .badRequest)
             #expect(grant.errorCode == "unsupported_grant_type")
+            let web3 = try await auth.send(.post, "/token?grant_type=web3", json: #"{"chain":"ethereum"}"#, apikey: auth.anonKey)
+            #expect(web3.status == .unprocessableContent && web3.errorCode == "web3_provider_disabled", "not 404: GoTrue's own answer")
 
             let noBearer = try await auth.send(.get, "/user", apikey: auth.anonKey)
             #expect(noBearer.status == .unauthorized)
