@@ -241,12 +241,18 @@ extension AuthStore {
             try await connection.run(
                 "update auth.mfa_factors set status = 'verified', last_step = \(step), updated_at = now() where id = \(factor)",
                 logger: logger)
-            try await connection.run("update auth.sessions set aal = 'aal2', updated_at = now() where id = \(session)", logger: logger)
-            try await connection.run(
-                "insert into auth.refresh_tokens (token_hash, user_id, session_id) values (\(refreshTokenHash), \(user), \(session))",
-                logger: logger)
+            try await raiseToAAL2(session: session, user: user, refreshTokenHash: refreshTokenHash, on: connection)
             return .verified
         }
+    }
+
+    /// A verified second factor's effect, whichever kind: the session becomes aal2 and gets the refresh
+    /// token of the answer's new tokens.
+    func raiseToAAL2(session: UUID, user: UUID, refreshTokenHash: String, on connection: PostgresConnection) async throws {
+        try await connection.run("update auth.sessions set aal = 'aal2', updated_at = now() where id = \(session)", logger: logger)
+        try await connection.run(
+            "insert into auth.refresh_tokens (token_hash, user_id, session_id) values (\(refreshTokenHash), \(user), \(session))",
+            logger: logger)
     }
 
     enum Deletion: Sendable {

@@ -248,10 +248,7 @@ extension AuthStore {
                     "update auth.mfa_factors set web_authn_sign_count = \(Int64(signCount)), updated_at = now() where id = \(factor)",
                     logger: logger)
             }
-            try await connection.run("update auth.sessions set aal = 'aal2', updated_at = now() where id = \(session)", logger: logger)
-            try await connection.run(
-                "insert into auth.refresh_tokens (token_hash, user_id, session_id) values (\(refreshTokenHash), \(user), \(session))",
-                logger: logger)
+            try await raiseToAAL2(session: session, user: user, refreshTokenHash: refreshTokenHash, on: connection)
             return .verified
         }
     }

@@ -66,19 +66,6 @@ public enum ProviderField: String, CaseIterable, Sendable {
                 "GitHub's shape: the endpoint listing the user's addresses with primary and verified")
         }
     }
-
-    /// The README's rows for the provider settings.
-    public static func markdownRows() -> [String] {
-        allCases.map { field in
-            let setting = field.setting
-            var meaning = setting.details
-            if case .choice(let choices, _) = setting.kind, setting.details == setting.summary {
-                meaning += ": " + choices.map { "`\($0)`" }.joined(separator: " ")
-            }
-            let defaultText = setting.defaultIsLiteral ? "`\(setting.defaultText)`" : setting.defaultText
-            return "| `\(prefix)<NAME>_\(field.rawValue)` | \(defaultText) | \(meaning) |"
-        }
-    }
 }
 
 /// An external identity provider users sign in with, as configured.

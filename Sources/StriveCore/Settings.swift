@@ -125,6 +125,20 @@ public struct Setting: Sendable {
         self.details = details ?? summary
     }
 
+    /// This setting's row of the README's table.
+    func markdownRow(name: String) -> String {
+        var meaning = details
+        if case .integer(let range, let unit, _) = kind, unit != "port" {
+            meaning += " (\(range.lowerBound)–\(range.upperBound) \(unit))"
+        }
+        if case .choice(let choices, _) = kind, details == summary {
+            meaning += ": " + choices.map { "`\($0)`" }.joined(separator: " ")
+        }
+        let flagText = flag.map { " (`\($0)`)" } ?? ""
+        let defaultShown = defaultIsLiteral ? "`\(defaultText)`" : defaultText
+        return "| `\(name)`\(flagText) | \(defaultShown) | \(meaning) |"
+    }
+
     /// The declared default of an integer setting.
     public var defaultInteger: Int? {
         if case .integer(_, _, let value) = kind { return value }
@@ -489,20 +503,8 @@ extension ConfigVariable {
     /// The README's table of settings.
     public static func markdownTable() -> String {
         var rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-        for variable in allCases {
-            let setting = variable.setting
-            var meaning = setting.details
-            if case .integer(let range, let unit, _) = setting.kind, unit != "port" {
-                meaning += " (\(range.lowerBound)–\(range.upperBound) \(unit))"
-            }
-            if case .choice(let choices, _) = setting.kind, setting.details == setting.summary {
-                meaning += ": " + choices.map { "`\($0)`" }.joined(separator: " ")
-            }
-            let flag = setting.flag.map { " (`\($0)`)" } ?? ""
-            let defaultText = setting.defaultIsLiteral ? "`\(setting.defaultText)`" : setting.defaultText
-            rows.append("| `\(variable.rawValue)`\(flag) | \(defaultText) | \(meaning) |")
-        }
-        rows += ProviderField.markdownRows()
+        rows += allCases.map { $0.setting.markdownRow(name: $0.rawValue) }
+        rows += ProviderField.allCases.map { $0.setting.markdownRow(name: ProviderField.prefix + "<NAME>_" + $0.rawValue) }
         return rows.joined(separator: "\n")
     }
 
