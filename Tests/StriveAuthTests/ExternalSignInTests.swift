@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import NIOCore
 import PostgresNIO
 import StriveAuth
 import StriveCore
@@ -98,9 +99,23 @@ struct ExternalSignInTests {
             #expect((created["user_metadata"] as? [String: Any])?["name"] as? String == "Alice")
             #expect(try claims(of: token)["amr"].map { "\($0)" }?.contains("oauth") == true)
 
-            let second = try await signIn(auth, "provider=acme&redirect_to=\(Self.encoded(Self.app))", consent: [("sub", subject)])
-            let again = try await user(auth, token: try #require(Self.parameters(second.landing, in: "#")["access_token"]))
+            // The second time the callback arrives as a form post, as Apple's `response_mode=form_post` sends it.
+            let start = try await auth.send(.get, "/authorize?provider=acme&redirect_to=\(Self.encoded(Self.app))")
+            let answered = try await TestBrowser().post(try #require(start["Location"]), form: [("sub", subject)])
+            let callbackQuery = try #require(answered.location?.split(separator: "?", maxSplits: 1).last.map(String.init))
+            let posted = try await auth.send(
+                .post, "/callback", headers: [.contentType: "application/x-www-form-urlencoded"], rawBody: ByteBuffer(string: callbackQuery)
+            )
+            let second = try #require(posted["Location"], "\(posted.status) \(posted.text)")
+            let again = try await user(auth, token: try #require(Self.parameters(second, in: "#")["access_token"]))
             #expect(again["id"] as? String == created["id"] as? String, "the identity finds its user again")
+
+            let metrics = try await TestHTTP(auth.client).send(.get, "/metrics", apikey: nil, bearer: auth.serviceKey)
+            // The process's registry is shared with the other tests: at least this test's two sign-ins are counted.
+            let line = metrics.text.split(separator: "\n").first {
+                $0.hasPrefix(#"strive_auth_external_sign_ins_total{provider="acme",outcome="signed_in"}"#)
+            }
+            #expect((line?.split(separator: " ").last.flatMap { Double($0) } ?? 0) >= 2, "\(line ?? "no sign-in counted")")
         }
     }
 
