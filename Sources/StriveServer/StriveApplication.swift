@@ -128,6 +128,7 @@ public enum StriveApplication {
         RestRoutes<StriveRequestContext>(service: services.rest).register(on: router)
         BucketRoutes<StriveRequestContext>(storage: services.storage, logger: services.logger).register(on: router)
         ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
+        ResumableUploadRoutes<StriveRequestContext>(storage: services.storage).register(on: router)
         RealtimeHTTPRoutes<StriveRequestContext>(service: services.realtime).register(on: router)
         AdminRoutes(database: services.database, migrator: services.migrator, recentErrors: services.recentErrors, logger: services.logger)
             .register(on: router)

@@ -19,6 +19,7 @@ public struct StorageMaintenanceService: Service {
     public func run() async throws {
         while !Task.isCancelled {
             do {
+                try await ResumableUploads(storage: storage).sweepExpired()
                 let removed = try await storage.sweep(modifiedBefore: Date(timeIntervalSinceNow: -60))
                 if removed > 0 { logger.notice("storage sweep removed orphaned blobs", metadata: ["count": "\(removed)"]) }
             } catch {

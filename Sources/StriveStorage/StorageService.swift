@@ -190,8 +190,12 @@ public struct StorageService: Sendable {
                         "select not pg_try_advisory_xact_lock_shared(\(BackupLock.key))", logger: logger
                     ).first?.decode(Bool.self) ?? true
                 if backupRunning { return versions }
+                // A resumable upload's parts are live until the upload finishes or expires.
                 return try await connection.rows(
-                    "select version from storage.objects where version = any(\(versions))", logger: logger
+                    """
+                    select version from storage.objects where version = any(\(versions))
+                    union all select blob from storage.resumable_parts where blob = any(\(versions))
+                    """, logger: logger
                 ).map { try $0.decode(String.self) }
             }
             return Set(live.compactMap { UUID(uuidString: $0).map(BlobID.init) })
