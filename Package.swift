@@ -86,6 +86,8 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
+        // libvips for image transformations, opened at run time (dlopen): the server builds and starts without it.
+        .target(name: "CStriveVips", linkerSettings: [.linkedLibrary("dl")]),
         // WebAuthn's relying-party checks (passkeys, security-key MFA): CBOR, COSE keys, both ceremonies. No I/O.
         .target(
             name: "StriveWebAuthn",
@@ -182,6 +184,8 @@ let package = Package(
             name: "StriveStorage",
             dependencies: [
                 "StriveCore",
+                "CStriveVips",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 "StriveMetrics",
                 "StriveDatabase",
                 "StriveIdentity",

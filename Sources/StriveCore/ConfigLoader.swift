@@ -235,10 +235,14 @@ public struct ConfigLoader: Sendable {
 
         let storageBackend = storageBackend(&problems)
 
+        let imageLimits = ImageLimitSettings(
+            sourceBytes: integer(.imageMaxSourceMB, &problems) * 1024 * 1024,
+            sourcePixels: integer(.imageMaxMegapixels, &problems) * 1_000_000, dimension: integer(.imageMaxDimension, &problems))
+
         guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
             throw ConfigurationError(problems: problems.list)
         }
-        return StriveConfig(
+        var config = StriveConfig(
             environment: runtime,
             host: host,
             port: port,
@@ -266,6 +270,8 @@ public struct ConfigLoader: Sendable {
             backup: backup,
             storageBackend: storageBackend
         )
+        config.imageLimits = imageLimits
+        return config
     }
 
     /// `STRIVE_STORAGE_BACKEND` and, for `s3`, the bucket it needs (every missing piece reported).

@@ -75,6 +75,9 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case s3SecretAccessKey = "STRIVE_S3_SECRET_ACCESS_KEY"
     case s3ForcePathStyle = "STRIVE_S3_FORCE_PATH_STYLE"
     case s3PartSize = "STRIVE_S3_PART_SIZE_MB"
+    case imageMaxSourceMB = "STRIVE_STORAGE_IMAGE_MAX_SOURCE_MB"
+    case imageMaxMegapixels = "STRIVE_STORAGE_IMAGE_MAX_MEGAPIXELS"
+    case imageMaxDimension = "STRIVE_STORAGE_IMAGE_MAX_DIMENSION"
 
     var isSecret: Bool {
         switch self {
@@ -347,6 +350,18 @@ extension ConfigVariable {
                 "uploads larger than this go to S3 as a multipart upload in parts of this size",
                 details: "uploads up to this size are one PUT; larger ones a multipart upload in parts of this size (S3's "
                     + "minimum is 5). Each upload in flight holds at most two parts in memory.")
+        case .imageMaxSourceMB:
+            Setting(
+                .integer(range: 1...1024, unit: "MiB", default: 25),
+                "largest original an image transformation reads (413 beyond)")
+        case .imageMaxMegapixels:
+            Setting(
+                .integer(range: 1...1000, unit: "megapixels", default: 50),
+                "largest original an image transformation decodes, from its header: a decompression bomb is refused (413)")
+        case .imageMaxDimension:
+            Setting(
+                .integer(range: 16...16384, unit: "pixels", default: 2500),
+                "largest width or height a transformation may ask for (400 beyond)")
         case .bcryptCost:
             Setting(
                 .integer(range: 4...16, unit: "rounds", default: 10),

@@ -57,6 +57,8 @@ public struct StriveConfig: Sendable {
     public var backup = BackupSettings(interval: nil, retention: 7, directory: "")
     /// Where object bytes live (`STRIVE_STORAGE_BACKEND`, `STRIVE_S3_*`).
     public var storageBackend: StorageBackend = .local
+    /// Image transformation limits (`STRIVE_STORAGE_IMAGE_*`).
+    public var imageLimits = ImageLimitSettings(sourceBytes: 25 * 1024 * 1024, sourcePixels: 50_000_000, dimension: 2500)
 }
 
 /// `STRIVE_DB_TX_END`'s values, PostgREST's `db-tx-end`.
@@ -151,6 +153,19 @@ public struct BackupSettings: Sendable, Equatable {
             }
             return seconds >= 2 ? .some(.seconds(seconds)) : nil
         }
+    }
+}
+
+/// What an image transformation may cost: the original's bytes and pixels, the output's width or height.
+public struct ImageLimitSettings: Sendable, Equatable {
+    public var sourceBytes: Int
+    public var sourcePixels: Int
+    public var dimension: Int
+
+    public init(sourceBytes: Int, sourcePixels: Int, dimension: Int) {
+        self.sourceBytes = sourceBytes
+        self.sourcePixels = sourcePixels
+        self.dimension = dimension
     }
 }
 

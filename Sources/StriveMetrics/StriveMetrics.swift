@@ -107,6 +107,26 @@ extension StriveMetrics {
         storageBytesOut.increment(by: Int64(bytes))
     }
 
+    private static let imagesTransformed = Counter(label: "strive_storage_image_transformations_total", factory: factory)
+    private static let imageBytesOut = Counter(label: "strive_storage_image_transformed_bytes_total", factory: factory)
+
+    /// An image was transformed and sent (`/render/image`).
+    public static func imageTransformed(bytes: Int) {
+        imagesTransformed.increment()
+        imageBytesOut.increment(by: Int64(bytes))
+    }
+
+    private static let resumableParts = Counter(label: "strive_storage_resumable_parts_total", factory: factory)
+    private static let resumableUploadsFinished = Counter(label: "strive_storage_resumable_uploads_finished_total", factory: factory)
+
+    /// A resumable upload received a part, or became its object.
+    public static func resumablePart(bytes: Int) {
+        resumableParts.increment()
+        storageBytesIn.increment(by: Int64(bytes))
+    }
+
+    public static func resumableFinished() { resumableUploadsFinished.increment() }
+
     private static let sockets = Gauge(label: "strive_realtime_sockets", factory: factory)
     private static let channels = Gauge(label: "strive_realtime_channels", factory: factory)
     private static let changeDeliveries = Counter(

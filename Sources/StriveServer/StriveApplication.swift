@@ -69,9 +69,12 @@ public enum StriveApplication {
                     maxRows: config.maxRows, maxBodyBytes: config.restMaxBodyBytes, planEnabled: config.dbPlanEnabled,
                     aggregatesEnabled: config.dbAggregatesEnabled, transactionEnd: config.dbTxEnd, schemas: config.dbSchemas),
                 logger: logger)
-            let storage = StorageService(
+            var storage = StorageService(
                 database: database, blobs: try await blobStore(config, logger: logger),
                 signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
+            storage.imageLimits = ImageLimits(
+                maximumSourceBytes: config.imageLimits.sourceBytes, maximumSourcePixels: config.imageLimits.sourcePixels,
+                maximumDimension: config.imageLimits.dimension)
             let realtime = RealtimeService(
                 database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow,
                 logger: logger)

@@ -9,6 +9,7 @@ import StriveBlobs
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveMetrics
 
 extension HTTPField.Name {
     static let xUpsert = HTTPField.Name("x-upsert")!
@@ -56,10 +57,24 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 guard try await service.rules(of: try bucketParameter(context)).isPublic else { throw StorageError.objectNotFound }
                 return Grant(identity: .serviceRole(method: "GET", path: "public-object"))
             })
-        // Image transformations are not built yet: say so, never serve the untransformed bytes for them.
-        let render = router.group("storage/v1/render/image")
-        render.get("**") { _, _ -> Response in throw StorageError.transformationsUnavailable }
-        render.head("**") { _, _ -> Response in throw StorageError.transformationsUnavailable }
+        // Image transformations: the same scopes as downloads, so the same policies and grants decide.
+        let renderBase = RouterPath("storage/v1/render/image")
+        router.group(renderBase).add(middleware: CallerScope<Context>()).get("authenticated/:bucket/**") { request, context in
+            try await render(request, context, after: "image/authenticated")
+        }
+        router.group(renderBase).add(
+            middleware: GrantScope<Context> { _, context in
+                guard try await service.rules(of: try bucketParameter(context)).isPublic else { throw StorageError.objectNotFound }
+                return Grant(identity: .serviceRole(method: "GET", path: "public-render"))
+            }
+        ).get("public/:bucket/**") { request, context in try await render(request, context, after: "image/public") }
+        router.group(renderBase).add(
+            middleware: GrantScope<Context> { request, context in
+                let (bucket, key) = try target(request, context, after: "image/sign")
+                try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
+                return Grant(identity: .serviceRole(method: "GET", path: "signed-render"))
+            }
+        ).get("sign/:bucket/**") { request, context in try await render(request, context, after: "image/sign") }
         // Constant segments win over parameters in the router, so these precede `:bucket/**` by matching.
         callers.post("list/:bucket") { request, context in try await list(request, context) }
         callers.post("list-v2/:bucket") { request, context in try await listV2(request, context) }
@@ -218,6 +233,51 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         // `?download` names the file after the key; `?download=name` chooses the name.
         let download = try query(request)["download"].map { $0.isEmpty ? String(key.value.split(separator: "/").last ?? "") : $0 }
         return try await ObjectDownload(object: object, blobs: service.blobs).response(to: request, downloadName: download)
+    }
+
+    /// `/render/image/{public,authenticated,sign}/bucket/key?width&height&resize&quality&format&download`:
+    /// the object as its readers may see it, transformed. `after` counts the route's segments as `target`
+    /// does for `/object/...` ("image/<kind>": `render/image` is one segment longer than `object`).
+    func render(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
+        let (bucket, key) = try target(request, context, after: prefix)
+        let identity: RequestIdentity =
+            switch context.scopedIdentity {
+            case .grant(let grant): grant.identity
+            default: try context.scopedCaller().identity(method: request.method.rawValue, path: request.uri.path)
+            }
+        let parameters = try query(request)
+        let limits = service.imageLimits
+        let options = try ImageTransformation(query: parameters, limits: limits)
+        if let reason = ImageTransformer.unavailableReason { throw StorageError(.notImplemented, "FeatureNotEnabled", reason) }
+        guard let object = try await service.object(identity, bucket: bucket, key: key) else { throw StorageError.objectNotFound }
+        guard object.size <= Int64(limits.maximumSourceBytes) else {
+            throw StorageError(
+                .contentTooLarge, "ImageTooLarge",
+                "The original is \(object.size) bytes; transformations read at most \(limits.maximumSourceBytes)")
+        }
+        // A variant is named by the object's version (a replaced object never matches), the options and what
+        // the client accepts (which decides the format).
+        let accept = request.headers[.accept] ?? ""
+        let accepts = (accept.contains("image/avif") ? "a" : "") + (accept.contains("image/webp") ? "w" : "")
+        let eTag = "\"\(object.blob)-\(options.signature)-\(accepts)\""
+        var headers: HTTPFields = [.eTag: eTag, .cacheControl: object.cacheControl, .vary: "Accept"]
+        if let download = parameters["download"] {
+            headers[.contentDisposition] = ObjectDownload.contentDisposition(
+                download.isEmpty ? String(key.value.split(separator: "/").last ?? "") : download)
+        }
+        if request.headers[.ifNoneMatch].map({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.contains(eTag) })
+            == true
+        {
+            return Response(status: .notModified, headers: headers)
+        }
+        var source: [UInt8] = []
+        source.reserveCapacity(Int(object.size))
+        try await service.blobs.read(object.blob, range: nil) { buffer in source.append(contentsOf: buffer.readableBytesView) }
+        let output = try await ImageTransformer.transform(source, options, accept: accept, limits: limits)
+        headers[.contentType] = output.contentType
+        headers[.contentLength] = String(output.bytes.readableBytes)
+        StriveMetrics.imageTransformed(bytes: output.bytes.readableBytes)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: output.bytes))
     }
 
     func info(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {

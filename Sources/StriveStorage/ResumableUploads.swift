@@ -5,6 +5,7 @@ import PostgresNIO
 import StriveBlobs
 import StriveCore
 import StriveDatabase
+import StriveMetrics
 
 /// One TUS upload as `storage.resumable_uploads` keeps it.
 struct ResumableUpload: Sendable {
@@ -135,6 +136,7 @@ public struct ResumableUploads: Sendable {
                     where id = \(upload.id)
                     """, logger: logger)
                 try await storage.blobs.publish(staged)
+                StriveMetrics.resumablePart(bytes: Int(staged.size))
                 return .offset(offset + staged.size)
             }
         } catch let conflict as ConflictingAppend {
@@ -171,6 +173,7 @@ public struct ResumableUploads: Sendable {
         let id = try await storage.commitUpload(
             upload.identity, bucket: upload.bucket, key: upload.key, staged: staged, attributes: upload.attributes, upsert: upload.upsert)
         try await discard(upload.id)
+        StriveMetrics.resumableFinished()
         return id
     }
 

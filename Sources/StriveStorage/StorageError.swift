@@ -47,10 +47,6 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
         StorageError(.contentTooLarge, "Payload too large", "The object exceeded the maximum allowed size")
     }
 
-    public static let transformationsUnavailable = StorageError(
-        .notImplemented, "FeatureNotEnabled",
-        "Image transformation is not available on this server yet; download the original from /storage/v1/object/... instead")
-
     public static func mimeTypeNotAllowed(_ type: String) -> StorageError {
         StorageError(.unsupportedMediaType, "invalid_mime_type", "mime type \(type) is not supported")
     }

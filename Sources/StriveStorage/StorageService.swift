@@ -59,6 +59,8 @@ public struct StorageService: Sendable {
     public let blobs: any BlobStore
     public let signer: SignedURLSigner
     let logger: Logger
+    /// What an image transformation may cost (`STRIVE_STORAGE_IMAGE_*`).
+    public var imageLimits = ImageLimits.default
 
     public init(database: Database, blobs: any BlobStore, signer: SignedURLSigner, logger: Logger) {
         self.database = database
