@@ -58,7 +58,7 @@ public struct StriveConfig: Sendable {
     /// Where object bytes live (`STRIVE_STORAGE_BACKEND`, `STRIVE_S3_*`).
     public var storageBackend: StorageBackend = .local
     /// Image transformation limits (`STRIVE_STORAGE_IMAGE_*`).
-    public var imageLimits = ImageLimitSettings(sourceBytes: 25 * 1024 * 1024, sourcePixels: 50_000_000, dimension: 2500)
+    public var imageLimits = ImageLimitSettings.default
 }
 
 /// `STRIVE_DB_TX_END`'s values, PostgREST's `db-tx-end`.
@@ -166,6 +166,14 @@ public struct ImageLimitSettings: Sendable, Equatable {
         self.sourceBytes = sourceBytes
         self.sourcePixels = sourcePixels
         self.dimension = dimension
+    }
+
+    /// The declared defaults of `STRIVE_STORAGE_IMAGE_*`.
+    public static var `default`: ImageLimitSettings {
+        func declared(_ variable: ConfigVariable) -> Int { variable.setting.defaultInteger ?? 0 }
+        return ImageLimitSettings(
+            sourceBytes: declared(.imageMaxSourceMB) * 1024 * 1024, sourcePixels: declared(.imageMaxMegapixels) * 1_000_000,
+            dimension: declared(.imageMaxDimension))
     }
 }
 

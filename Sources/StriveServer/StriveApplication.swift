@@ -72,9 +72,7 @@ public enum StriveApplication {
             var storage = StorageService(
                 database: database, blobs: try await blobStore(config, logger: logger),
                 signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
-            storage.imageLimits = ImageLimits(
-                maximumSourceBytes: config.imageLimits.sourceBytes, maximumSourcePixels: config.imageLimits.sourcePixels,
-                maximumDimension: config.imageLimits.dimension)
+            storage.imageLimits = config.imageLimits
             let realtime = RealtimeService(
                 database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow,
                 logger: logger)

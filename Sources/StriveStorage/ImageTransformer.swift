@@ -4,23 +4,6 @@ import NIOCore
 import NIOPosix
 import StriveCore
 
-/// What a transformation may cost: the largest original it reads (bytes, and pixels: a decompression
-/// bomb is refused from its header, never decoded) and the largest output it makes.
-public struct ImageLimits: Sendable, Equatable {
-    public var maximumSourceBytes: Int
-    public var maximumSourcePixels: Int
-    public var maximumDimension: Int
-
-    public init(maximumSourceBytes: Int, maximumSourcePixels: Int, maximumDimension: Int) {
-        self.maximumSourceBytes = maximumSourceBytes
-        self.maximumSourcePixels = maximumSourcePixels
-        self.maximumDimension = maximumDimension
-    }
-
-    public static let `default` = ImageLimits(
-        maximumSourceBytes: 25 * 1024 * 1024, maximumSourcePixels: 50_000_000, maximumDimension: 2500)
-}
-
 /// Supabase Storage's transformation options (`/render/image/...?width&height&resize&quality&format`).
 public struct ImageTransformation: Sendable, Equatable {
     public enum Resize: String, Sendable { case cover, contain, fill }
@@ -32,11 +15,11 @@ public struct ImageTransformation: Sendable, Equatable {
     public var keepFormat = false
 
     /// The options of a query string, each checked: a bad one is a 400 naming it.
-    init(query: QueryLike, limits: ImageLimits) throws(StorageError) {
+    init(query: QueryLike, limits: ImageLimitSettings) throws(StorageError) {
         func dimension(_ name: String) throws(StorageError) -> Int? {
             guard let text = query[name], !text.isEmpty else { return nil }
-            guard let value = Int(text), (1...limits.maximumDimension).contains(value) else {
-                throw .invalidInput("\(name) must be a whole number from 1 to \(limits.maximumDimension)")
+            guard let value = Int(text), (1...limits.dimension).contains(value) else {
+                throw .invalidInput("\(name) must be a whole number from 1 to \(limits.dimension)")
             }
             return value
         }
@@ -104,7 +87,8 @@ public enum ImageTransformer {
         return original
     }
 
-    public static func transform(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageLimits) async throws
+    public static func transform(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageLimitSettings)
+        async throws
         -> Output
     {
         try await NIOThreadPool.singleton.runIfActive {
@@ -112,7 +96,8 @@ public enum ImageTransformer {
         }
     }
 
-    static func transformNow(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageLimits) throws(StorageError)
+    static func transformNow(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageLimitSettings)
+        throws(StorageError)
         -> Output
     {
         var error = [CChar](repeating: 0, count: 512)
@@ -126,10 +111,10 @@ public enum ImageTransformer {
             strive_vips_probe(raw.baseAddress, raw.count, &width, &height, &pages, &loader, loader.count, &error, error.count)
         }
         guard probed == 0 else { throw StorageError(.unsupportedMediaType, "InvalidImage", "The object is not an image: \(message())") }
-        guard Int(width) * Int(height) <= limits.maximumSourcePixels else {
+        guard Int(width) * Int(height) <= limits.sourcePixels else {
             throw StorageError(
                 .contentTooLarge, "ImageTooLarge",
-                "The image is \(width)×\(height) pixels; transformations take at most \(limits.maximumSourcePixels) pixels")
+                "The image is \(width)×\(height) pixels; transformations take at most \(limits.sourcePixels) pixels")
         }
         let loaderName = String(decoding: loader.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased()
         let (suffix, contentType) = format(loader: loaderName, accept: accept, keepFormat: options.keepFormat)

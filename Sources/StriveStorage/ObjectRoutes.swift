@@ -240,20 +240,16 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     /// does for `/object/...` ("image/<kind>": `render/image` is one segment longer than `object`).
     func render(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
         let (bucket, key) = try target(request, context, after: prefix)
-        let identity: RequestIdentity =
-            switch context.scopedIdentity {
-            case .grant(let grant): grant.identity
-            default: try context.scopedCaller().identity(method: request.method.rawValue, path: request.uri.path)
-            }
+        let identity = try actingIdentity(request, context)
         let parameters = try query(request)
         let limits = service.imageLimits
         let options = try ImageTransformation(query: parameters, limits: limits)
         if let reason = ImageTransformer.unavailableReason { throw StorageError(.notImplemented, "FeatureNotEnabled", reason) }
         guard let object = try await service.object(identity, bucket: bucket, key: key) else { throw StorageError.objectNotFound }
-        guard object.size <= Int64(limits.maximumSourceBytes) else {
+        guard object.size <= Int64(limits.sourceBytes) else {
             throw StorageError(
                 .contentTooLarge, "ImageTooLarge",
-                "The original is \(object.size) bytes; transformations read at most \(limits.maximumSourceBytes)")
+                "The original is \(object.size) bytes; transformations read at most \(limits.sourceBytes)")
         }
         // A variant is named by the object's version (a replaced object never matches), the options and what
         // the client accepts (which decides the format).
@@ -280,13 +276,17 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: output.bytes))
     }
 
+    /// Who a route that serves both scopes acts as: the grant's identity, or the caller's.
+    func actingIdentity(_ request: Request, _ context: Context) throws -> RequestIdentity {
+        switch context.scopedIdentity {
+        case .grant(let grant): grant.identity
+        default: try context.scopedCaller().identity(method: request.method.rawValue, path: request.uri.path)
+        }
+    }
+
     func info(_ request: Request, _ context: Context, after prefix: String) async throws -> Response {
         let (bucket, key) = try target(request, context, after: prefix)
-        let identity: RequestIdentity =
-            switch context.scopedIdentity {
-            case .grant(let grant): grant.identity
-            default: try context.scopedCaller().identity(method: request.method.rawValue, path: request.uri.path)
-            }
+        let identity = try actingIdentity(request, context)
         guard let body = try await service.json(identity, ObjectQueries.info(bucket: bucket, key: key)) else {
             throw StorageError.objectNotFound
         }

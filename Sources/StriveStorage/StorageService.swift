@@ -60,7 +60,7 @@ public struct StorageService: Sendable {
     public let signer: SignedURLSigner
     let logger: Logger
     /// What an image transformation may cost (`STRIVE_STORAGE_IMAGE_*`).
-    public var imageLimits = ImageLimits.default
+    public var imageLimits = ImageLimitSettings.default
 
     public init(database: Database, blobs: any BlobStore, signer: SignedURLSigner, logger: Logger) {
         self.database = database

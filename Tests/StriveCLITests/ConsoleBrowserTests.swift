@@ -161,8 +161,10 @@ final class WebDriver: @unchecked Sendable {
 
     /// The element `selector` finds, waited for up to 20 s as `waitFor` waits (the page renders after its API
     /// calls, which queue behind the rest of the suite under CI load).
+    /// Waits up to a minute: with the whole suite on two cores (100 MiB uploads, image work beside this
+    /// test) the console's data requests have queued for more than 20 s. It returns as soon as it is there.
     func element(_ selector: String) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
             do {
                 let found = try await command("POST", "/element", ["using": "css selector", "value": selector]) as? [String: Any]
@@ -171,7 +173,9 @@ final class WebDriver: @unchecked Sendable {
                 try await Task.sleep(for: .milliseconds(50))
                 continue
             }
-            throw StriveProcess.Failure("no element \(selector)")
+            // Say what the page showed instead (an error message, a half-drawn page).
+            let shown = (try? await script("return document.querySelector('main')?.innerText ?? '(no main)'") as? String) ?? "(unreadable)"
+            throw StriveProcess.Failure("no element \(selector) within 60 s; the page showed: \(shown.prefix(1000))")
         }
     }
 
@@ -233,9 +237,9 @@ final class WebDriver: @unchecked Sendable {
         return (now ?? 0) - (started ?? 0)
     }
 
-    /// Polls `condition` for up to 20 s: a page's data requests queue behind the rest of the suite.
+    /// Polls `condition` for up to 60 s: a page's data requests queue behind the rest of the suite.
     func waitFor(_ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if (try? await condition()) == true { return true }
             try await Task.sleep(for: .milliseconds(100))
