@@ -46,9 +46,20 @@ extension AuthService {
         }
         let totp = TOTP.random()
         let sealed = try sealSecret(totp.secret)
-        let enrolled = try await store.enrollFactor(
-            user: user.id, friendlyName: friendlyName, sealedSecret: sealed, maximum: Self.maximumFactors)
-        switch enrolled {
+        let factor = try Self.enrolled(
+            try await store.enrollFactor(
+                user: user.id, friendlyName: friendlyName, type: "totp", sealedSecret: sealed, maximum: Self.maximumFactors),
+            friendlyName: friendlyName)
+        let account = user.email ?? user.id.uuidString.lowercased()
+        let uri = totp.uri(issuer: issuer ?? Self.issuerName(settings.siteURL), account: account)
+        return EnrolledFactor(
+            id: factor.id, type: "totp", friendly_name: factor.friendly_name,
+            totp: .init(qr_code: QRCode.svgDataURI(uri), secret: Base32.encode(totp.secret), uri: uri))
+    }
+
+    /// The new factor of an enrollment, or GoTrue's refusal (whatever the factor's type).
+    static func enrolled(_ outcome: AuthStore.Enrollment, friendlyName: String?) throws(AuthError) -> FactorJSON {
+        switch outcome {
         case .tooMany:
             throw AuthError(
                 status: .unprocessableContent, code: "too_many_enrolled_mfa_factors", message: "Maximum number of enrolled factors reached")
@@ -57,11 +68,7 @@ extension AuthService {
                 status: .unprocessableContent, code: "mfa_factor_name_conflict",
                 message: "A factor with the friendly name \"\(friendlyName ?? "")\" for this user already exists")
         case .enrolled(let factor):
-            let account = user.email ?? user.id.uuidString.lowercased()
-            let uri = totp.uri(issuer: issuer ?? Self.issuerName(settings.siteURL), account: account)
-            return EnrolledFactor(
-                id: factor.id, type: "totp", friendly_name: factor.friendly_name,
-                totp: .init(qr_code: QRCode.svgDataURI(uri), secret: Base32.encode(totp.secret), uri: uri))
+            return factor
         }
     }
 
@@ -145,7 +152,8 @@ extension AuthStore {
         case tooMany
     }
 
-    func enrollFactor(user: UUID, friendlyName: String?, sealedSecret: String, maximum: Int) async throws -> Enrollment {
+    /// A new, unverified factor of `type` (a TOTP factor with its sealed secret; a WebAuthn one has none yet).
+    func enrollFactor(user: UUID, friendlyName: String?, type: String, sealedSecret: String?, maximum: Int) async throws -> Enrollment {
         try await database.withServiceRoleTransaction(method: "AUTH", path: "/factors", logger: logger) { connection in
             // Enrollments never verified are abandoned after a day.
             try await connection.run(
@@ -157,7 +165,8 @@ extension AuthStore {
             if count >= maximum { return .tooMany }
             let rows = try await connection.rows(
                 """
-                insert into auth.mfa_factors (user_id, friendly_name, secret) values (\(user), \(friendlyName), \(sealedSecret))
+                insert into auth.mfa_factors (user_id, friendly_name, factor_type, secret)
+                values (\(user), \(friendlyName), \(type), \(sealedSecret))
                 on conflict (user_id, friendly_name) do nothing
                 returning id, friendly_name, factor_type, status, created_at, updated_at
                 """, logger: logger)

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import PostgresNIO
 import StriveCore
@@ -25,17 +24,11 @@ extension AuthService {
         try await limit(.mfa, client: client)
         let name = friendlyName.flatMap { $0.isEmpty ? nil : $0 }
         if let name, name.count > 100 { throw AuthError.validation("friendly_name must be 1 to 100 characters") }
-        switch try await store.enrollWebAuthnFactor(user: user.id, friendlyName: name, maximum: Self.maximumFactors) {
-        case .tooMany:
-            throw AuthError(
-                status: .unprocessableContent, code: "too_many_enrolled_mfa_factors", message: "Maximum number of enrolled factors reached")
-        case .nameTaken:
-            throw AuthError(
-                status: .unprocessableContent, code: "mfa_factor_name_conflict",
-                message: "A factor with the friendly name \"\(name ?? "")\" for this user already exists")
-        case .enrolled(let factor):
-            return WebAuthnFactorJSON(id: factor.id, type: "webauthn", friendly_name: factor.friendly_name)
-        }
+        let factor = try Self.enrolled(
+            try await store.enrollFactor(
+                user: user.id, friendlyName: name, type: "webauthn", sealedSecret: nil, maximum: Self.maximumFactors),
+            friendlyName: name)
+        return WebAuthnFactorJSON(id: factor.id, type: "webauthn", friendly_name: factor.friendly_name)
     }
 
     var relyingParty: RelyingParty {
@@ -49,25 +42,27 @@ extension AuthService {
                 status: .unprocessableContent, code: "mfa_webauthn_verify_not_enabled", message: "MFA verification is disabled for WebAuthn"
             )
         }
-        let bytes = Array(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) })
+        let bytes = RelyingParty.newChallenge()
         let kind = factor.credentialID == nil ? "create" : "request"
         guard let challenge = try await store.createChallenge(user: user.id, factor: factor.id, ip: client.ip, webAuthn: (bytes, kind))
         else {
             throw Self.factorNotFound
         }
-        let encode = { (bytes: [UInt8]) in JSONValue.string(RelyingParty.base64URLEncode(bytes)) }
         let publicKey: [String: JSONValue]
         if let credential = factor.credentialID {
             publicKey = [
-                "challenge": encode(bytes), "timeout": 300_000, "rpId": .string(relyingParty.id),
-                "allowCredentials": [["type": "public-key", "id": encode(credential), "transports": ["usb", "nfc"]]],
+                "challenge": RelyingParty.json(bytes), "timeout": 300_000, "rpId": .string(relyingParty.id),
+                "allowCredentials": [["type": "public-key", "id": RelyingParty.json(credential), "transports": ["usb", "nfc"]]],
             ]
         } else {
             let name = user.email ?? user.id.uuidString.lowercased()
             publicKey = [
-                "challenge": encode(bytes), "rp": ["name": .string(relyingParty.name), "id": .string(relyingParty.id)],
-                "user": ["name": .string(name), "displayName": .string(name), "id": encode(Array(user.id.uuidString.lowercased().utf8))],
-                "pubKeyCredParams": .array([-7, -257, -8].map { JSONValue.object(["type": "public-key", "alg": .number(Double($0))]) }),
+                "challenge": RelyingParty.json(bytes), "rp": ["name": .string(relyingParty.name), "id": .string(relyingParty.id)],
+                "user": [
+                    "name": .string(name), "displayName": .string(name),
+                    "id": RelyingParty.json(Array(user.id.uuidString.lowercased().utf8)),
+                ],
+                "pubKeyCredParams": RelyingParty.credentialParameters,
                 "timeout": 300_000, "authenticatorSelection": [:],
             ]
         }
@@ -152,29 +147,6 @@ extension AuthStore {
         case factorNotFound
         case challengeExpired
         case refused(WebAuthnError)
-    }
-
-    func enrollWebAuthnFactor(user: UUID, friendlyName: String?, maximum: Int) async throws -> Enrollment {
-        try await database.withServiceRoleTransaction(method: "AUTH", path: "/factors", logger: logger) { connection in
-            let count =
-                try await connection.rows("select count(*)::int from auth.mfa_factors where user_id = \(user)", logger: logger)
-                .first?.decode(Int.self) ?? 0
-            if count >= maximum { return .tooMany }
-            guard
-                let row = try await connection.rows(
-                    """
-                    insert into auth.mfa_factors (user_id, friendly_name, factor_type) values (\(user), \(friendlyName), 'webauthn')
-                    on conflict (user_id, friendly_name) do nothing
-                    returning id, friendly_name, factor_type, status, created_at, updated_at
-                    """, logger: logger
-                ).first
-            else { return .nameTaken }
-            let (id, name, type, status, created, updated) = try row.decode((UUID, String?, String, String, Date, Date).self)
-            return .enrolled(
-                AuthService.FactorJSON(
-                    id: id.uuidString.lowercased(), friendly_name: name, factor_type: type, status: status, created_at: created,
-                    updated_at: updated))
-        }
     }
 
     /// The user's factor `id` when it is a WebAuthn one.

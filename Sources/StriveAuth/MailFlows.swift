@@ -338,9 +338,14 @@ extension AuthService {
         return parts[0] + separator + formEncoded(pairs) + (parts.count > 1 ? "#" + parts[1] : "")
     }
 
-    private static func formEncoded(_ pairs: [(String, String)]) -> String {
+    static func formEncoded(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\($0)=\(formComponent($1))" }.joined(separator: "&")
+    }
+
+    /// One value of a form or query (RFC 3986 unreserved characters kept, the rest percent-encoded).
+    static func formComponent(_ text: String) -> String {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        return pairs.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 }
 

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Hummingbird
 import Logging
@@ -53,7 +52,7 @@ struct PasskeyStore: Sendable {
     }
 
     func newChallenge(user: UUID?, type: String) async throws -> (id: UUID, challenge: [UInt8], expiresAt: Date) {
-        let challenge = Array(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) })
+        let challenge = RelyingParty.newChallenge()
         let seconds = Int(Self.challengeLifetime.components.seconds)
         return try await service("/passkeys") { connection in
             try await connection.run("delete from auth.webauthn_challenges where expires_at < now() - interval '1 hour'", logger: logger)
@@ -239,12 +238,6 @@ extension AuthRoutes {
         return user
     }
 
-    static func b64(_ bytes: [UInt8]) -> JSONValue { .string(RelyingParty.base64URLEncode(bytes)) }
-
-    static var algorithms: JSONValue {
-        .array([-7, -257, -8].map { JSONValue.object(["type": "public-key", "alg": .number(Double($0))]) })
-    }
-
     func registrationOptions(_ context: Context, _ store: PasskeyStore) async throws -> Response {
         try requirePasskeys()
         let user = try await passkeyManager(context, store)
@@ -256,13 +249,16 @@ extension AuthRoutes {
         let name = user.email ?? user.id.uuidString.lowercased()
         let display = user.userMetadata["name"]?.stringValue ?? name
         let options: [String: JSONValue] = [
-            "challenge": Self.b64(challenge),
+            "challenge": RelyingParty.json(challenge),
             "rp": ["name": .string(service.relyingParty.name), "id": .string(service.relyingParty.id)],
             // GoTrue's user handle: the user's id as text, so a sign-in's userHandle names the user.
-            "user": ["name": .string(name), "displayName": .string(display), "id": Self.b64(Array(user.id.uuidString.lowercased().utf8))],
-            "pubKeyCredParams": Self.algorithms, "timeout": 300_000, "attestation": "none",
+            "user": [
+                "name": .string(name), "displayName": .string(display),
+                "id": RelyingParty.json(Array(user.id.uuidString.lowercased().utf8)),
+            ],
+            "pubKeyCredParams": RelyingParty.credentialParameters, "timeout": 300_000, "attestation": "none",
             "authenticatorSelection": ["residentKey": "required", "userVerification": "preferred"],
-            "excludeCredentials": .array(existing.map { ["type": "public-key", "id": Self.b64($0)] }),
+            "excludeCredentials": .array(existing.map { ["type": "public-key", "id": RelyingParty.json($0)] }),
         ]
         return try json(
             JSONValue.object([
@@ -274,7 +270,8 @@ extension AuthRoutes {
     func authenticationOptions(_ store: PasskeyStore) async throws -> Response {
         let (id, challenge, expires) = try await store.newChallenge(user: nil, type: "authentication")
         let options: [String: JSONValue] = [
-            "challenge": Self.b64(challenge), "timeout": 300_000, "rpId": .string(service.relyingParty.id), "userVerification": "preferred",
+            "challenge": RelyingParty.json(challenge), "timeout": 300_000, "rpId": .string(service.relyingParty.id),
+            "userVerification": "preferred",
         ]
         return try json(
             JSONValue.object([
@@ -410,5 +407,16 @@ extension AuthRoutes {
         guard name.count <= 120 else { throw AuthError.validation("friendly_name must be 120 characters or less") }
         guard let renamed = try await store.rename(user: user.id, passkey: passkey, to: name) else { throw Self.passkeyNotFound }
         return try json(renamed)
+    }
+}
+
+/// The pieces of WebAuthn's options JSON that passkeys and WebAuthn factors share.
+extension RelyingParty {
+    /// Binary values as the browser's `PublicKeyCredential*OptionsJSON` takes them: base64url.
+    static func json(_ bytes: [UInt8]) -> JSONValue { .string(base64URLEncode(bytes)) }
+
+    /// `pubKeyCredParams`: the COSE algorithms `COSEKey` verifies — ES256, RS256, EdDSA.
+    static var credentialParameters: JSONValue {
+        .array([-7, -257, -8].map { JSONValue.object(["type": "public-key", "alg": .number(Double($0))]) })
     }
 }

@@ -229,13 +229,13 @@ public actor ProviderClient {
         ]
         var headers: HTTPHeaders = ["Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"]
         if basic, let secret {
-            let credentials = Self.formComponent(clientID) + ":" + Self.formComponent(secret.value)
+            let credentials = AuthService.formComponent(clientID) + ":" + AuthService.formComponent(secret.value)
             headers.add(name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
         } else {
             form.append(("client_id", clientID))
             if let secret { form.append(("client_secret", secret.value)) }
         }
-        let body = form.map { "\($0)=\(Self.formComponent($1))" }.joined(separator: "&")
+        let body = AuthService.formEncoded(form)
         let (status, data) = try await send(tokenURL, method: .POST, headers: headers, body: Data(body.utf8))
         guard let tokens = try? JSONDecoder().decode(Tokens.self, from: data) else {
             throw .unreachable("the token endpoint answered \(status) without JSON")
@@ -280,11 +280,6 @@ public actor ProviderClient {
             logger.warning("external provider request failed", metadata: ["url": "\(url)", "error": "\(error)"])
             throw .unreachable("\(url) could not be reached")
         }
-    }
-
-    static func formComponent(_ text: String) -> String {
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
     }
 }
 

@@ -249,6 +249,11 @@ public struct RelyingParty: Sendable {
         if requireUserVerification && !data.userVerified { throw .userNotVerified }
     }
 
+    /// A ceremony's challenge: 32 random bytes (WebAuthn asks for at least 16).
+    public static func newChallenge() -> [UInt8] {
+        Array(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) })
+    }
+
     public static func base64URLDecode(_ text: String) -> [UInt8]? {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
