@@ -2,9 +2,11 @@
 """Image transformations of `strive serve` checked with Pillow (PyPI). Run by
 Tests/StriveCLITests/ImageTransformationTests.swift:
 
-    image-transform-flow.py URL SERVICE_KEY
+    image-transform-flow.py URL SERVICE_KEY [--without-libvips]
 
-Prints one line per step ("ok <step>"); any failure raises and exits non-zero.
+The server runs with STRIVE_STORAGE_IMAGE_CACHE_MB=1 (so the variant cache evicts), or, with
+--without-libvips, with a libvips it cannot load. Prints one line per step ("ok <step>"); any failure
+raises and exits non-zero.
 """
 import io
 import os
@@ -14,6 +16,7 @@ import httpx
 from PIL import Image
 
 URL, KEY = sys.argv[1], sys.argv[2]
+WITHOUT_LIBVIPS = "--without-libvips" in sys.argv[3:]
 HEADERS = {"apikey": KEY, "Authorization": f"Bearer {KEY}"}
 http = httpx.Client(base_url=URL + "/storage/v1", headers=HEADERS, timeout=60)
 
@@ -38,9 +41,33 @@ def opened(response):
     return Image.open(io.BytesIO(response.content))
 
 
+def metric(series):
+    """A sample of /metrics (the service key may read it); 0 when the series has not moved yet."""
+    text = httpx.get(f"{URL}/metrics", headers=HEADERS).text
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def without_libvips(bucket):
+    png = encoded(Image.new("RGB", (64, 64), (10, 200, 30)), "PNG")
+    upload(bucket, "green.png", png, "image/png")
+    refused = render(bucket, "green.png", width=32)
+    assert refused.status_code == 501, (refused.status_code, refused.text)
+    body = refused.json()
+    assert body["error"] == "FeatureNotEnabled" and "libvips" in body["message"], body
+    assert refused.content != png, "never the untransformed bytes"
+    original = http.get(f"object/{bucket}/green.png")
+    assert original.status_code == 200 and original.content == png
+    print("ok without libvips: 501 naming it, downloads unaffected", flush=True)
+
+
 def main():
     bucket = f"images{os.getpid()}"
     assert http.post("bucket", json={"id": bucket, "name": bucket, "public": True}).status_code == 200
+    if WITHOUT_LIBVIPS:
+        return without_libvips(bucket)
 
     photo = Image.new("RGB", (1200, 800))
     for x in range(0, 1200, 40):
@@ -113,6 +140,36 @@ def main():
     public = httpx.get(f"{URL}/storage/v1/render/image/public/{bucket}/photo.jpg", params={"width": 300})
     assert public.status_code == 200 and Image.open(io.BytesIO(public.content)).size == (300, 200)
     print("ok conditional requests and the public route", flush=True)
+
+    hits = metric('strive_storage_image_variant_requests_total{cache="hit"}')
+    misses = metric('strive_storage_image_variant_requests_total{cache="miss"}')
+    kept = render(bucket, "photo.jpg", width=240)
+    again = render(bucket, "photo.jpg", width=240)
+    assert kept.content == again.content and opened(again).size == (240, 160), opened(again).size
+    assert metric('strive_storage_image_variant_requests_total{cache="miss"}') == misses + 1
+    assert metric('strive_storage_image_variant_requests_total{cache="hit"}') == hits + 1
+    print("ok a variant is transformed once, then served from the cache", flush=True)
+
+    # The server keeps 1 MiB of variants: full-size variants at ten qualities do not fit.
+    evicted = metric("strive_storage_image_variants_evicted_total")
+    for quality in range(90, 100):
+        assert opened(render(bucket, "photo.jpg", width=1200, quality=quality, format="origin")).size == (1200, 800)
+    assert metric("strive_storage_image_variants_evicted_total") > evicted
+    assert opened(render(bucket, "photo.jpg", width=1200, quality=90, format="origin")).size == (1200, 800)
+    print("ok the variant cache evicts beyond its bound", flush=True)
+
+    signed = http.post(f"object/sign/{bucket}/photo.jpg",
+                       json={"expiresIn": 60, "transform": {"width": 150, "height": 150, "resize": "contain"}})
+    assert signed.status_code == 200, signed.text
+    path = signed.json()["signedURL"]
+    assert path.startswith(f"/render/image/sign/{bucket}/photo.jpg?token="), path
+    anyone = httpx.get(f"{URL}/storage/v1{path}")
+    assert Image.open(io.BytesIO(anyone.content)).size == (150, 100), anyone.status_code
+    widened = httpx.get(f"{URL}/storage/v1{path}&width=600")
+    assert Image.open(io.BytesIO(widened.content)).size == (150, 100), "the query cannot change a signed transformation"
+    bad = http.post(f"object/sign/{bucket}/photo.jpg", json={"expiresIn": 60, "transform": {"width": -5}})
+    assert bad.status_code == 400, bad.text
+    print("ok signed URLs carry their transformation", flush=True)
 
     replacement = Image.new("RGB", (900, 300), (0, 0, 0))
     upload(bucket, "photo.jpg", encoded(replacement, "JPEG"), "image/jpeg")

@@ -29,6 +29,7 @@ static struct {
 } vips;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static char library_name[1024] = "libvips.so.42";
 static char load_error[512];
 static int loaded = -1;
 
@@ -39,10 +40,11 @@ static void *symbol(void *library, const char *name) {
 }
 
 static void load(void) {
-    void *library = dlopen("libvips.so.42", RTLD_NOW | RTLD_GLOBAL);
+    void *library = dlopen(library_name, RTLD_NOW | RTLD_GLOBAL);
     if (library == NULL) {
         snprintf(load_error, sizeof load_error,
-                 "libvips is not installed (libvips.so.42: %s); install Debian's libvips42 to transform images", dlerror());
+                 "libvips is not installed (%s); install Debian's libvips42 (or point STRIVE_STORAGE_IMAGE_LIBRARY at it) "
+                 "to transform images", dlerror());
         return;
     }
     vips.init = symbol(library, "vips_init");
@@ -73,6 +75,10 @@ static int fail(char *error, size_t length, const char *what) {
     snprintf(error, length, "%s: %s", what, vips.error_buffer ? vips.error_buffer() : "");
     if (vips.error_clear) vips.error_clear();
     return -1;
+}
+
+void strive_vips_use(const char *library) {
+    snprintf(library_name, sizeof library_name, "%s", library);
 }
 
 int strive_vips_load(char *error, size_t error_length) {

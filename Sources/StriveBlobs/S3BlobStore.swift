@@ -155,6 +155,45 @@ public final class S3BlobStore: BlobStore, Service {
         return StagedBlob(id: copy, size: size, temporaryPath: nil)
     }
 
+    /// S3's smallest part but the last.
+    static let minimumPartSize: Int64 = 5 << 20
+
+    /// An upload's parts copied into one new object by S3 itself (UploadPartCopy), no byte through this
+    /// server, when every part but the last is large enough to be a multipart part (supabase-js sends
+    /// 6 MiB chunks); else they are read back in order.
+    public func assemble(upload: UUID, parts: [UploadPart], length: Int64) async throws -> StagedBlob {
+        var pieces: [(BlobID, Range<Int64>)] = []
+        for part in parts {
+            guard let blob = part.blob else { throw BlobStoreError.unavailable("part at \(part.offset) has no blob") }
+            var start: Int64 = 0
+            while start < part.size {
+                let end = min(part.size, start + copyPartSize)
+                pieces.append((blob, start..<end))
+                start = end
+            }
+        }
+        let received = parts.reduce(0) { $0 + $1.size }
+        guard received == length else { throw BlobStoreError.incompleteUpload(received: received, expected: length) }
+        if pieces.count == 1, let (blob, _) = pieces.first { return try await stageCopy(of: blob) }
+        guard pieces.count > 1, pieces.dropLast().allSatisfy({ $0.1.count >= Self.minimumPartSize }) else {
+            return try await stage(PartsSequence(blobs: self, parts: parts), limit: length)
+        }
+        let id = BlobID()
+        let multipart = try await translating { try await client.createMultipartUpload(key(id)) }
+        do {
+            var eTags: [String] = []
+            for (blob, range) in pieces {
+                eTags.append(
+                    try await client.uploadPartCopy(key(id), uploadID: multipart, number: eTags.count + 1, source: key(blob), range: range))
+            }
+            try await client.completeMultipartUpload(key(id), uploadID: multipart, parts: eTags)
+        } catch {
+            try? await client.abortMultipartUpload(key(id), uploadID: multipart)
+            throw translate(error)
+        }
+        return StagedBlob(id: id, size: length, temporaryPath: nil)
+    }
+
     public func sweep(modifiedBefore cutoff: Date, liveAmong: ([BlobID]) async throws -> Set<BlobID>) async throws -> Int {
         var removed = 0
         // Uploads a crash or a lost connection left open: invisible, but S3 keeps (and bills) their parts.

@@ -235,9 +235,10 @@ public struct ConfigLoader: Sendable {
 
         let storageBackend = storageBackend(&problems)
 
-        let imageLimits = ImageLimitSettings(
+        let imageSettings = ImageSettings(
             sourceBytes: integer(.imageMaxSourceMB, &problems) * 1024 * 1024,
-            sourcePixels: integer(.imageMaxMegapixels, &problems) * 1_000_000, dimension: integer(.imageMaxDimension, &problems))
+            sourcePixels: integer(.imageMaxMegapixels, &problems) * 1_000_000, dimension: integer(.imageMaxDimension, &problems),
+            cacheBytes: Int64(integer(.imageCacheMB, &problems)) << 20, library: value(.imageLibrary) ?? "libvips.so.42")
 
         guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
             throw ConfigurationError(problems: problems.list)
@@ -270,7 +271,7 @@ public struct ConfigLoader: Sendable {
             backup: backup,
             storageBackend: storageBackend
         )
-        config.imageLimits = imageLimits
+        config.imageSettings = imageSettings
         return config
     }
 

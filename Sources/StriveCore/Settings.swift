@@ -78,6 +78,8 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case imageMaxSourceMB = "STRIVE_STORAGE_IMAGE_MAX_SOURCE_MB"
     case imageMaxMegapixels = "STRIVE_STORAGE_IMAGE_MAX_MEGAPIXELS"
     case imageMaxDimension = "STRIVE_STORAGE_IMAGE_MAX_DIMENSION"
+    case imageCacheMB = "STRIVE_STORAGE_IMAGE_CACHE_MB"
+    case imageLibrary = "STRIVE_STORAGE_IMAGE_LIBRARY"
 
     var isSecret: Bool {
         switch self {
@@ -362,6 +364,15 @@ extension ConfigVariable {
             Setting(
                 .integer(range: 16...16384, unit: "pixels", default: 2500),
                 "largest width or height a transformation may ask for (400 beyond)")
+        case .imageCacheMB:
+            Setting(
+                .integer(range: 0...1_048_576, unit: "MiB", default: 512),
+                "transformed images kept in the blob store, least recently used evicted beyond this; 0 keeps none")
+        case .imageLibrary:
+            Setting(
+                .text, default: "libvips.so.42",
+                "the libvips image transformations load at run time (a name the loader finds, or a path); when it cannot be "
+                    + "loaded the server still runs and /render/image answers 501 saying why")
         case .bcryptCost:
             Setting(
                 .integer(range: 4...16, unit: "rounds", default: 10),

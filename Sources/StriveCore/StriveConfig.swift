@@ -58,7 +58,7 @@ public struct StriveConfig: Sendable {
     /// Where object bytes live (`STRIVE_STORAGE_BACKEND`, `STRIVE_S3_*`).
     public var storageBackend: StorageBackend = .local
     /// Image transformation limits (`STRIVE_STORAGE_IMAGE_*`).
-    public var imageLimits = ImageLimitSettings.default
+    public var imageSettings = ImageSettings.default
 }
 
 /// `STRIVE_DB_TX_END`'s values, PostgREST's `db-tx-end`.
@@ -156,24 +156,31 @@ public struct BackupSettings: Sendable, Equatable {
     }
 }
 
-/// What an image transformation may cost: the original's bytes and pixels, the output's width or height.
-public struct ImageLimitSettings: Sendable, Equatable {
+/// Image transformations: what they may cost (the original's bytes and pixels, the output's width or
+/// height, the blob-store space their kept results take) and the libvips they load.
+public struct ImageSettings: Sendable, Equatable {
     public var sourceBytes: Int
     public var sourcePixels: Int
     public var dimension: Int
+    public var cacheBytes: Int64
+    /// A name the dynamic loader finds, or a path.
+    public var library: String
 
-    public init(sourceBytes: Int, sourcePixels: Int, dimension: Int) {
+    public init(sourceBytes: Int, sourcePixels: Int, dimension: Int, cacheBytes: Int64, library: String) {
         self.sourceBytes = sourceBytes
         self.sourcePixels = sourcePixels
         self.dimension = dimension
+        self.cacheBytes = cacheBytes
+        self.library = library
     }
 
     /// The declared defaults of `STRIVE_STORAGE_IMAGE_*`.
-    public static var `default`: ImageLimitSettings {
+    public static var `default`: ImageSettings {
         func declared(_ variable: ConfigVariable) -> Int { variable.setting.defaultInteger ?? 0 }
-        return ImageLimitSettings(
+        return ImageSettings(
             sourceBytes: declared(.imageMaxSourceMB) * 1024 * 1024, sourcePixels: declared(.imageMaxMegapixels) * 1_000_000,
-            dimension: declared(.imageMaxDimension))
+            dimension: declared(.imageMaxDimension), cacheBytes: Int64(declared(.imageCacheMB)) << 20,
+            library: ConfigVariable.imageLibrary.setting.defaultText)
     }
 }
 

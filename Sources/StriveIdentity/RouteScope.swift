@@ -20,11 +20,15 @@ public struct Grant: Sendable {
     public let owner: UUID?
     /// Whether the grant lets an existing object be replaced.
     public let upsert: Bool
+    /// Query parameters the grant fixes, which the request's own cannot change (a signed image URL's
+    /// transformation).
+    public let fixedParameters: [String: String]
 
-    public init(identity: RequestIdentity, owner: UUID? = nil, upsert: Bool = false) {
+    public init(identity: RequestIdentity, owner: UUID? = nil, upsert: Bool = false, fixedParameters: [String: String] = [:]) {
         self.identity = identity
         self.owner = owner
         self.upsert = upsert
+        self.fixedParameters = fixedParameters
     }
 }
 

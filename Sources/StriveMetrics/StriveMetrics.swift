@@ -116,6 +116,16 @@ extension StriveMetrics {
         imageBytesOut.increment(by: Int64(bytes))
     }
 
+    private static let variantHits = Counter(
+        label: "strive_storage_image_variant_requests_total", dimensions: [("cache", "hit")], factory: factory)
+    private static let variantMisses = Counter(
+        label: "strive_storage_image_variant_requests_total", dimensions: [("cache", "miss")], factory: factory)
+    private static let variantsEvicted = Counter(label: "strive_storage_image_variants_evicted_total", factory: factory)
+
+    /// A transformed image asked for: served from the variant cache, or computed.
+    public static func imageVariant(cached: Bool) { (cached ? variantHits : variantMisses).increment() }
+    public static func imageVariantsEvicted(_ count: Int) { variantsEvicted.increment(by: Int64(count)) }
+
     private static let resumableParts = Counter(label: "strive_storage_resumable_parts_total", factory: factory)
     private static let resumableUploadsFinished = Counter(label: "strive_storage_resumable_uploads_finished_total", factory: factory)
 

@@ -72,7 +72,8 @@ public enum StriveApplication {
             var storage = StorageService(
                 database: database, blobs: try await blobStore(config, logger: logger),
                 signer: await SignedURLSigner(secret: config.jwtSecret), logger: logger)
-            storage.imageLimits = config.imageLimits
+            storage.imageSettings = config.imageSettings
+            ImageTransformer.use(library: config.imageSettings.library)
             let realtime = RealtimeService(
                 database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow,
                 logger: logger)

@@ -15,7 +15,7 @@ public struct ImageTransformation: Sendable, Equatable {
     public var keepFormat = false
 
     /// The options of a query string, each checked: a bad one is a 400 naming it.
-    init(query: QueryLike, limits: ImageLimitSettings) throws(StorageError) {
+    init(query: QueryLike, limits: ImageSettings) throws(StorageError) {
         func dimension(_ name: String) throws(StorageError) -> Int? {
             guard let text = query[name], !text.isEmpty else { return nil }
             guard let value = Int(text), (1...limits.dimension).contains(value) else {
@@ -50,10 +50,18 @@ protocol QueryLike {
 
 extension QueryString: QueryLike {}
 
+extension Dictionary: QueryLike where Key == String, Value == String {}
+
 /// Image transformations with libvips (loaded at run time: without it, a clear 501 names what is missing,
 /// never the untransformed bytes). The CPU work runs on NIO's thread pool, never on an event loop or the
 /// concurrency pool.
 public enum ImageTransformer {
+    /// Names the libvips to load (`STRIVE_STORAGE_IMAGE_LIBRARY`); only a call before the first
+    /// transformation counts.
+    public static func use(library: String) {
+        strive_vips_use(library)
+    }
+
     /// Nil when libvips is usable; otherwise why not.
     public static var unavailableReason: String? {
         var error = [CChar](repeating: 0, count: 512)
@@ -87,7 +95,7 @@ public enum ImageTransformer {
         return original
     }
 
-    public static func transform(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageLimitSettings)
+    public static func transform(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageSettings)
         async throws
         -> Output
     {
@@ -96,7 +104,7 @@ public enum ImageTransformer {
         }
     }
 
-    static func transformNow(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageLimitSettings)
+    static func transformNow(_ source: [UInt8], _ options: ImageTransformation, accept: String?, limits: ImageSettings)
         throws(StorageError)
         -> Output
     {

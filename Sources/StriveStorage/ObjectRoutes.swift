@@ -71,8 +71,9 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         router.group(renderBase).add(
             middleware: GrantScope<Context> { request, context in
                 let (bucket, key) = try target(request, context, after: "image/sign")
-                try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
-                return Grant(identity: .serviceRole(method: "GET", path: "signed-render"))
+                // A token signed with a transformation renders exactly that one.
+                let transformations = try await service.signer.verifyDownload(try token(request), bucket: bucket, key: key)
+                return Grant(identity: .serviceRole(method: "GET", path: "signed-render"), fixedParameters: transformations)
             }
         ).get("sign/:bucket/**") { request, context in try await render(request, context, after: "image/sign") }
         // Constant segments win over parameters in the router, so these precede `:bucket/**` by matching.
@@ -242,8 +243,13 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         let (bucket, key) = try target(request, context, after: prefix)
         let identity = try actingIdentity(request, context)
         let parameters = try query(request)
-        let limits = service.imageLimits
-        let options = try ImageTransformation(query: parameters, limits: limits)
+        let limits = service.imageSettings
+        let options: ImageTransformation
+        if case .grant(let grant) = context.scopedIdentity, !grant.fixedParameters.isEmpty {
+            options = try ImageTransformation(query: grant.fixedParameters, limits: limits)
+        } else {
+            options = try ImageTransformation(query: parameters, limits: limits)
+        }
         if let reason = ImageTransformer.unavailableReason { throw StorageError(.notImplemented, "FeatureNotEnabled", reason) }
         guard let object = try await service.object(identity, bucket: bucket, key: key) else { throw StorageError.objectNotFound }
         guard object.size <= Int64(limits.sourceBytes) else {
@@ -266,13 +272,23 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         {
             return Response(status: .notModified, headers: headers)
         }
+        let variants = ImageVariants(storage: service)
+        let variantName = "\(options.signature)-\(accepts)"
+        if let kept = await variants.cached(version: object.blob, options: variantName) {
+            StriveMetrics.imageVariant(cached: true)
+            headers[.contentType] = kept.contentType
+            headers[.contentLength] = String(kept.bytes.readableBytes)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: kept.bytes))
+        }
         var source: [UInt8] = []
         source.reserveCapacity(Int(object.size))
         try await service.blobs.read(object.blob, range: nil) { buffer in source.append(contentsOf: buffer.readableBytesView) }
         let output = try await ImageTransformer.transform(source, options, accept: accept, limits: limits)
+        StriveMetrics.imageVariant(cached: false)
+        StriveMetrics.imageTransformed(bytes: output.bytes.readableBytes)
+        await variants.keep(output, version: object.blob, options: variantName)
         headers[.contentType] = output.contentType
         headers[.contentLength] = String(output.bytes.readableBytes)
-        StriveMetrics.imageTransformed(bytes: output.bytes.readableBytes)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: output.bytes))
     }
 
@@ -416,8 +432,26 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
     struct SignRequest: Decodable {
         let expiresIn: Int
         let paths: [String]?
+        /// storage-js's `transform` option: the URL renders this transformation (`/render/image/sign`).
+        let transform: [String: String]
 
-        enum CodingKeys: String, CodingKey { case expiresIn, paths }
+        enum CodingKeys: String, CodingKey { case expiresIn, paths, transform }
+
+        /// Numbers and text alike (`{width: 200}` or `{width: "200"}`); the options themselves are
+        /// checked as a query's are.
+        struct Value: Decodable {
+            let text: String
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let number = try? container.decode(Int.self) {
+                    text = String(number)
+                } else if let value = try? container.decode(String.self) {
+                    text = value
+                } else {
+                    throw StorageError.invalidInput("transform options are numbers or text")
+                }
+            }
+        }
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -431,17 +465,23 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
                 throw StorageError.invalidInput("expiresIn must be a number of seconds")
             }
             paths = try container.decodeIfPresent([String].self, forKey: .paths)
+            transform = try container.decodeIfPresent([String: Value].self, forKey: .transform)?.mapValues(\.text) ?? [:]
         }
     }
 
     func sign(_ request: Request, _ context: Context) async throws -> Response {
         let caller = try context.scopedCaller()
         let (bucket, key) = try target(request, context, after: "sign")
-        let expiresIn = try Self.lifetime(try await decode(SignRequest.self, request).expiresIn)
+        let body = try await decode(SignRequest.self, request)
+        let expiresIn = try Self.lifetime(body.expiresIn)
+        // Checked now: a URL that could only ever answer 400 is not handed out.
+        _ = try ImageTransformation(query: body.transform, limits: service.imageSettings)
         let visible = try await visibleKeys(caller, request, bucket: bucket, keys: [key.value])
         guard visible.contains(key.value) else { throw StorageError.objectNotFound }
-        let token = try await service.signer.signDownload(bucket: bucket, key: key, expiresIn: expiresIn)
-        return try Response.storageJSON(["signedURL": "/object/sign/\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
+        let token = try await service.signer.signDownload(
+            bucket: bucket, key: key, expiresIn: expiresIn, transformations: body.transform)
+        let route = body.transform.isEmpty ? "/object/sign/" : "/render/image/sign/"
+        return try Response.storageJSON(["signedURL": "\(route)\(bucket)/\(Self.encodePath(key.value))?token=\(token)"])
     }
 
     /// One path of a batch signing: `error` and `signedURL` are null, not left out, when they do not apply

@@ -108,14 +108,14 @@ public struct ResumableUploads: Sendable {
         case conflict(current: Int64)
     }
 
-    /// Stores `body` as the part at `offset`. The bytes are staged first (a slow client holds no lock), then
-    /// recorded and published with the new offset only if nobody else appended at that offset meanwhile.
+    /// Stores `body` as the part at `offset`. The bytes are written first (a slow client holds no lock),
+    /// then recorded with the new offset only if nobody else appended at that offset meanwhile.
     func append<Body: AsyncSequence & Sendable>(_ upload: ResumableUpload, offset: Int64, body: Body) async throws -> Appended
     where Body.Element == ByteBuffer {
         guard offset == upload.offset else { return .conflict(current: upload.offset) }
-        let staged = try await storage.blobs.stage(body, limit: upload.length - offset)
-        guard staged.size > 0 else {
-            await storage.blobs.discard(staged)
+        let part = try await storage.blobs.writePart(body, upload: upload.id, offset: offset, limit: upload.length - offset)
+        guard part.size > 0 else {
+            await storage.blobs.discardPart(part)
             return .offset(offset)
         }
         do {
@@ -125,26 +125,26 @@ public struct ResumableUploads: Sendable {
                 ).first?.decode(Int64.self)
                 guard let current else { throw StorageError.objectNotFound }
                 guard current == offset else { throw ConflictingAppend(current: current) }
+                if let blob = part.blob {
+                    try await connection.run(
+                        """
+                        insert into storage.resumable_parts (upload_id, part_offset, size, blob)
+                        values (\(upload.id), \(offset), \(part.size), \(blob.description))
+                        """, logger: logger)
+                }
                 try await connection.run(
                     """
-                    insert into storage.resumable_parts (upload_id, part_offset, size, blob)
-                    values (\(upload.id), \(offset), \(staged.size), \(staged.id.description))
-                    """, logger: logger)
-                try await connection.run(
-                    """
-                    update storage.resumable_uploads set upload_offset = \(offset + staged.size), updated_at = now()
+                    update storage.resumable_uploads set upload_offset = \(offset + part.size), updated_at = now()
                     where id = \(upload.id)
                     """, logger: logger)
-                try await storage.blobs.publish(staged)
-                StriveMetrics.resumablePart(bytes: Int(staged.size))
-                return .offset(offset + staged.size)
+                StriveMetrics.resumablePart(bytes: Int(part.size))
+                return .offset(offset + part.size)
             }
         } catch let conflict as ConflictingAppend {
-            await storage.blobs.discard(staged)
+            await storage.blobs.discardPart(part)
             return .conflict(current: conflict.current)
         } catch {
-            await storage.blobs.discard(staged)
-            try? await storage.blobs.delete(staged.id)
+            await storage.blobs.discardPart(part)
             throw error
         }
     }
@@ -153,23 +153,24 @@ public struct ResumableUploads: Sendable {
         let current: Int64
     }
 
-    /// The parts of a complete upload become the object: one staged blob read from the parts in order,
-    /// committed as the creator; then the upload and its parts go.
-    func finish(_ upload: ResumableUpload) async throws -> UUID {
-        let parts = try await service("/upload/resumable") { connection in
+    private func parts(of id: UUID) async throws -> [UploadPart] {
+        try await service("/upload/resumable") { connection in
             try await connection.rows(
-                "select blob, size from storage.resumable_parts where upload_id = \(upload.id) order by part_offset", logger: logger
-            ).map { row -> (BlobID, Int64) in
-                let (blob, size) = try row.decode((String, Int64).self)
+                "select part_offset, size, blob from storage.resumable_parts where upload_id = \(id) order by part_offset",
+                logger: logger
+            ).map { row in
+                let (offset, size, blob) = try row.decode((Int64, Int64, String).self)
                 guard let id = BlobID(blob) else { throw StorageError.unavailable }
-                return (id, size)
+                return UploadPart(offset: offset, size: size, blob: id)
             }
         }
-        let staged = try await storage.blobs.stage(PartsSequence(blobs: storage.blobs, parts: parts), limit: upload.length)
-        guard staged.size == upload.length else {
-            await storage.blobs.discard(staged)
-            throw StorageError(.conflict, "InvalidUpload", "the upload's parts hold \(staged.size) of \(upload.length) bytes")
-        }
+    }
+
+    /// The parts of a complete upload become the object, committed as the creator; then the upload and
+    /// its parts go. The store assembles them without a copy where it can (a hard link on disk, S3
+    /// copying parts into a multipart object).
+    func finish(_ upload: ResumableUpload) async throws -> UUID {
+        let staged = try await storage.blobs.assemble(upload: upload.id, parts: try await parts(of: upload.id), length: upload.length)
         let id = try await storage.commitUpload(
             upload.identity, bucket: upload.bucket, key: upload.key, staged: staged, attributes: upload.attributes, upsert: upload.upsert)
         try await discard(upload.id)
@@ -177,17 +178,20 @@ public struct ResumableUploads: Sendable {
         return id
     }
 
-    /// Deletes an upload (terminated, finished or expired) and its parts' bytes.
+    /// Deletes an upload (terminated, finished or expired) and what the store keeps for it.
     func discard(_ id: UUID) async throws {
-        let blobs = try await service("/upload/resumable") { connection in
+        let parts = try await service("/upload/resumable") { connection in
             try await connection.rows(
                 """
                 with gone as (delete from storage.resumable_uploads where id = \(id) returning id)
-                select p.blob from storage.resumable_parts p join gone on gone.id = p.upload_id
+                select p.part_offset, p.size, p.blob from storage.resumable_parts p join gone on gone.id = p.upload_id
                 """, logger: logger
-            ).map { try $0.decode(String.self) }
+            ).map { row in
+                let (offset, size, blob) = try row.decode((Int64, Int64, String).self)
+                return UploadPart(offset: offset, size: size, blob: BlobID(blob))
+            }
         }
-        for blob in blobs.compactMap(BlobID.init) { try? await storage.blobs.delete(blob) }
+        await storage.blobs.removeUpload(id, parts: parts)
     }
 
     /// Removes expired uploads and their bytes. Run with the storage sweep.
@@ -201,39 +205,4 @@ public struct ResumableUploads: Sendable {
         for id in expired { try await discard(id) }
         return expired.count
     }
-}
-
-/// The bytes of a list of blobs, in order, read a range at a time: an upload's parts as one body.
-struct PartsSequence: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let blobs: any BlobStore
-    let parts: [(BlobID, Int64)]
-    static let chunk: Int64 = 1 << 20
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        let blobs: any BlobStore
-        let parts: [(BlobID, Int64)]
-        var part = 0
-        var position: Int64 = 0
-
-        mutating func next() async throws -> ByteBuffer? {
-            while part < parts.count && position >= parts[part].1 {
-                part += 1
-                position = 0
-            }
-            guard part < parts.count else { return nil }
-            let (id, size) = parts[part]
-            let end = Swift.min(size, position + PartsSequence.chunk)
-            var collected = ByteBuffer()
-            try await blobs.read(id, range: position..<end) { buffer in
-                var buffer = buffer
-                collected.writeBuffer(&buffer)
-            }
-            guard collected.readableBytes == Int(end - position) else { throw BlobStoreError.notFound(id) }
-            position = end
-            return collected
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(blobs: blobs, parts: parts) }
 }

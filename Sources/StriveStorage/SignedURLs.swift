@@ -20,6 +20,8 @@ public struct SignedURLSigner: Sendable {
         /// Uploads: the user the object will belong to, and whether it may replace one.
         var owner: String?
         var upsert: Bool?
+        /// Downloads: the image transformation the URL renders (`/render/image/sign`), as a query string.
+        var transformations: String?
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
             guard exp > Int(Date().timeIntervalSince1970) else {
@@ -50,9 +52,18 @@ public struct SignedURLSigner: Sendable {
         self.keys = keys
     }
 
-    public func signDownload(bucket: String, key: ObjectKey, expiresIn seconds: Int) async throws -> String {
+    /// A download token; with `transformations` (an image transformation's options), for
+    /// `/render/image/sign` with exactly those options.
+    public func signDownload(bucket: String, key: ObjectKey, expiresIn seconds: Int, transformations: [String: String] = [:])
+        async throws -> String
+    {
         let now = Int(Date().timeIntervalSince1970)
-        return try await keys.sign(Claims(url: bucket + "/" + key.value, purpose: .download, iat: now, exp: now + seconds))
+        var components = URLComponents()
+        components.queryItems = transformations.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        return try await keys.sign(
+            Claims(
+                url: bucket + "/" + key.value, purpose: .download, iat: now, exp: now + seconds,
+                transformations: transformations.isEmpty ? nil : components.percentEncodedQuery))
     }
 
     public func signUpload(bucket: String, key: ObjectKey, owner: UUID?, upsert: Bool) async throws -> String {
@@ -63,9 +74,16 @@ public struct SignedURLSigner: Sendable {
                 owner: owner?.uuidString.lowercased(), upsert: upsert))
     }
 
-    /// Checks signature, expiry, purpose and that the token names exactly this object.
-    public func verifyDownload(_ token: String, bucket: String, key: ObjectKey) async throws(StorageError) {
-        _ = try await verify(token, purpose: .download, bucket: bucket, key: key)
+    /// Checks signature, expiry, purpose and that the token names exactly this object; returns the image
+    /// transformation it was signed with (empty for none).
+    @discardableResult
+    public func verifyDownload(_ token: String, bucket: String, key: ObjectKey) async throws(StorageError) -> [String: String] {
+        let claims = try await verify(token, purpose: .download, bucket: bucket, key: key)
+        var components = URLComponents()
+        components.percentEncodedQuery = claims.transformations
+        var transformations: [String: String] = [:]
+        for item in components.queryItems ?? [] { transformations[item.name] = item.value ?? "" }
+        return transformations
     }
 
     public func verifyUpload(_ token: String, bucket: String, key: ObjectKey) async throws(StorageError) -> UploadGrant {

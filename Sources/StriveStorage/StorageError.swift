@@ -65,6 +65,8 @@ public struct StorageError: Error, Sendable, Equatable, HTTPResponseError {
             case .tooLarge(let limit): return tooLarge(limit: limit)
             case .notFound: return objectNotFound
             case .unavailable: return unavailable
+            case .incompleteUpload(let received, let expected):
+                return StorageError(.conflict, "InvalidUpload", "the upload's parts hold \(received) of \(expected) bytes")
             }
         }
         guard let fields = DatabaseError.serverFields(in: error) else { return nil }

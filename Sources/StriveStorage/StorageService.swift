@@ -60,7 +60,7 @@ public struct StorageService: Sendable {
     public let signer: SignedURLSigner
     let logger: Logger
     /// What an image transformation may cost (`STRIVE_STORAGE_IMAGE_*`).
-    public var imageLimits = ImageLimitSettings.default
+    public var imageSettings = ImageSettings.default
 
     public init(database: Database, blobs: any BlobStore, signer: SignedURLSigner, logger: Logger) {
         self.database = database
@@ -181,6 +181,7 @@ public struct StorageService: Sendable {
     /// Removes leftovers of interrupted writes and blobs no row points at. Run at start-up and periodically.
     @discardableResult
     public func sweep(modifiedBefore cutoff: Date) async throws -> Int {
+        try await ImageVariants(storage: self).sweep()
         await collectGarbage()
         return try await blobs.sweep(modifiedBefore: cutoff) { candidates in
             guard !candidates.isEmpty else { return [] }
@@ -192,11 +193,13 @@ public struct StorageService: Sendable {
                         "select not pg_try_advisory_xact_lock_shared(\(BackupLock.key))", logger: logger
                     ).first?.decode(Bool.self) ?? true
                 if backupRunning { return versions }
-                // A resumable upload's parts are live until the upload finishes or expires.
+                // A resumable upload's parts are live until the upload finishes or expires; a kept image
+                // variant until it is evicted or its object's version released.
                 return try await connection.rows(
                     """
                     select version from storage.objects where version = any(\(versions))
                     union all select blob from storage.resumable_parts where blob = any(\(versions))
+                    union all select blob from storage.image_variants where blob = any(\(versions))
                     """, logger: logger
                 ).map { try $0.decode(String.self) }
             }

@@ -48,11 +48,21 @@ struct ResumableUploadTests {
         try await harness.send(.head, String(location.dropFirst("/storage/v1/".count)), as: actor, headers: ["Tus-Resumable": "1.0.0"])
     }
 
+    /// What the store keeps for unfinished uploads: their files on disk, their parts (a blob each) on S3.
+    func keptForUploads(_ harness: StorageHarness) async throws -> Int {
+        guard harness.s3 == nil else {
+            return try await harness.ownerValue("select count(*)::int from storage.resumable_parts", as: Int.self) ?? -1
+        }
+        return try FileManager.default.contentsOfDirectory(atPath: harness.storageDirectory + "/uploads").count
+    }
+
+    /// 5 MiB then the rest: on S3 the parts are large enough to become a multipart object's parts, copied by S3.
     @Test(arguments: StorageBackendKind.allCases)
     func anUploadInPartsAppearsOnlyWhenCompleteAndResumesFromItsOffset(backend: StorageBackendKind) async throws {
         try await StorageHarness.run(backend: backend) { harness in
             let name = "\(harness.id("orgA"))/task/\(harness.id("taskA"))/big.pdf"
-            let content = Self.bytes(3 * 1024 * 1024 + 5)
+            let split = 5 * 1024 * 1024
+            let content = Self.bytes(split + 1024 * 1024 + 5)
             let created = try await create(harness, bucket: "attachments", name: name, length: content.count)
             #expect(created.status == .created, "\(created.text)")
             #expect(created["Tus-Resumable"] == "1.0.0" && created["Upload-Expires"] != nil)
@@ -60,23 +70,35 @@ struct ResumableUploadTests {
             #expect(location.hasPrefix("/storage/v1/upload/resumable/"))
             #expect(try await head(harness, location)["Upload-Offset"] == "0")
 
-            let first = try await patch(harness, location, offset: 0, content[0..<(1024 * 1024)])
-            #expect(first.status == .noContent && first["Upload-Offset"] == String(1024 * 1024), "\(first.text)")
+            let first = try await patch(harness, location, offset: 0, content[0..<split])
+            #expect(first.status == .noContent && first["Upload-Offset"] == String(split), "\(first.text)")
             let stale = try await patch(harness, location, offset: 0, content[0..<10])
             #expect(stale.status == .conflict, "a wrong offset is refused: \(stale.text)")
             #expect(try await harness.send(.get, "object/attachments/\(name)", as: .member).status != .ok, "nothing before the last byte")
 
             // A client that lost its place asks, and goes on from there.
             let resumed = try await head(harness, location)
-            #expect(resumed["Upload-Offset"] == String(1024 * 1024) && resumed["Upload-Length"] == String(content.count))
+            #expect(resumed["Upload-Offset"] == String(split) && resumed["Upload-Length"] == String(content.count))
             #expect(try await head(harness, location, as: .owner).status == .notFound, "an upload is its creator's")
-            let rest = try await patch(harness, location, offset: 1024 * 1024, content[(1024 * 1024)...])
+            #expect(try await keptForUploads(harness) == 1)
+            let rest = try await patch(harness, location, offset: split, content[split...])
             #expect(rest.status == .noContent && rest["Upload-Offset"] == String(content.count), "\(rest.text)")
 
             let downloaded = try await harness.send(.get, "object/attachments/\(name)", as: .member)
             #expect(downloaded.status == .ok && Array(downloaded.body) == content)
             #expect(try await head(harness, location).status == .notFound, "a finished upload is gone")
-            #expect(try await harness.ownerValue("select count(*)::int from storage.resumable_parts", as: Int.self) == 0)
+            #expect(try await keptForUploads(harness) == 0)
+
+            // Small parts (below S3's 5 MiB) are read back in order instead.
+            let small = Self.bytes(3000)
+            let smallName = name + ".small"
+            let other = try #require(try await create(harness, bucket: "attachments", name: smallName, length: small.count)["Location"])
+            for start in stride(from: 0, to: small.count, by: 1000) {
+                let reply = try await patch(harness, other, offset: start, small[start..<(start + 1000)])
+                #expect(reply.status == .noContent, "\(reply.text)")
+            }
+            #expect(Array(try await harness.send(.get, "object/attachments/\(smallName)", as: .member).body) == small)
+            #expect(try await keptForUploads(harness) == 0)
         }
     }
 
@@ -113,7 +135,7 @@ struct ResumableUploadTests {
                 .delete, String(location.dropFirst("/storage/v1/".count)), as: .member, headers: ["Tus-Resumable": "1.0.0"])
             #expect(deleted.status == .noContent)
             #expect(try await head(harness, location).status == .notFound)
-            #expect(try await harness.ownerValue("select count(*)::int from storage.resumable_parts", as: Int.self) == 0)
+            #expect(try await keptForUploads(harness) == 0)
 
             // Expired: answered 410, and the sweep takes its parts.
             let late = try await create(harness, bucket: "attachments", name: name + ".3", length: 10)
@@ -122,8 +144,9 @@ struct ResumableUploadTests {
             _ = try await harness.ownerValue(
                 "update storage.resumable_uploads set expires_at = now() - interval '1 second' returning 1", as: Int.self)
             #expect(try await head(harness, lateLocation).status == .gone)
+            #expect(try await keptForUploads(harness) == 1)
             #expect(try await ResumableUploads(storage: harness.services.storage).sweepExpired() == 1)
-            #expect(try await harness.ownerValue("select count(*)::int from storage.resumable_parts", as: Int.self) == 0)
+            #expect(try await keptForUploads(harness) == 0)
         }
     }
 }

@@ -6,6 +6,9 @@
 /// libvips, loaded at run time (dlopen of libvips.so.42): the server builds and starts without it, and
 /// only image transformations need it. Each call returns 0 on success; on failure, `error` holds why.
 
+/// Names the library `strive_vips_load` opens (default libvips.so.42); only a call before the first load counts.
+void strive_vips_use(const char *library);
+
 /// Loads and initialises libvips once; later calls repeat the first outcome.
 int strive_vips_load(char *error, size_t error_length);
 
