@@ -6,15 +6,17 @@ import StriveBackup
 import StriveCore
 import StriveDatabase
 import StriveIdentity
+import StriveStorage
 
 /// `/admin/v1`: what an operator reads about the deployment — the security audit, migrations, backups,
-/// this instance's recent server errors.
+/// storage's uploads in progress and image cache, this instance's recent server errors.
 /// For the service role, or a user whose platform role is ADMIN or SUPER_ADMIN (`app.is_admin()`,
 /// asked under the user's own identity). The reads themselves run on the owner's admin connection: they
 /// are catalog and bookkeeping queries no request role may make, and this is their one named path.
 struct AdminRoutes: Sendable {
     let database: Database
     let migrator: Migrator
+    let storage: StorageService
     let recentErrors: RecentErrors
     let logger: Logger
 
@@ -35,6 +37,7 @@ struct AdminRoutes: Sendable {
         group.get("backups") { request, context in try await backups(request, context) }
         group.get("tables") { request, context in try await tables(request, context) }
         group.get("errors") { _, _ in try Self.json(recentErrors.newestFirst) }
+        group.get("storage") { _, _ in try Self.json(try await storage.statistics()) }
     }
 
     func verify(_ request: Request, _ context: StriveRequestContext) async throws -> Response {

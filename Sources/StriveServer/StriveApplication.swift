@@ -132,8 +132,11 @@ public enum StriveApplication {
         ObjectRoutes<StriveRequestContext>(service: services.storage).register(on: router)
         ResumableUploadRoutes<StriveRequestContext>(storage: services.storage).register(on: router)
         RealtimeHTTPRoutes<StriveRequestContext>(service: services.realtime).register(on: router)
-        AdminRoutes(database: services.database, migrator: services.migrator, recentErrors: services.recentErrors, logger: services.logger)
-            .register(on: router)
+        AdminRoutes(
+            database: services.database, migrator: services.migrator, storage: services.storage, recentErrors: services.recentErrors,
+            logger: services.logger
+        )
+        .register(on: router)
         ConsoleRoutes(anonKey: services.anonKey, version: StriveVersion.current).register(on: router)
         MetricsRoutes(
             database: services.database, migrator: services.migrator, realtime: services.realtime, token: services.metricsToken,

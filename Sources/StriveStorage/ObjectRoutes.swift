@@ -286,10 +286,17 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         let output = try await ImageTransformer.transform(source, options, accept: accept, limits: limits)
         StriveMetrics.imageVariant(cached: false)
         StriveMetrics.imageTransformed(bytes: output.bytes.readableBytes)
-        await variants.keep(output, version: object.blob, options: variantName)
         headers[.contentType] = output.contentType
         headers[.contentLength] = String(output.bytes.readableBytes)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: output.bytes))
+        let version = object.blob
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody(contentLength: output.bytes.readableBytes) { writer in
+                try await writer.write(output.bytes)
+                try await writer.finish(nil)
+                // Kept once the client has the whole image: its wait does not include the blob store's fsync.
+                await variants.keep(output, version: version, options: variantName)
+            })
     }
 
     /// Who a route that serves both scopes acts as: the grant's identity, or the caller's.

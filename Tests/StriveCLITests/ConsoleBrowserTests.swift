@@ -60,18 +60,28 @@ struct ConsoleBrowserTests {
         #expect(try await browser.waitFor { try await browser.text(of: "main table:last-of-type tbody").contains(member) })
         try await browser.screenshot(to: shots + "/tables.png")
 
-        // Upload an object and delete it again.
+        // Upload an image (through the resumable protocol), preview a transformation of it, delete it again.
         timings["storage"] = try await browser.timedNavigation(
             to: "#/storage?bucket=public-assets", until: "form[aria-label='Upload an object']")
         let file = directory + "/console-upload.png"
-        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array("console".utf8)).write(to: URL(fileURLWithPath: file))
+        // A 32×32 red PNG (made with Pillow).
+        let png =
+            "iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAKUlEQVR4nO3NMQEAAAjDMMC/MGRhgn2pgKa3sk34DwAAAAAAAAAAAN46CP0BCMDA+XQAAAAASUVORK5CYII="
+        try #require(Data(base64Encoded: png)).write(to: URL(fileURLWithPath: file))
         try await browser.type("input[name=file]", file)
         try await browser.type("input[name=path]", "console/console-upload.png")
         try await browser.click("form[aria-label='Upload an object'] button")
         try await browser.click("a[href*='prefix=console']")
         #expect(try await browser.waitFor { try await browser.text(of: "main table tbody").contains("console-upload.png") })
+        let stats = try await browser.text(of: "#storage-stats")
+        #expect(stats.contains("Resumable uploads in progress: 0") && stats.contains("Image transformations: on."), "\(stats)")
+        try await browser.clickButton(startingWith: "Preview")
+        let previewed = try await browser.waitFor {
+            (try await browser.script("return document.querySelector('#preview img')?.naturalWidth ?? 0") as? NSNumber)?.intValue == 32
+        }
+        #expect(previewed, "the preview shows the transformed image")
         try await browser.screenshot(to: shots + "/storage.png")
-        try await browser.click("button:has-text-delete")
+        try await browser.clickButton(startingWith: "Delete")
         try await browser.acceptAlert()
         #expect(try await browser.waitFor { try await browser.text(of: "main").contains("No objects here.") })
 
@@ -185,12 +195,13 @@ final class WebDriver: @unchecked Sendable {
         try await command("POST", "/element/\(id)/value", ["text": text])
     }
 
+    /// CSS cannot select by text: clicks the first button of the page whose label starts with `prefix`.
+    func clickButton(startingWith prefix: String) async throws {
+        try await script(
+            "[...document.querySelectorAll('main button')].find(b => b.textContent.startsWith(arguments[0])).click()", [prefix])
+    }
+
     func click(_ selector: String) async throws {
-        if selector == "button:has-text-delete" {
-            // CSS cannot select by text: the first button whose label starts with "Delete".
-            try await script("[...document.querySelectorAll('main button')].find(b => b.textContent.startsWith('Delete')).click()")
-            return
-        }
         _ = try await onFreshElement(selector) { id in try await self.command("POST", "/element/\(id)/click") }
     }
 

@@ -268,18 +268,13 @@ enum ConsoleAssets {
             el("label", {}, "File", el("input", { name: "file", type: "file", required: true })),
             el("label", {}, "Path (optional)", el("input", { name: "path", placeholder: "folder/name.png" })),
             el("button", { type: "submit" }, "Upload"));
+          const progress = el("p", { id: "upload-progress", "aria-live": "polite" });
           upload.addEventListener("submit", async (event) => {
             event.preventDefault();
             const data = new FormData(upload);
             const file = data.get("file");
             const target = data.get("path") || (prefix ? `${prefix.replace(/\/$/, "")}/` : "") + file.name;
-            await act(async () => {
-              const response = await fetch(`/storage/v1/object/${encodeURIComponent(bucket)}/${target.split("/").map(encodeURIComponent).join("/")}`, {
-                method: "POST", body: file,
-                headers: { apikey: state.config.anon_key, Authorization: `Bearer ${state.token}`, "Content-Type": file.type || "application/octet-stream" },
-              });
-              if (!response.ok) throw new APIError(response.status, await response.json().catch(() => null));
-            });
+            await act(() => resumableUpload(bucket, target, file, progress));
           });
           const download = async (item) => {
             const response = await api("GET", objectURL(item), { raw: true });
@@ -288,17 +283,57 @@ enum ConsoleAssets {
             link.click();
             URL.revokeObjectURL(link.href);
           };
+          const preview = el("figure", { id: "preview" });
+          const showPreview = async (item) => {
+            const url = `/storage/v1/render/image/authenticated/${encodeURIComponent(bucket)}/${path(item).split("/").map(encodeURIComponent).join("/")}?width=256&height=256&resize=contain`;
+            const response = await api("GET", url, { raw: true });
+            if (!response.ok) throw new APIError(response.status, await response.json().catch(() => null));
+            preview.replaceChildren(el("img", { src: URL.createObjectURL(await response.blob()), alt: `Preview of ${item.name}` }),
+              el("figcaption", {}, `${item.name}, at most 256 × 256 (${response.headers.get("Content-Type")})`));
+          };
+          const stats = await api("GET", "/admin/v1/storage");
+          const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
           show("Storage", picker,
+            el("p", { id: "storage-stats" },
+              `Resumable uploads in progress: ${stats.resumable_uploads} (${mib(stats.resumable_bytes_received)} of ${mib(stats.resumable_bytes_expected)} received). `,
+              `Image variants kept: ${stats.image_variants}, ${mib(stats.image_variant_bytes)} of ${mib(stats.image_variant_bound)}. `,
+              stats.image_transformations ? "Image transformations: on." : `Image transformations: off (${stats.image_transformations_unavailable}).`),
             el("p", {}, `${chosen.public ? "Public" : "Private"} bucket; size limit ${chosen.file_size_limit ? `${(chosen.file_size_limit / 1048576).toFixed(0)} MiB` : "none"}; types ${(chosen.allowed_mime_types || ["any"]).join(", ")}.`),
-            upload,
+            upload, progress,
             items.length === 0 ? el("p", {}, "No objects here.") : table([
               { label: "Name", value: (item) => (item.id ? item.name : el("a", { href: `#/storage?bucket=${encodeURIComponent(bucket)}&prefix=${encodeURIComponent(path(item))}` }, `${item.name}/`)) },
               { label: "Size", value: (item) => (item.metadata?.size !== undefined ? `${item.metadata.size} bytes` : "") },
               { label: "Type", value: (item) => item.metadata?.mimetype || "" },
               { label: "Actions", value: (item) => (item.id ? el("span", {},
                   el("button", { type: "button", onclick: () => act(() => download(item), { reload: false }) }, `Download ${item.name}`), " ",
+                  (item.metadata?.mimetype || "").startsWith("image/") && stats.image_transformations
+                    ? el("button", { type: "button", onclick: () => act(() => showPreview(item), { reload: false }) }, `Preview ${item.name}`) : "", " ",
                   el("button", { type: "button", onclick: () => confirm(`Delete ${path(item)}?`) && act(() => api("DELETE", `/storage/v1/object/${encodeURIComponent(bucket)}`, { body: { prefixes: [path(item)] } })) }, `Delete ${item.name}`)) : "") },
-            ], items));
+            ], items), preview);
+        }
+
+        // Uploads use the resumable protocol (TUS) in 6 MiB chunks, as supabase-js does for large files: a
+        // dropped connection costs one chunk, and the page shows how far it got.
+        async function resumableUpload(bucket, target, file, progress) {
+          const headers = { apikey: state.config.anon_key, Authorization: `Bearer ${state.token}`, "Tus-Resumable": "1.0.0" };
+          const base64 = (text) => btoa(Array.from(new TextEncoder().encode(text), (byte) => String.fromCharCode(byte)).join(""));
+          const metadata = [["bucketName", bucket], ["objectName", target], ["contentType", file.type || "application/octet-stream"]];
+          const created = await fetch("/storage/v1/upload/resumable", {
+            method: "POST",
+            headers: { ...headers, "Upload-Length": String(file.size), "Upload-Metadata": metadata.map(([key, value]) => `${key} ${base64(value)}`).join(",") },
+          });
+          if (!created.ok) throw new APIError(created.status, await created.json().catch(() => null));
+          const location = created.headers.get("Location");
+          let offset = 0;
+          while (offset < file.size) {
+            const response = await fetch(location, {
+              method: "PATCH", body: file.slice(offset, offset + 6 * 1024 * 1024),
+              headers: { ...headers, "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+            });
+            if (!response.ok) throw new APIError(response.status, await response.json().catch(() => null));
+            offset = Number(response.headers.get("Upload-Offset"));
+            progress.textContent = `Uploaded ${offset} of ${file.size} bytes.`;
+          }
         }
 
         async function realtime() {
