@@ -26,18 +26,16 @@ create policy image_variants_service on storage.image_variants for all to servic
 revoke all on storage.image_variants from public, anon, authenticated;
 grant select, insert, update, delete on storage.image_variants to service_role;
 
-create function storage.release_image_variants() returns trigger
+-- The trigger that queues a released version's blob (0007) queues its variants' blobs too.
+create or replace function storage.queue_released_blob() returns trigger
 language plpgsql security definer set search_path = ''
 as $$
 begin
     if old.version is not null and (tg_op = 'DELETE' or old.version is distinct from new.version) then
+        insert into storage.blob_garbage (version) values (old.version) on conflict do nothing;
         with gone as (delete from storage.image_variants where object_version = old.version returning blob)
         insert into storage.blob_garbage (version) select blob from gone on conflict do nothing;
     end if;
     return null;
 end
 $$;
-revoke all on function storage.release_image_variants() from public;
-
-create trigger release_image_variants after update or delete on storage.objects
-for each row execute function storage.release_image_variants();
