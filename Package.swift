@@ -239,6 +239,37 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // HTTP requests from SQL (pg_net's net.http_*, Database Webhooks): the outbox every instance delivers, with
+        // retries, Standard Webhooks signatures and the refusal of private addresses.
+        .target(
+            name: "StriveOutbound",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                "StriveMetrics",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Scheduled jobs (pg_cron's cron.schedule): the scheduler every instance runs, each tick's run once.
+        .target(
+            name: "StriveCron",
+            dependencies: [
+                "StriveCore",
+                "StriveDatabase",
+                "StriveMetrics",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Client types (TypeScript for supabase-js, Swift Codable structs) generated from the data API's schema cache.
         .target(
             name: "StriveTypeGen",
@@ -264,6 +295,8 @@ let package = Package(
                 "StriveStorage",
                 "StriveRealtime",
                 "StriveMail",
+                "StriveOutbound",
+                "StriveCron",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -240,6 +240,24 @@ public struct ConfigLoader: Sendable {
             sourcePixels: integer(.imageMaxMegapixels, &problems) * 1_000_000, dimension: integer(.imageMaxDimension, &problems),
             cacheBytes: Int64(integer(.imageCacheMB, &problems)) << 20, library: value(.imageLibrary) ?? "libvips.so.42")
 
+        let allowPrivate = (value(.netAllowPrivate) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        for entry in allowPrivate
+        where IPNetwork(entry) == nil && !entry.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) {
+            problems.add(.netAllowPrivate, "lists host names, addresses and CIDR networks, comma-separated", quoted(entry))
+        }
+        let netMaxAttempts = integer(.netMaxAttempts, &problems)
+        let cronJobTimeout = integer(.cronJobTimeout, &problems)
+        var webhookSecret: Secret?
+        if let text = value(.webhookSecret) {
+            let encoded = text.hasPrefix("whsec_") ? String(text.dropFirst("whsec_".count)) : text
+            if let key = Data(base64Encoded: encoded), (24...64).contains(key.count) {
+                webhookSecret = Secret(encoded)
+            } else {
+                problems.add(.webhookSecret, "must be whsec_ followed by the base64 of 24 to 64 random bytes")
+            }
+        }
+
         guard problems.isEmpty, let runtime, let database, let jwtSecret, let keys else {
             throw ConfigurationError(problems: problems.list)
         }
@@ -272,6 +290,8 @@ public struct ConfigLoader: Sendable {
             storageBackend: storageBackend
         )
         config.imageSettings = imageSettings
+        config.cronJobTimeout = .seconds(cronJobTimeout)
+        config.outbound = OutboundSettings(allowPrivate: allowPrivate, maxAttempts: netMaxAttempts, signingSecret: webhookSecret)
         return config
     }
 

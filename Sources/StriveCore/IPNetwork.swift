@@ -24,7 +24,13 @@ public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func contains(_ text: String) -> Bool {
-        guard var candidate = Self.bytes(of: text) else { return false }
+        guard let candidate = Self.bytes(of: text) else { return false }
+        return contains(address: candidate)
+    }
+
+    /// Whether the address with these bytes (4 or 16) is in the network.
+    public func contains(address bytes: [UInt8]) -> Bool {
+        var candidate = bytes
         // An IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d) is that IPv4 address.
         if candidate.count == 16 && address.count == 4 && candidate[0..<12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff][...] {
             candidate = Array(candidate[12...])
@@ -41,6 +47,13 @@ public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(address.count == 4 ? "IPv4" : "IPv6") network /\(prefixLength)" }
+
+    /// An address's usual text (IPv6 as eight groups, without `::` shortening).
+    public static func text(of address: [UInt8]) -> String {
+        guard address.count == 16 else { return address.map(String.init).joined(separator: ".") }
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]), radix: 16) }.joined(
+            separator: ":")
+    }
 
     /// The address's bytes, or nil when `text` is not an IPv4 or IPv6 address.
     public static func bytes(of text: String) -> [UInt8]? {

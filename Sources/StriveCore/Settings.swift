@@ -80,10 +80,14 @@ public enum ConfigVariable: String, CaseIterable, Sendable {
     case imageMaxDimension = "STRIVE_STORAGE_IMAGE_MAX_DIMENSION"
     case imageCacheMB = "STRIVE_STORAGE_IMAGE_CACHE_MB"
     case imageLibrary = "STRIVE_STORAGE_IMAGE_LIBRARY"
+    case netAllowPrivate = "STRIVE_NET_ALLOW_PRIVATE"
+    case netMaxAttempts = "STRIVE_NET_MAX_ATTEMPTS"
+    case webhookSecret = "STRIVE_WEBHOOK_SECRET"
+    case cronJobTimeout = "STRIVE_CRON_JOB_TIMEOUT"
 
     var isSecret: Bool {
         switch self {
-        case .jwtSecret, .serviceRoleKey, .databaseURL, .smtpURL, .metricsToken, .s3SecretAccessKey: true
+        case .jwtSecret, .serviceRoleKey, .databaseURL, .smtpURL, .metricsToken, .s3SecretAccessKey, .webhookSecret: true
         default: false
         }
     }
@@ -373,6 +377,26 @@ extension ConfigVariable {
                 .text, default: "libvips.so.42",
                 "the libvips image transformations load at run time (a name the loader finds, or a path); when it cannot be "
                     + "loaded the server still runs and /render/image answers 501 saying why")
+        case .netAllowPrivate:
+            Setting(
+                .text,
+                "hosts, addresses and networks (CIDR) that HTTP requests from SQL (net.http_*, webhooks) may reach although "
+                    + "they are loopback, private, link-local or cloud-metadata addresses, comma-separated, e.g. "
+                    + "127.0.0.1,10.0.0.0/8,hooks.internal; unset: none")
+        case .netMaxAttempts:
+            Setting(
+                .integer(range: 1...20, unit: "attempts", default: 5),
+                "tries of an HTTP request from SQL that meets a network error, a timeout, a 5xx or a 429, with back-off "
+                    + "between them (1 s doubling, or the answer's Retry-After)")
+        case .cronJobTimeout:
+            Setting(
+                .integer(range: 1...86400, unit: "seconds", default: 600),
+                "longest a scheduled job (cron.schedule) may run; it is then cancelled and its run recorded as failed")
+        case .webhookSecret:
+            Setting(
+                .text,
+                "Standard Webhooks signing secret (whsec_ then base64 of 24 to 64 bytes): every HTTP request from SQL then "
+                    + "carries webhook-timestamp and webhook-signature beside its webhook-id; unset: unsigned")
         case .bcryptCost:
             Setting(
                 .integer(range: 4...16, unit: "rounds", default: 10),

@@ -59,6 +59,10 @@ public struct StriveConfig: Sendable {
     public var storageBackend: StorageBackend = .local
     /// Image transformation limits (`STRIVE_STORAGE_IMAGE_*`).
     public var imageSettings = ImageSettings.default
+    /// Longest a scheduled job may run (`STRIVE_CRON_JOB_TIMEOUT`).
+    public var cronJobTimeout: Duration = .seconds(600)
+    /// HTTP requests from SQL (net.http_*, Database Webhooks).
+    public var outbound = OutboundSettings(allowPrivate: [], maxAttempts: 5, signingSecret: nil)
 }
 
 /// `STRIVE_DB_TX_END`'s values, PostgREST's `db-tx-end`.
@@ -181,6 +185,22 @@ public struct ImageSettings: Sendable, Equatable {
             sourceBytes: declared(.imageMaxSourceMB) * 1024 * 1024, sourcePixels: declared(.imageMaxMegapixels) * 1_000_000,
             dimension: declared(.imageMaxDimension), cacheBytes: Int64(declared(.imageCacheMB)) << 20,
             library: ConfigVariable.imageLibrary.setting.defaultText)
+    }
+}
+
+/// HTTP requests from SQL: which otherwise refused addresses they may reach, how often a failing one is
+/// tried, and the Standard Webhooks secret that signs them.
+public struct OutboundSettings: Sendable, Equatable {
+    /// Hosts, addresses or CIDR networks, as written in `STRIVE_NET_ALLOW_PRIVATE`.
+    public var allowPrivate: [String]
+    public var maxAttempts: Int
+    /// The key bytes (the secret's base64 after `whsec_`).
+    public var signingSecret: Secret?
+
+    public init(allowPrivate: [String], maxAttempts: Int, signingSecret: Secret?) {
+        self.allowPrivate = allowPrivate
+        self.maxAttempts = maxAttempts
+        self.signingSecret = signingSecret
     }
 }
 

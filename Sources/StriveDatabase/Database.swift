@@ -191,6 +191,30 @@ public final class Database: Service, Sendable {
         try await leased(adminPool, .admin) { connection in try await body(connection) }
     }
 
+    /// Runs a scheduled job's `body` in a transaction as `identity` (its role and claims, as for a request),
+    /// on a connection of its own so a long job holds no pooled connection, cancelled after `timeout`.
+    /// With `identity` nil the job is the schema owner's (scheduled by the owner, e.g. from psql): its
+    /// connection logs in as the owner, the one path where a job runs with the owner's rights.
+    public func withJobTransaction<Result: Sendable>(
+        _ identity: RequestIdentity?, timeout: Duration, logger: Logger? = nil, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let logger = logger ?? self.logger
+        let milliseconds = String(max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        try availability.check()
+        return try await target.withConnection(
+            as: identity == nil ? target.owner : authenticator, logger: logger.with(connectionPurpose: "job")
+        ) { connection in
+            try await connection.inTransaction(logger: logger) { connection in
+                if let identity {
+                    try await connection.run(Self.contextStatement(identity, statementTimeout: milliseconds), logger: logger)
+                } else {
+                    try await connection.run("select set_config('statement_timeout', \(milliseconds), true)", logger: logger)
+                }
+                return try await body(connection)
+            }
+        }
+    }
+
     /// A connection of its own, outside the pools, as `authenticator`: for LISTEN, which must not hold a
     /// pooled connection for as long as it listens. Closed when `body` returns or throws.
     public func withDedicatedConnection<Result: Sendable>(

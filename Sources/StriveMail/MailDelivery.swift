@@ -32,29 +32,7 @@ public struct MailDelivery: Service {
     }
 
     public func run() async throws {
-        let (wakeUps, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        await withDiscardingTaskGroup { group in
-            group.addTask {
-                await cancelWhenGracefulShutdown {
-                    await database.listen(
-                        on: Self.channel, logger: logger, onListening: { wake.yield() }, onNotification: { _ in wake.yield() })
-                }
-                wake.finish()
-            }
-            group.addTask {
-                // Retries come due without a notification: look again every poll interval.
-                try? await cancelWhenGracefulShutdown {
-                    while true {
-                        try await Task.sleep(for: pollInterval)
-                        wake.yield()
-                    }
-                }
-            }
-            group.addTask {
-                wake.yield()
-                for await _ in wakeUps { await deliverDue() }
-            }
-        }
+        await database.runOutbox(channel: Self.channel, pollInterval: pollInterval, logger: logger) { await deliverDue() }
     }
 
     /// Sends every mail that is due, a few at a time, until none is left.

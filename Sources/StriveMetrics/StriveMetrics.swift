@@ -137,6 +137,34 @@ extension StriveMetrics {
 
     public static func resumableFinished() { resumableUploadsFinished.increment() }
 
+    /// What became of one attempt at an HTTP request from SQL (net.http_*, webhooks).
+    public enum OutboundOutcome: String, CaseIterable, Sendable {
+        /// Answered with a status that ends it (anything but a 5xx or 429).
+        case delivered
+        /// A network error, timeout, 5xx or 429: tried again later.
+        case retried
+        /// Out of attempts, or refused before sending (a private address): recorded as an error.
+        case failed
+    }
+
+    private static let outboundAttempts = Dictionary(
+        uniqueKeysWithValues: OutboundOutcome.allCases.map {
+            ($0, Counter(label: "strive_net_requests_total", dimensions: [("outcome", $0.rawValue)], factory: factory))
+        })
+    private static let outboundLag = Timer(label: "strive_net_delivery_lag_seconds", factory: factory)
+
+    private static let cronSucceeded = Counter(label: "strive_cron_runs_total", dimensions: [("status", "succeeded")], factory: factory)
+    private static let cronFailed = Counter(label: "strive_cron_runs_total", dimensions: [("status", "failed")], factory: factory)
+
+    /// A scheduled job's run ended.
+    public static func cronRun(succeeded: Bool) { (succeeded ? cronSucceeded : cronFailed).increment() }
+
+    /// One attempt's outcome; for a final one, how long after it was queued.
+    public static func outboundRequest(_ outcome: OutboundOutcome, sinceQueued lag: Duration? = nil) {
+        outboundAttempts[outcome]?.increment()
+        if let lag { outboundLag.recordNanoseconds(lag.components.seconds * 1_000_000_000 + lag.components.attoseconds / 1_000_000_000) }
+    }
+
     private static let sockets = Gauge(label: "strive_realtime_sockets", factory: factory)
     private static let channels = Gauge(label: "strive_realtime_channels", factory: factory)
     private static let changeDeliveries = Counter(

@@ -38,6 +38,7 @@ struct AdminRoutes: Sendable {
         group.get("tables") { request, context in try await tables(request, context) }
         group.get("errors") { _, _ in try Self.json(recentErrors.newestFirst) }
         group.get("storage") { _, _ in try Self.json(try await storage.statistics()) }
+        group.get("background") { request, context in try await background(request, context) }
     }
 
     func verify(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
@@ -106,6 +107,32 @@ struct AdminRoutes: Sendable {
             }
         }
         return try Self.json(tables)
+    }
+
+    /// HTTP requests from SQL (queued, and the last 50 answers), scheduled jobs with their last run, and
+    /// the queues' metrics: what the console's background page shows.
+    func background(_ request: Request, _ context: StriveRequestContext) async throws -> Response {
+        let text = try await database.withAdminConnection { connection in
+            try await connection.rows(
+                """
+                select json_build_object(
+                    'http_queued', (select count(*) from net.http_request_queue),
+                    'http_answers', coalesce((select json_agg(r order by r.created desc) from (
+                        select id, status_code, error_msg, timed_out, attempts, created from net._http_response
+                        order by created desc limit 50) r), '[]'),
+                    'jobs', coalesce((select json_agg(j order by j.jobid) from (
+                        select job.jobid, job.jobname, job.schedule, job.command, job.username, job.active,
+                               (select json_build_object('status', d.status, 'start_time', d.start_time, 'end_time', d.end_time,
+                                                         'return_message', d.return_message)
+                                from cron.job_run_details d where d.jobid = job.jobid order by d.runid desc limit 1) as last_run
+                        from cron.job) j), '[]'),
+                    'queues', coalesce((select json_agg(m) from pgmq.metrics_all() m), '[]'))::text
+                """, logger: context.logger
+            ).first?.decode(String.self) ?? "{}"
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     func backups(_ request: Request, _ context: StriveRequestContext) async throws -> Response {

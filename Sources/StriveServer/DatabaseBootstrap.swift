@@ -60,9 +60,14 @@ public enum DatabaseBootstrap {
             throw .server("refusing to set a password that Strive did not derive, or for a role that is not its own login")
         }
         do {
-            try await connection.run(
-                PostgresQuery(unsafeSQL: "alter role \(credentials.username) with login password '\(password)'"), logger: logger
-            )
+            // Instances starting together set the same password: one after the other (two ALTER ROLEs of one
+            // role at once fail with "tuple concurrently updated").
+            try await connection.inTransaction(logger: logger) { connection in
+                try await connection.run(
+                    "select pg_advisory_xact_lock(hashtext('strive login ' || \(credentials.username)))", logger: logger)
+                try await connection.run(
+                    PostgresQuery(unsafeSQL: "alter role \(credentials.username) with login password '\(password)'"), logger: logger)
+            }
         } catch {
             let message = DatabaseError.serverError(in: error)?.message ?? "\(error)"
             throw .database(

@@ -10,6 +10,7 @@ import StriveDatabase
 import StriveIdentity
 import StriveMail
 import StriveMetrics
+import StriveOutbound
 import StriveRealtime
 import StriveRest
 import StriveStorage
@@ -31,6 +32,8 @@ public enum StriveApplication {
         public let mailTemplates: MailTemplates
         /// Lets a Prometheus scraper read `/metrics` without the service role key.
         public let metricsToken: Secret?
+        /// How HTTP requests from SQL are sent (`httpOutbox`).
+        public var outboundSettings = OutboundSettings(allowPrivate: [], maxAttempts: 5, signingSecret: nil)
         /// The key the console signs in with.
         public let anonKey: String
         /// The last 5xx answers, for `/admin/v1/errors`.
@@ -77,11 +80,13 @@ public enum StriveApplication {
             let realtime = RealtimeService(
                 database: database, tokens: auth.tokens, instance: config.instanceID, replayWindow: config.realtimeReplayWindow,
                 logger: logger)
-            return Services(
+            var services = Services(
                 database: database, migrator: migrator, auth: auth, rest: rest, storage: storage, realtime: realtime,
                 publicURL: config.publicURL, mailSettings: config.mail,
                 mailTemplates: try MailTemplates.load(directory: config.mail.templatesDirectory), metricsToken: config.metricsToken,
                 anonKey: config.apiKeys.anon, logger: logger)
+            services.outboundSettings = config.outbound
+            return services
         }
 
         /// The store `STRIVE_STORAGE_BACKEND` names (see `BlobStoreFactory`); one it cannot use stops the start.
@@ -91,6 +96,13 @@ public enum StriveApplication {
             } catch {
                 throw .objectStore(error.reason)
             }
+        }
+
+        /// Sends the HTTP requests SQL queues (net.http_*, Database Webhooks); the launcher runs it beside the
+        /// HTTP server, on every instance.
+        public func httpOutbox(pollInterval: Duration = .seconds(1)) -> HTTPOutbox {
+            HTTPOutbox(
+                database: database, settings: outboundSettings, version: StriveVersion.current, pollInterval: pollInterval, logger: logger)
         }
 
         /// Delivers the mail auth queues (the launcher runs it beside the HTTP server).

@@ -4,7 +4,9 @@ import ServiceLifecycle
 import StriveBackup
 import StriveBlobs
 import StriveCore
+import StriveCron
 import StriveDatabase
+import StriveOutbound
 import StriveStorage
 
 /// `strive serve`: the cluster (when self-managed), migrations, the pools and the HTTP server, run until
@@ -89,6 +91,8 @@ public struct StriveLauncher: Sendable {
             .init(service: SchemaReloadService(schema: services.rest.schema, database: database, logger: logger)),
             .init(service: StorageMaintenanceService(storage: services.storage, logger: logger)),
             .init(service: services.mailDelivery()),
+            .init(service: services.httpOutbox()),
+            .init(service: CronScheduler(database: database, instance: config.instanceID, timeout: config.cronJobTimeout, logger: logger)),
         ]
         serviceList.append(
             .init(

@@ -91,7 +91,7 @@ struct ConsoleBrowserTests {
         try await browser.click("main table button")
         #expect(try await browser.waitFor { try await browser.text(of: "main table tbody").contains("banned") })
         try await browser.screenshot(to: shots + "/users.png")
-        for page in ["realtime", "migrations", "backups", "errors"] {
+        for page in ["background", "realtime", "migrations", "backups", "errors"] {
             timings[page] = try await browser.timedNavigation(to: "#/\(page)", until: "main h2")
             try await browser.screenshot(to: shots + "/\(page).png")
         }

@@ -45,8 +45,16 @@ extension Planner {
         if function.returnsSet {
             let (offset, limit) = request.window(query.top, maxRows: settings.maxRows)
             let total = request.preferences.count == nil ? "null" : "select count(*) from \(callSQL)"
-            let sql = SQLBuilder.result(
-                over: "select * from \(callSQL) as \"value\" limit \(limit) offset \(offset)", media: request.output, total: total)
+            let source = "select * from \(callSQL) as \"value\" limit \(limit) offset \(offset)"
+            // A set of scalars is answered as PostgREST does, an array of the values themselves: [1, 2].
+            let sql =
+                request.output == .csv
+                ? SQLBuilder.result(over: source, media: request.output, total: total)
+                : """
+                select coalesce(json_agg("r"."value"), '[]'::json)::text, (json_agg("r"."value") -> 0)::text, count(*)::int,
+                       (\(total))::bigint, null::text
+                from (\(source)) as "r"
+                """
             return Plan(
                 statement: .query(sql), values: builder.values, writes: writes, readOnly: request.isRead, shape: .rows(offset: offset),
                 maxAffected: maxAffected)

@@ -20,6 +20,7 @@ enum ConsoleAssets {
             <a href="#/tables">Tables</a>
             <a href="#/users">Users</a>
             <a href="#/storage">Storage</a>
+            <a href="#/background">Background</a>
             <a href="#/realtime">Realtime</a>
             <a href="#/migrations">Migrations</a>
             <a href="#/backups">Backups</a>
@@ -336,6 +337,31 @@ enum ConsoleAssets {
           }
         }
 
+        async function background() {
+          const state = await api("GET", "/admin/v1/background");
+          const when = (text) => (text ? new Date(text).toLocaleString() : "");
+          show("Background",
+            el("h3", {}, "HTTP requests from SQL"),
+            el("p", { id: "http-queued" }, `${state.http_queued} waiting to be sent.`),
+            state.http_answers.length === 0 ? el("p", {}, "No answers yet.") : table([
+              { label: "Request", value: (r) => r.id }, { label: "Status", value: (r) => r.status_code ?? "" },
+              { label: "Error", value: (r) => r.error_msg || "" }, { label: "Attempts", value: (r) => r.attempts ?? "" },
+              { label: "Answered", value: (r) => when(r.created) },
+            ], state.http_answers),
+            el("h3", {}, "Scheduled jobs"),
+            state.jobs.length === 0 ? el("p", {}, "No jobs.") : table([
+              { label: "Job", value: (j) => j.jobname || j.jobid }, { label: "Schedule", value: (j) => j.schedule },
+              { label: "Runs as", value: (j) => j.username }, { label: "Active", value: (j) => (j.active ? "yes" : "no") },
+              { label: "Last run", value: (j) => (j.last_run ? `${j.last_run.status} at ${when(j.last_run.start_time)}: ${j.last_run.return_message || ""}` : "never") },
+            ], state.jobs),
+            el("h3", {}, "Queues"),
+            state.queues.length === 0 ? el("p", {}, "No queues.") : table([
+              { label: "Queue", value: (q) => q.queue_name }, { label: "Messages", value: (q) => q.queue_length },
+              { label: "Visible", value: (q) => q.queue_visible_length }, { label: "Oldest (s)", value: (q) => q.oldest_msg_age_sec ?? "" },
+              { label: "Sent in all", value: (q) => q.total_messages },
+            ], state.queues));
+        }
+
         async function realtime() {
           const first = await api("GET", "/realtime/v1/stats");
           await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -378,7 +404,7 @@ enum ConsoleAssets {
           try { await action(); if (reload) await route(); } catch (error) { main().append(failure(error)); }
         }
 
-        const pages = { health, tables, users, storage, realtime, migrations, backups, errors };
+        const pages = { health, tables, users, storage, background, realtime, migrations, backups, errors };
 
         async function route() {
           if (!state.token) return signIn();
