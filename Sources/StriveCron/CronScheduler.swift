@@ -63,11 +63,14 @@ public struct CronScheduler: Service {
                 } catch {
                     break
                 }
-                for run in await claimDue() {
-                    running.insert(run.runID)
+                // A job's runs one after another (several when ticks were missed); jobs side by side.
+                for runs in Dictionary(grouping: await claimDue(), by: \.jobID).values {
+                    for run in runs { running.insert(run.runID) }
                     group.addTask {
-                        await execute(run)
-                        running.remove(run.runID)
+                        for run in runs.sorted(by: { $0.scheduled < $1.scheduled }) {
+                            await execute(run)
+                            running.remove(run.runID)
+                        }
                     }
                 }
             }
@@ -160,7 +163,7 @@ public struct CronScheduler: Service {
     private func started(_ run: ClaimedRun, pid: Int32) async {
         do {
             try await database.withServiceRoleTransaction(method: "CRON", path: "started", logger: logger) { connection in
-                try await connection.run("select cron._started(\(run.runID), \(Int(pid)))", logger: logger)
+                try await connection.run("select cron._started(\(run.runID), \(pid))", logger: logger)
             }
         } catch {
             logger.warning("could not record a job's start", metadata: ["run_id": "\(run.runID)", "error": "\(error)"])

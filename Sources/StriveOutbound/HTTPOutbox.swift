@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
@@ -33,6 +34,8 @@ public struct HTTPOutbox: Service {
     let pollInterval: Duration
     let logger: Logger
     let userAgent: String
+    /// Old answers are deleted at most once a minute, not at every wake-up.
+    let forgetting = Every(.seconds(60))
 
     public init(
         database: Database, settings: OutboundSettings, version: String, pollInterval: Duration = .seconds(1), logger: Logger
@@ -71,6 +74,7 @@ public struct HTTPOutbox: Service {
                 for request in batch { group.addTask { await deliver(request) } }
             }
         }
+        guard forgetting.due() else { return }
         do {
             try await database.withServiceRoleTransaction(method: "NET", path: "responses", logger: logger) { connection in
                 try await connection.run(
@@ -254,6 +258,23 @@ public struct HTTPOutbox: Service {
             logger.warning(
                 "could not record an HTTP answer; the request will be sent again",
                 metadata: ["request_id": "\(request.id)", "error": "\(String(reflecting: error))"])
+        }
+    }
+}
+
+/// True at most once per `interval`: for upkeep that need not run at every wake-up.
+final class Every: Sendable {
+    let interval: Duration
+    private let last = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+
+    init(_ interval: Duration) { self.interval = interval }
+
+    func due() -> Bool {
+        last.withLockedValue { last in
+            let now = ContinuousClock.now
+            if let previous = last, now - previous < interval { return false }
+            last = now
+            return true
         }
     }
 }

@@ -113,6 +113,9 @@ struct CronTests {
         let message = try await value(
             database, "select return_message from cron.job_run_details where jobid = \(counter) order by runid limit 1", as: String.self)
         #expect(message == "1 row")
+        let unrecorded = try await value(
+            database, "select count(*)::int from cron.job_run_details where jobid = \(counter) and job_pid is null", as: Int.self)
+        #expect(unrecorded == 0, "every run records the backend that ran it")
 
         // The member's job saw the member's organizations only, as the member.
         let member = try #require(fixture.userID(of: .member))
@@ -138,6 +141,13 @@ struct CronTests {
               on a.jobid = b.jobid and a.runid < b.runid and b.start_time < a.end_time and a.end_time is not null
             where a.jobid = \(sleeper)
             """, as: Int.self)
-        #expect(overlapping == 0, "a run starts only after the previous one ended")
+        let sleeperRuns = try await value(
+            database,
+            """
+            select string_agg(runid || ' ' || instance || ' ' || status || ' ' || to_char(scheduled_time, 'MI:SS') || ' '
+                              || to_char(start_time, 'MI:SS.MS') || '-' || coalesce(to_char(end_time, 'MI:SS.MS'), '?'), '; ' order by runid)
+            from cron.job_run_details where jobid = \(sleeper)
+            """, as: String.self)
+        #expect(overlapping == 0, "a run starts only after the previous one ended: \(sleeperRuns ?? "")")
     }
 }

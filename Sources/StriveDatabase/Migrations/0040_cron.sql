@@ -374,9 +374,11 @@ end
 $$;
 
 -- The claim every instance makes each second, under one lock so two instances never claim the same job
--- at once: runs left 'starting' or 'running' by an instance that stopped refreshing them are failed
--- first; then each active job whose schedule matched a tick since its last run (and since it was
--- created, at most a minute back) and that has no live run gets one run, for its latest such tick.
+-- at once. Runs left 'starting' or 'running' by an instance that stopped refreshing them are failed
+-- first. Then, for each active job without a live run, the ticks its schedule matched since its last
+-- run's tick (and since it was created, at most a minute back) get runs: every tick that came due after
+-- the last run ended (an instance late to look runs them in order, none is lost), and the ticks that came
+-- due while it ran, once, as pg_cron queues one. Their runs are executed one after another.
 create function cron._claim_due(instance text) returns table (
     runid bigint, jobid bigint, command text, username text, claims jsonb, scheduled_time timestamptz
 )
@@ -388,19 +390,28 @@ begin
     set status = 'failed', return_message = 'the instance running it stopped', end_time = now()
     where r.status in ('starting', 'running') and r.heartbeat_at < now() - interval '30 seconds';
     return query
-    with due as (
-        select j.jobid, max(t.tick) as tick
+    with latest as (
+        select distinct on (r.jobid) r.jobid, r.scheduled_time, r.end_time from cron.job_run_details r order by r.jobid, r.runid desc
+    ),
+    candidates as (
+        select j.jobid, t.tick, l.end_time
         from cron.job j
+        left join latest l on l.jobid = j.jobid
         cross join lateral generate_series(
             date_trunc('second', now()) - interval '59 seconds', date_trunc('second', now()), interval '1 second') as t(tick)
-        where j.active and t.tick > j.created_at and cron._matches(j.schedule, t.tick)
-          and t.tick > coalesce((select max(r.scheduled_time) from cron.job_run_details r where r.jobid = j.jobid), '-infinity')
+        where j.active and t.tick > j.created_at and t.tick > coalesce(l.scheduled_time, '-infinity')
+          and cron._matches(j.schedule, t.tick)
           and not exists (select 1 from cron.job_run_details r where r.jobid = j.jobid and r.status in ('starting', 'running'))
-        group by j.jobid
+    ),
+    chosen as (
+        select c.jobid, c.tick from candidates c where c.end_time is null or c.tick > c.end_time
+        union
+        select c.jobid, max(c.tick) from candidates c where c.tick <= c.end_time group by c.jobid
     )
     insert into cron.job_run_details as r (jobid, database, username, command, status, start_time, scheduled_time, instance, heartbeat_at)
-    select j.jobid, j.database, j.username, j.command, 'starting', clock_timestamp(), due.tick, instance, now()
-    from due join cron.job j on j.jobid = due.jobid
+    select j.jobid, j.database, j.username, j.command, 'starting', clock_timestamp(), chosen.tick, instance, now()
+    from chosen join cron.job j on j.jobid = chosen.jobid
+    order by chosen.jobid, chosen.tick
     on conflict on constraint job_run_details_jobid_scheduled_time_key do nothing
     returning r.runid, r.jobid, r.command, r.username, (select j.claims from cron.job j where j.jobid = r.jobid), r.scheduled_time;
 end
@@ -415,7 +426,8 @@ end;
 create function cron._started(run_id bigint, pid integer) returns void
 language sql security definer set search_path = ''
 begin atomic
-    update cron.job_run_details set status = 'running', job_pid = pid, heartbeat_at = now() where runid = run_id;
+    update cron.job_run_details set status = 'running', job_pid = pid, start_time = clock_timestamp(), heartbeat_at = now()
+    where runid = run_id;
 end;
 
 create function cron._finished(run_id bigint, succeeded boolean, message text) returns void
