@@ -32,6 +32,8 @@ lock = threading.Lock()
 
 
 class Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *args):
         pass
 
@@ -78,6 +80,8 @@ class Receiver(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = handle_any
 
 
+# Many senders connect at once: the default backlog of 5 would drop their SYNs (a second's retry each).
+ThreadingHTTPServer.request_queue_size = 256
 server = ThreadingHTTPServer(("127.0.0.1", arguments.port), Receiver)
 server.daemon_threads = True
 threading.Thread(target=server.serve_forever, daemon=True).start()

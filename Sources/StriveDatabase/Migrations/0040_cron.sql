@@ -374,8 +374,8 @@ end
 $$;
 
 -- The claim every instance makes each second, under one lock so two instances never claim the same job
--- at once. Runs left 'starting' or 'running' by an instance that stopped refreshing them are failed
--- first. Then, for each active job without a live run, the ticks its schedule matched since its last
+-- at once. Runs left 'starting' or 'running' by an instance that stopped refreshing them, or running on
+-- a backend that is gone, are failed first. Then, for each active job without a live run, the ticks its schedule matched since its last
 -- run's tick (and since it was created, at most a minute back) get runs: every tick that came due after
 -- the last run ended (an instance late to look runs them in order, none is lost), and the ticks that came
 -- due while it ran, once, as pg_cron queues one. Their runs are executed one after another.
@@ -388,7 +388,9 @@ begin
     perform pg_advisory_xact_lock(hashtext('strive cron claim'));
     update cron.job_run_details r
     set status = 'failed', return_message = 'the instance running it stopped', end_time = now()
-    where r.status in ('starting', 'running') and r.heartbeat_at < now() - interval '30 seconds';
+    where r.status in ('starting', 'running')
+      and (r.heartbeat_at < now() - interval '30 seconds'
+           or r.status = 'running' and not exists (select 1 from pg_catalog.pg_stat_activity a where a.pid = r.job_pid));
     return query
     with latest as (
         select distinct on (r.jobid) r.jobid, r.scheduled_time, r.end_time from cron.job_run_details r order by r.jobid, r.runid desc
