@@ -27,33 +27,16 @@ public final class TestIdentityProviders: Sendable {
     private static let sharedServers = SharedTestServer { try await TestIdentityProviders.start() }
 
     static func start() async throws -> TestIdentityProviders {
-        let python = Repository.python
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw NotStarted(description: "no \(python): run `Scripts/test` once (it installs oidc-provider-mock into .build-venv)")
-        }
         guard let oidcPort = LoopbackPort.free(), let githubPort = LoopbackPort.free() else {
             throw NotStarted(description: "no free port")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            Repository.root.appendingPathComponent("Scripts/test-identity-providers.py").path, "--oidc-port", String(oidcPort),
-            "--github-port", String(githubPort),
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        // The script exits when this pipe closes: when the test process ends, however it ends.
-        process.standardInput = Pipe()
-        try process.run()
+        let process = try ScriptServer.launch(
+            "test-identity-providers.py", ["--oidc-port", String(oidcPort), "--github-port", String(githubPort)],
+            installs: "oidc-provider-mock")
         let servers = TestIdentityProviders(oidcPort: oidcPort, githubPort: githubPort, process: process)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !(await servers.answer()) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                servers.stop()
-                throw NotStarted(description: "the identity providers did not start on ports \(oidcPort) and \(githubPort)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await ScriptServer.waitUntilReady(
+            process, "the identity providers on ports \(oidcPort) and \(githubPort)", answers: { await servers.answer() },
+            stop: servers.stop)
         return servers
     }
 

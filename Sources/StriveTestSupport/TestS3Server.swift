@@ -24,29 +24,10 @@ public final class TestS3Server: Sendable {
 
     /// Starts a server of the caller's own (a test that stops it to see S3 go away).
     public static func start() async throws -> TestS3Server {
-        let python = Repository.python
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw NotStarted(description: "no \(python): run `Scripts/test` once (it installs moto into .build-venv)")
-        }
         guard let port = LoopbackPort.free() else { throw NotStarted(description: "no free port") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [Repository.root.appendingPathComponent("Scripts/test-s3-server.py").path, "--port", String(port)]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        // The script exits when this pipe closes: when the test process ends, however it ends.
-        process.standardInput = Pipe()
-        try process.run()
+        let process = try ScriptServer.launch("test-s3-server.py", ["--port", String(port)], installs: "moto")
         let server = TestS3Server(port: port, process: process)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !(await server.answers()) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                server.stop()
-                throw NotStarted(description: "moto did not start on port \(port)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await ScriptServer.waitUntilReady(process, "moto on port \(port)", answers: { await server.answers() }, stop: server.stop)
         return server
     }
 

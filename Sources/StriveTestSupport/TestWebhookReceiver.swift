@@ -32,30 +32,12 @@ public final class TestWebhookReceiver: Sendable {
 
     /// Starts a receiver that verifies signatures with `secret` (`whsec_…`).
     public static func start(secret: String) async throws -> TestWebhookReceiver {
-        let python = Repository.python
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw NotStarted(description: "no \(python): run `Scripts/test` once (it installs standardwebhooks into .build-venv)")
-        }
         guard let port = LoopbackPort.free() else { throw NotStarted(description: "no free port") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            Repository.root.appendingPathComponent("Scripts/webhook-receiver.py").path, "--port", String(port), "--secret", secret,
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        // The script exits when this pipe closes: when the test process ends, however it ends.
-        process.standardInput = Pipe()
-        try process.run()
+        let process = try ScriptServer.launch(
+            "webhook-receiver.py", ["--port", String(port), "--secret", secret], installs: "standardwebhooks")
         let receiver = TestWebhookReceiver(port: port, process: process)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (try? await receiver.received()) == nil {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                receiver.stop()
-                throw NotStarted(description: "the webhook receiver did not start on port \(port)")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await ScriptServer.waitUntilReady(
+            process, "the webhook receiver on port \(port)", answers: { (try? await receiver.received()) != nil }, stop: receiver.stop)
         return receiver
     }
 
