@@ -23,7 +23,7 @@ struct WebhookTests {
             environment: [
                 "DATABASE_URL": try database.started.cluster.url(port: database.started.running.port, database: database.target.database),
                 "STRIVE_JWT_SECRET": TestCluster.jwtSecret.value,
-                "STRIVE_NET_ALLOW_PRIVATE": "127.0.0.1", "STRIVE_WEBHOOK_SECRET": Self.secret,
+                "STRIVE_NET_ALLOW_PRIVATE": "127.0.0.1", "STRIVE_WEBHOOK_SECRET": Self.secret, "STRIVE_NET_MAX_ATTEMPTS": "3",
             ])
     }
 
@@ -89,8 +89,11 @@ struct WebhookTests {
         let limited = try await requestID(database, "net.http_get('\(receiver.url("/limited"))', '{\"q\": \"a b\"}'::jsonb)")
         let metadata = try await requestID(database, "net.http_get('http://169.254.169.254/latest/meta-data/')")
         let loopbackV6 = try await requestID(database, "net.http_delete('http://[::1]:\(receiver.port)/ok')")
+        // A receiver that is gone: connection refused, tried STRIVE_NET_MAX_ATTEMPTS (3) times, then recorded.
+        let gonePort = try #require(LoopbackPort.free())
+        let gone = try await requestID(database, "net.http_get('http://127.0.0.1:\(gonePort)/')")
 
-        let answers = try #require(try await answers(database, count: 25), "every request answered within a minute")
+        let answers = try #require(try await answers(database, count: 26), "every request answered within a minute")
         let received = try await receiver.received()
 
         // Every committed change at least once, none of the rolled-back ones, each signed.
@@ -124,6 +127,7 @@ struct WebhookTests {
             #expect(answers[refused]?.error?.contains("STRIVE_NET_ALLOW_PRIVATE") == true, "\(String(describing: answers[refused]))")
         }
         #expect(!received.contains { $0.method == "DELETE" }, "the refused request never left")
+        #expect(answers[gone]?.status == nil && answers[gone]?.attempts == 3 && answers[gone]?.error != nil)
 
         let metrics = try await httpRequest(
             "GET", base + "/metrics", headers: ["apikey": try server.serviceKey(), "Authorization": "Bearer \(try server.serviceKey())"])
@@ -131,9 +135,21 @@ struct WebhookTests {
         func sample(_ series: String) -> Double? {
             text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
         }
-        #expect(sample(#"strive_net_requests_total{outcome="retried"}"#) == 3)
-        #expect(sample(#"strive_net_requests_total{outcome="failed"}"#) == 2)
+        #expect(sample(#"strive_net_requests_total{outcome="retried"}"#) == 5)
+        #expect(sample(#"strive_net_requests_total{outcome="failed"}"#) == 3)
         #expect(sample(#"strive_net_requests_total{outcome="delivered"}"#) == 23)
+
+        // Cron and webhooks together: "call my endpoint every second".
+        try await sql(
+            database,
+            "select cron.schedule('call-me', '1 seconds', $$select net.http_post('\(receiver.url("/ok"))', '{\"from\": \"cron\"}')$$)")
+        var called = false
+        for _ in 0..<100 where !called {
+            called = try await receiver.received().contains { $0.body.contains(#""from": "cron""#) }
+            if !called { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try await sql(database, "select cron.unschedule('call-me')")
+        #expect(called, "a scheduled job's request reached the receiver")
     }
 
     @Test func aDeliveryCutShortByKillIsFinishedByAnotherInstance() async throws {
