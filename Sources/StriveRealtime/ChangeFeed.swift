@@ -27,8 +27,9 @@ struct ChangeFeed: Sendable {
     /// `pollInterval` while changes flow and backs off to the upper bound when idle (writers send no
     /// NOTIFY: PostgreSQL would serialise their commits).
     /// `isWanted` says whether this instance has anyone to deliver to. Without channels the feed only
-    /// moves its cursor to the newest change (a channel joining later must not get old changes), at the
-    /// slow rate: an idle instance beside busy ones would otherwise read every change it cannot deliver.
+    /// moves its cursor past the changes committed before it looked (a channel joining later must not get
+    /// old changes, but must get everything committed after it joined), at the slow rate: an idle instance
+    /// beside busy ones would otherwise read every change it cannot deliver.
     func run(isWanted: @escaping @Sendable () async -> Bool = { true }, deliver: @escaping @Sendable ([Change]) async -> Void) async {
         var cursor: Int64?
         var gaps: [Int64: ContinuousClock.Instant] = [:]
@@ -43,13 +44,17 @@ struct ChangeFeed: Sendable {
                 // What was delivered counts even when a later step fails: the cursor must never go back
                 // over changes subscribers already have.
                 defer { cursor = after }
+                // Taken before asking: a channel may join while the answer is being acted on.
+                let checkedAt = Date()
                 if await isWanted() {
                     try await drain(cursor: &after, gaps: &gaps, deliver: deliver)
                     let flowing = after > before || !gaps.isEmpty
                     interval = flowing ? pollInterval.lowerBound : min(interval * 2, pollInterval.upperBound)
                 } else {
-                    // Nobody here to deliver to: move past what is committed without reading it.
-                    after = max(before, try await newestPosition())
+                    // Nobody here to deliver to: move past what was committed before the check, without reading
+                    // it. Not past anything newer: a channel that joined since must get what was committed after
+                    // it joined (skipping to the newest position here lost a subscriber's first changes).
+                    after = max(before, try await newestPosition(after: before, committedBefore: checkedAt))
                     gaps = [:]
                     if after > before { try await save(after) }
                     interval = pollInterval.upperBound
@@ -153,11 +158,16 @@ struct ChangeFeed: Sendable {
         }
     }
 
-    /// The newest position written so far.
-    private func newestPosition() async throws -> Int64 {
+    /// The newest position after `cursor` committed before `moment` (`cursor` when there is none); the
+    /// position bound keeps it to the rows written since the last look.
+    private func newestPosition(after cursor: Int64, committedBefore moment: Date) async throws -> Int64 {
         try await service("newest") { connection in
-            try await connection.rows("select coalesce(max(position), 0) from realtime.changes", logger: logger).first?.decode(Int64.self)
-                ?? 0
+            try await connection.rows(
+                """
+                select coalesce(max(position), \(cursor)) from realtime.changes
+                where position > \(cursor) and commit_timestamp < \(moment)
+                """, logger: logger
+            ).first?.decode(Int64.self) ?? cursor
         }
     }
 
