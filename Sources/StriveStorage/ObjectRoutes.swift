@@ -261,7 +261,8 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
         // the client accepts (which decides the format).
         let accept = request.headers[.accept] ?? ""
         let accepts = (accept.contains("image/avif") ? "a" : "") + (accept.contains("image/webp") ? "w" : "")
-        let eTag = "\"\(object.blob)-\(options.signature)-\(accepts)\""
+        let variantName = "\(options.signature)-\(accepts)"
+        let eTag = "\"\(object.blob)-\(variantName)\""
         var headers: HTTPFields = [.eTag: eTag, .cacheControl: object.cacheControl, .vary: "Accept"]
         if let download = parameters["download"] {
             headers[.contentDisposition] = ObjectDownload.contentDisposition(
@@ -273,7 +274,6 @@ public struct ObjectRoutes<Context: CallerRequestContext>: Sendable {
             return Response(status: .notModified, headers: headers)
         }
         let variants = ImageVariants(storage: service)
-        let variantName = "\(options.signature)-\(accepts)"
         if let kept = await variants.cached(version: object.blob, options: variantName) {
             StriveMetrics.imageVariant(cached: true)
             headers[.contentType] = kept.contentType
